@@ -1,0 +1,140 @@
+//! The command line, defined once with clap: `--help`, completions and the man page all come
+//! from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dnsleak",
+    version,
+    about = "Packet-level DNS leak monitor: is your DNS really going through the VPN?",
+    long_about = "dnsleak watches every packet on every interface and says, for each DNS message, which \
+interface it left by, to which resolver, over which transport, and whether that was through the \
+tunnel (tunnel), a plaintext leak (leak), encrypted DNS going around the tunnel (bypass), loopback \
+(local) or link-local multicast (multicast).",
+    after_help = "Exit status: 0 no leak or bypass seen, 1 leak or bypass seen, 2 error.\n\
+Live capture needs root or: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v dnsleak)\""
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch every interface live: a dashboard on a terminal, NDJSON with --json.
+    Monitor(MonitorArgs),
+    /// Audit capture files (pcap, pcapng, gzip, - for stdin).
+    Replay(ReplayArgs),
+    /// One-shot check: resolve unique names now and see which way they went.
+    Check(CheckArgs),
+    /// Measure the decoder on a capture (or a built-in mix) on this machine.
+    Bench(BenchArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+/// Options every command that judges traffic shares.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JudgeArgs {
+    /// Treat interface NAME as a VPN tunnel (repeatable).
+    #[arg(long = "tunnel", value_name = "NAME")]
+    pub tunnel: Vec<String>,
+    /// Treat interface NAME as a physical link, never a tunnel (repeatable).
+    #[arg(long = "physical", value_name = "NAME")]
+    pub physical: Vec<String>,
+    /// Extra DoH server names, one per line ("host [provider]"), added to the bundled list.
+    #[arg(long, value_name = "FILE")]
+    pub doh_list: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Capture only on interface NAME (repeatable); default: every interface that is up.
+    #[arg(short = 'i', long = "interface", value_name = "NAME")]
+    pub interfaces: Vec<String>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Stream NDJSON events to stdout instead of the dashboard.
+    #[arg(long)]
+    pub json: bool,
+    /// Print one line per event instead of the dashboard.
+    #[arg(long, conflicts_with = "json")]
+    pub no_tui: bool,
+    /// Also save what was captured to a pcapng file (one interface block per interface).
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Colour in line output.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files: pcap, pcapng or gzip-compressed either; - reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// One JSON object per line (NDJSON) per message, encrypted flow or notice.
+    #[arg(long, conflicts_with = "tui")]
+    pub json: bool,
+    /// Browse the capture in the dashboard.
+    #[arg(long)]
+    pub tui: bool,
+    /// With --tui: play back at N times capture speed instead of reading it all at once.
+    #[arg(long, value_name = "N", requires = "tui")]
+    pub speed: Option<f64>,
+    /// How many leaked names the summary lists.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Colour in the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: ColorChoice,
+    /// No progress bar on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Capture only on interface NAME (repeatable); default: every interface that is up.
+    #[arg(short = 'i', long = "interface", value_name = "NAME")]
+    pub interfaces: Vec<String>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Give up waiting for the lookups after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub timeout: f64,
+    /// Report as NDJSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A capture to measure on (default: a built-in mix of DNS traffic).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Seconds to measure each contender.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub seconds: f64,
+}

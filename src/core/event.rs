@@ -1,0 +1,356 @@
+//! What was on the wire: one `Event` per DNS message, encrypted-DNS flow or notice, and the
+//! `Judged` pair of an event with its verdict.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::frame::Ts;
+use super::topology::IfaceId;
+use super::verdict::{Reason, Verdict};
+
+/// Layer-4 protocol carrying a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum L4 {
+    Udp,
+    Tcp,
+}
+
+impl L4 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Udp => "udp",
+            L4::Tcp => "tcp",
+        }
+    }
+}
+
+/// The DNS transport, by port and (for DoH) by server name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Dns,
+    Mdns,
+    Llmnr,
+    Dot,
+    Doh,
+    Doq,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Dns => "dns",
+            Transport::Mdns => "mdns",
+            Transport::Llmnr => "llmnr",
+            Transport::Dot => "dot",
+            Transport::Doh => "doh",
+            Transport::Doq => "doq",
+        }
+    }
+    pub fn is_encrypted(self) -> bool {
+        matches!(self, Transport::Dot | Transport::Doh | Transport::Doq)
+    }
+    /// Standard port of a plaintext transport, checked in this order: 53, 5353, 5355.
+    pub fn from_ports(sport: u16, dport: u16) -> Option<Transport> {
+        for p in [53u16, 5353, 5355] {
+            if sport == p || dport == p {
+                return Some(match p {
+                    53 => Transport::Dns,
+                    5353 => Transport::Mdns,
+                    _ => Transport::Llmnr,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    Query,
+    Response,
+    Encrypted,
+    Malformed,
+    Notice,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Query => "query",
+            EventKind::Response => "response",
+            EventKind::Encrypted => "encrypted",
+            EventKind::Malformed => "malformed",
+            EventKind::Notice => "notice",
+        }
+    }
+}
+
+/// An outer layer DNS was found inside (decoded one level deep, judged by the outer interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encap {
+    /// IPv6 in UDP 3544.
+    Teredo,
+    /// IPv6 in IPv4, IP protocol 41.
+    SixInFour,
+}
+
+impl Encap {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Teredo => "teredo",
+            Encap::SixInFour => "6in4",
+        }
+    }
+}
+
+/// The DNS header, as written in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DnsHeader {
+    pub id: u16,
+    /// The raw 16-bit flags word.
+    pub flags: u16,
+    pub qdcount: u16,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+}
+
+impl DnsHeader {
+    pub fn qr(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xf) as u8
+    }
+    pub fn aa(&self) -> bool {
+        self.flags & 0x0400 != 0
+    }
+    pub fn tc(&self) -> bool {
+        self.flags & 0x0200 != 0
+    }
+    pub fn rd(&self) -> bool {
+        self.flags & 0x0100 != 0
+    }
+    pub fn ra(&self) -> bool {
+        self.flags & 0x0080 != 0
+    }
+    pub fn ad(&self) -> bool {
+        self.flags & 0x0020 != 0
+    }
+    pub fn cd(&self) -> bool {
+        self.flags & 0x0010 != 0
+    }
+    /// The 4-bit header RCODE (without the extended bits an OPT record adds).
+    pub fn rcode(&self) -> u8 {
+        (self.flags & 0xf) as u8
+    }
+}
+
+/// The first question of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The name as on the wire, as text without the trailing dot; "" for the root. Bytes that
+    /// are not printable ASCII are kept as they are here; outputs escape them.
+    pub name: Box<str>,
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+/// A DNS message as the hot path decoded it: header, first question, and the payload kept
+/// so that answers and EDNS are decoded only when an output asks (`core::dns::decode_full`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsInfo {
+    pub header: DnsHeader,
+    pub question: Option<Question>,
+    pub payload: Box<[u8]>,
+}
+
+/// Why a message could not be decoded. Matched by type, never by string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+pub enum Malformed {
+    #[error("shorter than a DNS header")]
+    ShortHeader,
+    #[error("message ends inside a record or name")]
+    Truncated,
+    #[error("bad compression pointer")]
+    BadPointer,
+    #[error("compression pointers loop")]
+    PointerLoop,
+    #[error("label type not allowed")]
+    BadLabel,
+    #[error("name longer than 255 bytes")]
+    NameTooLong,
+    #[error("section counts larger than the message")]
+    BadCounts,
+    #[error("record data does not match its type")]
+    BadRdata,
+    #[error("UDP length larger than the packet")]
+    BadUdpLength,
+    #[error("bytes lost in the TCP stream")]
+    TcpGap,
+    #[error("not a DNS message")]
+    NotDns,
+}
+
+impl Malformed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformed::ShortHeader => "short_header",
+            Malformed::Truncated => "truncated",
+            Malformed::BadPointer => "bad_pointer",
+            Malformed::PointerLoop => "pointer_loop",
+            Malformed::BadLabel => "bad_label",
+            Malformed::NameTooLong => "name_too_long",
+            Malformed::BadCounts => "bad_counts",
+            Malformed::BadRdata => "bad_rdata",
+            Malformed::BadUdpLength => "bad_udp_length",
+            Malformed::TcpGap => "tcp_gap",
+            Malformed::NotDns => "not_dns",
+        }
+    }
+}
+
+/// Things the core noticed beyond single messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A tunnel interface went down or vanished; `none_up` when no tunnel is left up.
+    TunnelDown { iface: Arc<str>, none_up: bool },
+    /// A tunnel interface came (back) up.
+    TunnelUp { iface: Arc<str> },
+    /// Plaintext DNS left a physical interface while no tunnel was up (kill switch failed).
+    /// Raised once per outage, on the first such message.
+    KillSwitchFailed { iface: Arc<str> },
+    /// The same name was asked through the tunnel and outside it within a second.
+    ParallelResolution { name: Box<str>, tunnel: Arc<str>, outside: Arc<str> },
+    /// A response came from an address other than the one the query was sent to.
+    Hijack { asked: IpAddr, answered_from: IpAddr, name: Box<str> },
+    /// An interface whose link type the core cannot decode (reported once per interface).
+    UnknownLinkType { link: u32 },
+}
+
+impl Notice {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Notice::TunnelDown { .. } => "tunnel_down",
+            Notice::TunnelUp { .. } => "tunnel_up",
+            Notice::KillSwitchFailed { .. } => "kill_switch_failed",
+            Notice::ParallelResolution { .. } => "parallel_resolution",
+            Notice::Hijack { .. } => "hijack",
+            Notice::UnknownLinkType { .. } => "unknown_link_type",
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::TunnelDown { iface, none_up: true } => {
+                write!(f, "tunnel {iface} went down: no tunnel is up, the VPN looks down")
+            }
+            Notice::TunnelDown { iface, none_up: false } => write!(f, "tunnel {iface} went down"),
+            Notice::TunnelUp { iface } => write!(f, "tunnel {iface} is up"),
+            Notice::KillSwitchFailed { iface } => {
+                write!(f, "plaintext DNS left {iface} while no tunnel was up: the kill switch failed")
+            }
+            Notice::ParallelResolution { name, tunnel, outside } => write!(
+                f,
+                "{name} was asked through tunnel {tunnel} and outside it by {outside} within a second (parallel resolution)"
+            ),
+            Notice::Hijack { asked, answered_from, name } => write!(
+                f,
+                "the answer for {name} came from {answered_from}, not from {asked} that was asked (hijack or transparent proxy)"
+            ),
+            Notice::UnknownLinkType { link } => write!(f, "link type {link} is not supported; its frames are skipped"),
+        }
+    }
+}
+
+/// One thing on the wire (or noticed about it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub ts: Ts,
+    /// 1-based frame number in its source; for a message spread over segments or fragments,
+    /// the frame that completed it.
+    pub frame: u64,
+    pub iface: IfaceId,
+    pub iface_name: Arc<str>,
+    pub kind: EventKind,
+    pub proto: L4,
+    pub transport: Transport,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    /// Set when the message was found inside Teredo or 6in4.
+    pub encap: Option<Encap>,
+    /// Header, first question and payload (queries, responses, and malformed messages whose
+    /// header could be read).
+    pub dns: Option<Box<DnsInfo>>,
+    /// TLS server name of an encrypted flow, when seen.
+    pub sni: Option<Box<str>>,
+    /// Who runs the resolver (a well-known public resolver), from the bundled list.
+    pub provider: Option<&'static str>,
+    pub malformed: Option<Malformed>,
+    /// Response time, for a response paired with its query.
+    pub rtt_ns: Option<u64>,
+    pub notice: Option<Notice>,
+}
+
+impl Event {
+    /// A notice, tied to the frame (or topology change) that raised it.
+    pub fn notice(ts: Ts, frame: u64, iface: IfaceId, iface_name: Arc<str>, notice: Notice) -> Event {
+        let none = IpAddr::from([0u8, 0, 0, 0]);
+        Event {
+            ts,
+            frame,
+            iface,
+            iface_name,
+            kind: EventKind::Notice,
+            proto: L4::Udp,
+            transport: Transport::Dns,
+            src: none,
+            sport: 0,
+            dst: none,
+            dport: 0,
+            encap: None,
+            dns: None,
+            sni: None,
+            provider: None,
+            malformed: None,
+            rtt_ns: None,
+            notice: Some(notice),
+        }
+    }
+
+    /// The resolver's side of the exchange: the destination of a query, the source of a
+    /// response; for an encrypted flow the server.
+    pub fn resolver(&self) -> (IpAddr, u16) {
+        match self.kind {
+            EventKind::Response => (self.src, self.sport),
+            _ => (self.dst, self.dport),
+        }
+    }
+
+    pub fn qname(&self) -> Option<&str> {
+        self.dns.as_ref()?.question.as_ref().map(|q| &*q.name)
+    }
+}
+
+/// An event with its verdict. Notices carry no verdict; every DNS message and encrypted flow
+/// carries exactly one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub event: Event,
+    pub verdict: Option<Verdict>,
+    pub reason: Reason,
+}
+
+impl Judged {
+    /// Whether this counts against the user: a leak or a bypass of a real message or flow.
+    pub fn is_exposure(&self) -> bool {
+        matches!(self.verdict, Some(Verdict::Leak | Verdict::Bypass))
+            && matches!(self.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted)
+    }
+}

@@ -1,0 +1,425 @@
+//! The pipeline: frames in, judged events out, in capture order.
+//!
+//! link -> ip (+ fragment reassembly) -> udp | tcp stream -> dns | encrypted-DNS detection
+//! -> event -> verdict -> tracker (pairing, patterns) -> out.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::dns;
+use super::event::{DnsInfo, Encap, Event, EventKind, Judged, Notice, Transport, L4};
+use super::frag::{Defrag, FragLimits};
+use super::frame::{FrameRef, LinkType, Ts};
+use super::ip::{self, IpPacket};
+use super::link::{self, LinkError, Network};
+use super::resolvers::ResolverDb;
+use super::stats::{FrameClass, Stats};
+use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
+use super::tls::{EncryptedFlows, Seen};
+use super::topology::{IfaceId, Topology};
+use super::tracker::{Tracker, TrackerLimits};
+use super::verdict::{self, Reason};
+
+const TEREDO_PORT: u16 = 3544;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const PROTO_IPV6_IN_IPV4: u8 = 41;
+/// Expiry sweeps run at most this often, in trace time.
+const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+
+/// Everything the pipeline can be tuned with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub resolvers: ResolverDb,
+    pub frag: FragLimits,
+    pub tcp: TcpLimits,
+    pub tracker: TrackerLimits,
+    /// Encrypted-DNS flows remembered at once (one event per flow).
+    pub max_encrypted_flows: usize,
+}
+
+impl Config {
+    pub fn new() -> Self {
+        Config { resolvers: ResolverDb::builtin(), max_encrypted_flows: 65_536, ..Default::default() }
+    }
+}
+
+/// Where a packet came from, carried down the layers.
+#[derive(Clone, Copy)]
+struct Origin {
+    ts: Ts,
+    frame: u64,
+    iface: IfaceId,
+    encap: Option<Encap>,
+}
+
+/// The layer-4 facts of one message.
+#[derive(Clone, Copy)]
+struct Path {
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    proto: L4,
+}
+
+/// The parts of the pipeline that turn a decoded message into judged events. Split from the
+/// decoders so a TCP stream can hand messages to it while the stream table is borrowed.
+struct Judge {
+    topology: Topology,
+    tunnel_seen: bool,
+    resolvers: ResolverDb,
+    tracker: Tracker,
+    stats: Stats,
+    notices: Vec<Event>,
+}
+
+impl Judge {
+    fn iface_name(&self, id: IfaceId) -> Arc<str> {
+        match self.topology.get(id) {
+            Some(i) => i.name.clone(),
+            None => Arc::from(format!("if{id}")),
+        }
+    }
+
+    fn event(&self, o: Origin, p: Path, kind: EventKind, transport: Transport) -> Event {
+        let resolver = if kind == EventKind::Response { p.src } else { p.dst };
+        Event {
+            ts: o.ts,
+            frame: o.frame,
+            iface: o.iface,
+            iface_name: self.iface_name(o.iface),
+            kind,
+            proto: p.proto,
+            transport,
+            src: p.src,
+            sport: p.sport,
+            dst: p.dst,
+            dport: p.dport,
+            encap: o.encap,
+            dns: None,
+            sni: None,
+            provider: self.resolvers.provider(&resolver),
+            malformed: None,
+            rtt_ns: None,
+            notice: None,
+        }
+    }
+
+    /// Decodes one DNS message and emits its event.
+    fn message(
+        &mut self,
+        o: Origin,
+        p: Path,
+        transport: Transport,
+        payload: &[u8],
+        out: &mut Vec<Judged>,
+    ) -> FrameClass {
+        match dns::decode_fast(payload) {
+            Ok(info) => {
+                let kind = if info.header.qr() { EventKind::Response } else { EventKind::Query };
+                let mut ev = self.event(o, p, kind, transport);
+                ev.dns = Some(Box::new(info));
+                self.emit(ev, out);
+                FrameClass::Dns
+            }
+            Err(bad) => {
+                let mut ev = self.event(o, p, EventKind::Malformed, transport);
+                ev.malformed = Some(bad.reason);
+                ev.dns = bad
+                    .header
+                    .map(|header| Box::new(DnsInfo { header, question: None, payload: payload.into() }));
+                self.stats.count_malformed(bad.reason);
+                self.emit(ev, out);
+                FrameClass::Malformed
+            }
+        }
+    }
+
+    /// Judges an event, lets the tracker see it, and appends it and any notices to `out`.
+    fn emit(&mut self, event: Event, out: &mut Vec<Judged>) {
+        let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
+        let (verdict, reason) = verdict::judge(&event, &ctx);
+        self.stats.count_event(event.kind, verdict);
+        let mut judged = Judged { event, verdict, reason };
+        if matches!(judged.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted) {
+            self.tracker.observe(&mut judged, &self.topology, &mut self.notices);
+        }
+        out.push(judged);
+        self.flush_notices(out);
+    }
+
+    fn notice(&mut self, ts: Ts, frame: u64, iface: IfaceId, notice: Notice, out: &mut Vec<Judged>) {
+        let name = self.iface_name(iface);
+        self.notices.push(Event::notice(ts, frame, iface, name, notice));
+        self.flush_notices(out);
+    }
+
+    fn flush_notices(&mut self, out: &mut Vec<Judged>) {
+        for ev in self.notices.drain(..) {
+            self.stats.count_event(EventKind::Notice, None);
+            out.push(Judged { event: ev, verdict: None, reason: Reason::Notice });
+        }
+    }
+}
+
+/// The core. Feed it frames and topology changes in order; it appends judged events to the
+/// vector you pass.
+pub struct Pipeline {
+    judge: Judge,
+    defrag: Defrag,
+    tcp: TcpStreams,
+    encrypted: EncryptedFlows,
+    /// Interfaces whose unknown link type was already reported.
+    warned_links: Vec<(IfaceId, LinkType)>,
+    last_sweep: Option<Ts>,
+    last_frame: u64,
+}
+
+impl Pipeline {
+    pub fn new(config: Config, topology: Topology) -> Self {
+        let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        Pipeline {
+            judge: Judge {
+                topology,
+                tunnel_seen,
+                resolvers: config.resolvers,
+                tracker: Tracker::new(config.tracker),
+                stats: Stats::default(),
+                notices: Vec::new(),
+            },
+            defrag: Defrag::new(config.frag),
+            tcp: TcpStreams::new(config.tcp),
+            encrypted: EncryptedFlows::new(config.max_encrypted_flows),
+            warned_links: Vec::new(),
+            last_sweep: None,
+            last_frame: 0,
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.judge.topology
+    }
+
+    /// Counters so far, with the reassembly, stream and pairing counters folded in.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.judge.stats.clone();
+        s.frag = self.defrag.stats();
+        s.tcp = self.tcp.stats();
+        s.pairs = self.judge.tracker.stats();
+        s
+    }
+
+    /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
+    pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
+        let old: Vec<(IfaceId, Arc<str>)> =
+            self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        let new: Vec<(IfaceId, Arc<str>)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        self.judge.topology = topology;
+        let frame = self.last_frame;
+        for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
+            let notice = Notice::TunnelDown { iface: name.clone(), none_up: new.is_empty() };
+            self.judge.notice(ts, frame, *id, notice, out);
+        }
+        for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
+            self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
+        }
+    }
+
+    /// Decodes one frame and appends what it completed to `out`.
+    pub fn process(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) {
+        self.sweep(frame.ts);
+        self.last_frame = frame.number;
+        let class = self.classify_frame(frame, out);
+        self.judge.stats.count_frame(class, frame.data.len());
+    }
+
+    /// Expires what timed out up to trace time `now` (call it when time passes without frames).
+    pub fn advance(&mut self, now: Ts) {
+        self.sweep(now);
+    }
+
+    /// End of input: whatever is still pending (queries, fragments, streams) is counted as
+    /// unanswered or incomplete.
+    pub fn finish(&mut self, out: &mut Vec<Judged>) {
+        let end = Ts(i64::MAX);
+        self.defrag.expire(end);
+        self.tcp.expire(end);
+        self.encrypted.expire(end);
+        self.judge.tracker.finish();
+        self.judge.flush_notices(out);
+    }
+
+    fn sweep(&mut self, now: Ts) {
+        match self.last_sweep {
+            Some(last) if now.0.saturating_sub(last.0) < SWEEP_INTERVAL_NS => {}
+            _ => {
+                self.last_sweep = Some(now);
+                self.defrag.expire(now);
+                self.tcp.expire(now);
+                self.encrypted.expire(now);
+                self.judge.tracker.expire(now);
+            }
+        }
+    }
+
+    fn classify_frame(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) -> FrameClass {
+        let net = match link::decode(frame.link, frame.data) {
+            Ok(Network::NotIp) => return FrameClass::Other,
+            Ok(net) => net,
+            Err(LinkError::Truncated(_)) => return FrameClass::Undecodable,
+            Err(LinkError::Unsupported(lt)) => {
+                self.warn_link(frame, lt, out);
+                return FrameClass::Unsupported;
+            }
+        };
+        let origin = Origin { ts: frame.ts, frame: frame.number, iface: frame.iface, encap: None };
+        match ip::decode(net) {
+            Ok(pkt) => self.ip_packet(origin, &pkt, out),
+            Err(_) => FrameClass::Undecodable,
+        }
+    }
+
+    fn warn_link(&mut self, frame: FrameRef<'_>, lt: u32, out: &mut Vec<Judged>) {
+        let key = (frame.iface, LinkType(lt));
+        if !self.warned_links.contains(&key) && self.warned_links.len() < 1024 {
+            self.warned_links.push(key);
+            self.judge.notice(frame.ts, frame.number, frame.iface, Notice::UnknownLinkType { link: lt }, out);
+        }
+    }
+
+    fn ip_packet(&mut self, o: Origin, pkt: &IpPacket<'_>, out: &mut Vec<Judged>) -> FrameClass {
+        if pkt.frag.is_some() {
+            return match self.defrag.push(o.ts, o.iface, pkt) {
+                Some(d) => self.transport(o, d.src, d.dst, d.proto, &d.payload, out),
+                None => FrameClass::Fragment,
+            };
+        }
+        self.transport(o, pkt.src, pkt.dst, pkt.proto, pkt.payload, out)
+    }
+
+    fn transport(
+        &mut self,
+        o: Origin,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        payload: &[u8],
+        out: &mut Vec<Judged>,
+    ) -> FrameClass {
+        match proto {
+            PROTO_UDP => self.udp(o, src, dst, payload, out),
+            PROTO_TCP => self.tcp(o, src, dst, payload, out),
+            PROTO_IPV6_IN_IPV4 if o.encap.is_none() => self.inner_ipv6(o, Encap::SixInFour, payload, out),
+            _ => FrameClass::Other,
+        }
+    }
+
+    /// IPv6 carried inside 6in4 or Teredo, decoded one level deep.
+    fn inner_ipv6(&mut self, o: Origin, encap: Encap, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
+        match ip::decode(Network::Ipv6(payload)) {
+            Ok(inner) => self.ip_packet(Origin { encap: Some(encap), ..o }, &inner, out),
+            Err(_) if encap == Encap::Teredo => FrameClass::Other,
+            Err(_) => FrameClass::Undecodable,
+        }
+    }
+
+    fn udp(&mut self, o: Origin, src: IpAddr, dst: IpAddr, data: &[u8], out: &mut Vec<Judged>) -> FrameClass {
+        let Some((sport, dport, payload)) = udp_header(data) else {
+            return FrameClass::Undecodable;
+        };
+        let path = Path { src, sport, dst, dport, proto: L4::Udp };
+        if let Some(transport) = Transport::from_ports(sport, dport) {
+            return self.judge.message(o, path, transport, payload, out);
+        }
+        if (sport == TEREDO_PORT || dport == TEREDO_PORT) && o.encap.is_none() {
+            return self.inner_ipv6(o, Encap::Teredo, teredo_payload(payload), out);
+        }
+        self.encrypted(o, path, payload, out)
+    }
+
+    fn tcp(&mut self, o: Origin, src: IpAddr, dst: IpAddr, data: &[u8], out: &mut Vec<Judged>) -> FrameClass {
+        let Ok((hdr, payload)) = etherparse::TcpHeaderSlice::from_slice(data).map(|h| {
+            let len = h.slice().len();
+            (h, &data[len..])
+        }) else {
+            return FrameClass::Undecodable;
+        };
+        let path = Path { src, sport: hdr.source_port(), dst, dport: hdr.destination_port(), proto: L4::Tcp };
+        let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
+            return self.encrypted(o, path, payload, out);
+        };
+        let seg =
+            Segment { seq: hdr.sequence_number(), syn: hdr.syn(), fin: hdr.fin(), rst: hdr.rst(), payload };
+        let key = FlowKey { iface: o.iface, src, sport: path.sport, dst, dport: path.dport };
+        let judge = &mut self.judge;
+        let mut class = FrameClass::Dns;
+        let mut saw_message = false;
+        self.tcp.segment(o.ts, key, &seg, &mut |item| match item {
+            StreamItem::Message(msg) => {
+                let c = judge.message(o, path, transport, msg, out);
+                // A segment is DNS if any message in it decoded.
+                if !saw_message || c == FrameClass::Dns {
+                    class = c;
+                }
+                saw_message = true;
+            }
+            StreamItem::Gap { .. } => {}
+        });
+        class
+    }
+
+    fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
+        if ![853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport) {
+            return FrameClass::Other;
+        }
+        let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
+        match self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers) {
+            Seen::NotDns => FrameClass::Other,
+            Seen::Known => FrameClass::Encrypted,
+            Seen::New(found) => {
+                // The flow's event names the client as src and the server as dst.
+                let server_is_src = [853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport);
+                let path = if server_is_src {
+                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
+                } else {
+                    p
+                };
+                let mut ev = self.judge.event(o, path, EventKind::Encrypted, found.transport);
+                ev.sni = found.sni;
+                ev.provider = found.provider.or(ev.provider);
+                self.judge.emit(ev, out);
+                FrameClass::Encrypted
+            }
+        }
+    }
+}
+
+/// Ports and payload of a UDP datagram. The payload is cut to the UDP length when the header
+/// claims less than is present; when it claims more (a cut or forged length), what is present
+/// is used, as tshark does.
+fn udp_header(data: &[u8]) -> Option<(u16, u16, &[u8])> {
+    let hdr = etherparse::UdpHeaderSlice::from_slice(data).ok()?;
+    let len = hdr.length() as usize;
+    if len < 8 && len != 0 {
+        return None;
+    }
+    let end = if len == 0 { data.len() } else { len.min(data.len()) };
+    Some((hdr.source_port(), hdr.destination_port(), &data[8..end]))
+}
+
+/// Teredo may put an authentication or origin-indication header before the IPv6 packet
+/// (RFC 4380 5.1.1): skip them.
+fn teredo_payload(mut p: &[u8]) -> &[u8] {
+    // Authentication: 0x0001, id-len, auth-len, id, auth, nonce (8), confirmation (1).
+    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
+        let skip = 4 + p[2] as usize + p[3] as usize + 9;
+        p = p.get(skip..).unwrap_or(&[]);
+    }
+    // Origin indication: 0x0000, port (2), address (4).
+    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
+        p = &p[8..];
+    }
+    p
+}

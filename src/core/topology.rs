@@ -1,0 +1,281 @@
+//! Interface facts: plain data handed to the core. The core decides nothing from the OS;
+//! the shells (netdev for live capture, pcapng interface blocks for replay) fill these in.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::frame::LinkType;
+
+/// An interface as the shell numbers it: a pcapng interface id in replay, a capture-session
+/// id in live capture (a tunnel that comes back under the same name gets a new id).
+pub type IfaceId = u32;
+
+/// What an interface is, for verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IfaceKind {
+    Physical,
+    Tunnel,
+    Loopback,
+    Other,
+}
+
+impl IfaceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IfaceKind::Physical => "physical",
+            IfaceKind::Tunnel => "tunnel",
+            IfaceKind::Loopback => "loopback",
+            IfaceKind::Other => "other",
+        }
+    }
+}
+
+/// What the OS (or a capture file) says about an interface. Every field is optional knowledge:
+/// a file may give only a name, or nothing at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfaceFacts {
+    pub name: String,
+    /// OS interface index, 0 when unknown.
+    pub index: u32,
+    pub up: bool,
+    /// The OS flags it as loopback.
+    pub loopback: bool,
+    /// The OS flags it as point-to-point.
+    pub point_to_point: bool,
+    /// It has a hardware (MAC) address.
+    pub has_mac: bool,
+    /// The OS says it is a TUN / WireGuard / PPP / IPsec device.
+    pub os_tunnel: bool,
+    /// The link type frames from it carry, when known.
+    pub link: Option<LinkType>,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// What the user said, which beats every heuristic: `--tunnel NAME`, `--physical NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub tunnel: Vec<String>,
+    pub physical: Vec<String>,
+}
+
+/// Name prefixes that VPN software uses for its interfaces.
+const TUNNEL_PREFIXES: &[&str] = &[
+    "wg",
+    "tun",
+    "tap",
+    "utun",
+    "ppp",
+    "ipsec",
+    "tailscale",
+    "nordlynx",
+    "proton",
+    "mullvad",
+    "zt",
+    "vti",
+    "xfrm",
+    "gpd",
+    "cscotun",
+    "nordtun",
+    "pvpn",
+    "ovpn",
+    "wt",
+    "ts",
+    "expressvpn",
+    "surfshark",
+    "windscribe",
+    "ivpn",
+    "azirevpn",
+    "nebula",
+    "headscale",
+    "netbird",
+];
+/// Names that are loopback whatever their link type says.
+const LOOPBACK_NAMES: &[&str] = &["lo", "lo0", "loopback", "loopback0"];
+
+fn has_tunnel_prefix(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    TUNNEL_PREFIXES.iter().any(|p| {
+        lower.starts_with(p)
+            && (p.len() >= 4
+                || lower.len() == p.len()
+                || lower[p.len()..]
+                    .starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '_' || c == '.'))
+    })
+}
+
+/// Decides an interface's kind from its facts and the user's overrides.
+pub fn classify(facts: &IfaceFacts, overrides: &Overrides) -> IfaceKind {
+    if overrides.tunnel.iter().any(|n| n == &facts.name) {
+        return IfaceKind::Tunnel;
+    }
+    if overrides.physical.iter().any(|n| n == &facts.name) {
+        return IfaceKind::Physical;
+    }
+    let lname = facts.name.to_ascii_lowercase();
+    if facts.loopback
+        || LOOPBACK_NAMES.contains(&lname.as_str())
+        || facts.link.is_some_and(LinkType::is_loopback)
+    {
+        return IfaceKind::Loopback;
+    }
+    if facts.os_tunnel || has_tunnel_prefix(&facts.name) {
+        return IfaceKind::Tunnel;
+    }
+    if facts.point_to_point && !facts.has_mac {
+        return IfaceKind::Tunnel;
+    }
+    if facts.link.is_some_and(LinkType::is_raw_ip) && !facts.has_mac {
+        return IfaceKind::Tunnel;
+    }
+    if facts.name == "any" || facts.name.is_empty() && facts.link.is_none() {
+        return IfaceKind::Other;
+    }
+    IfaceKind::Physical
+}
+
+/// One interface as the core sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    pub id: IfaceId,
+    /// Shared so that events can carry the name cheaply.
+    pub name: Arc<str>,
+    pub kind: IfaceKind,
+    pub facts: IfaceFacts,
+}
+
+/// All interfaces known at one moment. A change of topology is handed to the pipeline as an
+/// event in the same stream as the frames, so its order against packets is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Topology {
+    ifaces: Vec<Iface>,
+}
+
+impl Topology {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a topology, classifying every interface.
+    pub fn from_facts(facts: impl IntoIterator<Item = (IfaceId, IfaceFacts)>, overrides: &Overrides) -> Self {
+        let mut t = Topology::new();
+        for (id, f) in facts {
+            t.upsert(id, f, overrides);
+        }
+        t
+    }
+
+    /// Adds or replaces the interface with this id.
+    pub fn upsert(&mut self, id: IfaceId, facts: IfaceFacts, overrides: &Overrides) {
+        let kind = classify(&facts, overrides);
+        let iface = Iface { id, name: Arc::from(facts.name.as_str()), kind, facts };
+        match self.ifaces.iter_mut().find(|i| i.id == id) {
+            Some(slot) => *slot = iface,
+            None => self.ifaces.push(iface),
+        }
+    }
+
+    pub fn remove(&mut self, id: IfaceId) -> Option<Iface> {
+        let pos = self.ifaces.iter().position(|i| i.id == id)?;
+        Some(self.ifaces.remove(pos))
+    }
+
+    pub fn get(&self, id: IfaceId) -> Option<&Iface> {
+        self.ifaces.iter().find(|i| i.id == id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Iface> {
+        self.ifaces.iter().find(|i| &*i.name == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Iface> {
+        self.ifaces.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ifaces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ifaces.is_empty()
+    }
+
+    /// Tunnel interfaces that are up now.
+    pub fn tunnels_up(&self) -> impl Iterator<Item = &Iface> {
+        self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.facts.up)
+    }
+
+    /// Whether `addr` is one of this machine's own addresses (on any interface).
+    pub fn is_local_addr(&self, addr: &IpAddr) -> bool {
+        self.ifaces.iter().any(|i| i.facts.addrs.contains(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> IfaceFacts {
+        IfaceFacts { name: name.into(), up: true, has_mac: true, ..Default::default() }
+    }
+
+    #[test]
+    fn classifies_by_usual_names() {
+        let o = Overrides::default();
+        for n in [
+            "wg0",
+            "tun0",
+            "tap1",
+            "utun3",
+            "ppp0",
+            "ipsec0",
+            "tailscale0",
+            "nordlynx",
+            "proton0",
+            "mullvad-wg",
+            "wg-abc",
+        ] {
+            assert_eq!(classify(&named(n), &o), IfaceKind::Tunnel, "{n}");
+        }
+        for n in ["eth0", "enp3s0", "wlan0", "wlp2s0", "en0", "tsunami0", "wgx"] {
+            // "tsunami0" starts with "ts" but is not followed by a digit; "wgx" likewise.
+            assert_eq!(classify(&named(n), &o), IfaceKind::Physical, "{n}");
+        }
+        for n in ["lo", "lo0"] {
+            assert_eq!(classify(&named(n), &o), IfaceKind::Loopback, "{n}");
+        }
+    }
+
+    #[test]
+    fn classifies_by_facts() {
+        let o = Overrides::default();
+        let p2p = IfaceFacts { name: "vpn-office".into(), point_to_point: true, ..Default::default() };
+        assert_eq!(classify(&p2p, &o), IfaceKind::Tunnel);
+        let raw = IfaceFacts { name: "corp".into(), link: Some(LinkType::RAW), ..Default::default() };
+        assert_eq!(classify(&raw, &o), IfaceKind::Tunnel);
+        let null = IfaceFacts { name: "x".into(), link: Some(LinkType::NULL), ..Default::default() };
+        assert_eq!(classify(&null, &o), IfaceKind::Loopback);
+        let lo = IfaceFacts { name: "weird".into(), loopback: true, ..Default::default() };
+        assert_eq!(classify(&lo, &o), IfaceKind::Loopback);
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides { tunnel: vec!["eth1".into()], physical: vec!["wg0".into()] };
+        assert_eq!(classify(&named("eth1"), &o), IfaceKind::Tunnel);
+        assert_eq!(classify(&named("wg0"), &o), IfaceKind::Physical);
+    }
+
+    #[test]
+    fn upsert_replaces_by_id() {
+        let o = Overrides::default();
+        let mut t = Topology::from_facts([(1, named("eth0")), (2, named("wg0"))], &o);
+        assert_eq!(t.tunnels_up().count(), 1);
+        let mut down = named("wg0");
+        down.up = false;
+        t.upsert(2, down, &o);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.tunnels_up().count(), 0);
+        assert!(t.remove(2).is_some());
+        assert!(t.get(2).is_none());
+    }
+}

@@ -1,0 +1,43 @@
+//! dnsleak: a packet-level DNS leak monitor.
+//!
+//! `core` is pure (bytes and interface facts in, judged events out). `capture`, `output`,
+//! `tui` and `bench` are the shells around it.
+
+pub mod bench;
+pub mod capture;
+pub mod cli;
+pub mod core;
+pub mod output;
+pub mod tui;
+
+/// How a command ended, for the exit status (as grep: 0 clean, 1 found, 2 error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No leak or bypass was seen.
+    Clean,
+    /// At least one leak or bypass was seen.
+    Exposed,
+}
+
+impl Outcome {
+    pub fn from_exposures(n: u64) -> Outcome {
+        if n > 0 {
+            Outcome::Exposed
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+/// `dnsleak: what failed: why: ...` — the error and its causes on one line.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    err.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+/// Whether the error is a closed pipe on output (`dnsleak replay --json f | head`), which ends
+/// the program quietly with status 0.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,42 @@
+//! dnsleak's entry point: parse the command line, run the command, map the outcome to the exit
+//! status (0 clean, 1 leak or bypass seen, 2 error) and print errors as one line with their
+//! cause chain.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use dnsleak::cli::{Cli, Command};
+use dnsleak::Outcome;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Clean) => ExitCode::from(0),
+        Ok(Outcome::Exposed) => ExitCode::from(1),
+        Err(err) => {
+            if dnsleak::is_broken_pipe(&err) {
+                return ExitCode::from(0);
+            }
+            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::error_chain(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Monitor(args) => dnsleak::capture::live::monitor(&args),
+        Command::Replay(args) => dnsleak::capture::replay::run(&args),
+        Command::Check(args) => dnsleak::capture::check::run(&args),
+        Command::Bench(args) => dnsleak::bench::run(&args).map(|()| Outcome::Clean),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dnsleak", &mut io::stdout());
+            Ok(Outcome::Clean)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
+            Ok(Outcome::Clean)
+        }
+    }
+}

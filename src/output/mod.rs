@@ -1,0 +1,1 @@
+//! Outputs: NDJSON, the summary a person reads, pcapng for `--write`.

@@ -1,0 +1,1 @@
+//! The dashboard. TODO(tui helper).
