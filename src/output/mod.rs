@@ -1,1 +1,54 @@
-//! Outputs: NDJSON, the summary a person reads, pcapng for `--write`.
+//! Outputs: NDJSON, the summary a person reads, the dashboard's model, pcapng for `--write`.
+//!
+//! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
+//! works the same on a file and on the wire.
+
+use std::io;
+
+use crate::core::{Judged, Stats, Topology};
+
+/// Capture-side counters of one interface (live capture). Each has one writer: the capture
+/// thread (pipeline drops) or libpcap (kernel drops).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub iface: String,
+    /// Frames the capture thread received from libpcap.
+    pub received: u64,
+    /// Frames dropped because the pipeline's channel was full.
+    pub dropped_pipeline: u64,
+    /// libpcap's own counts: dropped by the kernel, dropped by the interface.
+    pub dropped_kernel: u64,
+    pub dropped_iface: u64,
+}
+
+/// Everything counted so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub core: Stats,
+    /// Per interface, live capture only.
+    pub capture: Vec<CaptureCounters>,
+    /// Replay: bytes of input read so far and in all (when known).
+    pub bytes_read: u64,
+    pub bytes_total: Option<u64>,
+}
+
+/// Where judged events go. Called from one thread, in capture order.
+pub trait Sink {
+    /// The interfaces changed (also called once before the first event).
+    fn topology(&mut self, topology: &Topology) -> io::Result<()> {
+        let _ = topology;
+        Ok(())
+    }
+    /// One judged event. `file` names the input when several files are replayed.
+    fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()>;
+    /// Counters, now and then (at least once before `finish`).
+    fn counters(&mut self, counters: &Counters) -> io::Result<()> {
+        let _ = counters;
+        Ok(())
+    }
+    /// End of input.
+    fn finish(&mut self, counters: &Counters) -> io::Result<()> {
+        let _ = counters;
+        Ok(())
+    }
+}
