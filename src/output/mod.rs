@@ -3,6 +3,8 @@
 //! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
 //! works the same on a file and on the wire.
 
+pub mod escape;
+
 use std::io;
 
 use crate::core::{Judged, Stats, Topology};
