@@ -41,7 +41,9 @@ fn version_names_the_program() {
 
 #[test]
 fn completions_come_from_the_same_definitions() {
-    for (shell, marker) in [("bash", "_dnsleak()"), ("zsh", "#compdef dnsleak"), ("fish", "complete -c dnsleak")] {
+    for (shell, marker) in
+        [("bash", "_dnsleak()"), ("zsh", "#compdef dnsleak"), ("fish", "complete -c dnsleak")]
+    {
         let o = dnsleak(&["completions", shell]);
         assert!(o.status.success(), "{shell}");
         let text = stdout(&o);
@@ -57,7 +59,11 @@ fn man_page_renders() {
     let o = dnsleak(&["man"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    assert!(text.starts_with(".ie") || text.contains(".TH dnsleak"), "not roff: {}", &text[..text.len().min(80)]);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH dnsleak"),
+        "not roff: {}",
+        &text[..text.len().min(80)]
+    );
     assert!(text.contains("replay") && text.contains("monitor"));
 }
 
