@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
+use dnsleak::core::event::Malformed;
 use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline};
 
 fn corpus() -> Option<PathBuf> {
@@ -41,6 +42,13 @@ struct Msg {
     counts: [String; 4],
     qname: String,
     qtype: String,
+    /// Not compared: why the pipeline called it malformed.
+    malformed: Option<Malformed>,
+    /// Not compared: the truth's `malformed`, `port_class`, `layers` and `ip_depth` columns.
+    truth_malformed: bool,
+    port_class: String,
+    layers: String,
+    ip_depth: String,
 }
 
 const FIELDS: [&str; 12] =
@@ -92,6 +100,11 @@ fn truth(dir: &Path, capture: &str) -> Vec<Msg> {
                 counts: [s(12), s(13), s(14), s(15)],
                 qname: s(16),
                 qtype: s(17),
+                malformed: None,
+                truth_malformed: f[18] == "1",
+                port_class: s(20),
+                layers: s(21),
+                ip_depth: s(22),
             }
         })
         .collect()
@@ -141,6 +154,11 @@ fn msg_of(j: &Judged) -> Option<Msg> {
         ],
         qname: q.map(|q| tshark_name(&q.name)).unwrap_or_default(),
         qtype: q.map(|q| q.qtype.to_string()).unwrap_or_default(),
+        malformed: e.malformed,
+        truth_malformed: false,
+        port_class: String::new(),
+        layers: String::new(),
+        ip_depth: String::new(),
     })
 }
 
@@ -149,7 +167,8 @@ fn replay(dir: &Path, capture: &str) -> Vec<Msg> {
     let mut pipeline: Option<Pipeline> = None;
     let mut out = Vec::new();
     let mut found = Vec::new();
-    let drain = |out: &mut Vec<Judged>, found: &mut Vec<Msg>| found.extend(out.drain(..).filter_map(|j| msg_of(&j)));
+    let drain =
+        |out: &mut Vec<Judged>, found: &mut Vec<Msg>| found.extend(out.drain(..).filter_map(|j| msg_of(&j)));
     for_each_frame(&dir.join("captures").join(capture), |input| {
         match input {
             Input::Interfaces { ifaces, ts } => {
@@ -223,6 +242,12 @@ fn compare(truth: &[Msg], ours: &[Msg]) -> Comparison {
     c
 }
 
+/// Our message at the place of a disagreement.
+fn ours_at<'a>(ours: &'a [Msg], d: &Disagreement) -> Option<&'a Msg> {
+    let (Disagreement::Missing(f, i) | Disagreement::Extra(f, i) | Disagreement::Differs(f, i, _)) = d;
+    ours.iter().filter(|m| m.frame == *f).nth(*i)
+}
+
 fn captures(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("INDEX.tsv")).unwrap();
     text.lines().skip(1).map(|l| l.split('\t').next().unwrap().to_string()).collect()
@@ -235,15 +260,25 @@ fn compare_capture(dir: &Path, capture: &str) -> (Vec<Msg>, Vec<Msg>, Comparison
     (t, o, c)
 }
 
-/// What a disagreement in one capture's frame is, with why.
-struct Explained {
-    capture: &'static str,
-    what: Disagreement,
-}
-
 #[path = "corpus_truth/explained.rs"]
 mod explained;
-use explained::EXPLAINED;
+use explained::{Why, EXPLAINED};
+
+/// The disagreements `EXPLAINED` lists for a capture, with their reason.
+fn explained_in(capture: &str) -> Vec<(Disagreement, Why)> {
+    let mut v = Vec::new();
+    for &(cap, why, places) in EXPLAINED.iter().filter(|e| e.0 == capture) {
+        for &(f, i) in places {
+            let d = match why.fields() {
+                Some(fields) => Disagreement::Differs(f, i, fields),
+                None => Disagreement::Missing(f, i),
+            };
+            let _ = cap;
+            v.push((d, why));
+        }
+    }
+    v
+}
 
 #[test]
 fn every_disagreement_is_explained() {
@@ -251,29 +286,145 @@ fn every_disagreement_is_explained() {
     let mut unexplained = Vec::new();
     let mut stale = Vec::new();
     let (mut tm, mut tmiss, mut textra, mut tdiff, mut ttruth) = (0, 0, 0, 0, 0);
-    println!("{:<52} {:>6} {:>7} {:>7} {:>5} {:>6}", "capture", "truth", "matched", "missing", "extra", "differ");
+    println!(
+        "{:<52} {:>6} {:>7} {:>7} {:>5} {:>6}",
+        "capture", "truth", "matched", "missing", "extra", "differ"
+    );
     for capture in captures(&dir) {
-        let (t, _, c) = compare_capture(&dir, &capture);
+        let (t, o, c) = compare_capture(&dir, &capture);
         let count = |f: fn(&Disagreement) -> bool| c.disagreements.iter().filter(|d| f(d)).count();
         let missing = count(|d| matches!(d, Disagreement::Missing(..)));
         let extra = count(|d| matches!(d, Disagreement::Extra(..)));
         let differ = count(|d| matches!(d, Disagreement::Differs(..)));
         println!("{capture:<52} {:>6} {:>7} {missing:>7} {extra:>5} {differ:>6}", t.len(), c.matched);
-        (tm, tmiss, textra, tdiff, ttruth) = (tm + c.matched, tmiss + missing, textra + extra, tdiff + differ, ttruth + t.len());
+        (tm, tmiss, textra, tdiff, ttruth) =
+            (tm + c.matched, tmiss + missing, textra + extra, tdiff + differ, ttruth + t.len());
+        let explained = explained_in(&capture);
         for d in &c.disagreements {
-            if !EXPLAINED.iter().any(|e| e.capture == capture && e.what == *d) {
-                unexplained.push(format!("{capture}: {d:?}"));
+            if !explained.iter().any(|(e, _)| e == d) {
+                unexplained.push(format!("{capture}: {d:?} ours {:?}", ours_at(&o, d)));
             }
         }
-        for e in EXPLAINED.iter().filter(|e| e.capture == capture) {
-            if !c.disagreements.contains(&e.what) {
-                stale.push(format!("{capture}: {:?}", e.what));
+        for (e, why) in explained {
+            if why != Why::TcpPending && !c.disagreements.contains(&e) {
+                stale.push(format!("{capture}: {e:?} ({why:?})"));
             }
         }
     }
     println!("{:<52} {ttruth:>6} {tm:>7} {tmiss:>7} {textra:>5} {tdiff:>6}", "TOTAL");
-    assert!(unexplained.is_empty(), "{} unexplained disagreements:\n{}", unexplained.len(), unexplained.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained disagreements:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
     assert!(stale.is_empty(), "explained disagreements that no longer happen:\n{}", stale.join("\n"));
+}
+
+/// For every listed disagreement of `why`: it happens, and `check` holds on tshark's row and
+/// our message (None when we have none). Returns how many were checked.
+fn check_explained(why: Why, check: impl Fn(&Msg, Option<&Msg>)) -> usize {
+    let Some(dir) = corpus() else { return 0 };
+    let mut n = 0;
+    for &(capture, _, _) in EXPLAINED.iter().filter(|e| e.1 == why) {
+        let (truth, ours, c) = compare_capture(&dir, capture);
+        for (d, _) in explained_in(capture).into_iter().filter(|(_, w)| *w == why) {
+            let (Disagreement::Missing(f, i) | Disagreement::Differs(f, i, _) | Disagreement::Extra(f, i)) =
+                d;
+            if why != Why::TcpPending {
+                assert!(c.disagreements.contains(&d), "{capture}: {d:?} no longer happens");
+            } else if !c.disagreements.contains(&d) {
+                continue;
+            }
+            let t = truth.iter().filter(|m| m.frame == f).nth(i).expect("truth row");
+            check(t, ours_at(&ours, &d));
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn dns_on_other_ports_is_found_only_by_tshark_heuristics() {
+    let n = check_explained(Why::HeuristicPort, |t, ours| {
+        assert_eq!(t.port_class, "other", "{t:?}");
+        assert!(!t.layers.contains("http2"));
+        assert!(ours.is_none());
+    });
+    assert!(n == 0 || n == 8, "{n}");
+}
+
+#[test]
+fn dns_inside_cleartext_http2_is_not_decoded() {
+    let n = check_explained(Why::InsideHttp2, |t, ours| {
+        assert_eq!((t.layers.as_str(), ours), ("eth/ip/tcp/http2", None));
+    });
+    assert!(n == 0 || n == 4, "{n}");
+}
+
+#[test]
+fn dns_inside_gtp_or_quoted_in_icmp_errors_is_not_reported() {
+    let n = check_explained(Why::InsideTunnelOrIcmp, |t, ours| {
+        assert_eq!(t.ip_depth, "2");
+        assert!(t.layers.ends_with("gtp/ipv6/udp") || t.layers.contains("/icmp/"), "{}", t.layers);
+        assert!(ours.is_none());
+    });
+    assert!(n == 0 || n == 2, "{n}");
+}
+
+#[test]
+fn extended_label_types_are_malformed_where_tshark_prints_a_placeholder() {
+    let n = check_explained(Why::ExtendedLabel, |t, ours| {
+        let ours = ours.expect("we report the message");
+        assert_eq!(t.qname, "<unknown extended label>");
+        assert_eq!(
+            (ours.malformed, ours.qname.as_str(), ours.qtype.as_str()),
+            (Some(Malformed::BadLabel), "", "")
+        );
+        assert_eq!((&ours.id, &ours.counts), (&t.id, &t.counts), "the header is still reported");
+    });
+    assert!(n == 0 || n == 14, "{n}");
+}
+
+#[test]
+fn pointer_loops_are_malformed_where_tshark_prints_a_placeholder() {
+    let n = check_explained(Why::PointerLoop, |t, ours| {
+        let ours = ours.expect("we report the message");
+        assert_eq!(t.qname, "<name contains a pointer that loops>");
+        assert!(!t.truth_malformed, "tshark raises no error for a loop");
+        assert_eq!((ours.malformed, ours.qname.as_str()), (Some(Malformed::PointerLoop), ""));
+    });
+    assert!(n == 0 || n == 1, "{n}");
+}
+
+#[test]
+fn forward_pointers_in_the_question_are_malformed_for_hickory() {
+    let n = check_explained(Why::ForwardPointer, |t, ours| {
+        let ours = ours.expect("we report the message");
+        assert!(["codemonkey.net", "<name too long>"].contains(&t.qname.as_str()), "{}", t.qname);
+        assert_eq!((ours.malformed, ours.qname.as_str()), (Some(Malformed::BadPointer), ""));
+        assert_eq!((&ours.id, &ours.counts), (&t.id, &t.counts));
+    });
+    assert!(n == 0 || n == 2, "{n}");
+}
+
+#[test]
+fn messages_shorter_than_a_header_have_no_header() {
+    let n = check_explained(Why::ShortHeader, |t, ours| {
+        let ours = ours.expect("we report the message");
+        assert!(t.truth_malformed);
+        assert!(t.counts.iter().any(String::is_empty), "tshark read part of the header: {t:?}");
+        assert_eq!((ours.malformed, ours.id.as_str()), (Some(Malformed::ShortHeader), ""));
+    });
+    assert!(n == 0 || n == 2, "{n}");
+}
+
+#[test]
+fn tcp_rows_not_yet_matched_are_tcp() {
+    check_explained(Why::TcpPending, |t, ours| {
+        assert_eq!(t.transport, "tcp");
+        assert!(ours.is_none(), "{ours:?}");
+    });
 }
 
 #[test]
