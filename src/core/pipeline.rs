@@ -126,9 +126,9 @@ impl Judge {
             Err(bad) => {
                 let mut ev = self.event(o, p, EventKind::Malformed, transport);
                 ev.malformed = Some(bad.reason);
-                ev.dns = bad
-                    .header
-                    .map(|header| Box::new(DnsInfo { header, question: None, payload: payload.into() }));
+                ev.dns = bad.header.map(|header| {
+                    Box::new(DnsInfo { header, question: bad.question, payload: payload.into() })
+                });
                 self.stats.count_malformed(bad.reason);
                 self.emit(ev, out);
                 FrameClass::Malformed
