@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "dnsleak",
+    max_term_width = 100,
     version,
     about = "Packet-level DNS leak monitor: is your DNS really going through the VPN?",
     long_about = "dnsleak watches every packet on every interface and says, for each DNS message, which \
