@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "dnsleak",
+    max_term_width = 100,
     version,
     about = "Packet-level DNS leak monitor: is your DNS really going through the VPN?",
     long_about = "dnsleak watches every packet on every interface and says, for each DNS message, which \
@@ -63,7 +64,7 @@ pub enum ColorChoice {
     Never,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct MonitorArgs {
     /// Capture only on interface NAME (repeatable); default: every interface that is up.
     #[arg(short = 'i', long = "interface", value_name = "NAME")]
@@ -87,7 +88,7 @@ pub struct MonitorArgs {
     pub color: ColorChoice,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
     /// Capture files: pcap, pcapng or gzip-compressed either; - reads standard input.
     #[arg(required = true, value_name = "FILE")]

@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod live;
+pub mod reader;
 pub mod replay;

@@ -5,6 +5,9 @@ use crate::output::{Counters, Sink};
 use crate::Outcome;
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+    if args.tui {
+        return crate::tui::replay(args);
+    }
     let _ = args;
     anyhow::bail!("replay is not built yet")
 }

@@ -1,19 +1,127 @@
 //! DNS messages, decoded with hickory-proto. The hot path (`decode_fast`) reads the header and
 //! the first question; `decode_full` reads answers and EDNS when an output asks.
+//!
+//! What the hot path calls malformed (each reason bounded work, never a panic):
+//! - fewer than 12 bytes: `ShortHeader` (no header);
+//! - the first question's name or its type/class runs past the end: `Truncated`;
+//! - a compression pointer outside the message, or not pointing before the name that uses it
+//!   (forward and self pointers, as hickory requires): `BadPointer`; one that lands back inside
+//!   the labels already read: `PointerLoop` (hickory only follows strictly backward pointers, so
+//!   every chase terminates);
+//! - a label length byte with top bits 01 or 10 (extended / reserved label types): `BadLabel`;
+//! - a name of 255 bytes or more: `NameTooLong`;
+//! - section counts the rest of the message cannot hold even with minimal entries (5 bytes per
+//!   question, 11 per record): `BadCounts`.
+//!
+//! A malformed message keeps its header (when 12 bytes were there) and its first question (when
+//! that was readable), so the event still says what was asked.
 
-use super::event::{DnsHeader, DnsInfo, Malformed};
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RData};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
+
+use super::event::{DnsHeader, DnsInfo, Malformed, Question};
 
 /// Why a message is malformed, and its header when at least that much could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadMessage {
     pub reason: Malformed,
     pub header: Option<DnsHeader>,
+    /// The first question, when it was readable (the fault lies after it).
+    pub question: Option<Question>,
 }
 
-/// Header and first question. TODO(core-decode helper): implement with hickory-proto.
+const HEADER_LEN: usize = 12;
+/// Smallest question: root name (1) + type (2) + class (2).
+const MIN_QUESTION: u64 = 5;
+/// Smallest record: root name (1) + type, class (4) + TTL (4) + RDLENGTH (2).
+const MIN_RECORD: u64 = 11;
+
+/// Header and first question, with the payload kept for `decode_full`.
 pub fn decode_fast(payload: &[u8]) -> Result<DnsInfo, BadMessage> {
-    let _ = payload;
-    Err(BadMessage { reason: Malformed::ShortHeader, header: None })
+    let (header, question) = decode_head(payload)?;
+    Ok(DnsInfo { header, question, payload: payload.into() })
+}
+
+/// Header and first question only (no copy of the payload).
+pub fn decode_head(payload: &[u8]) -> Result<(DnsHeader, Option<Question>), BadMessage> {
+    let mut dec = BinDecoder::new(payload);
+    let header = read_header(&mut dec).ok_or(BadMessage {
+        reason: Malformed::ShortHeader,
+        header: None,
+        question: None,
+    })?;
+    let bad = |reason, question| BadMessage { reason, header: Some(header), question };
+    let question = if header.qdcount > 0 {
+        Some(read_question(&mut dec, payload).map_err(|r| bad(r, None))?)
+    } else {
+        None
+    };
+    let questions_left = u64::from(header.qdcount.saturating_sub(1));
+    let records = u64::from(header.ancount) + u64::from(header.nscount) + u64::from(header.arcount);
+    let needed = questions_left * MIN_QUESTION + records * MIN_RECORD;
+    if needed > (payload.len() - dec.index()) as u64 {
+        return Err(bad(Malformed::BadCounts, question));
+    }
+    Ok((header, question))
+}
+
+fn read_header(dec: &mut BinDecoder<'_>) -> Option<DnsHeader> {
+    if dec.len() < HEADER_LEN {
+        return None;
+    }
+    let mut words = [0u16; 6];
+    for w in &mut words {
+        *w = dec.read_u16().ok()?.unverified();
+    }
+    let [id, flags, qdcount, ancount, nscount, arcount] = words;
+    Some(DnsHeader { id, flags, qdcount, ancount, nscount, arcount })
+}
+
+fn read_question(dec: &mut BinDecoder<'_>, payload: &[u8]) -> Result<Question, Malformed> {
+    let start = dec.index();
+    let name = Name::read(dec).map_err(|e| name_error(&e, start, payload.len()))?;
+    let qtype = dec.read_u16().map_err(|_| Malformed::Truncated)?.unverified();
+    let qclass = dec.read_u16().map_err(|_| Malformed::Truncated)?.unverified();
+    Ok(Question { name: name_text(&name), qtype, qclass })
+}
+
+/// The name as text: labels joined by dots, no trailing dot, root as "". Label bytes are kept
+/// as they are (a dot inside a label stays a dot); bytes that are not UTF-8 become U+FFFD.
+pub fn name_text(name: &Name) -> Box<str> {
+    let mut buf = Vec::with_capacity(name.len());
+    for (i, label) in name.iter().enumerate() {
+        if i > 0 {
+            buf.push(b'.');
+        }
+        buf.extend_from_slice(label);
+    }
+    match String::from_utf8(buf) {
+        Ok(s) => s.into_boxed_str(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into(),
+    }
+}
+
+fn name_error(e: &DecodeError, name_start: usize, len: usize) -> Malformed {
+    match e {
+        DecodeError::InsufficientBytes => Malformed::Truncated,
+        DecodeError::PointerNotPriorToLabel { ptr, .. } => {
+            let ptr = usize::from(*ptr);
+            if ptr >= len {
+                Malformed::BadPointer
+            } else if ptr >= name_start {
+                // Into the name being read, or after it: following it could only loop or
+                // read forward; hickory (and so this decoder) refuses both.
+                Malformed::PointerLoop
+            } else {
+                Malformed::BadPointer
+            }
+        }
+        DecodeError::LabelOverlapsWithOther { .. } => Malformed::PointerLoop,
+        DecodeError::UnrecognizedLabelCode(_) | DecodeError::LabelBytesTooLong(_) => Malformed::BadLabel,
+        DecodeError::DomainNameTooLong(_) => Malformed::NameTooLong,
+        _ => Malformed::Truncated,
+    }
 }
 
 /// One answer record, as text.
@@ -44,8 +152,56 @@ pub struct FullMessage {
     pub edns: Option<Edns>,
 }
 
-/// Full decode of answers and EDNS. TODO(core-decode helper): implement with hickory-proto.
+/// Full decode of answers and EDNS with hickory's `Message`.
 pub fn decode_full(payload: &[u8]) -> Result<FullMessage, Malformed> {
-    let _ = payload;
-    Err(Malformed::NotDns)
+    if payload.len() < HEADER_LEN {
+        return Err(Malformed::ShortHeader);
+    }
+    let msg = Message::from_vec(payload).map_err(|e| full_error(&e))?;
+    let answers =
+        msg.answers.iter().map(|r| answer(&r.name, u16::from(r.record_type()), r.ttl, &r.data)).collect();
+    let edns = msg.edns.as_ref().map(|e| {
+        let client_subnet = match e.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet) {
+            Some(hickory_proto::rr::rdata::opt::EdnsOption::Subnet(s)) => {
+                Some(format!("{}/{}", s.addr(), s.source_prefix()))
+            }
+            _ => None,
+        };
+        Edns {
+            udp_size: e.max_payload(),
+            dnssec_ok: e.flags().dnssec_ok,
+            client_subnet,
+            rcode_ext: u16::from(msg.metadata.response_code),
+        }
+    });
+    Ok(FullMessage { answers, edns })
 }
+
+fn answer(name: &Name, rtype: u16, ttl: u32, data: &RData) -> Answer {
+    let data = match data {
+        RData::A(a) => a.to_string(),
+        RData::AAAA(a) => a.to_string(),
+        RData::CNAME(n) => name_text(&n.0).into(),
+        RData::PTR(n) => name_text(&n.0).into(),
+        RData::NS(n) => name_text(&n.0).into(),
+        RData::TXT(t) => {
+            t.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(" ")
+        }
+        other => other.to_string(),
+    };
+    Answer { name: name_text(name).into(), rtype, ttl, data }
+}
+
+fn full_error(e: &DecodeError) -> Malformed {
+    match e {
+        DecodeError::InsufficientBytes => Malformed::Truncated,
+        DecodeError::PointerNotPriorToLabel { .. } => Malformed::BadPointer,
+        DecodeError::LabelOverlapsWithOther { .. } => Malformed::PointerLoop,
+        DecodeError::UnrecognizedLabelCode(_) | DecodeError::LabelBytesTooLong(_) => Malformed::BadLabel,
+        DecodeError::DomainNameTooLong(_) => Malformed::NameTooLong,
+        _ => Malformed::BadRdata,
+    }
+}
+
+#[cfg(test)]
+mod tests;

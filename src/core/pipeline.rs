@@ -17,7 +17,7 @@ use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
 use super::topology::{IfaceId, Topology};
-use super::tracker::{Tracker, TrackerLimits};
+use super::tracker::{Tracker, TrackerLimits, Unanswered};
 use super::verdict::{self, Reason};
 
 const TEREDO_PORT: u16 = 3544;
@@ -126,9 +126,9 @@ impl Judge {
             Err(bad) => {
                 let mut ev = self.event(o, p, EventKind::Malformed, transport);
                 ev.malformed = Some(bad.reason);
-                ev.dns = bad
-                    .header
-                    .map(|header| Box::new(DnsInfo { header, question: None, payload: payload.into() }));
+                ev.dns = bad.header.map(|header| {
+                    Box::new(DnsInfo { header, question: bad.question, payload: payload.into() })
+                });
                 self.stats.count_malformed(bad.reason);
                 self.emit(ev, out);
                 FrameClass::Malformed
@@ -210,12 +210,18 @@ impl Pipeline {
         s
     }
 
+    /// The most recent queries that got no response within the timeout, oldest first.
+    pub fn recent_unanswered(&self) -> impl DoubleEndedIterator<Item = &Unanswered> + ExactSizeIterator {
+        self.judge.tracker.recent_unanswered()
+    }
+
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
         let old: Vec<(IfaceId, Arc<str>)> =
             self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         let new: Vec<(IfaceId, Arc<str>)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;
         let frame = self.last_frame;
         for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {

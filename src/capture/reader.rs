@@ -1,0 +1,726 @@
+//! The capture-file reader every shell and test shares: pcap (micro- and nanosecond, both byte
+//! orders, the modified format), pcapng (several interfaces, each with its own link type, name
+//! and time resolution; several sections; Interface Statistics Blocks), either of them
+//! gzip-compressed, and `-` for standard input.
+//!
+//! ```no_run
+//! use dnsleak::capture::reader::{for_each_frame, Input};
+//! let summary = for_each_frame("capture.pcapng".as_ref(), |input| {
+//!     match input {
+//!         Input::Interfaces { ifaces, .. } => println!("{} interfaces", ifaces.len()),
+//!         Input::Frame(frame) => println!("frame {} on {}", frame.number, frame.iface),
+//!     }
+//!     Ok(())
+//! })?;
+//! println!("{} packets", summary.packets);
+//! # anyhow::Ok(())
+//! ```
+//!
+//! Frames are borrowed straight from the reader's buffer (no allocation per packet). The buffer
+//! starts at 1 MiB and grows only for a record whose length was checked against
+//! [`MAX_RECORD`]; every length in the file is checked before it sizes anything.
+//!
+//! Interface Statistics Blocks: when an ISB carries `isb_endtime`, the interface is down from
+//! then for the packets that follow it (a file written by `dnsleak monitor --write` records a
+//! vanished tunnel that way). ISBs after the last packet (dumpcap writes one per interface when
+//! it closes a file) change nothing.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::IpAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock};
+use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
+use pcap_parser::{LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError, PcapHeader, PcapNGReader};
+
+use crate::core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
+
+/// The largest record (packet or pcapng block) accepted, and the largest snap length.
+pub const MAX_RECORD: usize = 16 << 20;
+/// Interfaces one file may declare.
+pub const MAX_IFACES: usize = 4096;
+const BUF_START: usize = 1 << 20;
+/// Bytes read before choosing a format, so that a short first read (a pipe, gzip) does not
+/// hide the file header.
+const PREFIX: usize = 64 << 10;
+/// Addresses kept per interface from the interface block.
+const MAX_ADDRS: usize = 32;
+
+/// An interface as the file describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIface {
+    /// Unique within one file (pcapng interface ids of later sections follow those of earlier
+    /// ones).
+    pub id: IfaceId,
+    /// `if_name`, else `if_description`, else `if<id>`.
+    pub name: String,
+    /// Whether the name came from the file (false when it is the `if<id>` default).
+    pub named: bool,
+    pub link: LinkType,
+    /// 0 when the file gives none.
+    pub snaplen: u32,
+    /// False once an ISB with `isb_endtime` was followed by more packets.
+    pub up: bool,
+    /// `if_IPv4addr` / `if_IPv6addr`, when the file gives them.
+    pub addrs: Vec<IpAddr>,
+}
+
+impl FileIface {
+    /// The facts the core classifies.
+    pub fn facts(&self) -> IfaceFacts {
+        IfaceFacts {
+            name: self.name.clone(),
+            up: self.up,
+            has_mac: matches!(self.link, LinkType::ETHERNET | LinkType::LINUX_SLL | LinkType::LINUX_SLL2),
+            link: Some(self.link),
+            addrs: self.addrs.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The core's topology for the interfaces of a file, with the user's overrides.
+pub fn topology_of(ifaces: &[FileIface], overrides: &Overrides) -> Topology {
+    Topology::from_facts(ifaces.iter().map(|i| (i.id, i.facts())), overrides)
+}
+
+/// What the reader hands out, in file order.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// The interfaces changed (always before the first frame). `ts` is the trace time of the
+    /// change: an ISB's end time, else the time of the frame that follows.
+    Interfaces {
+        ifaces: &'a [FileIface],
+        ts: Ts,
+    },
+    Frame(FrameRef<'a>),
+}
+
+/// The container format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pcap { nanos: bool, big_endian: bool },
+    Pcapng,
+}
+
+/// What a finished read saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub format: Format,
+    pub gzip: bool,
+    pub packets: u64,
+    /// Bytes of the file read (compressed bytes for gzip).
+    pub bytes_read: u64,
+    pub ifaces: Vec<FileIface>,
+}
+
+/// Why a file could not be read to its end. Every variant says where.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot open: {0}")]
+    Open(#[source] io::Error),
+    #[error("read failed at byte offset {offset}")]
+    Io {
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the file is empty (0 bytes): not a capture")]
+    Empty,
+    #[error("not a pcap or pcapng capture (it starts with bytes {0}); give a .pcap, .pcapng or gzip of one")]
+    NotCapture(String),
+    #[error("the file header is cut short ({0} bytes): truncated capture")]
+    ShortHeader(usize),
+    #[error(
+        "the snap length in the file header is {0}, more than the {MAX_RECORD} accepted: corrupt header"
+    )]
+    Snaplen(u64),
+    #[error(
+        "truncated: the record at byte offset {offset}{gz} (after packet {packets}) is cut short; \
+         the packets before it were read"
+    )]
+    Truncated { offset: u64, packets: u64, gz: &'static str },
+    #[error(
+        "corrupt record at byte offset {offset}{gz} (after packet {packets}): its length {len} is \
+         more than the {MAX_RECORD} accepted"
+    )]
+    RecordTooLong { offset: u64, packets: u64, len: u64, gz: &'static str },
+    #[error("corrupt record at byte offset {offset}{gz} (after packet {packets}): {what}")]
+    Corrupt { offset: u64, packets: u64, what: String, gz: &'static str },
+}
+
+/// Reads `path` (`-` for standard input) and hands every interface change and frame to `f`, in
+/// file order. An error from `f` stops the read and is returned as is; a read error names the
+/// file and where it happened, after every frame before it was handed out.
+pub fn for_each_frame(
+    path: &Path,
+    f: impl FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<ReadSummary> {
+    let reader = CaptureReader::open(path)?;
+    reader.for_each(f)
+}
+
+/// Bytes read so far, shared with a progress display.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts the bytes read from the file and keeps the last I/O error (pcap-parser reports only
+/// that a read failed, not why).
+struct Tap<R> {
+    inner: R,
+    progress: Progress,
+    last_error: Rc<RefCell<Option<io::Error>>>,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.progress.0.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    *self.last_error.borrow_mut() = Some(copy);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// An opened capture: call [`CaptureReader::for_each`] to read it.
+pub struct CaptureReader {
+    name: String,
+    /// Decompressed stream, its first bytes already read into `prefix`.
+    stream: Box<dyn Read>,
+    prefix: Vec<u8>,
+    gzip: bool,
+    progress: Progress,
+    total: Option<u64>,
+    last_error: Rc<RefCell<Option<io::Error>>>,
+}
+
+/// How a file is named in messages.
+pub fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+impl CaptureReader {
+    /// Opens `path` (`-` is standard input), detects gzip and reads the first bytes.
+    pub fn open(path: &Path) -> anyhow::Result<CaptureReader> {
+        let name = display_name(path);
+        Self::open_inner(path).map_err(|e| anyhow::Error::new(e).context(name))
+    }
+
+    fn open_inner(path: &Path) -> Result<CaptureReader, ReadError> {
+        let progress = Progress::default();
+        let last_error = Rc::new(RefCell::new(None));
+        let (raw, total): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+            (Box::new(io::stdin()), None)
+        } else {
+            let file = File::open(path).map_err(ReadError::Open)?;
+            let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (Box::new(file), len)
+        };
+        let tap = Tap { inner: raw, progress: progress.clone(), last_error: last_error.clone() };
+        let mut buffered = BufReader::with_capacity(64 << 10, tap);
+        let head = buffered.fill_buf().map_err(|source| ReadError::Io { offset: 0, source })?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let mut stream: Box<dyn Read> =
+            if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
+        let prefix = read_prefix(&mut stream)?;
+        let name = display_name(path);
+        Ok(CaptureReader { name, stream, prefix, gzip, progress, total, last_error })
+    }
+
+    /// Bytes read so far (compressed bytes for gzip), for a progress display.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    /// The file's size, when it is a regular file.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Reads the whole capture, handing every interface change and frame to `f`.
+    pub fn for_each(self, mut f: impl FnMut(Input<'_>) -> anyhow::Result<()>) -> anyhow::Result<ReadSummary> {
+        let name = self.name.clone();
+        let mut state = State::new(self.gzip, self.last_error.clone());
+        let result = self.run(&mut state, &mut f);
+        let summary = ReadSummary {
+            format: state.format,
+            gzip: state.gzip,
+            packets: state.packets,
+            bytes_read: state.bytes_read,
+            ifaces: std::mem::take(&mut state.ifaces),
+        };
+        match result {
+            Ok(()) => Ok(summary),
+            Err(Step::Read(e)) => Err(anyhow::Error::new(e).context(name)),
+            Err(Step::Sink(e)) => Err(e),
+        }
+    }
+
+    fn run(self, state: &mut State, f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>) -> Result<(), Step> {
+        let progress = self.progress.clone();
+        let format = detect(&self.prefix)?;
+        state.format = format;
+        let input = io::Cursor::new(self.prefix).chain(self.stream);
+        let out = match format {
+            Format::Pcap { .. } => {
+                let rdr = LegacyPcapReader::new(BUF_START, input).map_err(|e| header_error(&e))?;
+                drive(rdr, state, f)
+            }
+            Format::Pcapng => {
+                let rdr = PcapNGReader::new(BUF_START, input).map_err(|e| header_error(&e))?;
+                drive(rdr, state, f)
+            }
+        };
+        state.bytes_read = progress.bytes();
+        out
+    }
+}
+
+/// Reads until `PREFIX` bytes or the end of the stream.
+fn read_prefix(stream: &mut dyn Read) -> Result<Vec<u8>, ReadError> {
+    let mut prefix = Vec::with_capacity(PREFIX);
+    match stream.take(PREFIX as u64).read_to_end(&mut prefix) {
+        Ok(_) => Ok(prefix),
+        Err(source) => Err(ReadError::Io { offset: prefix.len() as u64, source }),
+    }
+}
+
+fn detect(prefix: &[u8]) -> Result<Format, ReadError> {
+    if prefix.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    let Some(magic) = prefix.get(..4) else {
+        return Err(ReadError::ShortHeader(prefix.len()));
+    };
+    let format = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x34, 0xcd, 0xb2, 0xa1] => {
+            Format::Pcap { nanos: false, big_endian: false }
+        }
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0xcd, 0x34] => {
+            Format::Pcap { nanos: false, big_endian: true }
+        }
+        [0x4d, 0x3c, 0xb2, 0xa1] => Format::Pcap { nanos: true, big_endian: false },
+        [0xa1, 0xb2, 0x3c, 0x4d] => Format::Pcap { nanos: true, big_endian: true },
+        [0x0a, 0x0d, 0x0d, 0x0a] => Format::Pcapng,
+        _ => {
+            let shown: Vec<String> = prefix.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            return Err(ReadError::NotCapture(shown.join(" ")));
+        }
+    };
+    let header = if format == Format::Pcapng { 28 } else { 24 };
+    if prefix.len() < header {
+        return Err(ReadError::ShortHeader(prefix.len()));
+    }
+    Ok(format)
+}
+
+fn header_error(e: &PcapError<&[u8]>) -> Step {
+    Step::Read(match e {
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::Eof => {
+            ReadError::Truncated { offset: 0, packets: 0, gz: "" }
+        }
+        other => {
+            ReadError::Corrupt { offset: 0, packets: 0, what: format!("bad file header ({other:?})"), gz: "" }
+        }
+    })
+}
+
+/// How a read stopped early.
+enum Step {
+    Read(ReadError),
+    Sink(anyhow::Error),
+}
+
+impl From<ReadError> for Step {
+    fn from(e: ReadError) -> Step {
+        Step::Read(e)
+    }
+}
+
+/// One pcapng section's interface numbering.
+struct SectionIface {
+    global: usize,
+    /// Units per second of the timestamps (if_tsresol).
+    units: u64,
+    offset_secs: i64,
+}
+
+/// Reader state across blocks.
+struct State {
+    format: Format,
+    gzip: bool,
+    last_error: Rc<RefCell<Option<io::Error>>>,
+    packets: u64,
+    bytes_read: u64,
+    ifaces: Vec<FileIface>,
+    section: Vec<SectionIface>,
+    /// Legacy pcap: nanosecond timestamps and the header's snap length.
+    nanos: bool,
+    /// pcapng: the current section is big-endian.
+    big_endian: bool,
+    /// Interfaces changed since the last `Input::Interfaces`.
+    dirty: bool,
+    /// ISB end times waiting for a packet to follow them: (interface, time).
+    pending_down: Vec<(usize, Ts)>,
+    last_ts: Ts,
+}
+
+impl State {
+    fn new(gzip: bool, last_error: Rc<RefCell<Option<io::Error>>>) -> State {
+        State {
+            format: Format::Pcapng,
+            gzip,
+            last_error,
+            packets: 0,
+            bytes_read: 0,
+            ifaces: Vec::new(),
+            section: Vec::new(),
+            nanos: false,
+            big_endian: false,
+            dirty: false,
+            pending_down: Vec::new(),
+            last_ts: Ts::ZERO,
+        }
+    }
+
+    fn gz(&self) -> &'static str {
+        if self.gzip {
+            " of the decompressed data"
+        } else {
+            ""
+        }
+    }
+
+    fn corrupt(&self, offset: u64, what: impl Into<String>) -> ReadError {
+        ReadError::Corrupt { offset, packets: self.packets, what: what.into(), gz: self.gz() }
+    }
+}
+
+/// What one call of the parser gave.
+enum Next {
+    Consumed(usize),
+    Eof,
+    Refill,
+    /// The record does not fit the buffer: check its length, then grow.
+    TooSmall,
+    /// The file ends inside a record.
+    Truncated,
+}
+
+fn drive<R: PcapReaderIterator>(
+    mut rdr: R,
+    state: &mut State,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
+    let mut stalled = 0u32;
+    loop {
+        let offset = rdr.consumed() as u64;
+        let next = match rdr.next() {
+            Ok((used, block)) => {
+                handle_block(block, offset, state, f)?;
+                Next::Consumed(used)
+            }
+            Err(e) => classify_error(e, offset, state)?,
+        };
+        match next {
+            Next::Consumed(used) => {
+                stalled = 0;
+                rdr.consume(used);
+            }
+            Next::Eof => return Ok(()),
+            Next::Refill => {
+                stalled += 1;
+                if stalled > 1_000_000 {
+                    return Err(state.corrupt(offset, "the reader made no progress").into());
+                }
+                if rdr.refill().is_err() {
+                    return Err(io_error(state, offset));
+                }
+            }
+            Next::TooSmall => {
+                let need = record_size(state, rdr.data()).unwrap_or(u64::MAX);
+                if need > MAX_RECORD as u64 + 64 || stalled > 4 {
+                    return Err(too_long(state, offset, rdr.data()));
+                }
+                stalled += 1;
+                rdr.grow(need as usize * 2);
+                if rdr.refill().is_err() {
+                    return Err(io_error(state, offset));
+                }
+            }
+            Next::Truncated => {
+                if record_size(state, rdr.data()).is_some_and(|n| n > MAX_RECORD as u64 + 64) {
+                    return Err(too_long(state, offset, rdr.data()));
+                }
+                return Err(ReadError::Truncated { offset, packets: state.packets, gz: state.gz() }.into());
+            }
+        }
+    }
+}
+
+fn too_long(state: &State, offset: u64, data: &[u8]) -> Step {
+    let len = declared_len(state, data).unwrap_or(u64::MAX);
+    Step::Read(ReadError::RecordTooLong { offset, packets: state.packets, len, gz: state.gz() })
+}
+
+/// Bytes the record at the start of `data` needs, headers included.
+fn record_size(state: &State, data: &[u8]) -> Option<u64> {
+    let len = declared_len(state, data)?;
+    Some(match state.format {
+        Format::Pcap { .. } => len + 16,
+        Format::Pcapng => len,
+    })
+}
+
+fn io_error(state: &State, offset: u64) -> Step {
+    let source = state.last_error.borrow_mut().take().unwrap_or_else(|| io::Error::other("the read failed"));
+    if state.gzip && matches!(source.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData) {
+        return Step::Read(state.corrupt(offset, format!("the gzip data is corrupt ({source})")));
+    }
+    Step::Read(ReadError::Io { offset, source })
+}
+
+/// Turns a parser error into what to do next, checking the record's declared length.
+fn classify_error(e: PcapError<&[u8]>, offset: u64, state: &State) -> Result<Next, Step> {
+    match e {
+        PcapError::Eof => Ok(Next::Eof),
+        PcapError::Incomplete(_) => Ok(Next::Refill),
+        PcapError::BufferTooSmall => Ok(Next::TooSmall),
+        PcapError::UnexpectedEof => Ok(Next::Truncated),
+        PcapError::ReadError => Err(io_error(state, offset)),
+        PcapError::HeaderNotRecognized => Err(state.corrupt(offset, "header not recognised").into()),
+        PcapError::NomError(data, kind) => Err(state.corrupt(offset, nom_what(state, data, kind)).into()),
+        PcapError::OwnedNomError(data, kind) => {
+            Err(state.corrupt(offset, nom_what(state, &data, kind)).into())
+        }
+    }
+}
+
+fn nom_what(state: &State, data: &[u8], kind: pcap_parser::nom::error::ErrorKind) -> String {
+    match declared_len(state, data) {
+        Some(len) => format!("a block of length {len} that does not parse ({kind:?})"),
+        None => format!("the record does not parse ({kind:?})"),
+    }
+}
+
+/// The length the record at the start of `data` claims, when it can be read.
+fn declared_len(state: &State, data: &[u8]) -> Option<u64> {
+    let word = |at: usize, be: bool| -> Option<u64> {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as u64)
+    };
+    match state.format {
+        Format::Pcap { big_endian, .. } => word(8, big_endian),
+        Format::Pcapng => word(4, state.big_endian),
+    }
+}
+
+fn handle_block(
+    block: PcapBlockOwned<'_>,
+    offset: u64,
+    state: &mut State,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
+    match block {
+        PcapBlockOwned::LegacyHeader(h) => legacy_header(&h, state),
+        PcapBlockOwned::Legacy(b) => legacy_packet(&b, offset, state, f),
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+            state.big_endian = shb.big_endian();
+            state.section.clear();
+            Ok(())
+        }
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => interface_block(&idb, offset, state),
+        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => enhanced_packet(&epb, offset, state, f),
+        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+            let Some(si) = state.section.first() else {
+                return Err(state.corrupt(offset, "a simple packet block before any interface block").into());
+            };
+            let iface = si.global;
+            let snap = state.ifaces[iface].snaplen as usize;
+            let mut data = spb.packet_data();
+            if snap > 0 && data.len() > snap {
+                data = &data[..snap];
+            }
+            let ts = state.last_ts;
+            emit_frame(state, iface, ts, spb.origlen, data, f)
+        }
+        PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => statistics_block(&isb, offset, state),
+        PcapBlockOwned::NG(_) => Ok(()),
+    }
+}
+
+fn legacy_header(h: &PcapHeader, state: &mut State) -> Result<(), Step> {
+    if h.snaplen as usize > MAX_RECORD {
+        return Err(ReadError::Snaplen(h.snaplen as u64).into());
+    }
+    state.nanos = matches!(state.format, Format::Pcap { nanos: true, .. });
+    let link = LinkType((h.network.0 as u32) & 0xffff);
+    add_iface(state, None, link, h.snaplen, Vec::new(), 0)?;
+    state.section.push(SectionIface { global: 0, units: 0, offset_secs: 0 });
+    Ok(())
+}
+
+fn legacy_packet(
+    b: &LegacyPcapBlock<'_>,
+    offset: u64,
+    state: &mut State,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
+    if b.caplen as usize > MAX_RECORD {
+        let e =
+            ReadError::RecordTooLong { offset, packets: state.packets, len: b.caplen as u64, gz: state.gz() };
+        return Err(e.into());
+    }
+    let frac = if state.nanos { b.ts_usec as u64 } else { b.ts_usec as u64 * 1000 };
+    let ts = Ts(((b.ts_sec as i64) * 1_000_000_000).saturating_add(frac.min(i64::MAX as u64) as i64));
+    emit_frame(state, 0, ts, b.origlen, b.data, f)
+}
+
+fn interface_block(idb: &InterfaceDescriptionBlock<'_>, offset: u64, state: &mut State) -> Result<(), Step> {
+    if idb.snaplen as usize > MAX_RECORD {
+        return Err(state.corrupt(offset, format!("interface snap length {} is absurd", idb.snaplen)).into());
+    }
+    let name = idb
+        .if_name()
+        .and_then(Result::ok)
+        .filter(|s| !s.is_empty())
+        .or_else(|| idb.if_description().and_then(Result::ok).filter(|s| !s.is_empty()))
+        .map(|s| s.chars().take(256).collect::<String>());
+    let units = ts_units(idb.if_tsresol).ok_or_else(|| {
+        state.corrupt(offset, format!("if_tsresol {:#x} is not a usable resolution", idb.if_tsresol))
+    })?;
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    if let Some(Ok(v4)) = idb.if_ipv4addr() {
+        addrs.extend(v4.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V4(a)));
+    }
+    if let Some(Ok(v6)) = idb.if_ipv6addr() {
+        addrs.extend(v6.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V6(a)));
+    }
+    addrs.truncate(MAX_ADDRS);
+    let link = LinkType(idb.linktype.0 as u32 & 0xffff);
+    let global = add_iface(state, name, link, idb.snaplen, addrs, offset)?;
+    state.section.push(SectionIface { global, units, offset_secs: idb.if_tsoffset });
+    Ok(())
+}
+
+fn add_iface(
+    state: &mut State,
+    name: Option<String>,
+    link: LinkType,
+    snaplen: u32,
+    addrs: Vec<IpAddr>,
+    offset: u64,
+) -> Result<usize, Step> {
+    let global = state.ifaces.len();
+    if global >= MAX_IFACES {
+        return Err(state.corrupt(offset, format!("more than {MAX_IFACES} interfaces")).into());
+    }
+    let named = name.is_some();
+    let name = name.unwrap_or_else(|| format!("if{global}"));
+    state.ifaces.push(FileIface { id: global as IfaceId, name, named, link, snaplen, up: true, addrs });
+    state.dirty = true;
+    Ok(global)
+}
+
+/// Units per second for an `if_tsresol` value (default 6: microseconds).
+fn ts_units(resol: u8) -> Option<u64> {
+    if resol & 0x80 == 0 { 10u64.checked_pow(resol as u32) } else { 1u64.checked_shl((resol & 0x7f) as u32) }
+        .filter(|u| *u > 0)
+}
+
+fn pcapng_ts(si: &SectionIface, high: u32, low: u32) -> Ts {
+    let units = ((high as u64) << 32) | low as u64;
+    let ns = (units as u128) * 1_000_000_000 / (si.units.max(1) as u128);
+    let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+    Ts(ns.saturating_add(si.offset_secs.saturating_mul(1_000_000_000)))
+}
+
+fn section_iface(state: &State, if_id: u32, offset: u64) -> Result<usize, Step> {
+    match state.section.get(if_id as usize) {
+        Some(si) => Ok(si.global),
+        None => Err(state
+            .corrupt(offset, format!("a packet on interface {if_id}, which no interface block declared"))
+            .into()),
+    }
+}
+
+fn enhanced_packet(
+    epb: &EnhancedPacketBlock<'_>,
+    offset: u64,
+    state: &mut State,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
+    let global = section_iface(state, epb.if_id, offset)?;
+    let ts = pcapng_ts(&state.section[epb.if_id as usize], epb.ts_high, epb.ts_low);
+    let snap = state.ifaces[global].snaplen as usize;
+    let mut data = epb.packet_data();
+    if snap > 0 && data.len() > snap {
+        data = &data[..snap];
+    }
+    emit_frame(state, global, ts, epb.origlen, data, f)
+}
+
+fn statistics_block(isb: &InterfaceStatisticsBlock<'_>, offset: u64, state: &mut State) -> Result<(), Step> {
+    let global = section_iface(state, isb.if_id, offset)?;
+    if let Some(Ok((high, low))) = isb.isb_endtime() {
+        let ts = pcapng_ts(&state.section[isb.if_id as usize], high, low);
+        if state.pending_down.len() < MAX_IFACES {
+            state.pending_down.push((global, ts));
+        }
+    }
+    Ok(())
+}
+
+/// Hands out pending interface changes, then the frame.
+fn emit_frame(
+    state: &mut State,
+    iface: usize,
+    ts: Ts,
+    orig_len: u32,
+    data: &[u8],
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
+    let mut change_ts = ts;
+    for (id, down_at) in state.pending_down.drain(..) {
+        if let Some(i) = state.ifaces.get_mut(id) {
+            if i.up {
+                i.up = false;
+                state.dirty = true;
+                change_ts = change_ts.min(down_at);
+            }
+        }
+    }
+    if state.dirty {
+        state.dirty = false;
+        f(Input::Interfaces { ifaces: &state.ifaces, ts: change_ts }).map_err(Step::Sink)?;
+    }
+    state.packets += 1;
+    state.last_ts = ts;
+    let link = state.ifaces.get(iface).map_or(LinkType(u32::MAX), |i| i.link);
+    let frame = FrameRef { iface: iface as IfaceId, ts, link, number: state.packets, orig_len, data };
+    f(Input::Frame(frame)).map_err(Step::Sink)
+}

@@ -1,0 +1,194 @@
+//! Unit tests of the DNS decoders, on messages built byte by byte.
+
+use super::*;
+
+/// A message: header words, then `body` as is.
+fn msg(id: u16, flags: u16, counts: [u16; 4], body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    for w in [id, flags, counts[0], counts[1], counts[2], counts[3]] {
+        m.extend_from_slice(&w.to_be_bytes());
+    }
+    m.extend_from_slice(body);
+    m
+}
+
+/// `www.example.com` A IN, as a question.
+const Q_WWW: &[u8] = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01";
+
+#[test]
+fn query_header_and_question() {
+    let m = msg(0x1234, 0x0100, [1, 0, 0, 0], Q_WWW);
+    let info = decode_fast(&m).unwrap();
+    assert_eq!(info.header.id, 0x1234);
+    assert!(!info.header.qr());
+    assert!(info.header.rd());
+    let q = info.question.unwrap();
+    assert_eq!((&*q.name, q.qtype, q.qclass), ("www.example.com", 1, 1));
+    assert_eq!(&*info.payload, &m[..]);
+}
+
+#[test]
+fn response_with_answer_full_decode() {
+    // www.example.com A -> 192.0.2.9, answer name compressed to offset 12
+    let mut body = Q_WWW.to_vec();
+    body.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02\x09");
+    let m = msg(7, 0x8180, [1, 1, 0, 0], &body);
+    let info = decode_fast(&m).unwrap();
+    assert!(info.header.qr());
+    assert_eq!(info.header.rcode(), 0);
+    let full = decode_full(&m).unwrap();
+    assert_eq!(
+        full.answers,
+        vec![Answer { name: "www.example.com".into(), rtype: 1, ttl: 300, data: "192.0.2.9".into() }]
+    );
+    assert_eq!(full.edns, None);
+}
+
+#[test]
+fn full_decode_cname_ptr_txt_aaaa() {
+    let mut body = Q_WWW.to_vec();
+    // CNAME -> a.example.com (a + pointer to "example.com" at offset 16)
+    body.extend_from_slice(b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x04\x01a\xc0\x10");
+    // PTR -> www.example.com
+    body.extend_from_slice(b"\xc0\x0c\x00\x0c\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x0c");
+    // TXT "hi" "there"
+    body.extend_from_slice(b"\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c\x00\x09\x02hi\x05there");
+    // AAAA fd00::1
+    body.extend_from_slice(b"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10");
+    body.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let m = msg(9, 0x8180, [1, 4, 0, 0], &body);
+    let data: Vec<String> = decode_full(&m).unwrap().answers.into_iter().map(|a| a.data).collect();
+    assert_eq!(data, ["a.example.com", "www.example.com", "hi there", "fd00::1"]);
+}
+
+#[test]
+fn edns_udp_size_do_bit_subnet_and_extended_rcode() {
+    let mut body = Q_WWW.to_vec();
+    // OPT: root, type 41, class 1232, ttl: ext-rcode 1, version 0, DO; ECS 192.0.2.0/24
+    body.extend_from_slice(b"\x00\x00\x29\x04\xd0\x01\x00\x80\x00\x00\x0b");
+    body.extend_from_slice(b"\x00\x08\x00\x07\x00\x01\x18\x00\xc0\x00\x02");
+    let m = msg(3, 0x8187, [1, 0, 0, 1], &body);
+    let info = decode_fast(&m).unwrap();
+    assert_eq!(info.header.rcode(), 7);
+    let edns = decode_full(&m).unwrap().edns.unwrap();
+    assert_eq!(edns.udp_size, 1232);
+    assert!(edns.dnssec_ok);
+    assert_eq!(edns.client_subnet.as_deref(), Some("192.0.2.0/24"));
+    assert_eq!(edns.rcode_ext, 23); // BADCOOKIE: 7 | 1 << 4
+}
+
+#[test]
+fn root_and_no_question() {
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x00\x00\x02\x00\x01");
+    assert_eq!(&*decode_fast(&m).unwrap().question.unwrap().name, "");
+    let m = msg(1, 0x8000, [0, 0, 0, 0], b"");
+    assert_eq!(decode_fast(&m).unwrap().question, None);
+}
+
+#[test]
+fn name_bytes_kept_as_text() {
+    // one label ",." (a dot inside a label stays a dot), one with a tab, one not UTF-8
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x02,.\x02a\t\x01\xff\x00\x00\x01\x00\x01");
+    let q = decode_fast(&m).unwrap().question.unwrap();
+    assert_eq!(&*q.name, ",..a\t.\u{fffd}");
+    // case is kept
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x03WwW\x00\x00\x01\x00\x01");
+    assert_eq!(&*decode_fast(&m).unwrap().question.unwrap().name, "WwW");
+}
+
+fn reason(m: &[u8]) -> (Malformed, Option<DnsHeader>, bool) {
+    let bad = decode_fast(m).unwrap_err();
+    (bad.reason, bad.header, bad.question.is_some())
+}
+
+#[test]
+fn short_header() {
+    assert_eq!(reason(&[0; 11]), (Malformed::ShortHeader, None, false));
+    assert_eq!(reason(&[]), (Malformed::ShortHeader, None, false));
+}
+
+#[test]
+fn truncated_question_keeps_header() {
+    let m = msg(5, 0, [1, 0, 0, 0], &Q_WWW[..10]);
+    let (r, h, q) = reason(&m);
+    assert_eq!((r, h.unwrap().id, q), (Malformed::Truncated, 5, false));
+    let m = msg(5, 0, [1, 0, 0, 0], &Q_WWW[..Q_WWW.len() - 1]);
+    assert_eq!(reason(&m).0, Malformed::Truncated);
+    let m = msg(5, 0, [1, 0, 0, 0], b"");
+    assert_eq!(reason(&m).0, Malformed::Truncated);
+}
+
+#[test]
+fn pointer_faults() {
+    // pointer beyond the message
+    let m = msg(1, 0, [1, 0, 0, 0], b"\xc0\xff\x00\x01\x00\x01");
+    assert_eq!(reason(&m).0, Malformed::BadPointer);
+    // pointer to itself: a loop
+    let m = msg(1, 0, [1, 0, 0, 0], b"\xc0\x0c\x00\x01\x00\x01");
+    assert_eq!(reason(&m).0, Malformed::PointerLoop);
+    // a label, then a pointer back to that label: a loop
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x01a\xc0\x0c\x00\x01\x00\x01");
+    assert_eq!(reason(&m).0, Malformed::PointerLoop);
+}
+
+#[test]
+fn long_backward_pointer_chains_end() {
+    // A private-type record whose data is a root name followed by 2000 pointers, each to the
+    // one before; then an answer named by the last pointer: 2000 hops, bounded, no blowup.
+    let mut body = Q_WWW.to_vec();
+    let rdata_at = 12 + body.len() + 12;
+    let mut chain = vec![0u8];
+    for k in 0..2000usize {
+        let target = if k == 0 { rdata_at } else { rdata_at + 1 + 2 * (k - 1) };
+        chain.extend_from_slice(&(0xc000 | target as u16).to_be_bytes());
+    }
+    body.extend_from_slice(b"\xc0\x0c\xff\x00\x00\x01\x00\x00\x00\x01");
+    body.extend_from_slice(&(chain.len() as u16).to_be_bytes());
+    body.extend_from_slice(&chain);
+    let last = rdata_at + 1 + 2 * 1999;
+    body.extend_from_slice(&(0xc000 | last as u16).to_be_bytes());
+    body.extend_from_slice(b"\x00\x01\x00\x01\x00\x00\x00\x01\x00\x04\xc0\x00\x02\x01");
+    let m = msg(1, 0x8000, [1, 2, 0, 0], &body);
+    assert!(decode_fast(&m).is_ok());
+    let full = decode_full(&m).unwrap();
+    assert_eq!((full.answers[1].name.as_str(), full.answers[1].data.as_str()), ("", "192.0.2.1"));
+}
+
+#[test]
+fn extended_and_reserved_label_types() {
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x41abc\x00\x00\x01\x00\x01");
+    assert_eq!(reason(&m).0, Malformed::BadLabel);
+    let m = msg(1, 0, [1, 0, 0, 0], b"\x81abc\x00\x00\x01\x00\x01");
+    assert_eq!(reason(&m).0, Malformed::BadLabel);
+}
+
+#[test]
+fn name_too_long() {
+    let mut body = Vec::new();
+    for _ in 0..5 {
+        body.push(63);
+        body.extend_from_slice(&[b'a'; 63]);
+    }
+    body.extend_from_slice(b"\x00\x00\x01\x00\x01");
+    let m = msg(1, 0, [1, 0, 0, 0], &body);
+    assert_eq!(reason(&m).0, Malformed::NameTooLong);
+}
+
+#[test]
+fn counts_bigger_than_the_message_keep_the_question() {
+    let m = msg(1, 0x8000, [1, 500, 0, 0], Q_WWW);
+    let (r, h, q) = reason(&m);
+    assert_eq!((r, h.unwrap().ancount, q), (Malformed::BadCounts, 500, true));
+    let m = msg(1, 0, [65535, 0, 0, 0], Q_WWW);
+    assert_eq!(reason(&m).0, Malformed::BadCounts);
+    // exactly enough room for one minimal record is fine
+    let m = msg(1, 0x8000, [1, 1, 0, 0], &[Q_WWW, b"\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00"].concat());
+    assert!(decode_fast(&m).is_ok());
+}
+
+#[test]
+fn full_decode_errors() {
+    assert_eq!(decode_full(&[0; 5]), Err(Malformed::ShortHeader));
+    let m = msg(1, 0x8000, [1, 1, 0, 0], Q_WWW);
+    assert_eq!(decode_full(&m), Err(Malformed::Truncated));
+}
