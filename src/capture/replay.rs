@@ -129,7 +129,7 @@ fn judge_inner(
         let name = reader::display_name(path);
         let label = several.then_some(name.as_str());
         let mut one = OneFile::new(config.clone(), &overrides, label, args.quiet);
-        result = one.read(path, sink, &mut total);
+        result = one.read(path, sink, &total);
         add_stats(&mut total.core, &one.stats());
         total.bytes_read += one.bytes_read;
         if one.opened {

@@ -381,7 +381,7 @@ mod tests {
         o.secs("neg", -1_500_000_000);
         o.end();
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.123_456_789));
+        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.123_456_8));
         assert_eq!(String::from_utf8(b).unwrap(), "{\"ts\":1700000000.123456789,\"neg\":-1.500000000}");
     }
 }
