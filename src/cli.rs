@@ -64,7 +64,7 @@ pub enum ColorChoice {
     Never,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct MonitorArgs {
     /// Capture only on interface NAME (repeatable); default: every interface that is up.
     #[arg(short = 'i', long = "interface", value_name = "NAME")]
@@ -88,7 +88,7 @@ pub struct MonitorArgs {
     pub color: ColorChoice,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
     /// Capture files: pcap, pcapng or gzip-compressed either; - reads standard input.
     #[arg(required = true, value_name = "FILE")]

@@ -8,6 +8,9 @@ use crate::output::{Counters, Sink};
 use crate::Outcome;
 
 pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
+    if !args.json && !args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return crate::tui::monitor(args);
+    }
     let _ = args;
     anyhow::bail!("live capture is not built yet")
 }

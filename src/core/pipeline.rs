@@ -17,7 +17,7 @@ use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
 use super::topology::{IfaceId, Topology};
-use super::tracker::{Tracker, TrackerLimits};
+use super::tracker::{Tracker, TrackerLimits, Unanswered};
 use super::verdict::{self, Reason};
 
 const TEREDO_PORT: u16 = 3544;
@@ -210,12 +210,18 @@ impl Pipeline {
         s
     }
 
+    /// The most recent queries that got no response within the timeout, oldest first.
+    pub fn recent_unanswered(&self) -> impl DoubleEndedIterator<Item = &Unanswered> + ExactSizeIterator {
+        self.judge.tracker.recent_unanswered()
+    }
+
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
         let old: Vec<(IfaceId, Arc<str>)> =
             self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         let new: Vec<(IfaceId, Arc<str>)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;
         let frame = self.last_frame;
         for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
@@ -359,8 +365,14 @@ impl Pipeline {
         let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
             return self.encrypted(o, path, payload, out);
         };
-        let seg =
-            Segment { seq: hdr.sequence_number(), syn: hdr.syn(), fin: hdr.fin(), rst: hdr.rst(), payload };
+        let seg = Segment {
+            seq: hdr.sequence_number(),
+            ack: hdr.ack().then(|| hdr.acknowledgment_number()),
+            syn: hdr.syn(),
+            fin: hdr.fin(),
+            rst: hdr.rst(),
+            payload,
+        };
         let key = FlowKey { iface: o.iface, src, sport: path.sport, dst, dport: path.dport };
         let judge = &mut self.judge;
         let mut class = FrameClass::Dns;

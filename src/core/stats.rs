@@ -87,6 +87,9 @@ pub struct PairStats {
     pub unmatched_responses: u64,
     /// Pending queries dropped to keep memory within its cap.
     pub evicted: u64,
+    /// Queries sent to a multicast group (LLMNR, one-shot mDNS) that no responder answered:
+    /// silence is how those protocols say "no such name", so they are not `unanswered`.
+    pub silent_multicast: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

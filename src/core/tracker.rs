@@ -2,11 +2,43 @@
 //! user cares about beyond single messages: parallel resolution inside and outside the tunnel,
 //! DNS while no tunnel is up (kill switch failed), answers from an address other than the one
 //! asked (hijack). Time is trace time; every table is capped.
+//!
+//! Pairing. A query is remembered under (interface, transport, L4 protocol, client address and
+//! port, server port, id, first question) and the address it was sent to; a response looks up
+//! the same key from its own side. Keeping the server's address out of the key lets a response
+//! from another address be seen for what it is:
+//! - unicast DNS answered from another address than the one asked: paired (the client got an
+//!   answer) and a `Hijack` notice, once per (asked, answered from) pair;
+//! - a query sent to a multicast group (LLMNR, one-shot mDNS from a port other than 5353) is
+//!   answered by whoever holds the name, from the responder's own address: every such answer is
+//!   paired with the query (each gets its response time), and the query stays until its timeout.
+//!   Silence is how these protocols say "no such name", so an unanswered multicast query counts
+//!   as `silent_multicast`, not as `unanswered`;
+//! - ordinary mDNS (queries from port 5353) is answered to the group or to port 5353 without a
+//!   question section (RFC 6762 section 6), so it cannot be paired: such queries are not kept,
+//!   and such answers are not "unmatched".
+//!
+//! A query repeated with the same key and server (a retransmission) keeps the first send's time
+//! and is one query. A query with no response after `query_timeout_ns` is unanswered: counted,
+//! kept in a short list of recent ones, never a second event.
 
-use super::event::{Event, Judged};
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::event::{DnsInfo, Event, EventKind, Judged, Notice, Transport, L4};
 use super::frame::Ts;
 use super::stats::PairStats;
-use super::topology::Topology;
+use super::topology::{IfaceId, IfaceKind, Topology};
+use super::verdict::{Dir, Reason, TunnelState, Verdict};
+
+const MDNS_PORT: u16 = 5353;
+/// Queries kept under one key that differ only by the server asked.
+const MAX_ASKS_PER_KEY: usize = 4;
+/// "No slot" in the chains of asks.
+const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub struct TrackerLimits {
@@ -16,6 +48,14 @@ pub struct TrackerLimits {
     pub query_timeout_ns: u64,
     /// Window for "the same name inside and outside the tunnel".
     pub parallel_window_ns: u64,
+    /// Names remembered for parallel resolution (each for about one window).
+    pub max_names: usize,
+    /// Recent unanswered queries kept for outputs to show.
+    pub max_recent_unanswered: usize,
+    /// (asked, answered from) pairs remembered so that a hijack is noticed once.
+    pub max_hijack_pairs: usize,
+    /// A hijack pair not seen for this long is forgotten (and noticed again if it comes back).
+    pub hijack_memory_ns: u64,
 }
 
 impl Default for TrackerLimits {
@@ -24,7 +64,112 @@ impl Default for TrackerLimits {
             max_pending: 65_536,
             query_timeout_ns: 5_000_000_000,
             parallel_window_ns: 1_000_000_000,
+            max_names: 16_384,
+            max_recent_unanswered: 64,
+            max_hijack_pairs: 1_024,
+            hijack_memory_ns: 3_600_000_000_000,
         }
+    }
+}
+
+/// A query that got no response within the timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unanswered {
+    /// When the query was sent (trace time) and the frame that carried it.
+    pub ts: Ts,
+    pub frame: u64,
+    pub name: Box<str>,
+    pub qtype: u16,
+    pub transport: Transport,
+    pub proto: L4,
+    /// The address and port asked.
+    pub resolver: IpAddr,
+    pub port: u16,
+    pub iface: IfaceId,
+    pub iface_name: Arc<str>,
+}
+
+/// What a query and its response share. Hashed as one packed byte string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PairKey {
+    iface: IfaceId,
+    transport: Transport,
+    proto: L4,
+    client: IpAddr,
+    client_port: u16,
+    server_port: u16,
+    id: u16,
+    qtype: u16,
+    qclass: u16,
+    /// Keyed hash of the lower-cased question name.
+    name: u64,
+}
+
+impl Hash for PairKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let mut b = [0u8; 41];
+        b[..4].copy_from_slice(&self.iface.to_le_bytes());
+        b[4] = self.transport as u8;
+        b[5] = self.proto as u8;
+        match self.client {
+            IpAddr::V4(a) => b[6..10].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => {
+                b[6..22].copy_from_slice(&a.octets());
+                b[22] = 1;
+            }
+        }
+        for (i, v) in
+            [self.client_port, self.server_port, self.id, self.qtype, self.qclass].iter().enumerate()
+        {
+            b[23 + 2 * i..25 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        b[33..41].copy_from_slice(&self.name.to_le_bytes());
+        h.write(&b);
+    }
+}
+
+/// One query waiting for its response. Slots are reused, and so is the name's buffer: the
+/// common path allocates nothing once the table has warmed up.
+#[derive(Debug)]
+struct Slot {
+    /// 0 when the slot is free; otherwise the query's sequence number.
+    seq: u64,
+    key: PairKey,
+    server: IpAddr,
+    /// Sent to a multicast or broadcast group: any responder answers it.
+    group: bool,
+    /// A group query that got at least one answer.
+    answered: bool,
+    ts: Ts,
+    frame: u64,
+    name: String,
+    iface_name: Arc<str>,
+    /// Next query under the same key, or `NONE`.
+    next: u32,
+}
+
+/// A query in the order it was sent, for timeouts and eviction.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    ts: Ts,
+    slot: u32,
+    seq: u64,
+}
+
+/// Where a name was last asked inside and outside the tunnel.
+#[derive(Debug, Default)]
+struct NameSeen {
+    tunnel: Option<(Ts, Arc<str>)>,
+    outside: Option<(Ts, Arc<str>)>,
+    /// No parallel-resolution notice for this name before this time.
+    quiet_until: Ts,
+}
+
+impl NameSeen {
+    fn latest(&self) -> Ts {
+        let t = self.tunnel.as_ref().map_or(Ts(i64::MIN), |s| s.0);
+        let o = self.outside.as_ref().map_or(Ts(i64::MIN), |s| s.0);
+        t.max(o).max(self.quiet_until)
     }
 }
 
@@ -32,29 +177,892 @@ impl Default for TrackerLimits {
 pub struct Tracker {
     limits: TrackerLimits,
     stats: PairStats,
+    hasher: RandomState,
+    /// Key -> first slot of its chain of asks.
+    pending: HashMap<PairKey, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Queries waiting, in the order sent; entries of answered queries are skipped lazily.
+    queue: VecDeque<Due>,
+    live: usize,
+    seq: u64,
+    recent: VecDeque<Unanswered>,
+    names: HashMap<u64, NameSeen>,
+    hijacks: HashMap<(IpAddr, IpAddr), Ts>,
+    /// The kill-switch notice of the current outage was given.
+    outage_noticed: bool,
 }
 
 impl Tracker {
     pub fn new(limits: TrackerLimits) -> Self {
-        Tracker { limits, stats: PairStats::default() }
+        Tracker { limits, ..Default::default() }
     }
 
     /// Looks at one judged query, response or encrypted flow, in capture order. Fills
     /// `rtt_ns` of a response paired with its query; appends notices (unjudged events of kind
-    /// `Notice`) to `notices`. TODO(tracker helper): implement.
+    /// `Notice`) to `notices`.
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
-        let _ = (judged, topology, notices, &self.limits);
+        match judged.event.kind {
+            EventKind::Query => {
+                let Some(info) = judged.event.dns.as_deref() else { return };
+                let name = info.question.as_ref().map_or("", |q| &q.name);
+                let hash = self.name_hash(name);
+                self.kill_switch(judged, notices);
+                self.parallel(judged, name, hash, topology, notices);
+                self.track_query(&judged.event, info, hash);
+            }
+            EventKind::Response => {
+                judged.event.rtt_ns = self.pair_response(&judged.event, notices);
+            }
+            _ => {}
+        }
     }
 
-    /// Counts queries unanswered past the timeout at trace time `now`.
+    /// The interfaces changed: a tunnel that is up again ends the current outage, so the next
+    /// one gets its own kill-switch notice.
+    pub fn topology_changed(&mut self, topology: &Topology) {
+        if topology.tunnels_up().next().is_some() {
+            self.outage_noticed = false;
+        }
+    }
+
+    /// Counts queries unanswered past the timeout at trace time `now`, and forgets what the
+    /// patterns no longer need.
     pub fn expire(&mut self, now: Ts) {
-        let _ = now;
+        while let Some(due) = self.queue.front().copied() {
+            if now.since(due.ts) <= self.limits.query_timeout_ns {
+                break;
+            }
+            self.queue.pop_front();
+            self.time_out(due);
+        }
+        let window = self.limits.parallel_window_ns;
+        self.names.retain(|_, n| now.since(n.latest()) <= window);
+        let memory = self.limits.hijack_memory_ns;
+        self.hijacks.retain(|_, seen| now.since(*seen) <= memory);
     }
 
     /// End of input: every query still pending is unanswered.
-    pub fn finish(&mut self) {}
+    pub fn finish(&mut self) {
+        while let Some(due) = self.queue.pop_front() {
+            self.time_out(due);
+        }
+        self.names.clear();
+    }
 
     pub fn stats(&self) -> PairStats {
         self.stats
+    }
+
+    /// The most recent unanswered queries, oldest first (at most
+    /// `TrackerLimits::max_recent_unanswered`).
+    pub fn recent_unanswered(&self) -> std::collections::vec_deque::Iter<'_, Unanswered> {
+        self.recent.iter()
+    }
+
+    /// Queries waiting for a response now.
+    pub fn pending(&self) -> usize {
+        self.live
+    }
+
+    fn name_hash(&self, name: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        let mut buf = [0u8; 64];
+        for chunk in name.as_bytes().chunks(buf.len()) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            h.write(lower);
+        }
+        h.write_usize(name.len());
+        h.finish()
+    }
+
+    fn key(&self, ev: &Event, info: &DnsInfo, name: u64, query: bool) -> PairKey {
+        let (qtype, mut qclass) = info.question.as_ref().map_or((0, 0), |q| (q.qtype, q.qclass));
+        if ev.transport == Transport::Mdns {
+            // The top bit of an mDNS question's class asks for a unicast answer.
+            qclass &= 0x7fff;
+        }
+        let (client, client_port, server_port) =
+            if query { (ev.src, ev.sport, ev.dport) } else { (ev.dst, ev.dport, ev.sport) };
+        PairKey {
+            iface: ev.iface,
+            transport: ev.transport,
+            proto: ev.proto,
+            client,
+            client_port,
+            server_port,
+            id: info.header.id,
+            qtype,
+            qclass,
+            name,
+        }
+    }
+
+    fn track_query(&mut self, ev: &Event, info: &DnsInfo, name: u64) {
+        let group = is_group(&ev.dst);
+        if group && ev.transport == Transport::Mdns && ev.sport == MDNS_PORT {
+            return;
+        }
+        if self.limits.max_pending == 0 {
+            self.stats.evicted += 1;
+            return;
+        }
+        let key = self.key(ev, info, name, true);
+        let head = self.pending.get(&key).copied().unwrap_or(NONE);
+        let (mut count, mut at, mut oldest) = (0, head, head);
+        while at != NONE {
+            let slot = &self.slots[at as usize];
+            if slot.server == ev.dst {
+                return; // a retransmission: the first send times the answer
+            }
+            if slot.seq < self.slots[oldest as usize].seq {
+                oldest = at;
+            }
+            count += 1;
+            at = slot.next;
+        }
+        if count >= MAX_ASKS_PER_KEY {
+            self.evict(oldest);
+        }
+        if self.live >= self.limits.max_pending {
+            self.evict_oldest();
+        }
+        let qname = info.question.as_ref().map_or("", |q| &q.name);
+        let slot = self.fill_slot(ev, key, group, qname);
+        let old = self.pending.insert(key, slot).unwrap_or(NONE);
+        self.slots[slot as usize].next = old;
+        self.live += 1;
+        self.queue.push_back(Due { ts: ev.ts, slot, seq: self.seq });
+        self.compact_queue();
+    }
+
+    /// Takes a free slot (or a new one) and writes the query into it; returns its index.
+    fn fill_slot(&mut self, ev: &Event, key: PairKey, group: bool, qname: &str) -> u32 {
+        self.seq += 1;
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    seq: 0,
+                    key,
+                    server: ev.dst,
+                    group,
+                    answered: false,
+                    ts: ev.ts,
+                    frame: 0,
+                    name: String::new(),
+                    iface_name: ev.iface_name.clone(),
+                    next: NONE,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[idx as usize];
+        s.seq = self.seq;
+        s.key = key;
+        s.server = ev.dst;
+        s.group = group;
+        s.answered = false;
+        s.ts = ev.ts;
+        s.frame = ev.frame;
+        s.name.clear();
+        s.name.push_str(qname);
+        if !Arc::ptr_eq(&s.iface_name, &ev.iface_name) {
+            s.iface_name = ev.iface_name.clone();
+        }
+        s.next = NONE;
+        idx
+    }
+
+    /// Unlinks slot `idx` from its key's chain and frees it.
+    fn release(&mut self, idx: u32) {
+        let (key, next) = {
+            let s = &self.slots[idx as usize];
+            (s.key, s.next)
+        };
+        let head = self.pending.get(&key).copied().unwrap_or(NONE);
+        if head == idx {
+            if next == NONE {
+                self.pending.remove(&key);
+            } else {
+                self.pending.insert(key, next);
+            }
+        } else {
+            let mut at = head;
+            while at != NONE {
+                let n = self.slots[at as usize].next;
+                if n == idx {
+                    self.slots[at as usize].next = next;
+                    break;
+                }
+                at = n;
+            }
+        }
+        self.slots[idx as usize].seq = 0;
+        self.free.push(idx);
+        self.live -= 1;
+    }
+
+    fn evict(&mut self, idx: u32) {
+        self.release(idx);
+        self.stats.evicted += 1;
+    }
+
+    /// Drops the oldest query still waiting to keep the table within its cap.
+    fn evict_oldest(&mut self) {
+        while let Some(due) = self.queue.pop_front() {
+            if self.slots[due.slot as usize].seq == due.seq {
+                self.evict(due.slot);
+                return;
+            }
+        }
+    }
+
+    /// Forgets the queue entries of queries already answered once they outnumber the live ones.
+    fn compact_queue(&mut self) {
+        if self.queue.len() > 2 * self.live + 4096 {
+            let slots = &self.slots;
+            self.queue.retain(|d| slots[d.slot as usize].seq == d.seq);
+        }
+    }
+
+    /// The timeout of one query passed (or the input ended).
+    fn time_out(&mut self, due: Due) {
+        let s = &self.slots[due.slot as usize];
+        if s.seq != due.seq {
+            return; // answered or evicted since
+        }
+        if s.group {
+            if !s.answered {
+                self.stats.silent_multicast += 1;
+            }
+        } else {
+            self.stats.unanswered += 1;
+            if self.limits.max_recent_unanswered > 0 {
+                if self.recent.len() >= self.limits.max_recent_unanswered {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(Unanswered {
+                    ts: s.ts,
+                    frame: s.frame,
+                    name: s.name.as_str().into(),
+                    qtype: s.key.qtype,
+                    transport: s.key.transport,
+                    proto: s.key.proto,
+                    resolver: s.server,
+                    port: s.key.server_port,
+                    iface: s.key.iface,
+                    iface_name: s.iface_name.clone(),
+                });
+            }
+        }
+        self.release(due.slot);
+    }
+
+    /// Pairs a response with its query; returns the response time.
+    fn pair_response(&mut self, ev: &Event, notices: &mut Vec<Event>) -> Option<u64> {
+        let info = ev.dns.as_deref()?;
+        if is_group(&ev.dst) || (ev.transport == Transport::Mdns && ev.dport == MDNS_PORT) {
+            return None; // mDNS answers to the group or to port 5353: not pairable by design
+        }
+        let name = self.name_hash(info.question.as_ref().map_or("", |q| &q.name));
+        let key = self.key(ev, info, name, false);
+        let Some(idx) = self.find_ask(&key, &ev.src) else {
+            self.stats.unmatched_responses += 1;
+            return None;
+        };
+        let s = &mut self.slots[idx as usize];
+        let (asked, sent, group) = (s.server, s.ts, s.group);
+        let rtt = ev.ts.since(sent);
+        if rtt > self.limits.query_timeout_ns {
+            // Too late: the query had timed out already, whether or not a sweep noticed it.
+            let seq = s.seq;
+            self.time_out(Due { ts: sent, slot: idx, seq });
+            self.stats.unmatched_responses += 1;
+            return None;
+        }
+        self.stats.paired += 1;
+        if group {
+            s.answered = true; // other responders may answer too
+        } else {
+            self.release(idx);
+        }
+        if !group && asked != ev.src && ev.transport == Transport::Dns {
+            self.hijack(asked, ev, notices);
+        }
+        Some(rtt)
+    }
+
+    /// The query a response from `from` answers: the one sent to that address, else one sent to
+    /// a group, else the oldest under the key (answered from somewhere else).
+    fn find_ask(&self, key: &PairKey, from: &IpAddr) -> Option<u32> {
+        let head = *self.pending.get(key)?;
+        let (mut at, mut group, mut oldest) = (head, NONE, head);
+        while at != NONE {
+            let s = &self.slots[at as usize];
+            if s.server == *from {
+                return Some(at);
+            }
+            if s.group && group == NONE {
+                group = at;
+            }
+            if s.seq < self.slots[oldest as usize].seq {
+                oldest = at;
+            }
+            at = s.next;
+        }
+        Some(if group != NONE { group } else { oldest })
+    }
+
+    fn hijack(&mut self, asked: IpAddr, ev: &Event, notices: &mut Vec<Event>) {
+        let pair = (asked, ev.src);
+        if let Some(seen) = self.hijacks.get_mut(&pair) {
+            *seen = ev.ts;
+            return;
+        }
+        if self.hijacks.len() >= self.limits.max_hijack_pairs {
+            // Forget the pair seen least recently (bounded work: the table is small).
+            let Some(old) = self.hijacks.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) else {
+                return;
+            };
+            self.hijacks.remove(&old);
+        }
+        self.hijacks.insert(pair, ev.ts);
+        let name = ev.qname().unwrap_or("").into();
+        let notice = Notice::Hijack { asked, answered_from: ev.src, name };
+        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+    }
+
+    /// Plaintext DNS leaving a physical interface while no tunnel is up, though one was seen.
+    fn kill_switch(&mut self, judged: &Judged, notices: &mut Vec<Event>) {
+        let Reason::Plaintext { dir: Dir::Out, kind: IfaceKind::Physical, tunnel: TunnelState::Down, .. } =
+            &judged.reason
+        else {
+            return;
+        };
+        if self.outage_noticed {
+            return;
+        }
+        self.outage_noticed = true;
+        let ev = &judged.event;
+        let notice = Notice::KillSwitchFailed { iface: ev.iface_name.clone() };
+        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+    }
+
+    /// The same name asked through a tunnel and outside it within the window: one notice per
+    /// name and window.
+    fn parallel(
+        &mut self,
+        judged: &Judged,
+        name: &str,
+        hash: u64,
+        topology: &Topology,
+        notices: &mut Vec<Event>,
+    ) {
+        let inside = match judged.verdict {
+            Some(Verdict::Tunnel) => true,
+            Some(Verdict::Leak) => false,
+            _ => return,
+        };
+        if !topology.iter().any(|i| i.kind == IfaceKind::Tunnel) {
+            return; // no tunnel known: nothing can be asked through one
+        }
+        let ev = &judged.event;
+        let window = self.limits.parallel_window_ns;
+        if !self.names.contains_key(&hash) && self.names.len() >= self.limits.max_names {
+            self.names.retain(|_, n| ev.ts.since(n.latest()) <= window);
+            if self.names.len() >= self.limits.max_names {
+                return;
+            }
+        }
+        let seen = self.names.entry(hash).or_default();
+        let mine = Some((ev.ts, ev.iface_name.clone()));
+        let other = if inside {
+            seen.tunnel = mine;
+            &seen.outside
+        } else {
+            seen.outside = mine;
+            &seen.tunnel
+        };
+        let Some((t, other_iface)) = other else { return };
+        if ev.ts.since(*t) > window || ev.ts < seen.quiet_until {
+            return;
+        }
+        let other_iface = other_iface.clone();
+        seen.quiet_until = ev.ts.add_nanos(window);
+        let (tunnel, outside) =
+            if inside { (ev.iface_name.clone(), other_iface) } else { (other_iface, ev.iface_name.clone()) };
+        let notice = Notice::ParallelResolution { name: name.into(), tunnel, outside };
+        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+    }
+}
+
+/// A multicast or broadcast destination: anyone on the link may answer.
+fn is_group(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::{DnsHeader, Question};
+    use crate::core::topology::{IfaceFacts, Overrides};
+    use crate::core::verdict::{self, Context};
+
+    const ETH: u32 = 0;
+    const WG: u32 = 1;
+    const S: i64 = 1_000_000_000;
+    const MS: i64 = 1_000_000;
+
+    fn topo(wg_up: bool) -> Topology {
+        let f = |name: &str, up| IfaceFacts { name: name.into(), up, has_mac: true, ..Default::default() };
+        Topology::from_facts(
+            [(ETH, f("eth0", true)), (WG, f("wg0", wg_up)), (2, f("lo", true))],
+            &Overrides::default(),
+        )
+    }
+
+    fn topo_without_tunnel() -> Topology {
+        let f = IfaceFacts { name: "eth0".into(), up: true, has_mac: true, ..Default::default() };
+        Topology::from_facts([(ETH, f)], &Overrides::default())
+    }
+
+    /// A DNS message as the pipeline would hand it over (before judging).
+    #[derive(Clone)]
+    struct Msg {
+        ts: i64,
+        iface: u32,
+        response: bool,
+        transport: Transport,
+        proto: L4,
+        src: &'static str,
+        sport: u16,
+        dst: &'static str,
+        dport: u16,
+        id: u16,
+        name: &'static str,
+        qtype: u16,
+    }
+
+    fn q(ts: i64, src: &'static str, dst: &'static str, id: u16, name: &'static str) -> Msg {
+        Msg {
+            ts,
+            iface: ETH,
+            response: false,
+            transport: Transport::Dns,
+            proto: L4::Udp,
+            src,
+            sport: 40000,
+            dst,
+            dport: 53,
+            id,
+            name,
+            qtype: 1,
+        }
+    }
+
+    /// The response to `m` (swapped endpoints), at `ts`.
+    fn r(m: &Msg, ts: i64) -> Msg {
+        Msg { ts, response: true, src: m.dst, sport: m.dport, dst: m.src, dport: m.sport, ..m.clone() }
+    }
+
+    fn event(m: &Msg, topology: &Topology) -> Event {
+        let name = topology.get(m.iface).map_or(Arc::from("?"), |i| i.name.clone());
+        let mut e = Event::notice(Ts(m.ts), 1, m.iface, name, Notice::TunnelUp { iface: "x".into() });
+        e.notice = None;
+        e.kind = if m.response { EventKind::Response } else { EventKind::Query };
+        e.transport = m.transport;
+        e.proto = m.proto;
+        e.src = m.src.parse().unwrap();
+        e.sport = m.sport;
+        e.dst = m.dst.parse().unwrap();
+        e.dport = m.dport;
+        let flags = if m.response { 0x8180 } else { 0x0100 };
+        let header = DnsHeader { id: m.id, flags, qdcount: 1, ..Default::default() };
+        let question = Some(Question { name: m.name.into(), qtype: m.qtype, qclass: 1 });
+        e.dns = Some(Box::new(DnsInfo { header, question, payload: Box::new([]) }));
+        e
+    }
+
+    /// Feeds messages through verdict and tracker as the pipeline does; returns each message's
+    /// rtt and the notices raised.
+    fn run(t: &mut Tracker, topology: &Topology, msgs: &[Msg]) -> (Vec<Option<u64>>, Vec<Notice>) {
+        let (mut rtts, mut notices) = (Vec::new(), Vec::new());
+        for m in msgs {
+            let ev = event(m, topology);
+            let (v, reason) = verdict::judge(&ev, &Context { topology, tunnel_seen: true });
+            let mut judged = Judged { event: ev, verdict: v, reason };
+            let mut out = Vec::new();
+            t.observe(&mut judged, topology, &mut out);
+            rtts.push(judged.event.rtt_ns);
+            notices.extend(out.into_iter().map(|e| e.notice.expect("notice events carry a notice")));
+        }
+        (rtts, notices)
+    }
+
+    fn tracker() -> Tracker {
+        Tracker::new(TrackerLimits::default())
+    }
+
+    #[test]
+    fn pairing_table() {
+        let base = q(0, "192.0.2.10", "192.0.2.1", 7, "example.com");
+        let resp = r(&base, 20 * MS);
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Msg, Option<u64>)> = vec![
+            ("same key", resp.clone(), Some(20_000_000)),
+            ("name in other case", Msg { name: "EXAMPLE.com", ..resp.clone() }, Some(20_000_000)),
+            ("other id", Msg { id: 8, ..resp.clone() }, None),
+            ("other name", Msg { name: "example.org", ..resp.clone() }, None),
+            ("other type", Msg { qtype: 28, ..resp.clone() }, None),
+            ("other client port", Msg { dport: 40001, ..resp.clone() }, None),
+            ("other client address", Msg { dst: "192.0.2.11", ..resp.clone() }, None),
+            ("other server port", Msg { sport: 5353, transport: Transport::Mdns, ..resp.clone() }, None),
+            ("over tcp", Msg { proto: L4::Tcp, ..resp.clone() }, None),
+            ("on another interface", Msg { iface: WG, ..resp.clone() }, None),
+            ("before the timeout", Msg { ts: 5 * S, ..resp.clone() }, Some(5_000_000_000)),
+            ("after the timeout", Msg { ts: 5 * S + 1, ..resp.clone() }, None),
+        ];
+        for (what, response, want) in cases {
+            let mut t = tracker();
+            let (rtts, notices) = run(&mut t, &topo(true), &[base.clone(), response]);
+            assert_eq!(rtts, vec![None, want], "{what}");
+            assert!(notices.is_empty(), "{what}: {notices:?}");
+            let s = t.stats();
+            let paired = u64::from(want.is_some());
+            assert_eq!((s.paired, s.unmatched_responses), (paired, 1 - paired), "{what}");
+            t.finish();
+            assert_eq!(t.stats().unanswered, 1 - paired, "{what}: the query is counted once");
+            assert_eq!(t.pending(), 0);
+        }
+    }
+
+    #[test]
+    fn ipv6_and_tcp_pair_on_their_own_keys() {
+        let mut t = tracker();
+        let udp6 = q(0, "fd00::10", "fd00::1", 1, "a.example");
+        let tcp = Msg { proto: L4::Tcp, ..udp6.clone() };
+        let (rtts, _) =
+            run(&mut t, &topo(true), &[udp6.clone(), tcp.clone(), r(&tcp, 3 * MS), r(&udp6, 5 * MS)]);
+        assert_eq!(rtts, vec![None, None, Some(3_000_000), Some(5_000_000)]);
+        assert_eq!(t.stats().paired, 2);
+    }
+
+    #[test]
+    fn a_retransmission_is_one_query_timed_from_the_first_send() {
+        let mut t = tracker();
+        let first = q(0, "192.0.2.10", "192.0.2.1", 7, "example.com");
+        let again = Msg { ts: S, ..first.clone() };
+        let (rtts, _) = run(&mut t, &topo(true), &[first.clone(), again, r(&first, 1500 * MS)]);
+        assert_eq!(rtts[2], Some(1_500_000_000));
+        t.finish();
+        let s = t.stats();
+        assert_eq!((s.paired, s.unanswered, s.unmatched_responses), (1, 0, 0));
+    }
+
+    #[test]
+    fn timeout_counts_once_and_remembers_the_query() {
+        let mut t = tracker();
+        let query = q(0, "192.0.2.10", "192.0.2.1", 7, "slow.example");
+        run(&mut t, &topo(true), std::slice::from_ref(&query));
+        t.expire(Ts(5 * S));
+        assert_eq!((t.stats().unanswered, t.pending()), (0, 1), "an answer at 5 s still counts");
+        t.expire(Ts(5 * S + 1));
+        assert_eq!((t.stats().unanswered, t.pending()), (1, 0));
+        let (rtts, notices) = run(&mut t, &topo(true), &[r(&query, 6 * S)]);
+        assert_eq!(rtts, vec![None]);
+        assert!(notices.is_empty());
+        t.expire(Ts(100 * S));
+        t.finish();
+        let s = t.stats();
+        assert_eq!((s.unanswered, s.unmatched_responses, s.paired), (1, 1, 0));
+        let recent: Vec<_> = t.recent_unanswered().collect();
+        assert_eq!(recent.len(), 1);
+        let u = recent[0];
+        assert_eq!(
+            (&*u.name, u.qtype, u.resolver, u.port),
+            ("slow.example", 1, "192.0.2.1".parse().unwrap(), 53)
+        );
+        assert_eq!((u.iface, &*u.iface_name, u.ts, u.transport), (ETH, "eth0", Ts(0), Transport::Dns));
+    }
+
+    #[test]
+    fn finish_counts_what_is_still_pending() {
+        let mut t = tracker();
+        let a = q(0, "192.0.2.10", "192.0.2.1", 1, "a.example");
+        let b = q(1, "192.0.2.10", "192.0.2.1", 2, "b.example");
+        run(&mut t, &topo(true), &[a.clone(), b, r(&a, 2)]);
+        t.finish();
+        assert_eq!((t.stats().unanswered, t.stats().paired), (1, 1));
+        assert_eq!(t.recent_unanswered().map(|u| &*u.name).collect::<Vec<_>>(), ["b.example"]);
+    }
+
+    #[test]
+    fn recent_unanswered_list_is_bounded_and_keeps_the_newest() {
+        let limits = TrackerLimits { max_recent_unanswered: 3, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let names = ["n0", "n1", "n2", "n3", "n4"];
+        let msgs: Vec<Msg> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| q(i as i64, "192.0.2.10", "192.0.2.1", i as u16, n))
+            .collect();
+        run(&mut t, &topo(true), &msgs);
+        t.expire(Ts(10 * S));
+        assert_eq!(t.stats().unanswered, 5);
+        assert_eq!(t.recent_unanswered().map(|u| &*u.name).collect::<Vec<_>>(), ["n2", "n3", "n4"]);
+    }
+
+    #[test]
+    fn pending_table_is_capped_and_evicts_the_oldest() {
+        let limits = TrackerLimits { max_pending: 2, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let qs: Vec<Msg> = (0..3).map(|i| q(i, "192.0.2.10", "192.0.2.1", i as u16, "x.example")).collect();
+        let mut msgs = qs.clone();
+        msgs.extend(qs.iter().map(|m| r(m, 10)));
+        let (rtts, _) = run(&mut t, &topo(true), &msgs);
+        assert_eq!(&rtts[3..], [None, Some(9), Some(8)]);
+        t.finish();
+        let s = t.stats();
+        assert_eq!((s.evicted, s.paired, s.unmatched_responses, s.unanswered), (1, 2, 1, 0));
+    }
+
+    #[test]
+    fn many_answered_queries_keep_memory_flat() {
+        let limits = TrackerLimits { max_pending: 16, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let topology = topo(true);
+        for i in 0..20_000i64 {
+            let m = q(i * MS, "192.0.2.10", "192.0.2.1", i as u16, "flat.example");
+            run(&mut t, &topology, &[m.clone(), r(&m, i * MS + 1)]);
+        }
+        assert_eq!(t.stats().paired, 20_000);
+        assert!(t.slots.len() <= 1, "slots reused: {}", t.slots.len());
+        assert!(t.queue.len() <= 4096 + 2, "queue compacted: {}", t.queue.len());
+    }
+
+    #[test]
+    fn queries_to_several_servers_under_one_key_pair_separately() {
+        let mut t = tracker();
+        let a = q(0, "192.0.2.10", "192.0.2.1", 7, "example.com");
+        let b = Msg { dst: "192.0.2.2", ts: 10, ..a.clone() };
+        let (rtts, notices) = run(&mut t, &topo(true), &[a.clone(), b.clone(), r(&b, 30), r(&a, 50)]);
+        assert_eq!(rtts, vec![None, None, Some(20), Some(50)]);
+        assert!(notices.is_empty(), "{notices:?}");
+        // More servers than a key holds: the oldest is evicted.
+        let mut t = tracker();
+        let servers = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"];
+        let msgs: Vec<Msg> = servers.iter().map(|s| Msg { dst: s, ..a.clone() }).collect();
+        run(&mut t, &topo(true), &msgs);
+        assert_eq!((t.stats().evicted, t.pending()), (1, 4));
+    }
+
+    #[test]
+    fn standard_mdns_is_neither_pending_nor_unmatched() {
+        let mut t = tracker();
+        let query = Msg {
+            transport: Transport::Mdns,
+            sport: 5353,
+            dport: 5353,
+            ..q(0, "192.0.2.10", "224.0.0.251", 0, "printer.local")
+        };
+        // Answers go to the group, or to port 5353 (QU), from the responder's own address.
+        let to_group = Msg { response: true, src: "192.0.2.20", dst: "224.0.0.251", ..query.clone() };
+        let to_port = Msg { response: true, src: "192.0.2.21", dst: "192.0.2.10", ..query.clone() };
+        let (rtts, notices) = run(&mut t, &topo(true), &[query, to_group, to_port]);
+        assert_eq!(rtts, vec![None, None, None]);
+        assert!(notices.is_empty());
+        assert_eq!(t.pending(), 0);
+        t.finish();
+        assert_eq!(t.stats(), PairStats::default());
+    }
+
+    #[test]
+    fn group_queries_pair_with_every_responder_and_silence_is_not_unanswered() {
+        let mut t = tracker();
+        let legacy = Msg {
+            transport: Transport::Mdns,
+            dport: 5353,
+            ..q(0, "192.0.2.10", "224.0.0.251", 9, "printer.local")
+        };
+        let from = |src, ts| Msg { src, ..r(&legacy, ts) };
+        let llmnr =
+            Msg { transport: Transport::Llmnr, dport: 5355, ..q(0, "fe80::10", "ff02::1:3", 3, "nas") };
+        let msgs = [legacy.clone(), from("192.0.2.20", 2 * MS), from("192.0.2.21", 3 * MS), llmnr];
+        let (rtts, notices) = run(&mut t, &topo(true), &msgs);
+        assert_eq!(rtts, vec![None, Some(2_000_000), Some(3_000_000), None]);
+        assert!(notices.is_empty(), "a group query answered by anyone is no hijack: {notices:?}");
+        t.expire(Ts(6 * S));
+        let s = t.stats();
+        assert_eq!((s.paired, s.unanswered, s.silent_multicast, s.unmatched_responses), (2, 0, 1, 0));
+        assert_eq!(t.recent_unanswered().count(), 0);
+    }
+
+    #[test]
+    fn hijack_is_noticed_once_per_pair() {
+        let mut t = tracker();
+        let topology = topo(true);
+        let ask = |ts, id| q(ts, "192.0.2.10", "192.0.2.1", id, "bank.example");
+        let forged = |m: &Msg, from| Msg { src: from, ..r(m, m.ts + 5) };
+        let (a, b, c) = (ask(0, 1), ask(10, 2), ask(20, 3));
+        let msgs = [
+            a.clone(),
+            forged(&a, "203.0.113.9"),
+            b.clone(),
+            forged(&b, "203.0.113.9"),
+            c.clone(),
+            forged(&c, "203.0.113.10"),
+        ];
+        let (rtts, notices) = run(&mut t, &topology, &msgs);
+        assert_eq!(rtts, vec![None, Some(5), None, Some(5), None, Some(5)], "still an answer");
+        let want = |from: &str| Notice::Hijack {
+            asked: "192.0.2.1".parse().unwrap(),
+            answered_from: from.parse().unwrap(),
+            name: "bank.example".into(),
+        };
+        assert_eq!(notices, vec![want("203.0.113.9"), want("203.0.113.10")]);
+        // Forgotten after a quiet hour, then noticed again.
+        t.expire(Ts(3_700 * S));
+        let d = ask(3_700 * S, 4);
+        let (_, again) = run(&mut t, &topology, &[d.clone(), forged(&d, "203.0.113.9")]);
+        assert_eq!(again, vec![want("203.0.113.9")]);
+    }
+
+    #[test]
+    fn hijack_table_is_bounded() {
+        let limits = TrackerLimits { max_hijack_pairs: 2, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let froms = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1"];
+        for (i, from) in froms.iter().enumerate() {
+            let m = q(i as i64, "192.0.2.10", "192.0.2.1", i as u16, "x.example");
+            let (_, n) = run(&mut t, &topo(true), &[m.clone(), Msg { src: from, ..r(&m, i as i64 + 1) }]);
+            assert_eq!(n.len(), 1, "{from}: the first pair was forgotten to make room");
+            assert!(t.hijacks.len() <= 2);
+        }
+    }
+
+    #[test]
+    fn mismatched_unicast_mdns_is_paired_without_a_hijack() {
+        let mut t = tracker();
+        let m = Msg {
+            transport: Transport::Mdns,
+            dport: 5353,
+            ..q(0, "192.0.2.10", "192.0.2.20", 1, "tv.local")
+        };
+        let (rtts, notices) = run(&mut t, &topo(true), &[m.clone(), Msg { src: "192.0.2.21", ..r(&m, 4) }]);
+        assert_eq!(rtts[1], Some(4));
+        assert!(notices.is_empty());
+    }
+
+    fn parallel(name: &str, tunnel: &str, outside: &str) -> Notice {
+        Notice::ParallelResolution { name: name.into(), tunnel: tunnel.into(), outside: outside.into() }
+    }
+
+    #[test]
+    fn parallel_resolution_table() {
+        let inside = |ts, name| Msg { iface: WG, ..q(ts, "10.2.0.2", "10.2.0.1", 1, name) };
+        let outside = |ts, name| q(ts, "192.0.2.10", "192.0.2.1", 2, name);
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Vec<Msg>, Vec<Notice>)> = vec![
+            ("tunnel then outside", vec![inside(0, "a.example"), outside(300 * MS, "a.example")],
+             vec![parallel("a.example", "wg0", "eth0")]),
+            ("outside then tunnel", vec![outside(0, "a.example"), inside(S, "a.example")],
+             vec![parallel("a.example", "wg0", "eth0")]),
+            ("case differs", vec![outside(0, "A.Example"), inside(10, "a.example")],
+             vec![parallel("a.example", "wg0", "eth0")]),
+            ("too far apart", vec![inside(0, "a.example"), outside(S + 1, "a.example")], vec![]),
+            ("other names", vec![inside(0, "a.example"), outside(10, "b.example")], vec![]),
+            ("both inside", vec![inside(0, "a.example"), inside(10, "a.example")], vec![]),
+            ("once per window", vec![
+                inside(0, "a.example"), outside(10, "a.example"), inside(20, "a.example"),
+                outside(30, "a.example"), outside(S, "a.example"), inside(S + 10, "a.example"),
+            ], vec![parallel("a.example", "wg0", "eth0"), parallel("a.example", "wg0", "eth0")]),
+            ("multicast outside is no leak", vec![
+                inside(0, "a.example"),
+                Msg { transport: Transport::Llmnr, dport: 5355, ..q(10, "192.0.2.10", "224.0.0.252", 3, "a.example") },
+            ], vec![]),
+        ];
+        for (what, msgs, want) in cases {
+            let mut t = tracker();
+            let (_, notices) = run(&mut t, &topo(true), &msgs);
+            assert_eq!(notices, want, "{what}");
+        }
+    }
+
+    #[test]
+    fn parallel_names_table_is_bounded_and_expires() {
+        let limits = TrackerLimits { max_names: 2, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let topology = topo(true);
+        let outside = |ts, name| q(ts, "192.0.2.10", "192.0.2.1", 2, name);
+        run(&mut t, &topology, &[outside(0, "a"), outside(1, "b"), outside(2, "c")]);
+        assert_eq!(t.names.len(), 2, "full: c is not remembered");
+        t.expire(Ts(3 * S));
+        assert!(t.names.is_empty());
+        let (_, n) =
+            run(&mut t, &topology, &[outside(3 * S, "c"), Msg { iface: WG, ..outside(3 * S + 1, "c") }]);
+        assert_eq!(n, vec![parallel("c", "wg0", "eth0")]);
+        assert!(t.names.len() <= 2);
+    }
+
+    #[test]
+    fn no_tunnel_known_means_no_parallel_bookkeeping() {
+        let mut t = tracker();
+        run(&mut t, &topo_without_tunnel(), &[q(0, "192.0.2.10", "192.0.2.1", 2, "a")]);
+        assert!(t.names.is_empty());
+    }
+
+    #[test]
+    fn kill_switch_failed_once_per_outage() {
+        let mut t = tracker();
+        let leak = |ts| q(ts, "192.0.2.10", "192.0.2.1", ts as u16, "a.example");
+        let down = topo(false);
+        let up = topo(true);
+        let ks = || Notice::KillSwitchFailed { iface: "eth0".into() };
+        let (_, n) = run(&mut t, &up, &[leak(0)]);
+        assert!(n.is_empty(), "tunnel up: a leak, not a failed kill switch");
+        t.topology_changed(&down);
+        let (_, n) = run(&mut t, &down, &[leak(1), leak(2), r(&leak(2), 3)]);
+        assert_eq!(n, vec![ks()], "once per outage, and only for what leaves");
+        t.topology_changed(&up);
+        t.topology_changed(&down);
+        let (_, n) = run(&mut t, &down, &[leak(4), leak(5)]);
+        assert_eq!(n, vec![ks()], "a new outage");
+        let loopback = Msg { iface: 2, ..q(6, "127.0.0.1", "127.0.0.53", 1, "a.example") };
+        let mut fresh = tracker();
+        let (_, n) = run(&mut fresh, &down, &[loopback]);
+        assert!(n.is_empty(), "loopback is not a physical interface");
+    }
+
+    #[test]
+    fn kill_switch_needs_a_tunnel_seen_before() {
+        let mut t = tracker();
+        let topology = topo_without_tunnel();
+        let ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
+        let (v, reason) = verdict::judge(&ev, &Context { topology: &topology, tunnel_seen: false });
+        let mut judged = Judged { event: ev, verdict: v, reason };
+        let mut out = Vec::new();
+        t.observe(&mut judged, &topology, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn encrypted_flows_and_malformed_messages_are_ignored() {
+        let mut t = tracker();
+        let topology = topo(true);
+        for kind in [EventKind::Encrypted, EventKind::Malformed] {
+            let mut ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
+            ev.kind = kind;
+            let mut judged = Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice };
+            let mut out = Vec::new();
+            t.observe(&mut judged, &topology, &mut out);
+            assert!(out.is_empty());
+        }
+        assert_eq!(t.pending(), 0);
     }
 }

@@ -1,16 +1,167 @@
-//! The dashboard: `monitor` on a terminal, `replay --tui`. TODO(tui helper).
+//! The dashboard: `monitor` on a terminal, `replay --tui`.
+//!
+//! The pipeline runs on its own thread and feeds `model::Model` through `sink::TuiSink`
+//! (never waiting on the UI). The UI thread blocks on the keyboard with a timeout, and draws
+//! from the model when something changed (at most once per `FRAME`) or once per second.
+//! `view` is a pure function of `app::App` and the model, so every screen is tested with
+//! ratatui's `TestBackend`.
 
+pub mod app;
+pub mod detail;
+pub mod keys;
+pub mod model;
+pub mod sink;
+mod term;
+pub mod text;
+pub mod view;
+
+use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use crossterm::event::{self, Event as TermEvent};
+
+use self::app::{App, Effect, Progress, Source};
+use self::model::{Model, Shared};
+use self::sink::TuiSink;
 use crate::cli::{MonitorArgs, ReplayArgs};
+use crate::core::Ts;
+use crate::output::Sink;
 use crate::Outcome;
+
+/// Shortest time between two redraws while events arrive.
+pub const FRAME: Duration = Duration::from_millis(100);
+/// Redraw at least this often (the clock in the header).
+const TICK: Duration = Duration::from_secs(1);
 
 /// `dnsleak monitor` on a terminal.
 pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("the dashboard is not built yet")
+    let args = args.clone();
+    let source = Source::Live { started: wall_now() };
+    run(source, None, move |sink, stop| crate::capture::live::capture_into(&args, sink, stop).map(drop))
 }
 
 /// `dnsleak replay --tui`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("the dashboard is not built yet")
+    let files: Vec<String> = args
+        .files
+        .iter()
+        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect();
+    let source = Source::Replay { files: files.join(","), speed: args.speed };
+    let args = args.clone();
+    run(source, args.speed, move |sink, _| crate::capture::replay::judge_files(&args, sink).map(drop))
+}
+
+pub fn wall_now() -> Ts {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Ts::from_secs_nanos(d.as_secs() as i64, d.subsec_nanos())
+}
+
+type Work = dyn FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<()> + Send;
+
+fn run<F>(source: Source, speed: Option<f64>, work: F) -> anyhow::Result<Outcome>
+where
+    F: FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<()> + Send + 'static,
+{
+    if !io::stdout().is_terminal() {
+        bail!("the dashboard needs a terminal on standard output: run it in a terminal, or ask for text output (replay without --tui, monitor --json or --no-tui)");
+    }
+    let live = matches!(source, Source::Live { .. });
+    let shared = Arc::new(Shared::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let work: Box<Work> = Box::new(work);
+    let (sh, st) = (shared.clone(), stop.clone());
+    let worker = std::thread::Builder::new()
+        .name("dnsleak-pipeline".into())
+        .spawn(move || {
+            let mut sink = TuiSink::new(sh, st.clone(), !live, speed);
+            let result = work(&mut sink, &st);
+            let _ = tx.send(result.map_err(|e| crate::error_chain(&e)));
+        })
+        .context("starting the pipeline thread")?;
+    let mut app = App::new(source);
+    let term = term::Term::enter().context("opening the terminal for the dashboard")?;
+    let result = ui_loop(term, &mut app, &shared, &rx, live);
+    stop.store(true, Ordering::Relaxed);
+    if live {
+        // Let the capture close its handles and files (it checks `stop` often).
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !worker.is_finished() && Instant::now() < deadline {
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+    result?;
+    if let Progress::Failed(e) = &app.progress {
+        bail!("{e}");
+    }
+    let exposures = lock(&shared).exposures;
+    Ok(Outcome::from_exposures(exposures))
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Model> {
+    shared.model.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Draws and reads keys until quit. Takes the terminal so it is restored when this returns.
+fn ui_loop(
+    mut term: term::Term,
+    app: &mut App,
+    shared: &Shared,
+    rx: &Receiver<Result<(), String>>,
+    live: bool,
+) -> anyhow::Result<()> {
+    let mut last_draw: Option<Instant> = None;
+    let mut drawn_version = u64::MAX;
+    let mut dirty = true;
+    loop {
+        if term::SIGNALLED.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match rx.try_recv() {
+            Ok(Ok(())) if live => return Ok(()),
+            Ok(Ok(())) => (app.progress, dirty) = (Progress::Finished, true),
+            Ok(Err(e)) => (app.progress, dirty) = (Progress::Failed(e), true),
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) if app.progress == Progress::Running => {
+                bail!("the pipeline thread stopped unexpectedly")
+            }
+            Err(TryRecvError::Disconnected) => {}
+        }
+        let since = last_draw.map_or(Duration::MAX, |t| t.elapsed());
+        let changed = lock(shared).version != drawn_version;
+        if dirty || since >= TICK || (changed && since >= FRAME) {
+            term.terminal.draw(|f| {
+                let model = lock(shared);
+                app.now = if live { wall_now() } else { model.last_ts.unwrap_or_default() };
+                f.render_widget(view::Dashboard { app, model: &model }, f.area());
+                drawn_version = model.version;
+            })?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        if !event::poll(FRAME)? {
+            continue;
+        }
+        while event::poll(Duration::ZERO)? {
+            match event::read()? {
+                TermEvent::Key(k) => {
+                    let action = keys::action(k, app.input_mode());
+                    let mut model = lock(shared);
+                    match app.apply(action, &model) {
+                        Effect::Quit => return Ok(()),
+                        Effect::ClearEvents => model.clear_events(),
+                        Effect::None => {}
+                    }
+                }
+                TermEvent::Resize(..) => {}
+                _ => continue,
+            }
+            dirty = true;
+        }
+    }
 }

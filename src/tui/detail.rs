@@ -1,0 +1,132 @@
+//! The detail pane: everything known about one event, its verdict's reason, and the answers
+//! (decoded only now, for this one event, by `core::dns::decode_full`).
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use super::model::{Model, Row};
+use super::text;
+use crate::core::dns::{decode_full, FullMessage};
+use crate::core::{EventKind, IfaceKind};
+use crate::output::escape::escape;
+
+fn field(name: &str, value: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<10}"), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::raw(value),
+    ])
+}
+
+/// The lines of the detail pane for `row`.
+pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
+    let j = &row.judged;
+    let ev = &j.event;
+    let mut out = Vec::new();
+    let file = row.file.as_deref().map(|f| format!(" in {}", escape(f))).unwrap_or_default();
+    out.push(field("event", format!("#{}, frame {}{file}", row.seq, ev.frame)));
+    out.push(field("time", text::full_time(ev.ts)));
+    let kind = model.ifaces.iter().find(|i| i.id == ev.iface).map_or(IfaceKind::Other, |i| i.kind);
+    out.push(field("interface", format!("{} ({})", escape(&ev.iface_name), kind.as_str())));
+    let (verdict, style) = match (ev.kind, j.verdict) {
+        (EventKind::Notice, _) | (_, None) => ("notice".to_owned(), Style::new().fg(Color::Yellow)),
+        (_, Some(v)) if j.is_exposure() => {
+            (v.as_str().to_uppercase(), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD))
+        }
+        (_, Some(v)) => (v.as_str().to_owned(), Style::new().fg(Color::Green)),
+    };
+    out.push(Line::from(vec![
+        Span::styled(format!("{:<10}", "verdict"), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::styled(verdict, style),
+    ]));
+    if let Some(n) = &ev.notice {
+        out.push(field("notice", escape(&n.to_string()).into_owned()));
+        return out;
+    }
+    out.push(field("reason", escape(&j.reason.to_string()).into_owned()));
+    let encap = ev.encap.map(|e| format!(", inside {}", e.as_str())).unwrap_or_default();
+    out.push(field(
+        "kind",
+        format!("{} over {}/{}{encap}", ev.kind.as_str(), ev.transport.as_str(), ev.proto.as_str()),
+    ));
+    out.push(field("from", sockaddr(ev.src, ev.sport)));
+    out.push(field("to", sockaddr(ev.dst, ev.dport)));
+    let (raddr, rport) = ev.resolver();
+    let provider = ev.provider.map(|p| format!(" ({p})")).unwrap_or_default();
+    out.push(field("resolver", format!("{}{provider}", sockaddr(raddr, rport))));
+    if let Some(sni) = &ev.sni {
+        out.push(field("sni", escape(sni).into_owned()));
+    }
+    if let Some(m) = ev.malformed {
+        out.push(field("malformed", format!("{m} ({})", m.as_str())));
+    }
+    if let Some(rtt) = ev.rtt_ns {
+        out.push(field("rtt", text::rtt(rtt)));
+    }
+    dns_lines(row, &mut out);
+    out
+}
+
+fn sockaddr(addr: std::net::IpAddr, port: u16) -> String {
+    match addr {
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+    }
+}
+
+fn dns_lines(row: &Row, out: &mut Vec<Line<'static>>) {
+    let Some(d) = row.judged.event.dns.as_deref() else { return };
+    if let Some(q) = &d.question {
+        let name = if q.name.is_empty() { ".".into() } else { escape(&q.name) };
+        out.push(field("question", format!("{name} {} {}", text::qtype(q.qtype), text::qclass(q.qclass))));
+    }
+    let h = &d.header;
+    let flags: Vec<&str> =
+        [(h.aa(), "AA"), (h.tc(), "TC"), (h.rd(), "RD"), (h.ra(), "RA"), (h.ad(), "AD"), (h.cd(), "CD")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+    out.push(field(
+        "header",
+        format!(
+            "id {} opcode {} rcode {} flags [{}] qd {} an {} ns {} ar {}",
+            h.id,
+            h.opcode(),
+            text::rcode(h.rcode() as u16),
+            flags.join(" "),
+            h.qdcount,
+            h.ancount,
+            h.nscount,
+            h.arcount
+        ),
+    ));
+    if row.judged.event.kind != EventKind::Response {
+        return;
+    }
+    match decode_full(&d.payload) {
+        Ok(full) => answer_lines(&full, out),
+        Err(e) => out.push(field("answers", format!("could not decode: {e}"))),
+    }
+}
+
+fn answer_lines(full: &FullMessage, out: &mut Vec<Line<'static>>) {
+    if let Some(e) = &full.edns {
+        let ecs =
+            e.client_subnet.as_deref().map(|s| format!(", client subnet {}", escape(s))).unwrap_or_default();
+        let dnssec = if e.dnssec_ok { ", DO" } else { "" };
+        out.push(field(
+            "edns",
+            format!("udp size {}{dnssec}{ecs}, rcode {}", e.udp_size, text::rcode(e.rcode_ext)),
+        ));
+    }
+    if full.answers.is_empty() {
+        out.push(field("answers", "none".into()));
+    }
+    for (i, a) in full.answers.iter().enumerate() {
+        let label = if i == 0 { "answers" } else { "" };
+        out.push(field(
+            label,
+            format!("{} {} {} {}", escape(&a.name), text::qtype(a.rtype), a.ttl, escape(&a.data)),
+        ));
+    }
+}

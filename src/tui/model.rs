@@ -1,0 +1,360 @@
+//! What the dashboard knows: fed by a `Sink` on the pipeline thread, read by the UI thread.
+//!
+//! Every table is bounded: the last `EVENT_CAP` events, `RESOLVER_CAP` resolvers,
+//! `IFACE_CAP` interfaces, `SERIES_SECS` seconds of the chart, `RTT_SAMPLES` response times per
+//! resolver. Updates are O(1) per event (plus a short scan of the resolver table), so the
+//! pipeline never waits on the dashboard.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::core::{EventKind, IfaceKind, Judged, Notice, Topology, Transport, Ts, Verdict};
+use crate::output::Counters;
+
+/// Events kept for browsing (newest win).
+pub const EVENT_CAP: usize = 20_000;
+/// Distinct (resolver, interface, transport) rows kept; more are only counted.
+pub const RESOLVER_CAP: usize = 256;
+/// Interfaces kept.
+pub const IFACE_CAP: usize = 256;
+/// Seconds of per-second counts kept for the chart.
+pub const SERIES_SECS: usize = 600;
+/// Response times kept per resolver for its median.
+pub const RTT_SAMPLES: usize = 64;
+/// A leak episode ends after this long (trace time) without a leak or bypass.
+pub const EPISODE_QUIET_NS: i64 = 60_000_000_000;
+
+/// One event as kept for browsing.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Position in the whole stream (1-based), stable while the ring turns.
+    pub seq: u64,
+    /// The input file, when several are replayed.
+    pub file: Option<Arc<str>>,
+    pub judged: Judged,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolverRow {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub iface: Arc<str>,
+    pub transport: Transport,
+    pub provider: Option<&'static str>,
+    /// Queries and encrypted flows sent to it.
+    pub queries: u64,
+    /// Leaks and bypasses (queries, responses, flows).
+    pub exposures: u64,
+    pub last_verdict: Option<Verdict>,
+    rtts: VecDeque<u64>,
+}
+
+impl ResolverRow {
+    /// Median of the last `RTT_SAMPLES` response times.
+    pub fn median_rtt_ns(&self) -> Option<u64> {
+        if self.rtts.is_empty() {
+            return None;
+        }
+        let mut v: Vec<u64> = self.rtts.iter().copied().collect();
+        v.sort_unstable();
+        Some(v[v.len() / 2])
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IfaceRow {
+    pub id: u32,
+    pub name: Arc<str>,
+    pub kind: IfaceKind,
+    pub up: bool,
+    /// Still present in the latest topology.
+    pub present: bool,
+    /// DNS messages (queries, responses) and encrypted flows seen on it.
+    pub dns: u64,
+    pub exposures: u64,
+    /// Frames captured on it (live capture only).
+    pub packets: Option<u64>,
+}
+
+/// Counts of one second of trace time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Second {
+    pub sec: i64,
+    /// DNS messages and encrypted flows.
+    pub messages: u32,
+    /// Leaks and bypasses.
+    pub exposures: u32,
+}
+
+/// A run of leaks: from the first to the one after which `EPISODE_QUIET_NS` passed quietly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Episode {
+    pub since: Ts,
+    pub last: Ts,
+    pub count: u64,
+}
+
+/// The answer to "am I safe right now?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safety {
+    /// Nothing seen yet.
+    Waiting,
+    /// A tunnel is up and nothing leaked lately.
+    Safe,
+    /// No tunnel interface is known: every DNS message outside loopback is a leak.
+    NoTunnel,
+    /// Tunnels are known and none is up.
+    TunnelDown { since: Option<Ts> },
+    /// Leaks or bypasses within the last minute.
+    Leaking(Episode),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub events: VecDeque<Row>,
+    next_seq: u64,
+    pub resolvers: Vec<ResolverRow>,
+    /// Resolver rows not kept because the table was full.
+    pub resolvers_overflow: u64,
+    pub ifaces: Vec<IfaceRow>,
+    pub series: VecDeque<Second>,
+    pub counters: Counters,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Leaks and bypasses in all.
+    pub exposures: u64,
+    pub episode: Option<Episode>,
+    pub tunnel_down_since: Option<Ts>,
+    /// Bumped on every change, so the UI redraws only when something changed.
+    pub version: u64,
+    last_file: Option<Arc<str>>,
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events seen in all (also those the ring no longer holds).
+    pub fn events_seen(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn apply_topology(&mut self, topo: &Topology) {
+        self.version += 1;
+        for row in &mut self.ifaces {
+            row.present = false;
+        }
+        for i in topo.iter() {
+            let row = self.iface_row(i.id, &i.name);
+            if let Some(row) = row {
+                row.name = i.name.clone();
+                row.kind = i.kind;
+                row.up = i.facts.up;
+                row.present = true;
+            }
+        }
+        let tunnels = self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.present);
+        let (known, up) = tunnels.fold((0, 0), |(k, u), i| (k + 1, u + i.up as usize));
+        if known > 0 && up == 0 {
+            self.tunnel_down_since.get_or_insert(self.last_ts.unwrap_or_default());
+        } else if up > 0 {
+            self.tunnel_down_since = None;
+        }
+    }
+
+    pub fn apply_counters(&mut self, counters: &Counters) {
+        self.version += 1;
+        self.counters = counters.clone();
+        for c in &counters.capture {
+            if let Some(row) = self.ifaces.iter_mut().find(|i| *i.name == *c.iface) {
+                row.packets = Some(c.received);
+            }
+        }
+    }
+
+    pub fn apply_event(&mut self, judged: &Judged, file: Option<&str>) {
+        self.version += 1;
+        self.next_seq += 1;
+        let ev = &judged.event;
+        self.first_ts.get_or_insert(ev.ts);
+        self.last_ts = Some(self.last_ts.map_or(ev.ts, |t| t.max(ev.ts)));
+        let exposed = judged.is_exposure();
+        let message = matches!(ev.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted);
+        if exposed {
+            self.exposures += 1;
+            self.episode = Some(match self.episode {
+                Some(e) if ev.ts.0.saturating_sub(e.last.0) <= EPISODE_QUIET_NS => {
+                    Episode { since: e.since, last: e.last.max(ev.ts), count: e.count + 1 }
+                }
+                _ => Episode { since: ev.ts, last: ev.ts, count: 1 },
+            });
+        }
+        if message {
+            self.count_second(ev.ts, exposed);
+            self.count_resolver(judged, exposed);
+        }
+        if let Some(row) = self.iface_row(ev.iface, &ev.iface_name) {
+            row.dns += message as u64;
+            row.exposures += exposed as u64;
+        }
+        self.apply_notice(ev.notice.as_ref(), ev.ts);
+        let file = file.map(|f| match &self.last_file {
+            Some(last) if **last == *f => last.clone(),
+            _ => {
+                let a: Arc<str> = Arc::from(f);
+                self.last_file = Some(a.clone());
+                a
+            }
+        });
+        if self.events.len() >= EVENT_CAP {
+            self.events.pop_front();
+        }
+        self.events.push_back(Row { seq: self.next_seq, file, judged: judged.clone() });
+    }
+
+    fn apply_notice(&mut self, notice: Option<&Notice>, ts: Ts) {
+        match notice {
+            Some(Notice::TunnelDown { none_up: true, .. }) => self.tunnel_down_since = Some(ts),
+            Some(Notice::TunnelUp { .. }) => self.tunnel_down_since = None,
+            _ => {}
+        }
+    }
+
+    /// Empties the event list and the chart (`c`); counters and tables stay.
+    pub fn clear_events(&mut self) {
+        self.version += 1;
+        self.events.clear();
+        self.series.clear();
+    }
+
+    /// The row of interface `id`, created when there is room.
+    fn iface_row(&mut self, id: u32, name: &Arc<str>) -> Option<&mut IfaceRow> {
+        match self.ifaces.iter().position(|i| i.id == id) {
+            Some(p) => self.ifaces.get_mut(p),
+            None if self.ifaces.len() < IFACE_CAP => {
+                self.ifaces.push(IfaceRow {
+                    id,
+                    name: name.clone(),
+                    kind: IfaceKind::Other,
+                    up: true,
+                    present: true,
+                    dns: 0,
+                    exposures: 0,
+                    packets: None,
+                });
+                self.ifaces.last_mut()
+            }
+            None => None,
+        }
+    }
+
+    fn count_second(&mut self, ts: Ts, exposed: bool) {
+        let sec = ts.0.div_euclid(1_000_000_000);
+        let slot = match self.series.back() {
+            Some(b) if b.sec == sec => self.series.back_mut(),
+            Some(b) if b.sec > sec => self.series.iter_mut().rev().find(|s| s.sec == sec),
+            _ => {
+                if self.series.len() >= SERIES_SECS {
+                    self.series.pop_front();
+                }
+                self.series.push_back(Second { sec, messages: 0, exposures: 0 });
+                self.series.back_mut()
+            }
+        };
+        if let Some(s) = slot {
+            s.messages = s.messages.saturating_add(1);
+            s.exposures = s.exposures.saturating_add(exposed as u32);
+        }
+    }
+
+    fn count_resolver(&mut self, judged: &Judged, exposed: bool) {
+        let ev = &judged.event;
+        let (addr, port) = ev.resolver();
+        let found = self
+            .resolvers
+            .iter()
+            .position(|r| r.addr == addr && r.transport == ev.transport && *r.iface == *ev.iface_name);
+        let idx = match found {
+            Some(i) => i,
+            None if self.resolvers.len() < RESOLVER_CAP => {
+                self.resolvers.push(ResolverRow {
+                    addr,
+                    port,
+                    iface: ev.iface_name.clone(),
+                    transport: ev.transport,
+                    provider: ev.provider,
+                    queries: 0,
+                    exposures: 0,
+                    last_verdict: None,
+                    rtts: VecDeque::new(),
+                });
+                self.resolvers.len() - 1
+            }
+            None => {
+                self.resolvers_overflow += 1;
+                return;
+            }
+        };
+        let r = &mut self.resolvers[idx];
+        r.queries += matches!(ev.kind, EventKind::Query | EventKind::Encrypted) as u64;
+        r.exposures += exposed as u64;
+        r.last_verdict = judged.verdict.or(r.last_verdict);
+        r.provider = r.provider.or(ev.provider);
+        if let Some(rtt) = ev.rtt_ns {
+            if r.rtts.len() >= RTT_SAMPLES {
+                r.rtts.pop_front();
+            }
+            r.rtts.push_back(rtt);
+        }
+    }
+
+    /// Tunnel interfaces present now, with whether each is up.
+    pub fn tunnels(&self) -> impl Iterator<Item = &IfaceRow> {
+        self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.present)
+    }
+
+    /// The state the header shows, at time `now`.
+    pub fn safety(&self, now: Ts) -> Safety {
+        if let Some(e) = self.episode {
+            if now.0.saturating_sub(e.last.0) <= EPISODE_QUIET_NS {
+                return Safety::Leaking(e);
+            }
+        }
+        let (known, up) = self.tunnels().fold((0, 0), |(k, u), i| (k + 1, u + i.up as usize));
+        if known > 0 && up == 0 {
+            return Safety::TunnelDown { since: self.tunnel_down_since };
+        }
+        if known > 0 {
+            return Safety::Safe;
+        }
+        if self.next_seq == 0 && self.ifaces.is_empty() {
+            return Safety::Waiting;
+        }
+        Safety::NoTunnel
+    }
+
+    /// Per-second counts for the `n` seconds ending at `now` (oldest first; missing seconds 0).
+    pub fn last_seconds(&self, now: Ts, n: usize) -> Vec<Second> {
+        let end = now.0.div_euclid(1_000_000_000);
+        let start = end - n as i64 + 1;
+        let mut out: Vec<Second> =
+            (start..=end).map(|sec| Second { sec, messages: 0, exposures: 0 }).collect();
+        for s in self.series.iter().rev() {
+            if s.sec < start {
+                break;
+            }
+            if let Some(slot) = out.get_mut((s.sec - start) as usize) {
+                *slot = *s;
+            }
+        }
+        out
+    }
+}
+
+/// The model shared between the pipeline thread (writer) and the UI thread (reader).
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub model: std::sync::Mutex<Model>,
+}

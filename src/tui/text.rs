@@ -1,0 +1,153 @@
+//! Small formatting helpers for the dashboard: times (UTC), durations, DNS type and code names.
+
+use crate::core::Ts;
+
+/// `HH:MM:SS` of a capture time, UTC.
+pub fn hms(ts: Ts) -> String {
+    let s = ts.0.div_euclid(1_000_000_000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `HH:MM:SS.mmm` of a capture time, UTC.
+pub fn hms_ms(ts: Ts) -> String {
+    let ms = ts.0.div_euclid(1_000_000).rem_euclid(1000);
+    format!("{}.{ms:03}", hms(ts))
+}
+
+/// `YYYY-MM-DD HH:MM:SS.uuuuuu UTC`.
+pub fn full_time(ts: Ts) -> String {
+    let days = ts.0.div_euclid(86_400_000_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let us = ts.0.div_euclid(1000).rem_euclid(1_000_000);
+    format!("{y:04}-{m:02}-{d:02} {}.{us:06} UTC", hms(ts))
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's method).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+/// A span as `H:MM:SS` (or `MM:SS` under an hour).
+pub fn span(nanos: u64) -> String {
+    let s = nanos / 1_000_000_000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A response time, short: `850us`, `12.3ms`, `1.20s`.
+pub fn rtt(nanos: u64) -> String {
+    if nanos < 1_000_000 {
+        format!("{}us", nanos / 1000)
+    } else if nanos < 1_000_000_000 {
+        format!("{:.1}ms", nanos as f64 / 1e6)
+    } else {
+        format!("{:.2}s", nanos as f64 / 1e9)
+    }
+}
+
+/// The name of a record type (`A`, `AAAA`, ...), or `TYPE1234`.
+pub fn qtype(t: u16) -> String {
+    match hickory_proto::rr::RecordType::from(t) {
+        hickory_proto::rr::RecordType::Unknown(_) => format!("TYPE{t}"),
+        rt => rt.to_string(),
+    }
+}
+
+/// The name of a class: IN, CH, HS, ANY, or `CLASS7`. mDNS's top bit (unicast response /
+/// cache flush) is shown as `+QU`.
+pub fn qclass(c: u16) -> String {
+    let base = match c & 0x7fff {
+        1 => "IN".to_owned(),
+        3 => "CH".to_owned(),
+        4 => "HS".to_owned(),
+        254 => "NONE".to_owned(),
+        255 => "ANY".to_owned(),
+        n => format!("CLASS{n}"),
+    };
+    if c & 0x8000 != 0 {
+        format!("{base}+QU")
+    } else {
+        base
+    }
+}
+
+/// The name of an RCODE.
+pub fn rcode(code: u16) -> String {
+    const NAMES: [&str; 12] = [
+        "NOERROR",
+        "FORMERR",
+        "SERVFAIL",
+        "NXDOMAIN",
+        "NOTIMP",
+        "REFUSED",
+        "YXDOMAIN",
+        "YXRRSET",
+        "NXRRSET",
+        "NOTAUTH",
+        "NOTZONE",
+        "DSOTYPENI",
+    ];
+    match NAMES.get(code as usize) {
+        Some(n) => (*n).to_owned(),
+        None if code == 16 => "BADVERS".to_owned(),
+        None => format!("RCODE{code}"),
+    }
+}
+
+/// Cuts `s` to `max` characters, ending with `…` when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc() {
+        // 2024-02-29 13:45:07.123456 UTC
+        let ts = Ts::from_secs_nanos(1_709_214_307, 123_456_789);
+        assert_eq!(hms(ts), "13:45:07");
+        assert_eq!(hms_ms(ts), "13:45:07.123");
+        assert_eq!(full_time(ts), "2024-02-29 13:45:07.123456 UTC");
+        assert_eq!(full_time(Ts::ZERO), "1970-01-01 00:00:00.000000 UTC");
+    }
+
+    #[test]
+    fn spans_and_rtts() {
+        assert_eq!(span(65_000_000_000), "01:05");
+        assert_eq!(span(3_725_000_000_000), "1:02:05");
+        assert_eq!(rtt(850_000), "850us");
+        assert_eq!(rtt(12_340_000), "12.3ms");
+        assert_eq!(rtt(1_200_000_000), "1.20s");
+    }
+
+    #[test]
+    fn dns_names() {
+        assert_eq!(qtype(1), "A");
+        assert_eq!(qtype(28), "AAAA");
+        assert_eq!(qtype(65_000), "TYPE65000");
+        assert_eq!(qclass(1), "IN");
+        assert_eq!(qclass(0x8001), "IN+QU");
+        assert_eq!(rcode(3), "NXDOMAIN");
+        assert_eq!(rcode(99), "RCODE99");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+    }
+}

@@ -1,0 +1,533 @@
+//! Rendering: a pure function of the UI state and the model. Every piece of text that came
+//! off the wire (names, SNI, interface and file names, notices, answers) goes through
+//! `output::escape`, so it is shown, never interpreted by the terminal.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table, Widget, Wrap};
+
+use super::app::{App, Pane, Progress, Source, VerdictFilter};
+use super::model::{Model, Row, Safety};
+use super::text;
+use crate::core::{EventKind, IfaceKind, Judged, Verdict};
+use crate::output::escape::escape;
+
+/// Terminals at least this wide and tall show every pane at once.
+const WIDE_W: u16 = 120;
+const WIDE_H: u16 = 34;
+
+/// The whole dashboard, drawn from a state and a model.
+pub struct Dashboard<'a> {
+    pub app: &'a App,
+    pub model: &'a Model,
+}
+
+impl Widget for Dashboard<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        render(self.app, self.model, area, buf);
+    }
+}
+
+pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let wide = area.width >= WIDE_W && area.height >= WIDE_H;
+    let chart_h = if wide { 4 } else { 2 };
+    let [banner, info, tabs, main, chart, counters, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(chart_h),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_banner(app, model, banner, buf);
+    render_info(app, model, info, buf);
+    render_tabs(app, model, tabs, buf);
+    if app.detail {
+        render_detail(app, model, main, buf);
+    } else if wide {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(6), Constraint::Length(main.height / 3)]).areas(main);
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+        render_events(app, model, top, true, buf);
+        render_resolvers(app, model, left, buf);
+        render_ifaces(app, model, right, buf);
+    } else {
+        match app.pane {
+            Pane::Events => render_events(app, model, main, false, buf),
+            Pane::Resolvers => render_resolvers(app, model, main, buf),
+            Pane::Interfaces => render_ifaces(app, model, main, buf),
+        }
+    }
+    render_chart(app, model, chart, buf);
+    render_counters(model, counters, buf);
+    render_keys(keys, buf);
+    if app.help {
+        render_help(area, buf);
+    }
+}
+
+fn banner_text(model: &Model, safety: Safety) -> (String, Style) {
+    let bold = Modifier::BOLD;
+    match safety {
+        Safety::Waiting => (
+            " … WAITING: no DNS seen yet".into(),
+            Style::new().fg(Color::White).bg(Color::DarkGray).add_modifier(bold),
+        ),
+        Safety::Safe => {
+            let mut s = " ✔ SAFE: all DNS through the tunnel".to_owned();
+            if let Some(e) = model.episode {
+                s += &format!(" (earlier: {} leaked, last at {})", model.exposures, text::hms(e.last));
+            }
+            (s, Style::new().fg(Color::Black).bg(Color::Green).add_modifier(bold))
+        }
+        Safety::NoTunnel => (
+            format!(" ? NO TUNNEL: no VPN interface seen ({} leaked in all)", model.exposures),
+            Style::new().fg(Color::Black).bg(Color::Yellow).add_modifier(bold),
+        ),
+        Safety::TunnelDown { since } => {
+            let since = since.map(|t| format!(" since {}", text::hms(t))).unwrap_or_default();
+            (
+                format!(" ▼ TUNNEL DOWN{since}: DNS is not protected"),
+                Style::new().fg(Color::Black).bg(Color::Yellow).add_modifier(bold),
+            )
+        }
+        Safety::Leaking(e) => (
+            format!(
+                " ✖ LEAKING since {}: {} leaked in this burst, {} in all",
+                text::hms(e.since),
+                e.count,
+                model.exposures
+            ),
+            Style::new().fg(Color::White).bg(Color::Red).add_modifier(bold),
+        ),
+    }
+}
+
+fn render_banner(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let (msg, style) = banner_text(model, model.safety(app.now));
+    buf.set_style(area, style);
+    let clock = format!("{} UTC ", text::hms(app.now));
+    let room = area.width as usize;
+    let msg = text::cut(&msg, room.saturating_sub(clock.len() + 1));
+    Line::from(msg).style(style).render(area, buf);
+    if room > clock.len() {
+        let x = area.right() - clock.len() as u16;
+        buf.set_string(x, area.y, &clock, style);
+    }
+}
+
+fn render_info(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let mut spans: Vec<Span> = vec![Span::raw("tunnel: ")];
+    let mut any = false;
+    for t in model.tunnels().take(4) {
+        any = true;
+        let (word, color) = if t.up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
+        spans.push(Span::raw(format!("{} ", escape(&t.name))));
+        spans.push(Span::styled(format!("{word} "), Style::new().fg(color).add_modifier(Modifier::BOLD)));
+    }
+    if !any {
+        spans.push(Span::styled("none ", Style::new().fg(Color::Yellow)));
+    }
+    let watched: Vec<String> = model
+        .ifaces
+        .iter()
+        .filter(|i| i.present && matches!(i.kind, IfaceKind::Physical | IfaceKind::Other))
+        .map(|i| escape(&i.name).into_owned())
+        .collect();
+    let watched = if watched.is_empty() { "-".to_owned() } else { text::cut(&watched.join(","), 24) };
+    spans.push(Span::raw(format!("│ watching: {watched} │ ")));
+    spans.push(Span::raw(running(app, model)));
+    spans.push(Span::raw(" │ "));
+    spans.push(source_status(app, model));
+    Line::from(spans).render(area, buf);
+}
+
+fn running(app: &App, model: &Model) -> String {
+    match &app.source {
+        Source::Live { started } => format!("running {}", text::span(app.now.since(*started))),
+        Source::Replay { .. } => match (model.first_ts, model.last_ts) {
+            (Some(a), Some(b)) => format!("span {}", text::span(b.since(a))),
+            _ => "span -".to_owned(),
+        },
+    }
+}
+
+fn source_status(app: &App, model: &Model) -> Span<'static> {
+    let c = &model.counters;
+    let pct = c.bytes_total.filter(|t| *t > 0).map(|t| c.bytes_read.saturating_mul(100) / t);
+    match (&app.progress, &app.source) {
+        (Progress::Failed(e), _) => Span::styled(
+            format!("error: {}", escape(e)),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        (Progress::Finished, Source::Replay { files, .. }) => {
+            Span::raw(format!("read all of {}", escape(files)))
+        }
+        (Progress::Finished, Source::Live { .. }) => {
+            Span::styled("capture stopped", Style::new().fg(Color::Red))
+        }
+        (Progress::Running, Source::Live { .. }) => Span::raw("live"),
+        (Progress::Running, Source::Replay { speed: Some(s), files }) => {
+            Span::raw(format!("playing {} at x{s} {}%", escape(files), pct.unwrap_or(0)))
+        }
+        (Progress::Running, Source::Replay { files, .. }) => {
+            let pct = pct.map(|p| format!("{p}%")).unwrap_or_else(|| format!("{} bytes", c.bytes_read));
+            Span::styled(format!("reading {} {pct}", escape(files)), Style::new().fg(Color::Cyan))
+        }
+    }
+}
+
+fn render_tabs(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let mut spans = Vec::new();
+    for p in Pane::ALL {
+        let style = if p == app.pane && !app.detail {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        spans.push(Span::styled(format!(" {} ", p.title()), style));
+    }
+    let shown = app.visible(model).len();
+    spans.push(Span::raw(format!(" {shown}/{} events", model.events.len())));
+    if app.verdicts != VerdictFilter::All {
+        spans.push(Span::styled(
+            format!(" │ verdict: {}", app.verdicts.label()),
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if !app.filter.is_empty() || app.editing.is_some() {
+        let cursor = if app.editing.is_some() { "▏" } else { "" };
+        spans.push(Span::styled(
+            format!(" │ name: {}{cursor}", escape(&app.filter)),
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if app.paused.is_some() {
+        spans.push(Span::styled(" │ PAUSED", Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)));
+    }
+    Line::from(spans).render(area, buf);
+}
+
+/// How an event's verdict looks: words in capitals for exposures, so colour is not the only sign.
+fn verdict_cell(j: &Judged) -> (String, Style) {
+    match j.event.kind {
+        EventKind::Notice => ("notice".into(), Style::new().fg(Color::Yellow)),
+        _ => verdict_look(j.verdict),
+    }
+}
+
+fn verdict_look(v: Option<Verdict>) -> (String, Style) {
+    match v {
+        None => (String::new(), Style::new()),
+        Some(Verdict::Leak) => ("LEAK".into(), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Some(Verdict::Bypass) => {
+            ("BYPASS".into(), Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD))
+        }
+        Some(Verdict::Tunnel) => ("tunnel".into(), Style::new().fg(Color::Green)),
+        Some(v) => (v.as_str().into(), Style::new().fg(Color::Blue)),
+    }
+}
+
+fn kind_letter(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Query => "Q",
+        EventKind::Response => "R",
+        EventKind::Encrypted => "E",
+        EventKind::Malformed => "M",
+        EventKind::Notice => "N",
+    }
+}
+
+/// The text of the name column: the question, the SNI, the notice, or why it is malformed.
+pub fn name_text(j: &Judged) -> String {
+    let ev = &j.event;
+    if let Some(n) = &ev.notice {
+        return escape(&n.to_string()).into_owned();
+    }
+    let name = ev.qname().map(|n| if n.is_empty() { "." } else { n });
+    match (ev.kind, name) {
+        (EventKind::Malformed, n) => {
+            let why = ev.malformed.map(|m| m.to_string()).unwrap_or_default();
+            format!("malformed: {why} {}", escape(n.unwrap_or("")))
+        }
+        (EventKind::Encrypted, _) => match &ev.sni {
+            Some(s) => escape(s).into_owned(),
+            None => "(no server name seen)".into(),
+        },
+        (_, Some(n)) => escape(n).into_owned(),
+        (_, None) => "(no question)".into(),
+    }
+}
+
+fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
+    let j = &row.judged;
+    let ev = &j.event;
+    let (verdict, vstyle) = verdict_cell(j);
+    let q = ev.dns.as_ref().and_then(|d| d.question.as_ref());
+    let rcode = match (&ev.dns, ev.kind) {
+        (Some(d), EventKind::Response) => text::rcode(d.header.rcode() as u16),
+        _ => String::new(),
+    };
+    let time = if wide { text::hms_ms(ev.ts) } else { text::hms(ev.ts) };
+    let via = if wide {
+        format!("{}/{}", ev.transport.as_str(), ev.proto.as_str())
+    } else {
+        ev.transport.as_str().into()
+    };
+    let mut cells = vec![
+        Cell::from(time),
+        Cell::from(escape(&ev.iface_name).into_owned()),
+        Cell::from(kind_letter(ev.kind)),
+        Cell::from(verdict).style(vstyle),
+        Cell::from(via),
+    ];
+    if wide {
+        let (addr, _) = ev.resolver();
+        cells.push(Cell::from(if ev.kind == EventKind::Notice { String::new() } else { addr.to_string() }));
+    }
+    cells.push(Cell::from(name_text(j)));
+    cells.push(Cell::from(q.map(|q| text::qtype(q.qtype)).unwrap_or_default()));
+    cells.push(Cell::from(rcode));
+    cells.push(Cell::from(ev.rtt_ns.map(text::rtt).unwrap_or_default()));
+    let style = match j.verdict {
+        _ if j.is_exposure() => Style::new().add_modifier(Modifier::BOLD),
+        _ if ev.kind == EventKind::Malformed => Style::new().fg(Color::DarkGray),
+        _ => Style::new(),
+    };
+    (cells, style)
+}
+
+fn event_widths(wide: bool) -> Vec<Constraint> {
+    use Constraint::{Length, Min};
+    if wide {
+        vec![
+            Length(12),
+            Length(10),
+            Length(1),
+            Length(9),
+            Length(9),
+            Length(22),
+            Min(16),
+            Length(6),
+            Length(8),
+            Length(8),
+        ]
+    } else {
+        vec![Length(8), Length(7), Length(1), Length(9), Length(5), Min(12), Length(5), Length(8), Length(7)]
+    }
+}
+
+fn pane_block(title: String, focused: bool) -> Block<'static> {
+    let style = if focused { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::DarkGray) };
+    Block::new()
+        .borders(Borders::TOP)
+        .border_style(style)
+        .title(Span::styled(title, style.add_modifier(Modifier::BOLD)))
+}
+
+fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buffer) {
+    let list = app.visible(model);
+    let block = pane_block(" Events (newest first) ".into(), app.pane == Pane::Events);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if list.is_empty() {
+        let msg = if model.events.is_empty() {
+            "No DNS events yet."
+        } else {
+            "No event matches the filters (v: verdicts, /: name, Esc: clear the name)."
+        };
+        Paragraph::new(msg).style(Style::new().fg(Color::DarkGray)).render(inner, buf);
+        return;
+    }
+    let rows_fit = (inner.height as usize).saturating_sub(1).max(1);
+    app.page.set(rows_fit);
+    let pos = app.position(&list);
+    let mut offset = app.offset.get().min(list.len().saturating_sub(1));
+    if pos < offset {
+        offset = pos;
+    } else if pos >= offset + rows_fit {
+        offset = pos + 1 - rows_fit;
+    }
+    app.offset.set(offset);
+    let rows = list.iter().enumerate().skip(offset).take(rows_fit).map(|(i, r)| {
+        let (cells, mut style) = event_cells(r, wide);
+        if i == pos {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        TRow::new(cells).style(style)
+    });
+    let mut header = vec!["time", "iface", "k", "verdict", "via"];
+    if wide {
+        header.push("resolver");
+    }
+    header.extend(["name", "type", "rcode", "rtt"]);
+    let header = TRow::new(header).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    Table::new(rows, event_widths(wide)).header(header).column_spacing(1).render(inner, buf);
+}
+
+fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let block = pane_block(format!(" Resolvers ({}) ", model.resolvers.len()), app.pane == Pane::Resolvers);
+    let mut order: Vec<_> = model.resolvers.iter().collect();
+    order.sort_by(|a, b| b.exposures.cmp(&a.exposures).then(b.queries.cmp(&a.queries)));
+    let sel = app.resolver_sel.min(order.len().saturating_sub(1));
+    let rows_fit = block.inner(area).height.saturating_sub(1) as usize;
+    let skip = (sel + 1).saturating_sub(rows_fit.max(1));
+    let rows = order.iter().enumerate().skip(skip).take(rows_fit).map(|(i, r)| {
+        let (verdict, vstyle) = verdict_look(r.last_verdict);
+        let leaks_style = if r.exposures > 0 {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        let mut style = Style::new();
+        if i == sel && app.pane == Pane::Resolvers {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        TRow::new(vec![
+            Cell::from(r.addr.to_string()),
+            Cell::from(escape(&r.iface).into_owned()),
+            Cell::from(r.transport.as_str()),
+            Cell::from(r.queries.to_string()),
+            Cell::from(r.exposures.to_string()).style(leaks_style),
+            Cell::from(r.median_rtt_ns().map(text::rtt).unwrap_or_else(|| "-".into())),
+            Cell::from(verdict).style(vstyle),
+            Cell::from(r.provider.unwrap_or("")),
+        ])
+        .style(style)
+    });
+    use Constraint::{Length, Min};
+    let widths = [Min(15), Length(8), Length(5), Length(7), Length(6), Length(8), Length(9), Length(10)];
+    let header = TRow::new(["resolver", "iface", "via", "queries", "leaks", "median", "verdict", "provider"])
+        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    Table::new(rows, widths).header(header).block(block).column_spacing(1).render(area, buf);
+}
+
+fn render_ifaces(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let block = pane_block(format!(" Interfaces ({}) ", model.ifaces.len()), app.pane == Pane::Interfaces);
+    let sel = app.iface_sel.min(model.ifaces.len().saturating_sub(1));
+    let rows_fit = block.inner(area).height.saturating_sub(1) as usize;
+    let skip = (sel + 1).saturating_sub(rows_fit.max(1));
+    let rows = model.ifaces.iter().enumerate().skip(skip).take(rows_fit).map(|(i, r)| {
+        let (state, sstyle) = match (r.present, r.up) {
+            (false, _) => ("gone", Style::new().fg(Color::DarkGray)),
+            (true, true) => ("up", Style::new().fg(Color::Green)),
+            (true, false) => ("DOWN", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        };
+        let leaks_style = if r.exposures > 0 {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        let mut style = Style::new();
+        if i == sel && app.pane == Pane::Interfaces {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        TRow::new(vec![
+            Cell::from(escape(&r.name).into_owned()),
+            Cell::from(r.kind.as_str()),
+            Cell::from(state).style(sstyle),
+            Cell::from(r.packets.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
+            Cell::from(r.dns.to_string()),
+            Cell::from(r.exposures.to_string()).style(leaks_style),
+        ])
+        .style(style)
+    });
+    use Constraint::{Length, Min};
+    let widths = [Min(8), Length(8), Length(5), Length(9), Length(7), Length(6)];
+    let header = TRow::new(["interface", "kind", "state", "packets", "DNS", "leaks"])
+        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    Table::new(rows, widths).header(header).block(block).column_spacing(1).render(area, buf);
+}
+
+fn render_chart(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let label_w = 18u16.min(area.width);
+    let [labels, spark] = Layout::horizontal([Constraint::Length(label_w), Constraint::Min(0)]).areas(area);
+    let secs = model.last_seconds(app.now, spark.width.max(1) as usize);
+    let msgs: Vec<u64> = secs.iter().map(|s| s.messages as u64).collect();
+    let leaks: Vec<u64> = secs.iter().map(|s| s.exposures as u64).collect();
+    let (max_m, max_l) = (msgs.iter().copied().max().unwrap_or(0), leaks.iter().copied().max().unwrap_or(0));
+    let half = area.height / 2;
+    let [top_l, bot_l] = Layout::vertical([Constraint::Length(half), Constraint::Min(0)]).areas(labels);
+    let [top_s, bot_s] = Layout::vertical([Constraint::Length(half), Constraint::Min(0)]).areas(spark);
+    Paragraph::new(format!("DNS/s   max {max_m}")).style(Style::new().fg(Color::Cyan)).render(top_l, buf);
+    Paragraph::new(format!("leaks/s max {max_l}")).style(Style::new().fg(Color::Red)).render(bot_l, buf);
+    Sparkline::default().data(&msgs).max(max_m.max(1)).style(Style::new().fg(Color::Cyan)).render(top_s, buf);
+    Sparkline::default().data(&leaks).max(max_l.max(1)).style(Style::new().fg(Color::Red)).render(bot_s, buf);
+}
+
+fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
+    use crate::core::FrameClass;
+    let c = &model.counters;
+    let s = &c.core;
+    let dns = s.events_of(EventKind::Query) + s.events_of(EventKind::Response);
+    let unparsed = s.events_of(EventKind::Malformed)
+        + s.frames_in(FrameClass::Undecodable)
+        + s.frames_in(FrameClass::Unsupported);
+    let pipeline: u64 = c.capture.iter().map(|x| x.dropped_pipeline).sum();
+    let kernel: u64 = c.capture.iter().map(|x| x.dropped_kernel + x.dropped_iface).sum();
+    let drop_style = if pipeline + kernel > 0 {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    };
+    Line::from(vec![
+        Span::raw(format!(
+            "packets {} · DNS {dns} · encrypted {} · unparsed {unparsed} · ",
+            s.frames,
+            s.events_of(EventKind::Encrypted)
+        )),
+        Span::styled(format!("dropped: pipeline {pipeline}, kernel {kernel}"), drop_style),
+    ])
+    .render(area, buf);
+}
+
+fn render_keys(area: Rect, buf: &mut Buffer) {
+    Line::from("q quit  ? help  ↑↓ move  Enter detail  Tab pane  / name  v verdict  p pause  c clear")
+        .style(Style::new().fg(Color::DarkGray))
+        .render(area, buf);
+}
+
+fn render_help(area: Rect, buf: &mut Buffer) {
+    let lines = [
+        "q, Ctrl-C     quit",
+        "↑ ↓, j k      move the selection",
+        "PgUp PgDn     a page up / down",
+        "g G           newest (follow) / oldest",
+        "Enter         details of the selected event",
+        "Esc           back (close detail, clear the name)",
+        "Tab           next pane: events, resolvers, interfaces",
+        "/             filter by name (Enter keeps, Esc cancels)",
+        "v             verdicts: all, leak+bypass, tunnel, ...",
+        "p             pause the list (counting goes on)",
+        "c             clear the event list and the chart",
+        "?             this help",
+        "",
+        "k column: Q query, R response, E encrypted flow,",
+        "          M malformed, N notice",
+        "verdicts: tunnel, LEAK, BYPASS, local, multicast",
+    ];
+    let w = 60.min(area.width);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    Clear.render(r, buf);
+    let block =
+        Block::bordered().title(" Help (? or Esc to close) ").border_style(Style::new().fg(Color::Cyan));
+    Paragraph::new(lines.iter().map(|l| Line::from(*l)).collect::<Vec<_>>()).block(block).render(r, buf);
+}
+
+fn render_detail(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let block = pane_block(" Detail (Esc back, ↑↓ other events) ".into(), true);
+    let Some(row) = app.current(model) else {
+        Paragraph::new("No event selected.").block(block).render(area, buf);
+        return;
+    };
+    Paragraph::new(super::detail::lines(row, model))
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
