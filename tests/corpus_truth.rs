@@ -262,16 +262,17 @@ fn compare_capture(dir: &Path, capture: &str) -> (Vec<Msg>, Vec<Msg>, Comparison
 
 #[path = "corpus_truth/explained.rs"]
 mod explained;
-use explained::{Why, EXPLAINED};
+use explained::{Shows, Why, EXPLAINED};
 
 /// The disagreements `EXPLAINED` lists for a capture, with their reason.
 fn explained_in(capture: &str) -> Vec<(Disagreement, Why)> {
     let mut v = Vec::new();
     for &(cap, why, places) in EXPLAINED.iter().filter(|e| e.0 == capture) {
         for &(f, i) in places {
-            let d = match why.fields() {
-                Some(fields) => Disagreement::Differs(f, i, fields),
-                None => Disagreement::Missing(f, i),
+            let d = match why.shows() {
+                Shows::Differs(fields) => Disagreement::Differs(f, i, fields),
+                Shows::Missing => Disagreement::Missing(f, i),
+                Shows::Extra => Disagreement::Extra(f, i),
             };
             let _ = cap;
             v.push((d, why));
@@ -306,7 +307,7 @@ fn every_disagreement_is_explained() {
             }
         }
         for (e, why) in explained {
-            if why != Why::TcpPending && !c.disagreements.contains(&e) {
+            if !c.disagreements.contains(&e) {
                 stale.push(format!("{capture}: {e:?} ({why:?})"));
             }
         }
@@ -322,8 +323,8 @@ fn every_disagreement_is_explained() {
 }
 
 /// For every listed disagreement of `why`: it happens, and `check` holds on tshark's row and
-/// our message (None when we have none). Returns how many were checked.
-fn check_explained(why: Why, check: impl Fn(&Msg, Option<&Msg>)) -> usize {
+/// our message (None when either has none), with all of tshark's rows. Returns how many were checked.
+fn check_explained(why: Why, check: impl Fn(Option<&Msg>, Option<&Msg>, &[Msg])) -> usize {
     let Some(dir) = corpus() else { return 0 };
     let mut n = 0;
     for &(capture, _, _) in EXPLAINED.iter().filter(|e| e.1 == why) {
@@ -331,13 +332,9 @@ fn check_explained(why: Why, check: impl Fn(&Msg, Option<&Msg>)) -> usize {
         for (d, _) in explained_in(capture).into_iter().filter(|(_, w)| *w == why) {
             let (Disagreement::Missing(f, i) | Disagreement::Differs(f, i, _) | Disagreement::Extra(f, i)) =
                 d;
-            if why != Why::TcpPending {
-                assert!(c.disagreements.contains(&d), "{capture}: {d:?} no longer happens");
-            } else if !c.disagreements.contains(&d) {
-                continue;
-            }
-            let t = truth.iter().filter(|m| m.frame == f).nth(i).expect("truth row");
-            check(t, ours_at(&ours, &d));
+            assert!(c.disagreements.contains(&d), "{capture}: {d:?} no longer happens");
+            let t = truth.iter().filter(|m| m.frame == f).nth(i);
+            check(t, ours_at(&ours, &d), &truth);
             n += 1;
         }
     }
@@ -346,7 +343,8 @@ fn check_explained(why: Why, check: impl Fn(&Msg, Option<&Msg>)) -> usize {
 
 #[test]
 fn dns_on_other_ports_is_found_only_by_tshark_heuristics() {
-    let n = check_explained(Why::HeuristicPort, |t, ours| {
+    let n = check_explained(Why::HeuristicPort, |t, ours, _| {
+        let t = t.expect("tshark's row");
         assert_eq!(t.port_class, "other", "{t:?}");
         assert!(!t.layers.contains("http2"));
         assert!(ours.is_none());
@@ -356,7 +354,8 @@ fn dns_on_other_ports_is_found_only_by_tshark_heuristics() {
 
 #[test]
 fn dns_inside_cleartext_http2_is_not_decoded() {
-    let n = check_explained(Why::InsideHttp2, |t, ours| {
+    let n = check_explained(Why::InsideHttp2, |t, ours, _| {
+        let t = t.expect("tshark's row");
         assert_eq!((t.layers.as_str(), ours), ("eth/ip/tcp/http2", None));
     });
     assert!(n == 0 || n == 4, "{n}");
@@ -364,7 +363,8 @@ fn dns_inside_cleartext_http2_is_not_decoded() {
 
 #[test]
 fn dns_inside_gtp_or_quoted_in_icmp_errors_is_not_reported() {
-    let n = check_explained(Why::InsideTunnelOrIcmp, |t, ours| {
+    let n = check_explained(Why::InsideTunnelOrIcmp, |t, ours, _| {
+        let t = t.expect("tshark's row");
         assert_eq!(t.ip_depth, "2");
         assert!(t.layers.ends_with("gtp/ipv6/udp") || t.layers.contains("/icmp/"), "{}", t.layers);
         assert!(ours.is_none());
@@ -374,7 +374,8 @@ fn dns_inside_gtp_or_quoted_in_icmp_errors_is_not_reported() {
 
 #[test]
 fn extended_label_types_are_malformed_where_tshark_prints_a_placeholder() {
-    let n = check_explained(Why::ExtendedLabel, |t, ours| {
+    let n = check_explained(Why::ExtendedLabel, |t, ours, _| {
+        let t = t.expect("tshark's row");
         let ours = ours.expect("we report the message");
         assert_eq!(t.qname, "<unknown extended label>");
         assert_eq!(
@@ -388,7 +389,8 @@ fn extended_label_types_are_malformed_where_tshark_prints_a_placeholder() {
 
 #[test]
 fn pointer_loops_are_malformed_where_tshark_prints_a_placeholder() {
-    let n = check_explained(Why::PointerLoop, |t, ours| {
+    let n = check_explained(Why::PointerLoop, |t, ours, _| {
+        let t = t.expect("tshark's row");
         let ours = ours.expect("we report the message");
         assert_eq!(t.qname, "<name contains a pointer that loops>");
         assert!(!t.truth_malformed, "tshark raises no error for a loop");
@@ -399,7 +401,8 @@ fn pointer_loops_are_malformed_where_tshark_prints_a_placeholder() {
 
 #[test]
 fn forward_pointers_in_the_question_are_malformed_for_hickory() {
-    let n = check_explained(Why::ForwardPointer, |t, ours| {
+    let n = check_explained(Why::ForwardPointer, |t, ours, _| {
+        let t = t.expect("tshark's row");
         let ours = ours.expect("we report the message");
         assert!(["codemonkey.net", "<name too long>"].contains(&t.qname.as_str()), "{}", t.qname);
         assert_eq!((ours.malformed, ours.qname.as_str()), (Some(Malformed::BadPointer), ""));
@@ -410,7 +413,8 @@ fn forward_pointers_in_the_question_are_malformed_for_hickory() {
 
 #[test]
 fn messages_shorter_than_a_header_have_no_header() {
-    let n = check_explained(Why::ShortHeader, |t, ours| {
+    let n = check_explained(Why::ShortHeader, |t, ours, _| {
+        let t = t.expect("tshark's row");
         let ours = ours.expect("we report the message");
         assert!(t.truth_malformed);
         assert!(t.counts.iter().any(String::is_empty), "tshark read part of the header: {t:?}");
@@ -420,11 +424,16 @@ fn messages_shorter_than_a_header_have_no_header() {
 }
 
 #[test]
-fn tcp_rows_not_yet_matched_are_tcp() {
-    check_explained(Why::TcpPending, |t, ours| {
-        assert_eq!(t.transport, "tcp");
-        assert!(ours.is_none(), "{ours:?}");
+fn queries_after_a_tcp_gap_are_recovered_where_tshark_stops() {
+    let n = check_explained(Why::AfterTcpGap, |t, ours, truth| {
+        assert!(t.is_none());
+        let ours = ours.expect("our message");
+        assert_eq!((ours.transport.as_str(), ours.qr.as_str(), ours.malformed), ("tcp", "0", None));
+        assert!(ours.frame > 19, "after the hole at frame 19");
+        let answered = truth.iter().any(|r| r.qr == "1" && r.id == ours.id && r.qname == ours.qname);
+        assert!(answered, "tshark decoded the response to {ours:?}");
     });
+    assert!(n == 0 || n == 35, "{n}");
 }
 
 #[test]
