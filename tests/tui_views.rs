@@ -13,9 +13,7 @@ use ratatui::style::Color;
 use tui_common::*;
 
 fn counters() -> Counters {
-    let mut core = Stats::default();
-    core.frames = 1234;
-    core.events = [20, 18, 1, 2, 1];
+    let core = Stats { frames: 1234, events: [20, 18, 1, 2, 1], ..Default::default() };
     Counters {
         core,
         capture: vec![CaptureCounters { iface: "eth0".into(), received: 900, ..Default::default() }],
