@@ -123,27 +123,32 @@ fn render_banner(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
 
 fn render_info(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     let mut spans: Vec<Span> = vec![Span::raw("tunnel: ")];
-    let mut any = false;
-    for t in model.tunnels().take(4) {
-        any = true;
-        let (word, color) = if t.up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
-        spans.push(Span::raw(format!("{} ", escape(&t.name))));
+    // One entry per name: a tunnel that came back under its name is the same to a person.
+    let mut tunnels: Vec<(&str, bool)> = Vec::new();
+    for t in model.tunnels() {
+        match tunnels.iter_mut().find(|(n, _)| *n == &*t.name) {
+            Some(slot) => slot.1 |= t.up,
+            None => tunnels.push((&t.name, t.up)),
+        }
+    }
+    for (name, up) in tunnels.iter().take(4) {
+        let (word, color) = if *up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
+        spans.push(Span::raw(format!("{} ", escape(name))));
         spans.push(Span::styled(format!("{word} "), Style::new().fg(color).add_modifier(Modifier::BOLD)));
     }
-    if !any {
+    if tunnels.is_empty() {
         spans.push(Span::styled("none ", Style::new().fg(Color::Yellow)));
     }
+    spans.push(Span::raw("│ "));
+    spans.push(source_status(app, model));
+    spans.push(Span::raw(format!(" │ {} │ watching: ", running(app, model))));
     let watched: Vec<String> = model
         .ifaces
         .iter()
         .filter(|i| i.present && matches!(i.kind, IfaceKind::Physical | IfaceKind::Other))
         .map(|i| escape(&i.name).into_owned())
         .collect();
-    let watched = if watched.is_empty() { "-".to_owned() } else { text::cut(&watched.join(","), 24) };
-    spans.push(Span::raw(format!("│ watching: {watched} │ ")));
-    spans.push(Span::raw(running(app, model)));
-    spans.push(Span::raw(" │ "));
-    spans.push(source_status(app, model));
+    spans.push(Span::raw(if watched.is_empty() { "-".to_owned() } else { watched.join(",") }));
     Line::from(spans).render(area, buf);
 }
 
@@ -165,9 +170,7 @@ fn source_status(app: &App, model: &Model) -> Span<'static> {
             format!("error: {}", escape(e)),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
-        (Progress::Finished, Source::Replay { files, .. }) => {
-            Span::raw(format!("read all of {}", escape(files)))
-        }
+        (Progress::Finished, Source::Replay { files, .. }) => Span::raw(format!("done: {}", escape(files))),
         (Progress::Finished, Source::Live { .. }) => {
             Span::styled("capture stopped", Style::new().fg(Color::Red))
         }
