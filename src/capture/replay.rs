@@ -44,7 +44,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             "the input ended early with an error (below): what was read before it is counted above.".into(),
         );
     }
-    sink.render(&mut io::stdout().lock(), &opts, &sources, &notes)?;
+    // A summary of nothing (no file could be read at all) would only hide the error.
+    if result.is_ok() || sources.iter().any(|s| s.interfaces > 0) {
+        sink.render(&mut io::stdout().lock(), &opts, &sources, &notes)?;
+    }
     let counters = result?;
     Ok(Outcome::from_exposures(counters.core.exposures()))
 }
