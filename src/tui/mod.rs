@@ -52,7 +52,9 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
         .collect();
     let source = Source::Replay { files: files.join(","), speed: args.speed };
-    let args = args.clone();
+    let mut args = args.clone();
+    // The dashboard shows the progress; a bar on stderr would scribble over it.
+    args.quiet = true;
     run(source, args.speed, move |sink, _| crate::capture::replay::judge_files(&args, sink).map(drop))
 }
 

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Spar
 use super::app::{App, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
 use super::text;
-use crate::core::{EventKind, IfaceKind, Judged, Verdict};
+use crate::core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 use crate::output::escape::escape;
 
 /// Terminals at least this wide and tall show every pane at once.
@@ -98,7 +98,7 @@ fn banner_text(model: &Model, safety: Safety) -> (String, Style) {
         }
         Safety::Leaking(e) => (
             format!(
-                " ✖ LEAKING since {}: {} leaked in this burst, {} in all",
+                " ✖ LEAKING since {}: {} leaked messages ({} in all)",
                 text::hms(e.since),
                 e.count,
                 model.exposures
@@ -123,27 +123,32 @@ fn render_banner(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
 
 fn render_info(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     let mut spans: Vec<Span> = vec![Span::raw("tunnel: ")];
-    let mut any = false;
-    for t in model.tunnels().take(4) {
-        any = true;
-        let (word, color) = if t.up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
-        spans.push(Span::raw(format!("{} ", escape(&t.name))));
+    // One entry per name: a tunnel that came back under its name is the same to a person.
+    let mut tunnels: Vec<(&str, bool)> = Vec::new();
+    for t in model.tunnels() {
+        match tunnels.iter_mut().find(|(n, _)| *n == &*t.name) {
+            Some(slot) => slot.1 |= t.up,
+            None => tunnels.push((&t.name, t.up)),
+        }
+    }
+    for (name, up) in tunnels.iter().take(4) {
+        let (word, color) = if *up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
+        spans.push(Span::raw(format!("{} ", escape(name))));
         spans.push(Span::styled(format!("{word} "), Style::new().fg(color).add_modifier(Modifier::BOLD)));
     }
-    if !any {
+    if tunnels.is_empty() {
         spans.push(Span::styled("none ", Style::new().fg(Color::Yellow)));
     }
+    spans.push(Span::raw("│ "));
+    spans.push(source_status(app, model));
+    spans.push(Span::raw(format!(" │ {} │ watching: ", running(app, model))));
     let watched: Vec<String> = model
         .ifaces
         .iter()
         .filter(|i| i.present && matches!(i.kind, IfaceKind::Physical | IfaceKind::Other))
         .map(|i| escape(&i.name).into_owned())
         .collect();
-    let watched = if watched.is_empty() { "-".to_owned() } else { text::cut(&watched.join(","), 24) };
-    spans.push(Span::raw(format!("│ watching: {watched} │ ")));
-    spans.push(Span::raw(running(app, model)));
-    spans.push(Span::raw(" │ "));
-    spans.push(source_status(app, model));
+    spans.push(Span::raw(if watched.is_empty() { "-".to_owned() } else { watched.join(",") }));
     Line::from(spans).render(area, buf);
 }
 
@@ -165,9 +170,7 @@ fn source_status(app: &App, model: &Model) -> Span<'static> {
             format!("error: {}", escape(e)),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
-        (Progress::Finished, Source::Replay { files, .. }) => {
-            Span::raw(format!("read all of {}", escape(files)))
-        }
+        (Progress::Finished, Source::Replay { files, .. }) => Span::raw(format!("done: {}", escape(files))),
         (Progress::Finished, Source::Live { .. }) => {
             Span::styled("capture stopped", Style::new().fg(Color::Red))
         }
@@ -247,7 +250,7 @@ fn kind_letter(kind: EventKind) -> &'static str {
 pub fn name_text(j: &Judged) -> String {
     let ev = &j.event;
     if let Some(n) = &ev.notice {
-        return escape(&n.to_string()).into_owned();
+        return notice_short(n);
     }
     let name = ev.qname().map(|n| if n.is_empty() { "." } else { n });
     match (ev.kind, name) {
@@ -264,6 +267,21 @@ pub fn name_text(j: &Judged) -> String {
     }
 }
 
+/// A notice in a few words for the list (the detail pane has the full sentence).
+fn notice_short(n: &Notice) -> String {
+    match n {
+        Notice::TunnelDown { iface, none_up: true } => format!("TUNNEL {} DOWN, none up", escape(iface)),
+        Notice::TunnelDown { iface, .. } => format!("tunnel {} down", escape(iface)),
+        Notice::TunnelUp { iface } => format!("tunnel {} up", escape(iface)),
+        Notice::KillSwitchFailed { iface } => format!("KILL SWITCH FAILED on {}", escape(iface)),
+        Notice::ParallelResolution { name, .. } => format!("parallel resolution of {}", escape(name)),
+        Notice::Hijack { name, answered_from, .. } => {
+            format!("hijack? {} from {answered_from}", escape(name))
+        }
+        Notice::UnknownLinkType { link } => format!("link type {link} unsupported"),
+    }
+}
+
 fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
     let j = &row.judged;
     let ev = &j.event;
@@ -274,7 +292,9 @@ fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
         _ => String::new(),
     };
     let time = if wide { text::hms_ms(ev.ts) } else { text::hms(ev.ts) };
-    let via = if wide {
+    let via = if ev.kind == EventKind::Notice {
+        String::new()
+    } else if wide {
         format!("{}/{}", ev.transport.as_str(), ev.proto.as_str())
     } else {
         ev.transport.as_str().into()
@@ -487,7 +507,7 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_keys(area: Rect, buf: &mut Buffer) {
-    Line::from("q quit  ? help  ↑↓ move  Enter detail  Tab pane  / name  v verdict  p pause  c clear")
+    Line::from("q quit ? help ↑↓ move Enter detail Tab pane / name v verdict p pause c clear")
         .style(Style::new().fg(Color::DarkGray))
         .render(area, buf);
 }
