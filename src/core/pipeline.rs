@@ -297,9 +297,18 @@ impl Pipeline {
 
     fn ip_packet(&mut self, o: Origin, pkt: &IpPacket<'_>, out: &mut Vec<Judged>) -> FrameClass {
         if pkt.frag.is_some() {
-            return match self.defrag.push(o.ts, o.iface, pkt) {
-                Some(d) => self.transport(o, d.src, d.dst, d.proto, &d.payload, out),
-                None => FrameClass::Fragment,
+            let Some(d) = self.defrag.push(o.ts, o.iface, pkt) else {
+                return FrameClass::Fragment;
+            };
+            // IPv6 extension headers may follow the fragment header: skip them now.
+            let inner = if d.src.is_ipv6() {
+                ip::skip_ipv6_extensions(d.proto, &d.payload)
+            } else {
+                Some((d.proto, &d.payload[..]))
+            };
+            return match inner {
+                Some((proto, payload)) => self.transport(o, d.src, d.dst, proto, payload, out),
+                None => FrameClass::Undecodable,
             };
         }
         self.transport(o, pkt.src, pkt.dst, pkt.proto, pkt.payload, out)
