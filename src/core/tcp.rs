@@ -234,7 +234,7 @@ impl TcpStreams {
     pub fn flush_stale(&mut self, now: Ts, sink: &mut dyn FnMut(&FlowKey, Ts, StreamItem<'_>)) {
         let window = self.limits.reorder_window_ns;
         for (key, dir) in self.flows.iter_mut() {
-            if dir.closed || !dir.has_hole() || !dir.hole_since.is_some_and(|t| now.since(t) >= window) {
+            if dir.closed || !dir.has_hole() || dir.hole_since.is_none_or(|t| now.since(t) < window) {
                 continue;
             }
             let when = if now.0 == i64::MAX { dir.last_seen } else { now };
