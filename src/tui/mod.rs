@@ -59,6 +59,14 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     run(source, args.speed, move |sink, _| crate::capture::replay::judge_files(&args, sink).map(drop))
 }
 
+/// For the tests of terminal restoring: `DNSLEAK_TEST_PANIC=ui` or `=pipeline` makes that
+/// thread panic once the dashboard is up.
+fn test_panic(place: &str) {
+    if std::env::var_os("DNSLEAK_TEST_PANIC").is_some_and(|v| v == place) {
+        panic!("DNSLEAK_TEST_PANIC={place}: a deliberate panic to test that the terminal is restored");
+    }
+}
+
 pub fn wall_now() -> Ts {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Ts::from_secs_nanos(d.as_secs() as i64, d.subsec_nanos())
@@ -74,6 +82,8 @@ where
         bail!("the dashboard needs a terminal on standard output: run it in a terminal, or ask for text output (replay without --tui, monitor --json or --no-tui)");
     }
     let live = matches!(source, Source::Live { .. });
+    // Before any thread starts, so a panic anywhere restores the terminal.
+    term::install_hooks();
     let inbox = Arc::new(Inbox::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
@@ -82,6 +92,7 @@ where
     let worker = std::thread::Builder::new()
         .name("dnsleak-pipeline".into())
         .spawn(move || {
+            test_panic("pipeline");
             let mut sink = TuiSink::new(ib, st.clone(), !live, speed);
             let result = work(&mut sink, &st);
             let _ = tx.send(result.map_err(|e| crate::error_chain(&e)));
@@ -122,6 +133,11 @@ fn ui_loop(
     let mut changed = false;
     let mut spare = Vec::new();
     loop {
+        if term::PANICKED.load(Ordering::Relaxed) {
+            bail!(
+                "a thread of the dashboard panicked (its message is above); this is a bug, please report it"
+            );
+        }
         if term::SIGNALLED.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -141,9 +157,15 @@ fn ui_loop(
         }
         if dirty || since >= TICK || (changed && since >= FRAME) {
             app.now = if live { wall_now() } else { model.last_ts.unwrap_or_default() };
-            term.terminal.draw(|f| f.render_widget(view::Dashboard { app, model }, f.area()))?;
+            let drawn = term::draw_guarded(|| {
+                term.terminal.draw(|f| f.render_widget(view::Dashboard { app, model }, f.area())).map(drop)
+            })?;
+            if !drawn {
+                continue; // a panic restored the terminal; the check above ends the loop
+            }
             last_draw = Some(Instant::now());
             (dirty, changed) = (false, false);
+            test_panic("ui");
         }
         if !event::poll(FRAME)? {
             continue;
