@@ -208,3 +208,84 @@ fn doh_list_option_error_names_the_line() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("line 3") && err.contains("bad.list"), "{err}");
 }
+
+/// Frames for the stream tests: Ethernet, IPv4 192.0.2.10:40000 -> 192.0.2.53:53, TCP.
+fn tcp_frame(seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 0, 2, 10], [192, 0, 2, 53], 64)
+        .tcp(40_000, 53, seq, 64_000);
+    let b = if syn { b.syn() } else { b };
+    let mut out = Vec::new();
+    b.write(&mut out, payload).expect("build a frame");
+    out
+}
+
+fn udp_frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 0, 2, 10], [192, 0, 2, 99], 64)
+        .udp(40_001, 9)
+        .write(&mut out, payload)
+        .expect("build a frame");
+    out
+}
+
+fn framed_query(id: u16) -> Vec<u8> {
+    let mut m = vec![0, 29];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7]);
+    m.extend_from_slice(b"example\x03com\x00\x00\x01\x00\x01");
+    m
+}
+
+/// Runs frames (time in ms, bytes) through a pipeline with one Ethernet interface; returns the
+/// (frame, ts in ms, id) of every query.
+fn run_frames(frames: &[(i64, Vec<u8>)]) -> Vec<(u64, i64, u16)> {
+    use dnsleak::core::{FrameRef, IfaceFacts, LinkType, Topology, Ts};
+    let facts = IfaceFacts { name: "eth0".into(), up: true, has_mac: true, ..Default::default() };
+    let topology = Topology::from_facts([(0, facts)], &Overrides::default());
+    let mut p = Pipeline::new(Config::new(), topology);
+    let mut out = Vec::new();
+    for (i, (ms, data)) in frames.iter().enumerate() {
+        let frame = FrameRef {
+            iface: 0,
+            ts: Ts::from_millis(*ms),
+            link: LinkType::ETHERNET,
+            number: i as u64 + 1,
+            orig_len: data.len() as u32,
+            data,
+        };
+        p.process(frame, &mut out);
+    }
+    p.finish(&mut out);
+    out.iter()
+        .filter(|j| j.event.kind == EventKind::Query)
+        .map(|j| (j.event.frame, j.event.ts.0 / 1_000_000, j.event.dns.as_ref().expect("dns").header.id))
+        .collect()
+}
+
+/// A hole that never fills (no acknowledgment seen, no later segment of the flow): what waits
+/// behind it is delivered once the reorder window has passed in trace time, on the frame then
+/// being read.
+#[test]
+fn tcp_hole_given_up_in_trace_time_between_segments() {
+    let q1 = framed_query(1);
+    let q2 = framed_query(2);
+    let frames = vec![
+        (1_000, tcp_frame(100, true, &[])),
+        (1_010, tcp_frame(101 + q1.len() as u32, false, &q2)), // q1 was lost
+        (2_000, udp_frame(b"x")),
+        (3_500, udp_frame(b"y")),
+    ];
+    assert_eq!(run_frames(&frames), vec![(4, 3_500, 2)]);
+}
+
+/// At the end of input every hole is given up and what waited is delivered.
+#[test]
+fn tcp_hole_given_up_at_the_end_of_input() {
+    let q1 = framed_query(1);
+    let q2 = framed_query(2);
+    let frames =
+        vec![(1_000, tcp_frame(100, true, &[])), (1_010, tcp_frame(101 + q1.len() as u32, false, &q2))];
+    assert_eq!(run_frames(&frames), vec![(2, 1_010, 2)]);
+}
