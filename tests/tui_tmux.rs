@@ -19,6 +19,11 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` in a detached session of `w` x `h`; the pane stays after it exits.
     fn start(name: &str, w: u16, h: u16, args: &[&str]) -> Option<Tmux> {
+        Tmux::start_env(name, w, h, args, "")
+    }
+
+    /// As `start`, with `env` (`NAME=value `) before the command.
+    fn start_env(name: &str, w: u16, h: u16, args: &[&str], env: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("skipped: tmux is not installed");
             return None;
@@ -31,7 +36,7 @@ impl Tmux {
         let status = dir.join("status");
         let stty = dir.join("stty");
         let cmd = format!(
-            "'{bin}' {}; echo $? > '{}'; stty -a > '{}'; exec sleep 600",
+            "{env}'{bin}' {}; echo $? > '{}'; stty -a > '{}'; exec sleep 600",
             quoted.join(" "),
             status.display(),
             stty.display()
@@ -221,4 +226,31 @@ fn replay_tui_of_a_missing_file_shows_the_error_then_exits_2() {
     assert_eq!(t.display("#{alternate_on}"), "0");
     let s = t.screen();
     assert!(s.contains("dnsleak:"), "the error is printed after the terminal is restored: {s}");
+}
+
+/// The terminal comes back after a panic on either thread, and after SIGTERM.
+#[test]
+fn terminal_is_restored_after_a_panic_or_sigterm() {
+    let demo = fixture("demo.pcapng");
+    for (place, want) in [("ui", "101"), ("pipeline", "2")] {
+        let env = format!("DNSLEAK_TEST_PANIC={place} ");
+        let Some(t) = Tmux::start_env(&format!("panic-{place}"), 100, 30, &["replay", "--tui", &demo], &env)
+        else {
+            return;
+        };
+        assert_eq!(t.wait_file("status").trim(), want, "exit status after a panic on the {place} thread");
+        assert_eq!(t.display("#{alternate_on}"), "0", "{place}: the alternate screen was left");
+        let stty = t.wait_file("stty");
+        assert!(stty.contains(" icanon") && stty.contains(" echo"), "{place}: cooked mode restored: {stty}");
+        let s = t.screen();
+        assert!(s.contains("deliberate panic"), "{place}: the panic message is readable: {s}");
+    }
+    let Some(t) = Tmux::start("sigterm", 100, 30, &["replay", "--tui", &demo]) else { return };
+    t.wait_for("the dashboard", |s| s.contains("done: demo.pcapng"));
+    let pid = t.app_pid();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    assert_eq!(t.wait_file("status").trim(), "1", "ends as after q: the demo leaks");
+    assert_eq!(t.display("#{alternate_on}"), "0");
+    let stty = t.wait_file("stty");
+    assert!(stty.contains(" icanon") && stty.contains(" echo"), "cooked mode restored: {stty}");
 }

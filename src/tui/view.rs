@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table, Widget, Wrap};
 
-use super::app::{App, Pane, Progress, Source, VerdictFilter};
+use super::app::{App, Listing, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
 use super::text;
 use crate::core::{EventKind, IfaceKind, Judged, Notice, Verdict};
@@ -43,9 +43,11 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Length(1),
     ])
     .areas(area);
+    // The filtered list, computed once per frame.
+    let list = app.visible(model);
     render_banner(app, model, banner, buf);
     render_info(app, model, info, buf);
-    render_tabs(app, model, tabs, buf);
+    render_tabs(app, model, list.len(), tabs, buf);
     if app.detail {
         render_detail(app, model, main, buf);
     } else if wide {
@@ -53,12 +55,12 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
             Layout::vertical([Constraint::Min(6), Constraint::Length(main.height / 3)]).areas(main);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-        render_events(app, model, top, true, buf);
+        render_events(app, model, &list, top, true, buf);
         render_resolvers(app, model, left, buf);
         render_ifaces(app, model, right, buf);
     } else {
         match app.pane {
-            Pane::Events => render_events(app, model, main, false, buf),
+            Pane::Events => render_events(app, model, &list, main, false, buf),
             Pane::Resolvers => render_resolvers(app, model, main, buf),
             Pane::Interfaces => render_ifaces(app, model, main, buf),
         }
@@ -185,7 +187,7 @@ fn source_status(app: &App, model: &Model) -> Span<'static> {
     }
 }
 
-fn render_tabs(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+fn render_tabs(app: &App, model: &Model, shown: usize, area: Rect, buf: &mut Buffer) {
     let mut spans = Vec::new();
     for p in Pane::ALL {
         let style = if p == app.pane && !app.detail {
@@ -195,7 +197,6 @@ fn render_tabs(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
         };
         spans.push(Span::styled(format!(" {} ", p.title()), style));
     }
-    let shown = app.visible(model).len();
     spans.push(Span::raw(format!(" {shown}/{} events", model.events.len())));
     if app.verdicts != VerdictFilter::All {
         spans.push(Span::styled(
@@ -263,6 +264,14 @@ pub fn name_text(j: &Judged) -> String {
             None => "(no server name seen)".into(),
         },
         (_, Some(n)) => escape(n).into_owned(),
+        // A response without a question (mDNS announcements): name its first answer.
+        (EventKind::Response, None) => {
+            let first = ev.dns.as_ref().and_then(|d| crate::core::dns::decode_full(&d.payload).ok());
+            match first.as_ref().and_then(|f| f.answers.first()) {
+                Some(a) => format!("{} (answer)", escape(&a.name)),
+                None => "(no question)".into(),
+            }
+        }
         (_, None) => "(no question)".into(),
     }
 }
@@ -350,8 +359,7 @@ fn pane_block(title: String, focused: bool) -> Block<'static> {
         .title(Span::styled(title, style.add_modifier(Modifier::BOLD)))
 }
 
-fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buffer) {
-    let list = app.visible(model);
+fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, wide: bool, buf: &mut Buffer) {
     let block = pane_block(" Events (newest first) ".into(), app.pane == Pane::Events);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -366,7 +374,7 @@ fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buf
     }
     let rows_fit = (inner.height as usize).saturating_sub(1).max(1);
     app.page.set(rows_fit);
-    let pos = app.position(&list);
+    let pos = app.position(list);
     let mut offset = app.offset.get().min(list.len().saturating_sub(1));
     if pos < offset {
         offset = pos;
@@ -374,13 +382,15 @@ fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buf
         offset = pos + 1 - rows_fit;
     }
     app.offset.set(offset);
-    let rows = list.iter().enumerate().skip(offset).take(rows_fit).map(|(i, r)| {
-        let (cells, mut style) = event_cells(r, wide);
-        if i == pos {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        TRow::new(cells).style(style)
-    });
+    let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
+        |(i, r)| {
+            let (cells, mut style) = event_cells(r, wide);
+            if i == pos {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            TRow::new(cells).style(style)
+        },
+    );
     let mut header = vec!["time", "iface", "k", "verdict", "via"];
     if wide {
         header.push("resolver");
