@@ -1,21 +1,379 @@
-//! Replay: capture files through the core. TODO(replay helper).
+//! Replay: capture files through the core, into the summary, NDJSON or the dashboard.
+//!
+//! Each file gets its own pipeline (interface ids, TCP streams and trace time are per file);
+//! counters add up across files. A read error stops at the record that failed: every event
+//! before it has reached the sink, the counters include it, and the error names the file and
+//! the byte offset.
 
-use crate::cli::ReplayArgs;
+use std::io::{self, IsTerminal};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
+use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
+use crate::core::resolvers::ResolverDb;
+use crate::core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use crate::output::json::JsonSink;
+use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
 use crate::Outcome;
+
+/// Frames between progress and counter updates.
+const TICK_FRAMES: u64 = 8192;
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     if args.tui {
         return crate::tui::replay(args);
     }
-    let _ = args;
-    anyhow::bail!("replay is not built yet")
+    if args.json {
+        let stdout = io::stdout().lock();
+        let mut sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, stdout));
+        let counters = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new())?;
+        return Ok(Outcome::from_exposures(counters.core.exposures()));
+    }
+    let mut sink = SummarySink::new();
+    let mut sources = Vec::new();
+    let mut notes = Vec::new();
+    let result = judge_inner(args, &mut sink, &mut sources, &mut notes);
+    let opts = SummaryOptions { top: args.top, color: use_color(args.color) };
+    if result.is_err() {
+        notes.push(
+            "the input ended early with an error (below): what was read before it is counted above.".into(),
+        );
+    }
+    // A summary of nothing (no file could be read at all) would only hide the error.
+    if result.is_ok() || sources.iter().any(|s| s.interfaces > 0) {
+        sink.render(&mut io::stdout().lock(), &opts, &sources, &notes)?;
+    }
+    let counters = result?;
+    Ok(Outcome::from_exposures(counters.core.exposures()))
+}
+
+/// Colour on a terminal unless NO_COLOR is set, or as `--color` says.
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
 }
 
 /// Reads every file of `args` through the pipeline into `sink`, in order. The dashboard's
 /// `replay --tui` uses this too. Returns the final counters; an error names the file and the
 /// byte offset or record where reading failed, after every event before it reached the sink.
 pub fn judge_files(args: &ReplayArgs, sink: &mut dyn Sink) -> anyhow::Result<Counters> {
-    let _ = (args, sink);
-    anyhow::bail!("replay is not built yet")
+    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new())
+}
+
+/// The pipeline configuration for `args`: the bundled resolver list plus `--doh-list`.
+pub fn config(judge: &JudgeArgs) -> anyhow::Result<Config> {
+    let mut config = Config::new();
+    if let Some(path) = &judge.doh_list {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the DoH list {}", path.display()))?;
+        config.resolvers = with_doh_list(config.resolvers, &text)
+            .with_context(|| format!("in the DoH list {}", path.display()))?;
+    }
+    Ok(config)
+}
+
+/// Most entries a DoH list may hold.
+const MAX_DOH_ENTRIES: usize = 100_000;
+
+/// Parses a DoH list: one `host [provider]` a line, `#` starts a comment.
+pub fn parse_doh_list(text: &str) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let host = words.next().unwrap_or("").trim_end_matches('.').to_ascii_lowercase();
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+        if !valid {
+            anyhow::bail!("line {}: {:?} is not a host name (write: host [provider])", n + 1, host);
+        }
+        if out.len() >= MAX_DOH_ENTRIES {
+            anyhow::bail!("more than {MAX_DOH_ENTRIES} entries");
+        }
+        let provider: Vec<&str> = words.collect();
+        out.push((host, (!provider.is_empty()).then(|| provider.join(" "))));
+    }
+    Ok(out)
+}
+
+fn with_doh_list(db: ResolverDb, text: &str) -> anyhow::Result<ResolverDb> {
+    let entries = parse_doh_list(text)?;
+    // TODO(tcp): hand the entries to the core once ResolverDb takes user entries.
+    let _ = entries;
+    Ok(db)
+}
+
+fn judge_inner(
+    args: &ReplayArgs,
+    sink: &mut dyn Sink,
+    sources: &mut Vec<Source>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Counters> {
+    let config = config(&args.judge)?;
+    let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
+    let several = args.files.len() > 1;
+    let mut total = Counters::default();
+    let mut result = Ok(());
+    for path in &args.files {
+        let name = reader::display_name(path);
+        let label = several.then_some(name.as_str());
+        let mut one = OneFile::new(config.clone(), &overrides, label, args.quiet);
+        result = one.read(path, sink, &total);
+        add_stats(&mut total.core, &one.stats());
+        total.bytes_read += one.bytes_read;
+        if one.opened {
+            sources.push(one.source(&name));
+            notes.extend(default_notes(&one.ifaces, &overrides, several.then_some(name.as_str())));
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    sink.finish(&total)?;
+    result.map(|()| total)
+}
+
+/// One file through one pipeline.
+struct OneFile<'a> {
+    config: Config,
+    overrides: &'a Overrides,
+    label: Option<&'a str>,
+    quiet: bool,
+    pipeline: Option<Pipeline>,
+    out: Vec<Judged>,
+    summary: Option<ReadSummary>,
+    bytes_read: u64,
+    /// The file could be opened (it gets a line in the summary).
+    opened: bool,
+    /// The file's interfaces as last described, and packets read (also when a read fails).
+    ifaces: Vec<FileIface>,
+    packets: u64,
+}
+
+impl<'a> OneFile<'a> {
+    fn new(config: Config, overrides: &'a Overrides, label: Option<&'a str>, quiet: bool) -> Self {
+        OneFile {
+            config,
+            overrides,
+            label,
+            quiet,
+            pipeline: None,
+            out: Vec::new(),
+            summary: None,
+            bytes_read: 0,
+            opened: false,
+            ifaces: Vec::new(),
+            packets: 0,
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        self.pipeline.as_ref().map(Pipeline::stats).unwrap_or_default()
+    }
+
+    fn read(&mut self, path: &Path, sink: &mut dyn Sink, total: &Counters) -> anyhow::Result<()> {
+        let rdr = CaptureReader::open(path)?;
+        self.opened = true;
+        let progress = rdr.progress();
+        let bar = progress_bar(self.quiet, rdr.total_bytes());
+        let started = Instant::now();
+        let mut frames = 0u64;
+        let read = rdr.for_each(|input| {
+            self.input(input, sink)?;
+            frames += 1;
+            if frames % TICK_FRAMES == 0 {
+                let mut c = total.clone();
+                add_stats(&mut c.core, &self.stats());
+                c.bytes_read += progress.bytes();
+                sink.counters(&c)?;
+                if let Some(bar) = &bar {
+                    tick(bar, progress.bytes(), c.core.frames, started.elapsed());
+                }
+            }
+            Ok(())
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        self.bytes_read = progress.bytes();
+        let flushed = self.flush_end(sink);
+        match read {
+            Ok(summary) => {
+                self.summary = Some(summary);
+                flushed
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        match input {
+            Input::Interfaces { ifaces, ts } => {
+                let topology = reader::topology_of(ifaces, self.overrides);
+                sink.topology(&topology)?;
+                match &mut self.pipeline {
+                    Some(p) => p.update_topology(topology, ts, &mut self.out),
+                    None => self.pipeline = Some(Pipeline::new(self.config.clone(), topology)),
+                }
+                self.summary_ifaces(ifaces);
+            }
+            Input::Frame(frame) => {
+                self.packets += 1;
+                if let Some(p) = &mut self.pipeline {
+                    p.process(frame, &mut self.out);
+                }
+            }
+        }
+        self.drain(sink)
+    }
+
+    /// Keeps the interfaces for the summary's notes even when the read fails later.
+    fn summary_ifaces(&mut self, ifaces: &[FileIface]) {
+        self.ifaces = ifaces.to_vec();
+    }
+
+    fn source(&self, name: &str) -> Source {
+        match &self.summary {
+            Some(s) => source(name, s),
+            None => Source {
+                name: name.to_string(),
+                format: "read stopped early".into(),
+                packets: self.packets,
+                interfaces: self.ifaces.len(),
+            },
+        }
+    }
+
+    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        for j in self.out.drain(..) {
+            sink.event(&j, self.label)?;
+        }
+        Ok(())
+    }
+
+    /// End of the file (or of what could be read): pending queries and streams are settled.
+    fn flush_end(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        if let Some(p) = &mut self.pipeline {
+            p.finish(&mut self.out);
+        }
+        self.drain(sink)
+    }
+}
+
+fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{bar:30} {bytes}/{total_bytes} {msg} ({eta})"
+    } else {
+        "{spinner} {bytes} read {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn tick(bar: &ProgressBar, bytes: u64, frames: u64, elapsed: Duration) {
+    bar.set_position(bytes);
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    bar.set_message(format!("{frames} packets, {:.0} packets/s", frames as f64 / secs));
+}
+
+fn source(name: &str, s: &ReadSummary) -> Source {
+    let mut format = match s.format {
+        Format::Pcap { nanos: false, big_endian: false } => "pcap".to_string(),
+        Format::Pcap { nanos, big_endian } => format!(
+            "pcap{}{}",
+            if nanos { ", nanoseconds" } else { "" },
+            if big_endian { ", big-endian" } else { "" }
+        ),
+        Format::Pcapng => "pcapng".to_string(),
+    };
+    if s.gzip {
+        format.push_str(", gzip");
+    }
+    Source { name: name.to_string(), format, packets: s.packets, interfaces: s.ifaces.len() }
+}
+
+/// Says how an interface the file did not name was judged.
+fn default_notes(ifaces: &[FileIface], overrides: &Overrides, file: Option<&str>) -> Vec<String> {
+    let topology = reader::topology_of(ifaces, overrides);
+    ifaces
+        .iter()
+        .filter(|i| !i.named)
+        .filter(|i| !overrides.tunnel.contains(&i.name) && !overrides.physical.contains(&i.name))
+        .take(4)
+        .map(|i| {
+            let kind = topology.get(i.id).map_or(IfaceKind::Other, |t| t.kind);
+            format!(
+                "{}the file does not name its interface, so it is called {} and judged {} from its link type ({}); say --tunnel {} or --physical {} if it is not.",
+                file.map_or(String::new(), |f| format!("{}: ", crate::output::escape::escape(f))),
+                i.name,
+                kind.as_str(),
+                i.link.name(),
+                i.name,
+                i.name
+            )
+        })
+        .collect()
+}
+
+/// Adds the counters of one file to the total.
+pub fn add_stats(into: &mut Stats, s: &Stats) {
+    into.frames += s.frames;
+    into.bytes += s.bytes;
+    for (a, b) in into.frame_classes.iter_mut().zip(s.frame_classes) {
+        *a += b;
+    }
+    for (a, b) in into.events.iter_mut().zip(s.events) {
+        *a += b;
+    }
+    for (a, b) in into.verdicts.iter_mut().zip(s.verdicts) {
+        *a += b;
+    }
+    for (m, n) in &s.malformed {
+        match into.malformed.iter_mut().find(|(x, _)| x == m) {
+            Some((_, k)) => *k += n,
+            None => into.malformed.push((*m, *n)),
+        }
+    }
+    let (f, g) = (&mut into.frag, &s.frag);
+    f.reassembled += g.reassembled;
+    f.timed_out += g.timed_out;
+    f.evicted += g.evicted;
+    f.overlaps += g.overlaps;
+    f.invalid += g.invalid;
+    let (t, u) = (&mut into.tcp, &s.tcp);
+    t.flows += u.flows;
+    t.flows_evicted += u.flows_evicted;
+    t.flows_expired += u.flows_expired;
+    t.gaps += u.gaps;
+    t.bytes_lost += u.bytes_lost;
+    t.resyncs += u.resyncs;
+    t.retransmissions += u.retransmissions;
+    let (p, q) = (&mut into.pairs, &s.pairs);
+    p.paired += q.paired;
+    p.unanswered += q.unanswered;
+    p.unmatched_responses += q.unmatched_responses;
+    p.evicted += q.evicted;
 }

@@ -356,8 +356,14 @@ impl Pipeline {
         let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
             return self.encrypted(o, path, payload, out);
         };
-        let seg =
-            Segment { seq: hdr.sequence_number(), syn: hdr.syn(), fin: hdr.fin(), rst: hdr.rst(), payload };
+        let seg = Segment {
+            seq: hdr.sequence_number(),
+            ack: hdr.ack().then(|| hdr.acknowledgment_number()),
+            syn: hdr.syn(),
+            fin: hdr.fin(),
+            rst: hdr.rst(),
+            payload,
+        };
         let key = FlowKey { iface: o.iface, src, sport: path.sport, dst, dport: path.dport };
         let judge = &mut self.judge;
         let mut class = FrameClass::Dns;

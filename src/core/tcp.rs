@@ -1,8 +1,17 @@
-//! DNS over TCP: per-flow stream reassembly and the 2-byte length prefix (RFC 1035 4.2.2).
-//! Handles segments split and merged, retransmissions, out-of-order segments, streams whose
-//! start was not captured and gaps (resynchronising on the next plausible length prefix),
+//! DNS over TCP: per-flow stream reassembly and the 2-byte length prefix (RFC 1035 4.2.2,
+//! RFC 7766). Handles segments split and merged, retransmissions, out-of-order segments, streams
+//! whose start was not captured and gaps (resynchronising on the next plausible length prefix),
 //! with per-flow and total memory caps and flows expired in trace time.
+//!
+//! Each direction of a connection is its own flow (`FlowKey`). Bytes are delivered in sequence
+//! order; a hole is given up on (reported as `StreamItem::Gap`) when the other side acknowledged
+//! bytes inside it (the capture lost them: they will never come), when it stays open longer than
+//! the reorder window in trace time, or when the data waiting behind it exceeds the per-flow
+//! budget. After a gap, and at the start of a stream seen without its SYN, the parser hunts for
+//! a plausible length prefix: one whose following bytes read as a DNS header with sane counts and
+//! a well-formed first question.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use super::frame::Ts;
@@ -19,10 +28,19 @@ pub struct FlowKey {
     pub dport: u16,
 }
 
+impl FlowKey {
+    /// The other direction of the same connection.
+    pub fn reverse(&self) -> FlowKey {
+        FlowKey { iface: self.iface, src: self.dst, sport: self.dport, dst: self.src, dport: self.sport }
+    }
+}
+
 /// What the TCP header says of one segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment<'a> {
     pub seq: u32,
+    /// The acknowledgment number, when the ACK flag is set.
+    pub ack: Option<u32>,
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
@@ -48,6 +66,8 @@ pub struct TcpLimits {
     pub max_total_bytes: usize,
     /// A flow idle for this much trace time is dropped.
     pub idle_timeout_ns: u64,
+    /// A hole in a stream not filled within this much trace time is given up on.
+    pub reorder_window_ns: u64,
 }
 
 impl Default for TcpLimits {
@@ -57,33 +77,517 @@ impl Default for TcpLimits {
             max_flow_bytes: 160 * 1024,
             max_total_bytes: 64 << 20,
             idle_timeout_ns: 120_000_000_000,
+            reorder_window_ns: 2_000_000_000,
         }
     }
 }
 
+/// A closed direction is kept this long (trace time) so that late retransmissions are
+/// recognised as such rather than starting a new stream.
+const CLOSED_LINGER_NS: u64 = 10_000_000_000;
+/// Out-of-order segments held per flow before the hole in front of them is given up on.
+const MAX_OOO_SEGMENTS: usize = 128;
+/// The smallest DNS message with one question: header, root name, type and class.
+const MIN_QUESTION_MSG: usize = 12 + 1 + 4;
+
+/// `a` comes after `b` in sequence space (RFC 1982 style, modulo 2^32).
+fn seq_gt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Where the parser stands in one direction's byte stream.
+#[derive(Debug, Default)]
+struct Scan {
+    /// At a message boundary (after a SYN, or after resynchronising).
+    synced: bool,
+    /// Bytes were lost since the last boundary found (so the next one found is a resync).
+    after_loss: bool,
+    /// Bytes skipped while hunting and not yet reported as a gap.
+    skipped: u64,
+}
+
+/// One direction of a connection.
+#[derive(Debug)]
+struct Dir {
+    /// Sequence number of the next byte expected in order.
+    next_seq: u32,
+    isn: Option<u32>,
+    scan: Scan,
+    /// In-order bytes not yet consumed: a partial message, or bytes being hunted through.
+    buf: Vec<u8>,
+    /// Out-of-order segments (start sequence number, bytes), sorted by start.
+    ooo: Vec<(u32, Vec<u8>)>,
+    ooo_bytes: usize,
+    /// Highest sequence number the sender has shown (end of its data).
+    high_seq: u32,
+    hole_since: Option<Ts>,
+    /// Highest acknowledgment the other side sent for this direction's bytes.
+    peer_ack: Option<u32>,
+    fin: bool,
+    closed: bool,
+    last_seen: Ts,
+    generation: u64,
+}
+
+impl Dir {
+    fn new(seg: &Segment<'_>, ts: Ts, generation: u64) -> Dir {
+        let next_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        Dir {
+            next_seq,
+            isn: seg.syn.then_some(seg.seq),
+            scan: Scan { synced: seg.syn, ..Scan::default() },
+            buf: Vec::new(),
+            ooo: Vec::new(),
+            ooo_bytes: 0,
+            high_seq: next_seq,
+            hole_since: None,
+            peer_ack: None,
+            fin: false,
+            closed: false,
+            last_seen: ts,
+            generation,
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.buf.len() + self.ooo_bytes
+    }
+
+    fn has_hole(&self) -> bool {
+        !self.ooo.is_empty() || seq_gt(self.high_seq, self.next_seq)
+    }
+
+    /// Frees the buffers, returning how many bytes they held.
+    fn clear(&mut self) -> u64 {
+        let held = self.held() as u64;
+        self.buf = Vec::new();
+        self.ooo = Vec::new();
+        self.ooo_bytes = 0;
+        held
+    }
+}
+
+/// Stream reassembly for every DNS-over-TCP flow.
 #[derive(Debug, Default)]
 pub struct TcpStreams {
     limits: TcpLimits,
     stats: TcpStats,
+    flows: HashMap<FlowKey, Dir>,
+    /// Flows in creation order (key, generation), for eviction; stale entries are skipped.
+    order: VecDeque<(FlowKey, u64)>,
+    next_generation: u64,
+    /// Bytes buffered over all flows.
+    total: usize,
 }
 
 impl TcpStreams {
     pub fn new(limits: TcpLimits) -> Self {
-        TcpStreams { limits, stats: TcpStats::default() }
+        TcpStreams { limits, ..TcpStreams::default() }
     }
 
     /// Feeds one segment; calls `sink` for each message (or gap) it completes, in stream order.
-    /// TODO(tcp helper): implement.
     pub fn segment(&mut self, ts: Ts, key: FlowKey, seg: &Segment<'_>, sink: &mut dyn FnMut(StreamItem<'_>)) {
-        let _ = (ts, key, seg, sink, &self.limits);
+        if let Some(ack) = seg.ack {
+            self.note_ack(&key, ack, seg.rst);
+        }
+        if !self.flows.contains_key(&key) {
+            // A flow starts with its SYN or its first data; bare ACKs, FINs and RSTs of
+            // flows never seen create nothing.
+            if !seg.syn && (seg.payload.is_empty() || seg.rst) {
+                return;
+            }
+            self.create(ts, key, seg);
+        }
+        let Some(dir) = self.flows.get_mut(&key) else { return };
+        let before = dir.held();
+        feed(dir, ts, seg, &self.limits, &mut self.stats, sink);
+        let after = dir.held();
+        self.total = self.total.saturating_sub(before).saturating_add(after);
+        while self.total > self.limits.max_total_bytes && self.evict_oldest(true) {}
     }
 
     /// Drops flows idle longer than the timeout at trace time `now`.
     pub fn expire(&mut self, now: Ts) {
-        let _ = now;
+        let idle = self.limits.idle_timeout_ns;
+        let stats = &mut self.stats;
+        let total = &mut self.total;
+        self.flows.retain(|_, d| {
+            let limit = if d.closed { CLOSED_LINGER_NS.min(idle) } else { idle };
+            if now.since(d.last_seen) < limit {
+                return true;
+            }
+            let held = d.clear();
+            *total = total.saturating_sub(held as usize);
+            stats.bytes_lost += held;
+            if !d.closed {
+                stats.flows_expired += 1;
+            }
+            false
+        });
+        self.compact_order();
     }
 
     pub fn stats(&self) -> TcpStats {
         self.stats
     }
+
+    /// Flows currently tracked (each direction counts once).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Bytes currently buffered over all flows.
+    pub fn buffered_bytes(&self) -> usize {
+        self.total
+    }
+
+    fn create(&mut self, ts: Ts, key: FlowKey, seg: &Segment<'_>) {
+        while self.flows.len() >= self.limits.max_flows.max(1) && self.evict_oldest(false) {}
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.flows.insert(key, Dir::new(seg, ts, generation));
+        self.order.push_back((key, generation));
+        self.stats.flows += 1;
+    }
+
+    /// Records what the other side acknowledged; a RST aborts the other direction too.
+    fn note_ack(&mut self, key: &FlowKey, ack: u32, rst: bool) {
+        if let Some(rev) = self.flows.get_mut(&key.reverse()) {
+            if rev.peer_ack.is_none_or(|a| seq_gt(ack, a)) {
+                rev.peer_ack = Some(ack);
+            }
+            if rst && !rev.closed {
+                let held = rev.clear();
+                rev.closed = true;
+                self.total = self.total.saturating_sub(held as usize);
+                self.stats.bytes_lost += held;
+            }
+        }
+    }
+
+    /// Drops the oldest flow (with `holding`, the oldest that buffers bytes); false when there
+    /// is none.
+    fn evict_oldest(&mut self, holding: bool) -> bool {
+        for _ in 0..self.order.len() {
+            let Some((key, generation)) = self.order.pop_front() else { break };
+            let Some(d) = self.flows.get(&key).filter(|d| d.generation == generation) else { continue };
+            if holding && d.held() == 0 {
+                self.order.push_back((key, generation));
+                continue;
+            }
+            if let Some(mut d) = self.flows.remove(&key) {
+                let held = d.clear();
+                self.total = self.total.saturating_sub(held as usize);
+                self.stats.bytes_lost += held;
+                self.stats.flows_evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn compact_order(&mut self) {
+        if self.order.len() > 2 * self.flows.len() + 64 {
+            let flows = &self.flows;
+            self.order.retain(|(k, g)| flows.get(k).is_some_and(|d| d.generation == *g));
+        }
+    }
 }
+
+/// Processes one segment of one direction.
+fn feed(
+    dir: &mut Dir,
+    ts: Ts,
+    seg: &Segment<'_>,
+    limits: &TcpLimits,
+    stats: &mut TcpStats,
+    sink: &mut dyn FnMut(StreamItem<'_>),
+) {
+    dir.last_seen = ts;
+    if seg.syn && dir.isn != Some(seg.seq) && (dir.isn.is_some() || dir.closed || dir.held() > 0) {
+        // A new connection on the same ports: start over.
+        let held = dir.clear();
+        stats.bytes_lost += held;
+        *dir = Dir::new(seg, ts, dir.generation);
+    } else if seg.syn && dir.isn.is_none() {
+        dir.isn = Some(seg.seq);
+    }
+    let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+    if dir.closed {
+        if !seg.payload.is_empty() {
+            stats.retransmissions += 1;
+        }
+        return;
+    }
+    // Segments longer than the sequence space can describe do not occur; cut defensively.
+    let payload = &seg.payload[..seg.payload.len().min(1 << 30)];
+    let end = data_seq.wrapping_add(payload.len() as u32);
+    if seq_gt(end, dir.high_seq) {
+        dir.high_seq = end;
+    }
+    if !payload.is_empty() {
+        accept(dir, ts, data_seq, payload, stats, sink);
+    }
+    if dir.has_hole() {
+        dir.hole_since.get_or_insert(ts);
+        give_up_holes(dir, ts, limits, stats, sink);
+    } else {
+        dir.hole_since = None;
+    }
+    enforce_flow_cap(dir, limits, stats, sink);
+    dir.fin |= seg.fin;
+    if seg.rst || (dir.fin && !dir.has_hole()) {
+        stats.bytes_lost += dir.clear();
+        dir.closed = true;
+    }
+}
+
+/// Takes the segment's bytes: in order (delivered now), old (a retransmission) or ahead of a
+/// hole (held).
+fn accept(
+    dir: &mut Dir,
+    ts: Ts,
+    seq: u32,
+    payload: &[u8],
+    stats: &mut TcpStats,
+    sink: &mut dyn FnMut(StreamItem<'_>),
+) {
+    let rel = seq.wrapping_sub(dir.next_seq) as i32 as i64;
+    let len = payload.len() as i64;
+    if rel + len <= 0 {
+        stats.retransmissions += 1;
+        return;
+    }
+    if rel > 0 {
+        hold(dir, ts, seq, payload, stats);
+        return;
+    }
+    if rel < 0 {
+        stats.retransmissions += 1;
+    }
+    let fresh = &payload[(-rel) as usize..];
+    dir.next_seq = dir.next_seq.wrapping_add(fresh.len() as u32);
+    if dir.buf.is_empty() && dir.ooo.is_empty() {
+        // Fast path: parse straight from the segment, keep only an unfinished tail.
+        let used = extract(&mut dir.scan, fresh, stats, sink);
+        dir.buf.extend_from_slice(&fresh[used..]);
+        return;
+    }
+    dir.buf.extend_from_slice(fresh);
+    pull_in_order(dir, stats);
+    consume_buf(dir, stats, sink);
+}
+
+/// Holds a segment that starts beyond a hole, keeping the list sorted and free of exact
+/// duplicates.
+fn hold(dir: &mut Dir, ts: Ts, seq: u32, payload: &[u8], stats: &mut TcpStats) {
+    let base = dir.next_seq;
+    let rel = |s: u32| s.wrapping_sub(base);
+    let start = rel(seq);
+    let pos = dir.ooo.partition_point(|(s, _)| rel(*s) < start);
+    if let Some((s, d)) = dir.ooo.get(pos) {
+        if rel(*s) == start && d.len() >= payload.len() {
+            stats.retransmissions += 1;
+            return;
+        }
+    }
+    dir.ooo.insert(pos, (seq, payload.to_vec()));
+    dir.ooo_bytes += payload.len();
+    dir.hole_since.get_or_insert(ts);
+}
+
+/// Moves out-of-order segments that now continue the in-order bytes into `buf`.
+fn pull_in_order(dir: &mut Dir, stats: &mut TcpStats) {
+    while let Some((s, _)) = dir.ooo.first() {
+        let rel = s.wrapping_sub(dir.next_seq) as i32 as i64;
+        if rel > 0 {
+            break;
+        }
+        let (_, data) = dir.ooo.remove(0);
+        dir.ooo_bytes -= data.len();
+        let skip = (-rel) as usize;
+        if skip >= data.len() {
+            stats.retransmissions += 1;
+            continue;
+        }
+        if skip > 0 {
+            stats.retransmissions += 1;
+        }
+        dir.buf.extend_from_slice(&data[skip..]);
+        dir.next_seq = dir.next_seq.wrapping_add((data.len() - skip) as u32);
+    }
+}
+
+/// Parses what `buf` holds and drops what was used.
+fn consume_buf(dir: &mut Dir, stats: &mut TcpStats, sink: &mut dyn FnMut(StreamItem<'_>)) {
+    let used = extract(&mut dir.scan, &dir.buf, stats, sink);
+    dir.buf.drain(..used);
+    if dir.buf.is_empty() && dir.buf.capacity() > 4096 {
+        dir.buf = Vec::new();
+    }
+}
+
+/// Gives up on holes that will not be filled: the other side acknowledged bytes in them, they
+/// are older than the reorder window, or too much waits behind them.
+fn give_up_holes(
+    dir: &mut Dir,
+    ts: Ts,
+    limits: &TcpLimits,
+    stats: &mut TcpStats,
+    sink: &mut dyn FnMut(StreamItem<'_>),
+) {
+    while dir.has_hole() {
+        let acked = dir.peer_ack.is_some_and(|a| seq_gt(a, dir.next_seq));
+        let stale = dir.hole_since.is_some_and(|t| ts.since(t) >= limits.reorder_window_ns);
+        let full = dir.held() > limits.max_flow_bytes || dir.ooo.len() > MAX_OOO_SEGMENTS;
+        if !(acked || stale || full) {
+            return;
+        }
+        let hole_end = dir.ooo.first().map_or(dir.high_seq, |(s, _)| *s);
+        let hole = hole_end.wrapping_sub(dir.next_seq) as u64;
+        let partial = dir.buf.len() as u64;
+        dir.buf.clear();
+        dir.next_seq = hole_end;
+        dir.scan = Scan { synced: false, after_loss: true, skipped: 0 };
+        stats.gaps += 1;
+        stats.bytes_lost += hole + partial;
+        sink(StreamItem::Gap { lost: hole + partial });
+        pull_in_order(dir, stats);
+        consume_buf(dir, stats, sink);
+        dir.hole_since = dir.has_hole().then_some(ts);
+    }
+}
+
+/// When the in-order bytes alone exceed the per-flow cap (a cap set below a message's size),
+/// drops them and hunts for the next message.
+fn enforce_flow_cap(
+    dir: &mut Dir,
+    limits: &TcpLimits,
+    stats: &mut TcpStats,
+    sink: &mut dyn FnMut(StreamItem<'_>),
+) {
+    if dir.held() <= limits.max_flow_bytes {
+        return;
+    }
+    let lost = dir.clear();
+    dir.scan = Scan { synced: false, after_loss: true, skipped: 0 };
+    if dir.has_hole() {
+        // The held segments are gone too: continue after the furthest byte seen.
+        dir.next_seq = dir.high_seq;
+    }
+    dir.hole_since = None;
+    stats.gaps += 1;
+    stats.bytes_lost += lost;
+    sink(StreamItem::Gap { lost });
+}
+
+/// Delivers every whole message in `data`; returns how many bytes were used (the rest is an
+/// unfinished message, or bytes the hunt needs more data to judge).
+fn extract(
+    scan: &mut Scan,
+    data: &[u8],
+    stats: &mut TcpStats,
+    sink: &mut dyn FnMut(StreamItem<'_>),
+) -> usize {
+    let mut pos = 0;
+    loop {
+        if !scan.synced {
+            let (skip, found) = hunt(&data[pos..]);
+            pos += skip;
+            scan.skipped += skip as u64;
+            stats.bytes_lost += skip as u64;
+            if !found {
+                return pos;
+            }
+            if scan.skipped > 0 {
+                sink(StreamItem::Gap { lost: scan.skipped });
+            }
+            if scan.skipped > 0 || scan.after_loss {
+                stats.resyncs += 1;
+            }
+            *scan = Scan { synced: true, after_loss: false, skipped: 0 };
+        }
+        let rest = &data[pos..];
+        let Some(len) = rest.get(..2).map(|p| u16::from_be_bytes([p[0], p[1]]) as usize) else {
+            return pos;
+        };
+        let Some(msg) = rest.get(2..2 + len) else {
+            return pos;
+        };
+        sink(StreamItem::Message(msg));
+        pos += 2 + len;
+        if len < 12 {
+            // Not a DNS message: the stream is not where the prefixes said; hunt again.
+            scan.synced = false;
+            scan.after_loss = true;
+        }
+    }
+}
+
+/// Looks for a plausible length prefix in `data`: returns (bytes to skip, found). When not
+/// found, the bytes not skipped are those that need more data to judge.
+fn hunt(data: &[u8]) -> (usize, bool) {
+    for i in 0..data.len() {
+        match plausible(&data[i..]) {
+            Plausible::Yes => return (i, true),
+            Plausible::No => {}
+            Plausible::NeedMore => return (i, false),
+        }
+    }
+    (data.len(), false)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Plausible {
+    Yes,
+    No,
+    NeedMore,
+}
+
+/// Whether `data` starts with a length prefix followed by a DNS header with sane counts and a
+/// well-formed first question that fits the length.
+fn plausible(data: &[u8]) -> Plausible {
+    let Some(h) = data.get(..14) else { return Plausible::NeedMore };
+    let len = u16::from_be_bytes([h[0], h[1]]) as usize;
+    let flags = u16::from_be_bytes([h[4], h[5]]);
+    let count = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]) as usize;
+    let (qd, an, ns, ar) = (count(6), count(8), count(10), count(12));
+    let opcode = (flags >> 11) & 0xf;
+    let z = flags & 0x0040 != 0;
+    if len < MIN_QUESTION_MSG || qd != 1 || z || !matches!(opcode, 0 | 1 | 2 | 4 | 5 | 6) {
+        return Plausible::No;
+    }
+    if 12 + 5 + 11 * (an + ns + ar) > len {
+        return Plausible::No;
+    }
+    // The first name: labels only (a pointer cannot point backwards from here).
+    let msg_end = 2 + len;
+    let mut at = 14;
+    loop {
+        if at >= msg_end || at - 14 > 255 {
+            return Plausible::No;
+        }
+        let Some(&b) = data.get(at) else { return Plausible::NeedMore };
+        if b == 0 {
+            break;
+        }
+        if b & 0xc0 != 0 {
+            return Plausible::No;
+        }
+        at += 1 + b as usize;
+    }
+    if at + 5 > msg_end {
+        return Plausible::No;
+    }
+    let Some(tc) = data.get(at + 1..at + 5) else { return Plausible::NeedMore };
+    let qtype = u16::from_be_bytes([tc[0], tc[1]]);
+    let qclass = u16::from_be_bytes([tc[2], tc[3]]) & 0x7fff;
+    if qtype == 0 || !matches!(qclass, 1 | 3 | 4 | 254 | 255) {
+        return Plausible::No;
+    }
+    Plausible::Yes
+}
+
+#[cfg(test)]
+#[path = "tcp_tests.rs"]
+mod tests;

@@ -4,6 +4,9 @@
 //! works the same on a file and on the wire.
 
 pub mod escape;
+pub mod json;
+pub mod report;
+pub mod summary;
 
 use std::io;
 

@@ -1,0 +1,470 @@
+//! Bounded aggregates behind the summary (and the dashboard's tables): per-interface verdict
+//! counts, resolvers seen, leaked names (top N through a Space-Saving sketch), encrypted flows
+//! that bypass the tunnel, notices. Every table has a cap, so memory stays flat whatever the
+//! capture holds; what did not fit is counted, never silently lost.
+//!
+//! ```
+//! use dnsleak::output::report::{Report, ReportLimits};
+//! let mut report = Report::new(ReportLimits::default());
+//! // for judged in events { report.observe(&judged); }
+//! assert!(report.top_leaked(10).is_empty());
+//! ```
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::core::{EventKind, IfaceKind, Judged, Topology, Transport, Ts, Verdict};
+
+/// Caps of every table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportLimits {
+    pub interfaces: usize,
+    pub resolvers: usize,
+    /// Counters of the leaked-names sketch (the top N is exact when fewer distinct names than
+    /// this were seen, and within `error` of the truth otherwise).
+    pub names: usize,
+    pub flows: usize,
+    pub notices: usize,
+}
+
+impl Default for ReportLimits {
+    fn default() -> Self {
+        ReportLimits { interfaces: 1024, resolvers: 4096, names: 2048, flows: 1024, notices: 256 }
+    }
+}
+
+/// Verdict counts, indexed as `Verdict::ALL`.
+pub type VerdictCounts = [u64; 5];
+
+/// One interface's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceRow {
+    pub name: Arc<str>,
+    /// From the topology, when it was given.
+    pub kind: Option<IfaceKind>,
+    pub verdicts: VerdictCounts,
+    pub queries: u64,
+    pub responses: u64,
+    pub encrypted: u64,
+    pub malformed: u64,
+}
+
+/// A resolver as seen from one interface over one transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverRow {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub provider: Option<&'static str>,
+    pub iface: Arc<str>,
+    pub transport: Transport,
+    /// Queries sent to it (flows for encrypted transports).
+    pub queries: u64,
+    pub responses: u64,
+    pub verdicts: VerdictCounts,
+}
+
+impl ResolverRow {
+    /// The verdict that matters most for the row: leak or bypass if any was seen, else the most
+    /// frequent one.
+    pub fn verdict(&self) -> Option<Verdict> {
+        worst(&self.verdicts)
+    }
+}
+
+/// Leak or bypass if any, else the most frequent verdict.
+pub fn worst(v: &VerdictCounts) -> Option<Verdict> {
+    for bad in [Verdict::Leak, Verdict::Bypass] {
+        if v[bad as usize] > 0 {
+            return Some(bad);
+        }
+    }
+    let (i, n) = v.iter().enumerate().max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))?;
+    (*n > 0).then(|| Verdict::ALL[i])
+}
+
+/// An encrypted-DNS flow that left outside the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    pub ts: Ts,
+    pub frame: u64,
+    pub iface: Arc<str>,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    pub port: u16,
+    pub transport: Transport,
+    pub sni: Option<Box<str>>,
+    pub provider: Option<&'static str>,
+}
+
+/// A notice, as text, with when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeRow {
+    pub ts: Ts,
+    pub frame: u64,
+    pub code: &'static str,
+    pub text: String,
+}
+
+/// A name with its estimated count; the true count lies in `count - error ..= count`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCount {
+    pub name: Box<str>,
+    pub count: u64,
+    pub error: u64,
+}
+
+/// The aggregates. Feed it every judged event with [`Report::observe`].
+#[derive(Debug, Clone)]
+pub struct Report {
+    limits: ReportLimits,
+    ifaces: Vec<IfaceRow>,
+    resolvers: Vec<ResolverRow>,
+    resolver_index: HashMap<(IpAddr, Arc<str>, Transport), usize>,
+    /// Events whose resolver did not fit the table.
+    pub resolvers_overflow: u64,
+    leaked: SpaceSaving,
+    flows: Vec<FlowRow>,
+    /// Bypassing flows beyond the table.
+    pub flows_overflow: u64,
+    notices: Vec<NoticeRow>,
+    notice_counts: Vec<(&'static str, u64)>,
+    /// Leaked queries counted (all of them, also those the sketch folded together).
+    pub leaked_queries: u64,
+}
+
+impl Report {
+    pub fn new(limits: ReportLimits) -> Report {
+        Report {
+            limits,
+            ifaces: Vec::new(),
+            resolvers: Vec::new(),
+            resolver_index: HashMap::new(),
+            resolvers_overflow: 0,
+            leaked: SpaceSaving::new(limits.names),
+            flows: Vec::new(),
+            flows_overflow: 0,
+            notices: Vec::new(),
+            notice_counts: Vec::new(),
+            leaked_queries: 0,
+        }
+    }
+
+    /// Records what each interface is (call on every topology change).
+    pub fn topology(&mut self, topology: &Topology) {
+        for i in topology.iter() {
+            if let Some(row) = self.iface_row(&i.name) {
+                row.kind = Some(i.kind);
+            }
+        }
+    }
+
+    /// Counts one judged event.
+    pub fn observe(&mut self, j: &Judged) {
+        let ev = &j.event;
+        if ev.kind == EventKind::Notice {
+            self.notice(j);
+            return;
+        }
+        if let Some(row) = self.iface_row(&ev.iface_name) {
+            match ev.kind {
+                EventKind::Query => row.queries += 1,
+                EventKind::Response => row.responses += 1,
+                EventKind::Encrypted => row.encrypted += 1,
+                _ => row.malformed += 1,
+            }
+            if let Some(v) = j.verdict {
+                row.verdicts[v as usize] += 1;
+            }
+        }
+        if ev.kind == EventKind::Malformed {
+            return;
+        }
+        self.resolver(j);
+        if j.verdict == Some(Verdict::Leak) && ev.kind == EventKind::Query {
+            self.leaked_queries += 1;
+            if let Some(name) = ev.qname() {
+                self.leaked.add(name);
+            }
+        }
+        if j.verdict == Some(Verdict::Bypass) && ev.kind == EventKind::Encrypted {
+            self.flow(j);
+        }
+    }
+
+    fn iface_row(&mut self, name: &Arc<str>) -> Option<&mut IfaceRow> {
+        let pos = match self.ifaces.iter().position(|r| r.name == *name) {
+            Some(p) => p,
+            None if self.ifaces.len() < self.limits.interfaces => {
+                self.ifaces.push(IfaceRow {
+                    name: name.clone(),
+                    kind: None,
+                    verdicts: [0; 5],
+                    queries: 0,
+                    responses: 0,
+                    encrypted: 0,
+                    malformed: 0,
+                });
+                self.ifaces.len() - 1
+            }
+            None => return None,
+        };
+        self.ifaces.get_mut(pos)
+    }
+
+    fn resolver(&mut self, j: &Judged) {
+        let ev = &j.event;
+        let (addr, port) = ev.resolver();
+        let key = (addr, ev.iface_name.clone(), ev.transport);
+        let idx = match self.resolver_index.get(&key) {
+            Some(i) => *i,
+            None if self.resolvers.len() < self.limits.resolvers => {
+                self.resolvers.push(ResolverRow {
+                    addr,
+                    port,
+                    provider: ev.provider,
+                    iface: ev.iface_name.clone(),
+                    transport: ev.transport,
+                    queries: 0,
+                    responses: 0,
+                    verdicts: [0; 5],
+                });
+                self.resolver_index.insert(key, self.resolvers.len() - 1);
+                self.resolvers.len() - 1
+            }
+            None => {
+                self.resolvers_overflow += 1;
+                return;
+            }
+        };
+        let row = &mut self.resolvers[idx];
+        match ev.kind {
+            EventKind::Response => row.responses += 1,
+            _ => row.queries += 1,
+        }
+        row.provider = row.provider.or(ev.provider);
+        if let Some(v) = j.verdict {
+            row.verdicts[v as usize] += 1;
+        }
+    }
+
+    fn flow(&mut self, j: &Judged) {
+        if self.flows.len() >= self.limits.flows {
+            self.flows_overflow += 1;
+            return;
+        }
+        let ev = &j.event;
+        self.flows.push(FlowRow {
+            ts: ev.ts,
+            frame: ev.frame,
+            iface: ev.iface_name.clone(),
+            client: ev.src,
+            server: ev.dst,
+            port: ev.dport,
+            transport: ev.transport,
+            sni: ev.sni.clone(),
+            provider: ev.provider,
+        });
+    }
+
+    fn notice(&mut self, j: &Judged) {
+        let Some(n) = &j.event.notice else { return };
+        let code = n.code();
+        match self.notice_counts.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, k)) => *k += 1,
+            None => self.notice_counts.push((code, 1)),
+        }
+        if self.notices.len() < self.limits.notices {
+            self.notices.push(NoticeRow { ts: j.event.ts, frame: j.event.frame, code, text: n.to_string() });
+        }
+    }
+
+    /// Interfaces in the order they were first seen.
+    pub fn interfaces(&self) -> &[IfaceRow] {
+        &self.ifaces
+    }
+
+    /// Resolvers, most queried first.
+    pub fn resolvers(&self) -> Vec<&ResolverRow> {
+        let mut v: Vec<&ResolverRow> = self.resolvers.iter().collect();
+        v.sort_by(|a, b| (b.queries + b.responses).cmp(&(a.queries + a.responses)).then(a.addr.cmp(&b.addr)));
+        v
+    }
+
+    /// The `n` most leaked names, most first.
+    pub fn top_leaked(&self, n: usize) -> Vec<NameCount> {
+        self.leaked.top(n)
+    }
+
+    /// Distinct leaked names counted by the sketch (exact while below its capacity).
+    pub fn leaked_distinct(&self) -> (usize, bool) {
+        (self.leaked.len(), self.leaked.saturated)
+    }
+
+    /// Encrypted flows that bypassed the tunnel, in capture order.
+    pub fn bypass_flows(&self) -> &[FlowRow] {
+        &self.flows
+    }
+
+    /// Notices kept (the first `limits.notices`), and counts by code of all.
+    pub fn notices(&self) -> (&[NoticeRow], &[(&'static str, u64)]) {
+        (&self.notices, &self.notice_counts)
+    }
+}
+
+/// Space-Saving heavy hitters (Metwally et al.): `capacity` counters in an indexed min-heap,
+/// so that every update costs O(log capacity) and memory never grows past the capacity.
+#[derive(Debug, Clone)]
+struct SpaceSaving {
+    capacity: usize,
+    index: HashMap<Box<str>, usize>,
+    /// Slots: name, count, error.
+    slots: Vec<(Box<str>, u64, u64)>,
+    /// Min-heap of slot numbers by count.
+    heap: Vec<usize>,
+    /// Position of each slot in `heap`.
+    pos: Vec<usize>,
+    /// A name was evicted at least once (counts are estimates from then on).
+    saturated: bool,
+}
+
+impl SpaceSaving {
+    fn new(capacity: usize) -> Self {
+        SpaceSaving {
+            capacity: capacity.max(1),
+            index: HashMap::new(),
+            slots: Vec::new(),
+            heap: Vec::new(),
+            pos: Vec::new(),
+            saturated: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn add(&mut self, name: &str) {
+        if let Some(&slot) = self.index.get(name) {
+            self.slots[slot].1 += 1;
+            self.sift_down(self.pos[slot]);
+            return;
+        }
+        if self.slots.len() < self.capacity {
+            let slot = self.slots.len();
+            self.slots.push((name.into(), 1, 0));
+            self.index.insert(name.into(), slot);
+            self.heap.push(slot);
+            self.pos.push(self.heap.len() - 1);
+            self.sift_up(self.heap.len() - 1);
+            return;
+        }
+        // Replace the smallest counter: the newcomer inherits its count as error.
+        self.saturated = true;
+        let slot = self.heap[0];
+        let (old, min, _) = std::mem::replace(&mut self.slots[slot], (name.into(), 0, 0));
+        self.index.remove(&old);
+        self.index.insert(name.into(), slot);
+        self.slots[slot].1 = min + 1;
+        self.slots[slot].2 = min;
+        self.sift_down(0);
+    }
+
+    fn count(&self, heap_pos: usize) -> u64 {
+        self.slots[self.heap[heap_pos]].1
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.pos[self.heap[a]] = a;
+        self.pos[self.heap[b]] = b;
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.count(parent) <= self.count(i) {
+                break;
+            }
+            self.swap(parent, i);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < self.heap.len() && self.count(l) < self.count(least) {
+                least = l;
+            }
+            if r < self.heap.len() && self.count(r) < self.count(least) {
+                least = r;
+            }
+            if least == i {
+                return;
+            }
+            self.swap(i, least);
+            i = least;
+        }
+    }
+
+    fn top(&self, n: usize) -> Vec<NameCount> {
+        let mut v: Vec<&(Box<str>, u64, u64)> = self.slots.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(name, count, error)| NameCount { name: name.clone(), count: *count, error: *error })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_saving_is_exact_below_capacity() {
+        let mut s = SpaceSaving::new(8);
+        for (name, n) in [("a", 5), ("b", 3), ("c", 7)] {
+            for _ in 0..n {
+                s.add(name);
+            }
+        }
+        let top = s.top(2);
+        assert_eq!(top[0], NameCount { name: "c".into(), count: 7, error: 0 });
+        assert_eq!(top[1], NameCount { name: "a".into(), count: 5, error: 0 });
+        assert!(!s.saturated);
+    }
+
+    #[test]
+    fn space_saving_keeps_heavy_hitters_among_many_distinct_names() {
+        let mut s = SpaceSaving::new(64);
+        for i in 0..100_000u32 {
+            s.add(&format!("noise{i}"));
+            if i % 10 == 0 {
+                s.add("heavy.example");
+            }
+            if i % 20 == 0 {
+                s.add("second.example");
+            }
+        }
+        assert_eq!(s.len(), 64, "memory bounded by the capacity");
+        let top = s.top(2);
+        assert_eq!(&*top[0].name, "heavy.example");
+        assert_eq!(&*top[1].name, "second.example");
+        // Space-Saving never underestimates: the true count is within [count - error, count].
+        assert!(top[0].count >= 10_000 && top[0].count - top[0].error <= 10_000);
+        assert_eq!(s.index.len(), 64);
+        for (slot, &p) in s.pos.iter().enumerate() {
+            assert_eq!(s.heap[p], slot);
+        }
+    }
+
+    #[test]
+    fn worst_prefers_exposure_then_majority() {
+        assert_eq!(worst(&[10, 1, 0, 0, 0]), Some(Verdict::Leak));
+        assert_eq!(worst(&[10, 0, 0, 3, 0]), Some(Verdict::Tunnel));
+        assert_eq!(worst(&[0; 5]), None);
+    }
+}
