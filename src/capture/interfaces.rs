@@ -1,6 +1,6 @@
 //! The machine's interfaces as the core's `IfaceFacts`, read with netdev (no root needed).
 
-use netdev::interface::InterfaceType;
+use netdev::interface::types::InterfaceType;
 use netdev::MacAddr;
 
 use crate::core::IfaceFacts;

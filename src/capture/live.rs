@@ -120,7 +120,8 @@ fn capture_thread(cap: Capture<Active>, id: IfaceId, tx: Sender<Msg>, stats: Arc
         match cap.next_packet() {
             Ok(p) => hand_over(&tx, &stats, id, link, &p),
             Err(pcap::Error::TimeoutExpired) => {}
-            Err(_) => break, // the interface went away (ENETDOWN, ENXIO): the watcher notices
+            // Woken to stop, or the interface went away (ENETDOWN, ENXIO): the watcher notices.
+            Err(_) => break,
         }
         if last_stats.elapsed() >= RESCAN {
             kernel_stats(&mut cap, &stats);
@@ -156,6 +157,8 @@ fn kernel_stats(cap: &mut Capture<Active>, stats: &CaptureStats) {
 /// A capture thread and its handles.
 struct Running {
     stop: Arc<AtomicBool>,
+    /// Wakes the thread from a blocking read (libpcap's timeout does not, in immediate mode).
+    wake: pcap::BreakLoop,
     thread: Option<JoinHandle<()>>,
     stats: Arc<CaptureStats>,
     started: Ts,
@@ -165,6 +168,7 @@ impl Running {
     /// Stops the thread and waits until its last frames are in the channel.
     fn close(mut self, id: IfaceId) -> Ended {
         self.stop.store(true, Ordering::Release);
+        self.wake.breakloop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -305,7 +309,8 @@ impl Watcher {
     /// Starts the threads of captures opened by the last scan.
     fn start_pending(&mut self) {
         for e in &mut self.entries {
-            let Some(cap) = e.pending.take() else { continue };
+            let Some(mut cap) = e.pending.take() else { continue };
+            let wake = cap.breakloop_handle();
             let stats = Arc::new(CaptureStats::default());
             let stop = Arc::new(AtomicBool::new(false));
             let (id, tx, s2, st2) = (e.id, self.tx.clone(), stats.clone(), stop.clone());
@@ -314,7 +319,7 @@ impl Watcher {
                 .spawn(move || capture_thread(cap, id, tx, s2, st2));
             match thread {
                 Ok(t) => {
-                    e.run = Some(Running { stop, thread: Some(t), stats: stats.clone(), started: wall_now() });
+                    e.run = Some(Running { stop, wake, thread: Some(t), stats: stats.clone(), started: wall_now() });
                     let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
                     if reg.len() >= MAX_REGISTRY {
                         if let Some(pos) = reg.iter().position(|r| r.2.done.load(Ordering::Acquire)) {
