@@ -64,7 +64,11 @@ or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)";
 pub enum Msg {
     Frame(Frame),
     /// The interfaces changed at `ts`; `ended` lists captures that closed (for `--write`).
-    Topology { topology: Topology, ts: Ts, ended: Vec<Ended> },
+    Topology {
+        topology: Topology,
+        ts: Ts,
+        ended: Vec<Ended>,
+    },
 }
 
 /// A capture that closed: its interface, when, and libpcap's counts.
@@ -112,7 +116,13 @@ pub fn open_capture(name: &str) -> Result<Capture<Active>, pcap::Error> {
 
 /// Reads one capture until `stop` is set or the interface goes away, then drains what the
 /// kernel still holds.
-fn capture_thread(cap: Capture<Active>, id: IfaceId, tx: Sender<Msg>, stats: Arc<CaptureStats>, stop: Arc<AtomicBool>) {
+fn capture_thread(
+    cap: Capture<Active>,
+    id: IfaceId,
+    tx: Sender<Msg>,
+    stats: Arc<CaptureStats>,
+    stop: Arc<AtomicBool>,
+) {
     let link = LinkType(linktype_of_dlt(cap.get_datalink().0 as u32));
     let mut cap = cap;
     let mut last_stats = Instant::now();
@@ -140,7 +150,7 @@ fn capture_thread(cap: Capture<Active>, id: IfaceId, tx: Sender<Msg>, stats: Arc
 
 fn hand_over(tx: &Sender<Msg>, stats: &CaptureStats, id: IfaceId, link: LinkType, p: &pcap::Packet<'_>) {
     stats.received.fetch_add(1, Ordering::Relaxed);
-    let ts = Ts::from_secs_nanos(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as u32);
+    let ts = Ts::from_secs_nanos(p.header.ts.tv_sec, p.header.ts.tv_usec as u32);
     let frame = Frame { iface: id, ts, link, number: 0, orig_len: p.header.len, data: p.data.to_vec() };
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Msg::Frame(frame)) {
         stats.dropped_pipeline.fetch_add(1, Ordering::Relaxed);
@@ -319,7 +329,13 @@ impl Watcher {
                 .spawn(move || capture_thread(cap, id, tx, s2, st2));
             match thread {
                 Ok(t) => {
-                    e.run = Some(Running { stop, wake, thread: Some(t), stats: stats.clone(), started: wall_now() });
+                    e.run = Some(Running {
+                        stop,
+                        wake,
+                        thread: Some(t),
+                        stats: stats.clone(),
+                        started: wall_now(),
+                    });
                     let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
                     if reg.len() >= MAX_REGISTRY {
                         if let Some(pos) = reg.iter().position(|r| r.2.done.load(Ordering::Acquire)) {
@@ -340,11 +356,7 @@ impl Watcher {
 
     /// The watcher thread: rescan until told to stop, then close every capture.
     fn run(mut self, stop: Receiver<()>) {
-        loop {
-            match stop.recv_timeout(RESCAN) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => break,
-            }
+        while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(RESCAN) {
             let (changed, ended) = self.scan();
             if changed {
                 let msg = Msg::Topology { topology: self.topology(), ts: wall_now(), ended };
@@ -383,7 +395,10 @@ impl Live {
             let names = if opts.interfaces.is_empty() {
                 "no interface that is up could be opened".to_string()
             } else {
-                format!("none of the interfaces asked for ({}) is up and could be opened", opts.interfaces.join(", "))
+                format!(
+                    "none of the interfaces asked for ({}) is up and could be opened",
+                    opts.interfaces.join(", ")
+                )
             };
             bail!("nothing to capture on: {names}; list the interfaces with `ip link` and pick them with -i NAME");
         }
@@ -449,7 +464,8 @@ impl Session<'_> {
                 self.number += 1;
                 f.number = self.number;
                 if let Some((w, path)) = &mut self.writer {
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data).with_context(|| format!("writing {path}"))?;
+                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
+                        .with_context(|| format!("writing {path}"))?;
                 }
                 self.pipeline.process(f.as_ref(), &mut self.out);
             }
@@ -482,7 +498,12 @@ impl Session<'_> {
             w.add_interface(&name, link).with_context(|| format!("writing {path}"))?;
         }
         for e in ended {
-            let end = IfaceEnd { start: Some(e.start), end: e.end, received: Some(e.received), dropped: Some(e.dropped) };
+            let end = IfaceEnd {
+                start: Some(e.start),
+                end: e.end,
+                received: Some(e.received),
+                dropped: Some(e.dropped),
+            };
             w.interface_end(e.id, end).with_context(|| format!("writing {path}"))?;
         }
         Ok(())
@@ -526,7 +547,13 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     let (mut live, topology) = Live::start(options(args))?;
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     sink.topology(&topology).context("writing output")?;
-    let mut s = Session { pipeline: Pipeline::new(Config::new(), Topology::new()), sink, writer, out: Vec::new(), number: 0 };
+    let mut s = Session {
+        pipeline: Pipeline::new(Config::new(), Topology::new()),
+        sink,
+        writer,
+        out: Vec::new(),
+        number: 0,
+    };
     s.write_topology(&topology, &[])?;
     s.pipeline.update_topology(topology, wall_now(), &mut s.out);
     s.emit()?;
@@ -615,7 +642,8 @@ pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
         s.events_of(EventKind::Malformed),
         s.events_of(EventKind::Notice),
     );
-    let verdicts: Vec<String> = Verdict::ALL.iter().map(|v| format!("{} {}", v, s.verdict_count(*v))).collect();
+    let verdicts: Vec<String> =
+        Verdict::ALL.iter().map(|v| format!("{} {}", v, s.verdict_count(*v))).collect();
     out.push_str(&format!("dnsleak: verdicts: {}\n", verdicts.join(", ")));
     for cc in &c.capture {
         out.push_str(&format!(
@@ -642,7 +670,9 @@ mod tests {
 
     #[test]
     fn filter_compiles_for_every_link_type_we_capture() {
-        for link in [pcap::Linktype::ETHERNET, pcap::Linktype(12), pcap::Linktype::LINUX_SLL, pcap::Linktype::NULL] {
+        for link in
+            [pcap::Linktype::ETHERNET, pcap::Linktype(12), pcap::Linktype::LINUX_SLL, pcap::Linktype::NULL]
+        {
             let dead = Capture::dead(link).expect("a dead capture handle");
             dead.compile(BPF_FILTER, true).unwrap_or_else(|e| panic!("{link:?}: {e}"));
         }
