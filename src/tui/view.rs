@@ -264,6 +264,14 @@ pub fn name_text(j: &Judged) -> String {
             None => "(no server name seen)".into(),
         },
         (_, Some(n)) => escape(n).into_owned(),
+        // A response without a question (mDNS announcements): name its first answer.
+        (EventKind::Response, None) => {
+            let first = ev.dns.as_ref().and_then(|d| crate::core::dns::decode_full(&d.payload).ok());
+            match first.as_ref().and_then(|f| f.answers.first()) {
+                Some(a) => format!("{} (answer)", escape(&a.name)),
+                None => "(no question)".into(),
+            }
+        }
         (_, None) => "(no question)".into(),
     }
 }
