@@ -44,6 +44,7 @@ use crate::core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, 
 pub const MAX_RECORD: usize = 16 << 20;
 /// Interfaces one file may declare.
 pub const MAX_IFACES: usize = 4096;
+const GZ: &str = " of the decompressed data";
 const BUF_START: usize = 1 << 20;
 /// Bytes read before choosing a format, so that a short first read (a pipe, gzip) does not
 /// hide the file header.
@@ -122,11 +123,12 @@ pub struct ReadSummary {
 /// Why a file could not be read to its end. Every variant says where.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot open: {0}")]
+    #[error("cannot open the file")]
     Open(#[source] io::Error),
-    #[error("read failed at byte offset {offset}")]
+    #[error("read failed at byte offset {offset}{gz}")]
     Io {
         offset: u64,
+        gz: &'static str,
         #[source]
         source: io::Error,
     },
@@ -179,7 +181,8 @@ impl Progress {
 /// that a read failed, not why).
 struct Tap<R> {
     inner: R,
-    progress: Progress,
+    /// None for the decompressed side, which only keeps errors.
+    progress: Option<Progress>,
     last_error: Rc<RefCell<Option<io::Error>>>,
 }
 
@@ -188,7 +191,9 @@ impl<R: Read> Read for Tap<R> {
         loop {
             match self.inner.read(buf) {
                 Ok(n) => {
-                    self.progress.0.fetch_add(n as u64, Ordering::Relaxed);
+                    if let Some(p) = &self.progress {
+                        p.0.fetch_add(n as u64, Ordering::Relaxed);
+                    }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -240,13 +245,17 @@ impl CaptureReader {
             let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(file), len)
         };
-        let tap = Tap { inner: raw, progress: progress.clone(), last_error: last_error.clone() };
+        let tap = Tap { inner: raw, progress: Some(progress.clone()), last_error: last_error.clone() };
         let mut buffered = BufReader::with_capacity(64 << 10, tap);
-        let head = buffered.fill_buf().map_err(|source| ReadError::Io { offset: 0, source })?;
+        let head = buffered.fill_buf().map_err(|source| ReadError::Io { offset: 0, gz: "", source })?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
-        let mut stream: Box<dyn Read> =
-            if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
-        let prefix = read_prefix(&mut stream)?;
+        let mut stream: Box<dyn Read> = if gzip {
+            let decoder = flate2::read::MultiGzDecoder::new(buffered);
+            Box::new(Tap { inner: decoder, progress: None, last_error: last_error.clone() })
+        } else {
+            Box::new(buffered)
+        };
+        let prefix = read_prefix(&mut stream, gzip)?;
         let name = display_name(path);
         Ok(CaptureReader { name, stream, prefix, gzip, progress, total, last_error })
     }
@@ -301,11 +310,17 @@ impl CaptureReader {
 }
 
 /// Reads until `PREFIX` bytes or the end of the stream.
-fn read_prefix(stream: &mut dyn Read) -> Result<Vec<u8>, ReadError> {
+fn read_prefix(stream: &mut dyn Read, gzip: bool) -> Result<Vec<u8>, ReadError> {
     let mut prefix = Vec::with_capacity(PREFIX);
     match stream.take(PREFIX as u64).read_to_end(&mut prefix) {
         Ok(_) => Ok(prefix),
-        Err(source) => Err(ReadError::Io { offset: prefix.len() as u64, source }),
+        Err(source) if gzip && source.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(ReadError::Truncated { offset: prefix.len() as u64, packets: 0, gz: GZ })
+        }
+        Err(source) => {
+            let gz = if gzip { GZ } else { "" };
+            Err(ReadError::Io { offset: prefix.len() as u64, gz, source })
+        }
     }
 }
 
@@ -409,7 +424,7 @@ impl State {
 
     fn gz(&self) -> &'static str {
         if self.gzip {
-            " of the decompressed data"
+            GZ
         } else {
             ""
         }
@@ -498,10 +513,13 @@ fn record_size(state: &State, data: &[u8]) -> Option<u64> {
 
 fn io_error(state: &State, offset: u64) -> Step {
     let source = state.last_error.borrow_mut().take().unwrap_or_else(|| io::Error::other("the read failed"));
+    if state.gzip && source.kind() == io::ErrorKind::UnexpectedEof {
+        return Step::Read(ReadError::Truncated { offset, packets: state.packets, gz: state.gz() });
+    }
     if state.gzip && matches!(source.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData) {
         return Step::Read(state.corrupt(offset, format!("the gzip data is corrupt ({source})")));
     }
-    Step::Read(ReadError::Io { offset, source })
+    Step::Read(ReadError::Io { offset, gz: state.gz(), source })
 }
 
 /// Turns a parser error into what to do next, checking the record's declared length.

@@ -112,14 +112,15 @@ pub fn classify(facts: &IfaceFacts, overrides: &Overrides) -> IfaceKind {
         return IfaceKind::Physical;
     }
     let lname = facts.name.to_ascii_lowercase();
-    if facts.loopback
-        || LOOPBACK_NAMES.contains(&lname.as_str())
-        || facts.link.is_some_and(LinkType::is_loopback)
-    {
+    if facts.loopback || LOOPBACK_NAMES.contains(&lname.as_str()) {
         return IfaceKind::Loopback;
     }
+    // Before the link type: macOS tunnels (utun) are captured with the loopback link type NULL.
     if facts.os_tunnel || has_tunnel_prefix(&facts.name) {
         return IfaceKind::Tunnel;
+    }
+    if facts.link.is_some_and(LinkType::is_loopback) {
+        return IfaceKind::Loopback;
     }
     if facts.point_to_point && !facts.has_mac {
         return IfaceKind::Tunnel;
@@ -256,6 +257,17 @@ mod tests {
         assert_eq!(classify(&null, &o), IfaceKind::Loopback);
         let lo = IfaceFacts { name: "weird".into(), loopback: true, ..Default::default() };
         assert_eq!(classify(&lo, &o), IfaceKind::Loopback);
+    }
+
+    /// Regression: pcapplusplus__many_interfaces-1 (a macOS capture) has utun0 with link type
+    /// NULL; it was judged loopback.
+    #[test]
+    fn utun_with_null_link_type_is_a_tunnel() {
+        let o = Overrides::default();
+        let utun = IfaceFacts { name: "utun0".into(), link: Some(LinkType::NULL), ..Default::default() };
+        assert_eq!(classify(&utun, &o), IfaceKind::Tunnel);
+        let lo0 = IfaceFacts { name: "lo0".into(), link: Some(LinkType::NULL), ..Default::default() };
+        assert_eq!(classify(&lo0, &o), IfaceKind::Loopback);
     }
 
     #[test]

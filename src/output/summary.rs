@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use crate::core::{FrameClass, Judged, Topology, Ts, Verdict};
 
 use super::escape::escape;
-use super::report::{worst, Report, ReportLimits};
+use super::report::{Report, ReportLimits};
 use super::{Counters, Sink};
 
 /// How to render.
@@ -97,7 +97,7 @@ impl SummarySink {
             );
         }
         if let (Some(a), Some(b)) = (self.first_ts, self.last_ts) {
-            let _ = writeln!(s, "Traffic over {:.1} s of capture time.", b.since(a) as f64 / 1e9);
+            let _ = writeln!(s, "Events over {} of capture time.", duration(b.since(a)));
         }
         let st = &self.counters.core;
         let (leak, bypass) = (st.verdict_count(Verdict::Leak), st.verdict_count(Verdict::Bypass));
@@ -114,7 +114,8 @@ impl SummarySink {
     }
 
     fn interfaces(&self, s: &mut String, p: &Painter) {
-        let rows = self.report.interfaces();
+        let all = self.report.interfaces();
+        let rows: Vec<_> = all.iter().filter(|r| r.verdicts.iter().sum::<u64>() + r.malformed > 0).collect();
         if rows.is_empty() {
             let _ = writeln!(s, "No DNS message or encrypted DNS flow was seen.\n");
             return;
@@ -144,34 +145,41 @@ impl SummarySink {
             );
         }
         more(s, rows.len());
+        if all.len() > rows.len() {
+            let _ = writeln!(s, "({} more interfaces in the file carried no DNS)", all.len() - rows.len());
+        }
         s.push('\n');
     }
 
     fn resolvers(&self, s: &mut String, p: &Painter) {
-        let rows = self.report.resolvers();
+        let all = self.report.resolvers();
+        // Multicast peers (mDNS, LLMNR) are not resolvers.
+        let mut rows: Vec<_> = all.iter().filter(|r| r.verdict() != Some(Verdict::Multicast)).collect();
         if rows.is_empty() {
             return;
         }
+        rows.sort_by_key(|r| !matches!(r.verdict(), Some(Verdict::Leak | Verdict::Bypass)));
         let _ = writeln!(
             s,
             "{}",
             p.bold(&format!(
-                "{:<26} {:<12} {:<12} {:<9} {:>7} {:>9}  verdict",
-                "Resolver", "provider", "interface", "transport", "queries", "responses"
+                "{:<9} {:>7} {:>9} {:<9} {:<12} {:<12} {}",
+                "Resolvers", "queries", "responses", "transport", "interface", "provider", "address"
             ))
         );
         for r in rows.iter().take(MAX_ROWS) {
-            let verdict = worst(&r.verdicts);
+            let verdict = p.verdict(r.verdict());
+            let pad = 9usize.saturating_sub(r.verdict().map_or(1, |v| v.as_str().len()));
             let _ = writeln!(
                 s,
-                "{:<26} {:<12} {:<12} {:<9} {:>7} {:>9}  {}",
-                clip(&r.addr.to_string(), 26),
-                clip(r.provider.unwrap_or("-"), 12),
-                clip(&escape(&r.iface), 12),
-                r.transport.as_str(),
+                "{verdict}{:pad$} {:>7} {:>9} {:<9} {:<12} {:<12} {}",
+                "",
                 r.queries,
                 r.responses,
-                p.verdict(verdict)
+                r.transport.as_str(),
+                clip(&escape(&r.iface), 12),
+                clip(r.provider.unwrap_or("-"), 12),
+                r.addr
             );
         }
         more(s, rows.len());
@@ -307,6 +315,17 @@ impl Sink for SummarySink {
     fn finish(&mut self, counters: &Counters) -> io::Result<()> {
         self.counters = counters.clone();
         Ok(())
+    }
+}
+
+/// "4.2 s", "12 min", "3.5 h", "41 days".
+fn duration(ns: u64) -> String {
+    let secs = ns as f64 / 1e9;
+    match secs {
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.0} days", s / 86_400.0),
     }
 }
 

@@ -1,0 +1,224 @@
+//! pcapng details that the corpus does not exercise, on files built here: an Interface
+//! Statistics Block with `isb_endtime` (how `dnsleak monitor --write` records a tunnel that
+//! vanished), a binary `if_tsresol`, and several sections in one file.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let mut body = body.to_vec();
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let len = (body.len() + 12) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(&body);
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+fn option(code: u16, value: &[u8]) -> Vec<u8> {
+    let mut o = Vec::new();
+    o.extend_from_slice(&code.to_le_bytes());
+    o.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    o.extend_from_slice(value);
+    while o.len() % 4 != 0 {
+        o.push(0);
+    }
+    o
+}
+
+fn shb() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    block(0x0a0d_0d0a, &body)
+}
+
+fn idb(link: u16, name: &str, tsresol: Option<u8>) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&link.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend(option(2, name.as_bytes()));
+    if let Some(r) = tsresol {
+        body.extend(option(9, &[r]));
+    }
+    body.extend(option(0, &[]));
+    block(1, &body)
+}
+
+fn epb(iface: u32, units: u64, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&iface.to_le_bytes());
+    body.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(units as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    block(6, &body)
+}
+
+fn isb_end(iface: u32, units: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&iface.to_le_bytes());
+    body.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(units as u32).to_le_bytes());
+    let mut end = Vec::new();
+    end.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+    end.extend_from_slice(&(units as u32).to_le_bytes());
+    body.extend(option(3, &end));
+    body.extend(option(0, &[]));
+    block(5, &body)
+}
+
+/// An IPv4/UDP DNS query for `name` from 192.0.2.2 to `dst`, without a link header.
+fn dns_query_ip(name: &str, dst: [u8; 4], id: u16) -> Vec<u8> {
+    let mut dns = Vec::new();
+    dns.extend_from_slice(&id.to_be_bytes());
+    dns.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        dns.push(label.len() as u8);
+        dns.extend_from_slice(label.as_bytes());
+    }
+    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let udp_len = 8 + dns.len();
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 2];
+    p.extend_from_slice(&dst);
+    let total = (20 + udp_len) as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    let sum = checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&40000u16.to_be_bytes());
+    p.extend_from_slice(&53u16.to_be_bytes());
+    p.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&dns);
+    p
+}
+
+fn checksum(h: &[u8]) -> u16 {
+    let mut s: u32 = h.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn ethernet(ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    f.extend_from_slice(ip);
+    f
+}
+
+fn write(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dnsleak-replay-pcapng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn json(path: &PathBuf) -> (Vec<serde_json::Value>, Option<i32>) {
+    let o = Command::new(BIN).args(["replay", "--json"]).arg(path).output().unwrap();
+    let lines =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (lines, o.status.code())
+}
+
+/// serde_json reads floats to within an ulp or two.
+fn close(v: &serde_json::Value, want: f64) -> bool {
+    (v.as_f64().unwrap() - want).abs() < 1e-6
+}
+
+const SEC: u64 = 1_000_000; // default resolution: microseconds
+
+/// The tunnel's ISB carries an end time and a packet follows: the tunnel is down for it.
+#[test]
+fn isb_end_time_marks_the_tunnel_down_for_what_follows() {
+    let mut f = shb();
+    f.extend(idb(1, "eth0", None));
+    f.extend(idb(101, "wg0", None));
+    f.extend(epb(1, 1_700_000_000 * SEC, &dns_query_ip("before.example", [198, 51, 100, 1], 1)));
+    f.extend(isb_end(1, 1_700_000_001 * SEC));
+    f.extend(epb(0, 1_700_000_002 * SEC, &ethernet(&dns_query_ip("after.example", [198, 51, 100, 1], 2))));
+    let (lines, code) = json(&write("isb.pcapng", &f));
+    assert_eq!(code, Some(1));
+    let kinds: Vec<(&str, &str)> =
+        lines.iter().map(|v| (v["kind"].as_str().unwrap(), v["iface"].as_str().unwrap())).collect();
+    assert_eq!(
+        kinds,
+        [("query", "wg0"), ("notice", "wg0"), ("query", "eth0"), ("notice", "eth0")],
+        "{lines:?}"
+    );
+    assert_eq!(lines[0]["verdict"], "tunnel");
+    assert_eq!(lines[1]["notice"], "tunnel_down");
+    assert!(close(&lines[1]["ts"], 1_700_000_001.0));
+    assert_eq!(lines[2]["verdict"], "leak");
+    assert_eq!(lines[3]["notice"], "kill_switch_failed");
+}
+
+/// dumpcap writes an ISB with an end time for every interface when it closes a file: with no
+/// packet after it, nothing changes.
+#[test]
+fn isb_at_the_end_of_a_file_changes_nothing() {
+    let mut f = shb();
+    f.extend(idb(101, "wg0", None));
+    f.extend(epb(0, 1_700_000_000 * SEC, &dns_query_ip("q.example", [198, 51, 100, 1], 1)));
+    f.extend(isb_end(0, 1_700_000_001 * SEC));
+    let (lines, code) = json(&write("isb-end.pcapng", &f));
+    assert_eq!(code, Some(0));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["verdict"], "tunnel");
+}
+
+#[test]
+fn binary_and_decimal_time_resolutions() {
+    let mut f = shb();
+    // 2^-20 s units on wg0, nanoseconds on wg1.
+    f.extend(idb(101, "wg0", Some(0x80 | 20)));
+    f.extend(idb(101, "wg1", Some(9)));
+    f.extend(epb(0, 1_700_000_000u64 << 20 | 1 << 19, &dns_query_ip("a.example", [198, 51, 100, 1], 1)));
+    f.extend(epb(1, 1_700_000_000_250_000_000, &dns_query_ip("b.example", [198, 51, 100, 1], 2)));
+    let (lines, _) = json(&write("tsresol.pcapng", &f));
+    assert!(close(&lines[0]["ts"], 1_700_000_000.5), "{}", lines[0]["ts"]);
+    assert!(close(&lines[1]["ts"], 1_700_000_000.25), "{}", lines[1]["ts"]);
+}
+
+/// A second section renumbers interfaces from 0; its packets are judged by its own blocks.
+#[test]
+fn a_second_section_has_its_own_interfaces() {
+    let mut f = shb();
+    f.extend(idb(101, "wg0", None));
+    f.extend(epb(0, 1_700_000_000 * SEC, &dns_query_ip("one.example", [198, 51, 100, 1], 1)));
+    f.extend(shb());
+    f.extend(idb(1, "eth0", None));
+    f.extend(epb(0, 1_700_000_001 * SEC, &ethernet(&dns_query_ip("two.example", [192, 0, 2, 1], 2))));
+    let (lines, code) = json(&write("sections.pcapng", &f));
+    assert_eq!(code, Some(1));
+    let got: Vec<(&str, &str)> =
+        lines.iter().map(|v| (v["iface"].as_str().unwrap(), v["verdict"].as_str().unwrap())).collect();
+    assert_eq!(got, [("wg0", "tunnel"), ("eth0", "leak")]);
+}
+
+/// A packet on an interface no block declared is a corrupt file, reported with its offset.
+#[test]
+fn packet_on_an_undeclared_interface_is_an_error_after_what_came_before() {
+    let mut f = shb();
+    f.extend(idb(101, "wg0", None));
+    f.extend(epb(0, 1_700_000_000 * SEC, &dns_query_ip("one.example", [198, 51, 100, 1], 1)));
+    let offset = f.len();
+    f.extend(epb(7, 1_700_000_001 * SEC, &dns_query_ip("two.example", [198, 51, 100, 1], 2)));
+    let path = write("undeclared.pcapng", &f);
+    let o = Command::new(BIN).args(["replay", "--json"]).arg(&path).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains(&format!("byte offset {offset}")) && err.contains("interface 7"), "{err}");
+}
