@@ -216,6 +216,7 @@ impl Pipeline {
         let mut s = self.judge.stats.clone();
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
+        s.encrypted_flows_evicted = self.encrypted.evicted();
         s.pairs = self.judge.tracker.stats();
         s
     }

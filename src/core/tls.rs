@@ -189,9 +189,17 @@ impl EncryptedFlows {
         self.order.push_back((conn, generation));
     }
 
+    /// Drops the oldest flow, preferring one not reported (a reported flow forgotten could be
+    /// reported again); false when the table is empty.
     fn evict_oldest(&mut self) -> bool {
-        while let Some((key, generation)) = self.order.pop_front() {
-            if self.flows.get(&key).is_some_and(|f| f.generation == generation) {
+        for spare_reported in [true, false] {
+            for _ in 0..self.order.len() {
+                let Some((key, generation)) = self.order.pop_front() else { break };
+                let Some(f) = self.flows.get(&key).filter(|f| f.generation == generation) else { continue };
+                if spare_reported && matches!(f.state, State::Reported) {
+                    self.order.push_back((key, generation));
+                    continue;
+                }
                 if let Some(f) = self.flows.remove(&key) {
                     self.release(&f.state);
                     self.evicted += 1;
@@ -228,6 +236,10 @@ impl EncryptedFlows {
         payload: &[u8],
         db: &ResolverDb,
     ) -> (State, Seen) {
+        if buf.starts_with(payload) {
+            // The first part again (a retransmission): keep waiting for the rest.
+            return (State::Waiting(buf), Seen::NotDns);
+        }
         if buf.len() + payload.len() > MAX_HELLO_BYTES {
             self.release(&State::Waiting(buf));
             return settle(decide_without_name(conn, db));

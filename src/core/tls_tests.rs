@@ -203,6 +203,9 @@ fn client_hello_over_two_segments() {
     let (a, b) = hello.split_at(1400);
     assert_eq!(t.tcp(k, a), Seen::NotDns);
     assert_eq!(t.flows.waiting_bytes(), 1400);
+    // The first segment retransmitted changes nothing.
+    assert_eq!(t.tcp(k, a), Seen::NotDns);
+    assert_eq!(t.flows.waiting_bytes(), 1400);
     let f = new_flow(t.tcp(k, b));
     assert_eq!(
         f,
@@ -256,6 +259,21 @@ fn table_is_capped_and_expires() {
     assert_eq!(t.flows.flow_count(), 3);
     t.flows.expire(Ts(1_000 + IDLE_TIMEOUT_NS as i64));
     assert_eq!(t.flows.flow_count(), 0);
+}
+
+#[test]
+fn eviction_spares_reported_flows() {
+    let mut t = T::new();
+    t.flows = EncryptedFlows::new(3);
+    let dot = key("8.8.8.8", 853);
+    new_flow(t.tcp(dot, &client_hello(Some("dns.google"), false, 0)));
+    for i in 0..4u16 {
+        let mut k = key("203.0.113.40", 443);
+        k.sport = 3_000 + i;
+        assert_eq!(t.tcp(k, &client_hello(Some("www.example.com"), false, 0)), Seen::NotDns);
+    }
+    assert_eq!(t.flows.evicted(), 2);
+    assert_eq!(t.tcp(dot, &[0x17, 3, 3, 0, 1, 1]), Seen::Known, "the DoT flow is still known");
 }
 
 #[test]
