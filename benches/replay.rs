@@ -170,6 +170,7 @@ fn capture(packets: u64) -> PathBuf {
 }
 
 /// Runs a command with stdout to /dev/null; returns its wall time and peak RSS in bytes.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
 fn run(cmd: &mut Command) -> (Duration, u64) {
     let start = Instant::now();
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
