@@ -22,11 +22,12 @@ use super::{Counters, Sink};
 pub struct JsonSink<W: Write> {
     out: W,
     line: Vec<u8>,
+    scratch: String,
 }
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out, line: Vec::with_capacity(1024) }
+        JsonSink { out, line: Vec::with_capacity(1024), scratch: String::with_capacity(256) }
     }
 
     pub fn into_inner(self) -> W {
@@ -37,7 +38,7 @@ impl<W: Write> JsonSink<W> {
 impl<W: Write> Sink for JsonSink<W> {
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
         self.line.clear();
-        write_event(&mut self.line, judged, file);
+        write_event_with(&mut self.line, judged, file, &mut self.scratch);
         self.line.push(b'\n');
         self.out.write_all(&self.line)
     }
@@ -70,6 +71,19 @@ impl<'a> Obj<'a> {
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         string(self.b, v);
+    }
+    /// A value whose text needs no JSON escaping (addresses, numbers).
+    fn plain(&mut self, k: &str, v: impl std::fmt::Display) {
+        self.key(k);
+        let _ = write!(self.b, "\"{v}\"");
+    }
+    /// Text that may need escaping, formatted through a scratch buffer.
+    fn text(&mut self, k: &str, v: impl std::fmt::Display, scratch: &mut String) {
+        use std::fmt::Write as _;
+        scratch.clear();
+        let _ = write!(scratch, "{v}");
+        self.key(k);
+        string(self.b, scratch);
     }
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
         match v {
@@ -128,6 +142,10 @@ fn string(b: &mut Vec<u8>, s: &str) {
 
 /// One event as a JSON object (without the newline).
 pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
+    write_event_with(b, j, file, &mut String::new());
+}
+
+fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &mut String) {
     let ev = &j.event;
     let mut o = Obj::new(b);
     o.secs("ts", ev.ts.0);
@@ -141,16 +159,16 @@ pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
     if let Some(n) = &ev.notice {
         o.str("reason", n.code());
         o.str("notice", n.code());
-        o.str("message", &n.to_string());
+        o.text("message", n, scratch);
         o.end();
         return;
     }
-    o.str("reason", &j.reason.to_string());
+    o.text("reason", &j.reason, scratch);
     o.str("proto", ev.proto.as_str());
     o.str("transport", ev.transport.as_str());
-    o.str("src", &ev.src.to_string());
+    o.plain("src", ev.src);
     o.num("sport", ev.sport.into());
-    o.str("dst", &ev.dst.to_string());
+    o.plain("dst", ev.dst);
     o.num("dport", ev.dport.into());
     o.opt_str("provider", ev.provider);
     o.opt_str("encap", ev.encap.map(|e| e.as_str()));
