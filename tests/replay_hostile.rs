@@ -75,7 +75,11 @@ fn cut_and_corrupted_corpus_captures_never_panic() {
         for i in 0..6 {
             let cut = (rng.next() as usize) % orig.len().max(1);
             let read_whole = check(&dir, &format!("cut{i}-{stem}"), &orig[..cut]);
-            if read_whole { ok += 1 } else { failed += 1 }
+            if read_whole {
+                ok += 1
+            } else {
+                failed += 1
+            }
         }
         for i in 0..6 {
             let mut bytes = orig.clone();
@@ -84,7 +88,11 @@ fn cut_and_corrupted_corpus_captures_never_panic() {
                 bytes[at] ^= 1 << (rng.next() % 8);
             }
             let read_whole = check(&dir, &format!("flip{i}-{stem}"), &bytes);
-            if read_whole { ok += 1 } else { failed += 1 }
+            if read_whole {
+                ok += 1
+            } else {
+                failed += 1
+            }
         }
     }
     // Both outcomes happened: the variants were hostile enough to fail, and not all failed.

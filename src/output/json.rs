@@ -72,11 +72,6 @@ impl<'a> Obj<'a> {
         self.key(k);
         string(self.b, v);
     }
-    /// A value whose text needs no JSON escaping (addresses, numbers).
-    fn plain(&mut self, k: &str, v: impl std::fmt::Display) {
-        self.key(k);
-        let _ = write!(self.b, "\"{v}\"");
-    }
     /// Text that may need escaping, formatted through a scratch buffer.
     fn text(&mut self, k: &str, v: impl std::fmt::Display, scratch: &mut String) {
         use std::fmt::Write as _;
@@ -93,7 +88,25 @@ impl<'a> Obj<'a> {
     }
     fn num(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self.b, "{v}");
+        decimal(self.b, v, 1);
+    }
+    fn addr(&mut self, k: &str, a: std::net::IpAddr) {
+        self.key(k);
+        match a {
+            std::net::IpAddr::V4(v4) => {
+                self.b.push(b'"');
+                for (i, o) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        self.b.push(b'.');
+                    }
+                    decimal(self.b, *o as u64, 1);
+                }
+                self.b.push(b'"');
+            }
+            v6 => {
+                let _ = write!(self.b, "\"{v6}\"");
+            }
+        }
     }
     fn bool(&mut self, k: &str, v: bool) {
         self.key(k);
@@ -105,18 +118,39 @@ impl<'a> Obj<'a> {
     }
     fn secs(&mut self, k: &str, ns: i64) {
         self.key(k);
-        let sign = if ns < 0 { "-" } else { "" };
+        if ns < 0 {
+            self.b.push(b'-');
+        }
         let a = ns.unsigned_abs();
-        let _ = write!(self.b, "{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000);
+        decimal(self.b, a / 1_000_000_000, 1);
+        self.b.push(b'.');
+        decimal(self.b, a % 1_000_000_000, 9);
     }
     fn end(self) {
         self.b.push(b'}');
     }
 }
 
+/// `v` in decimal, zero-padded to at least `width` digits.
+fn decimal(b: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while v > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    b.extend_from_slice(&digits[i..]);
+}
+
 /// A JSON string: quotes, backslashes and control characters escaped.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
+    if !s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\' || c == 0x7f) {
+        b.extend_from_slice(s.as_bytes());
+        b.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, c) in s.bytes().enumerate() {
         let esc: &[u8] = match c {
@@ -166,9 +200,9 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
     o.text("reason", &j.reason, scratch);
     o.str("proto", ev.proto.as_str());
     o.str("transport", ev.transport.as_str());
-    o.plain("src", ev.src);
+    o.addr("src", ev.src);
     o.num("sport", ev.sport.into());
-    o.plain("dst", ev.dst);
+    o.addr("dst", ev.dst);
     o.num("dport", ev.dport.into());
     o.opt_str("provider", ev.provider);
     o.opt_str("encap", ev.encap.map(|e| e.as_str()));
@@ -389,6 +423,25 @@ mod tests {
         let mut b = Vec::new();
         string(&mut b, "a\"b\\c\n\x1b[2J\x7f é");
         assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
+    }
+
+    #[test]
+    fn decimals_and_addresses() {
+        let mut b = Vec::new();
+        for v in [0, 7, 10, 65535, u64::MAX] {
+            b.clear();
+            decimal(&mut b, v, 1);
+            assert_eq!(String::from_utf8(b.clone()).unwrap(), v.to_string());
+        }
+        b.clear();
+        decimal(&mut b, 42, 9);
+        assert_eq!(b, b"000000042");
+        let mut b = Vec::new();
+        let mut o = Obj::new(&mut b);
+        o.addr("a", "192.0.2.255".parse().unwrap());
+        o.addr("b", "fd00::53".parse().unwrap());
+        o.end();
+        assert_eq!(String::from_utf8(b).unwrap(), "{\"a\":\"192.0.2.255\",\"b\":\"fd00::53\"}");
     }
 
     #[test]
