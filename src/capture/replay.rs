@@ -87,38 +87,9 @@ pub fn config(judge: &JudgeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Most entries a DoH list may hold.
-const MAX_DOH_ENTRIES: usize = 100_000;
-
-/// Parses a DoH list: one `host [provider]` a line, `#` starts a comment.
-pub fn parse_doh_list(text: &str) -> anyhow::Result<Vec<(String, Option<String>)>> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let host = words.next().unwrap_or("").trim_end_matches('.').to_ascii_lowercase();
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-        if !valid {
-            anyhow::bail!("line {}: {:?} is not a host name (write: host [provider])", n + 1, host);
-        }
-        if out.len() >= MAX_DOH_ENTRIES {
-            anyhow::bail!("more than {MAX_DOH_ENTRIES} entries");
-        }
-        let provider: Vec<&str> = words.collect();
-        out.push((host, (!provider.is_empty()).then(|| provider.join(" "))));
-    }
-    Ok(out)
-}
-
-fn with_doh_list(db: ResolverDb, text: &str) -> anyhow::Result<ResolverDb> {
-    let entries = parse_doh_list(text)?;
-    // TODO(tcp): hand the entries to the core once ResolverDb takes user entries.
-    let _ = entries;
+/// The bundled list plus the user's `--doh-list` entries (`host [provider]` a line).
+fn with_doh_list(mut db: ResolverDb, text: &str) -> anyhow::Result<ResolverDb> {
+    db.add_user_list(text)?;
     Ok(db)
 }
 

@@ -4,10 +4,10 @@
 //! What the hot path calls malformed (each reason bounded work, never a panic):
 //! - fewer than 12 bytes: `ShortHeader` (no header);
 //! - the first question's name or its type/class runs past the end: `Truncated`;
-//! - a compression pointer outside the message, or not pointing before the name that uses it
-//!   (forward and self pointers, as hickory requires): `BadPointer`; one that lands back inside
-//!   the labels already read: `PointerLoop` (hickory only follows strictly backward pointers, so
-//!   every chase terminates);
+//! - a compression pointer outside the message or forward (hickory follows only pointers to
+//!   bytes before the name that uses them, as RFC 1035 4.1.4 says): `BadPointer`; one that
+//!   points at itself or back into the labels of the same name: `PointerLoop` (as only strictly
+//!   backward pointers are followed, every chase terminates);
 //! - a label length byte with top bits 01 or 10 (extended / reserved label types): `BadLabel`;
 //! - a name of 255 bytes or more: `NameTooLong`;
 //! - section counts the rest of the message cannot hold even with minimal entries (5 bytes per
@@ -105,15 +105,14 @@ pub fn name_text(name: &Name) -> Box<str> {
 fn name_error(e: &DecodeError, name_start: usize, len: usize) -> Malformed {
     match e {
         DecodeError::InsufficientBytes => Malformed::Truncated,
-        DecodeError::PointerNotPriorToLabel { ptr, .. } => {
+        DecodeError::PointerNotPriorToLabel { idx, ptr } => {
             let ptr = usize::from(*ptr);
-            if ptr >= len {
-                Malformed::BadPointer
-            } else if ptr >= name_start {
-                // Into the name being read, or after it: following it could only loop or
-                // read forward; hickory (and so this decoder) refuses both.
+            if ptr >= name_start && ptr <= *idx && ptr < len {
+                // Back into the labels of the name being read, or at itself: a loop.
                 Malformed::PointerLoop
             } else {
+                // Past the end of the message, or forward: hickory (and so this decoder)
+                // follows only pointers to earlier bytes, as RFC 1035 4.1.4 says.
                 Malformed::BadPointer
             }
         }

@@ -206,6 +206,7 @@ impl Pipeline {
         let mut s = self.judge.stats.clone();
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
+        s.encrypted_flows_evicted = self.encrypted.evicted();
         s.pairs = self.judge.tracker.stats();
         s
     }
@@ -235,15 +236,15 @@ impl Pipeline {
 
     /// Decodes one frame and appends what it completed to `out`.
     pub fn process(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) {
-        self.sweep(frame.ts);
         self.last_frame = frame.number;
+        self.sweep(frame.ts, Some(out));
         let class = self.classify_frame(frame, out);
         self.judge.stats.count_frame(class, frame.data.len());
     }
 
     /// Expires what timed out up to trace time `now` (call it when time passes without frames).
     pub fn advance(&mut self, now: Ts) {
-        self.sweep(now);
+        self.sweep(now, None);
     }
 
     /// End of input: whatever is still pending (queries, fragments, streams) is counted as
@@ -251,23 +252,45 @@ impl Pipeline {
     pub fn finish(&mut self, out: &mut Vec<Judged>) {
         let end = Ts(i64::MAX);
         self.defrag.expire(end);
+        self.flush_tcp(end, out);
         self.tcp.expire(end);
         self.encrypted.expire(end);
         self.judge.tracker.finish();
         self.judge.flush_notices(out);
     }
 
-    fn sweep(&mut self, now: Ts) {
+    fn sweep(&mut self, now: Ts, out: Option<&mut Vec<Judged>>) {
         match self.last_sweep {
             Some(last) if now.0.saturating_sub(last.0) < SWEEP_INTERVAL_NS => {}
             _ => {
                 self.last_sweep = Some(now);
+                if let Some(out) = out {
+                    self.flush_tcp(now, out);
+                }
                 self.defrag.expire(now);
                 self.tcp.expire(now);
                 self.encrypted.expire(now);
                 self.judge.tracker.expire(now);
             }
         }
+    }
+
+    /// Delivers the TCP messages that waited behind holes older than the reorder window (all of
+    /// them at the end of input), on the current frame.
+    fn flush_tcp(&mut self, now: Ts, out: &mut Vec<Judged>) {
+        let judge = &mut self.judge;
+        let frame = self.last_frame;
+        self.tcp.flush_stale(now, &mut |key, ts, item| {
+            let (StreamItem::Message(msg), Some(transport)) =
+                (item, Transport::from_ports(key.sport, key.dport))
+            else {
+                return;
+            };
+            let o = Origin { ts, frame, iface: key.iface, encap: None };
+            let path =
+                Path { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, proto: L4::Tcp };
+            judge.message(o, path, transport, msg, out);
+        });
     }
 
     fn classify_frame(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) -> FrameClass {
@@ -297,9 +320,18 @@ impl Pipeline {
 
     fn ip_packet(&mut self, o: Origin, pkt: &IpPacket<'_>, out: &mut Vec<Judged>) -> FrameClass {
         if pkt.frag.is_some() {
-            return match self.defrag.push(o.ts, o.iface, pkt) {
-                Some(d) => self.transport(o, d.src, d.dst, d.proto, &d.payload, out),
-                None => FrameClass::Fragment,
+            let Some(d) = self.defrag.push(o.ts, o.iface, pkt) else {
+                return FrameClass::Fragment;
+            };
+            // IPv6 extension headers may follow the fragment header: skip them now.
+            let inner = if d.src.is_ipv6() {
+                ip::skip_ipv6_extensions(d.proto, &d.payload)
+            } else {
+                Some((d.proto, &d.payload[..]))
+            };
+            return match inner {
+                Some((proto, payload)) => self.transport(o, d.src, d.dst, proto, payload, out),
+                None => FrameClass::Undecodable,
             };
         }
         self.transport(o, pkt.src, pkt.dst, pkt.proto, pkt.payload, out)

@@ -107,6 +107,8 @@ pub struct Stats {
     pub frag: FragStats,
     pub tcp: TcpStats,
     pub pairs: PairStats,
+    /// Encrypted-DNS flow records dropped to keep that table within its cap.
+    pub encrypted_flows_evicted: u64,
 }
 
 impl Stats {

@@ -227,6 +227,27 @@ impl TcpStreams {
         self.compact_order();
     }
 
+    /// Gives up, at trace time `now`, on holes older than the reorder window (every hole when
+    /// `now` is the end of time, `Ts(i64::MAX)`), delivering what waited behind them. `sink` gets
+    /// the flow, the trace time to give the items (`now`, or the flow's last packet at the end of
+    /// time) and the item.
+    pub fn flush_stale(&mut self, now: Ts, sink: &mut dyn FnMut(&FlowKey, Ts, StreamItem<'_>)) {
+        let window = self.limits.reorder_window_ns;
+        for (key, dir) in self.flows.iter_mut() {
+            if dir.closed || !dir.has_hole() || dir.hole_since.is_none_or(|t| now.since(t) < window) {
+                continue;
+            }
+            let when = if now.0 == i64::MAX { dir.last_seen } else { now };
+            let before = dir.held();
+            give_up_holes(dir, now, &self.limits, &mut self.stats, &mut |item| sink(key, when, item));
+            if dir.fin && !dir.has_hole() {
+                self.stats.bytes_lost += dir.clear();
+                dir.closed = true;
+            }
+            self.total = self.total.saturating_sub(before).saturating_add(dir.held());
+        }
+    }
+
     pub fn stats(&self) -> TcpStats {
         self.stats
     }
@@ -304,13 +325,12 @@ fn feed(
     sink: &mut dyn FnMut(StreamItem<'_>),
 ) {
     dir.last_seen = ts;
-    if seg.syn && dir.isn != Some(seg.seq) && (dir.isn.is_some() || dir.closed || dir.held() > 0) {
-        // A new connection on the same ports: start over.
+    if seg.syn && dir.isn != Some(seg.seq) {
+        // A new connection on the same ports (or the SYN of a stream first seen without it):
+        // start over at its sequence number.
         let held = dir.clear();
         stats.bytes_lost += held;
         *dir = Dir::new(seg, ts, dir.generation);
-    } else if seg.syn && dir.isn.is_none() {
-        dir.isn = Some(seg.seq);
     }
     let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
     if dir.closed {

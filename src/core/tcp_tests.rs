@@ -320,6 +320,49 @@ fn hole_given_up_after_reorder_window() {
 }
 
 #[test]
+fn stale_hole_flushed_without_further_segments() {
+    let mut t = T::new();
+    t.syn(key(), 0);
+    let a = framed(&query(55, "a.example"));
+    let b = framed(&query(56, "b.example"));
+    assert!(t.data(key(), 1 + a.len() as u32, &b).is_empty());
+    let mut got = Vec::new();
+    let mut flush = |s: &mut TcpStreams, now: Ts| {
+        s.flush_stale(now, &mut |k, when, item| {
+            assert_eq!((*k, when), (key(), now));
+            got.push(match item {
+                StreamItem::Message(m) => Got::Msg(m.to_vec()),
+                StreamItem::Gap { lost } => Got::Gap(lost),
+            });
+        })
+    };
+    flush(&mut t.s, Ts(t.ts.0 + 1_999_000_000));
+    flush(&mut t.s, Ts(t.ts.0 + 2_000_000_000));
+    assert_eq!(got, vec![Got::Gap(a.len() as u64), Got::Msg(query(56, "b.example"))]);
+    assert_eq!(t.s.buffered_bytes(), 0);
+}
+
+#[test]
+fn end_of_input_flushes_every_hole_at_the_last_packet_time() {
+    let mut t = T::new();
+    t.syn(key(), 0);
+    let b = framed(&query(57, "b.example"));
+    t.data(key(), 10, &b);
+    t.fin(key(), 10 + b.len() as u32);
+    let last = t.ts;
+    let mut got = Vec::new();
+    t.s.flush_stale(Ts(i64::MAX), &mut |_, when, item| {
+        if let StreamItem::Message(m) = item {
+            got.push((when, m.to_vec()));
+        }
+    });
+    assert_eq!(got, vec![(last, query(57, "b.example"))]);
+    // The FIN waited for the hole: the direction is closed now.
+    assert!(t.data(key(), 10, &b).is_empty());
+    assert_eq!(t.stats().retransmissions, 1);
+}
+
+#[test]
 fn hole_given_up_when_budget_exceeded() {
     let limits = TcpLimits { max_flow_bytes: 200, ..TcpLimits::default() };
     let mut t = T::with(limits);
@@ -423,6 +466,16 @@ fn new_syn_on_same_ports_starts_over() {
     let f = framed(&query(91, "new.example"));
     assert_eq!(ids(&t.data(key(), 123_457, &f)), vec![91]);
     assert_eq!(t.stats().bytes_lost, 7);
+}
+
+#[test]
+fn syn_after_a_flow_first_seen_without_one_starts_over() {
+    let mut t = T::new();
+    let f = framed(&query(92, "old.example"));
+    assert_eq!(ids(&t.data(key(), 5_000, &f)), vec![92]);
+    t.syn(key(), 9);
+    assert_eq!(ids(&t.data(key(), 10, &framed(&query(93, "new.example")))), vec![93]);
+    assert_eq!(t.stats().gaps, 0);
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 pub mod escape;
 pub mod json;
+pub mod lines;
+pub mod pcapng;
 pub mod report;
 pub mod summary;
 

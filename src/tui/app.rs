@@ -175,19 +175,35 @@ impl App {
     }
 
     /// The events listed, newest first.
-    pub fn visible<'m>(&self, model: &'m Model) -> Vec<&'m Row> {
-        model.events.iter().rev().filter(|r| self.shows(r)).collect()
+    pub fn visible<'m>(&self, model: &'m Model) -> Listing<'m> {
+        let ring = &model.events;
+        if self.filter.is_empty() && self.verdicts == VerdictFilter::All {
+            // No filter: the ring itself (seqs increase), cut at the pause; no scan.
+            let len = match self.paused {
+                Some(p) => ring.partition_point(|r| r.seq <= p),
+                None => ring.len(),
+            };
+            return Listing::All(ring, len);
+        }
+        Listing::Filtered(ring.iter().rev().filter(|r| self.shows(r)).collect())
     }
 
     /// Index of the selection in `list` (0 when following or when it left the list).
-    pub fn position(&self, list: &[&Row]) -> usize {
-        self.selected.and_then(|s| list.iter().position(|r| r.seq == s)).unwrap_or(0)
+    pub fn position(&self, list: &Listing<'_>) -> usize {
+        let Some(s) = self.selected else { return 0 };
+        match list {
+            Listing::All(ring, len) => match ring.binary_search_by_key(&s, |r| r.seq) {
+                Ok(i) if i < *len => len - 1 - i,
+                _ => 0,
+            },
+            Listing::Filtered(rows) => rows.iter().position(|r| r.seq == s).unwrap_or(0),
+        }
     }
 
     /// The event the detail pane shows.
     pub fn current<'m>(&self, model: &'m Model) -> Option<&'m Row> {
         let list = self.visible(model);
-        list.get(self.position(&list)).copied()
+        list.get(self.position(&list))
     }
 
     /// Applies one action.
@@ -268,8 +284,35 @@ impl App {
                 }
                 let to = step(self.position(&list), by, list.len());
                 // The top row follows new events, unless a detail is open on it.
-                self.selected = if to == 0 && !self.detail { None } else { Some(list[to].seq) };
+                self.selected = if to == 0 && !self.detail { None } else { list.get(to).map(|r| r.seq) };
             }
+        }
+    }
+}
+
+/// The events listed, newest first: the whole ring (up to the pause), or the rows a filter kept.
+pub enum Listing<'m> {
+    All(&'m std::collections::VecDeque<Row>, usize),
+    Filtered(Vec<&'m Row>),
+}
+
+impl<'m> Listing<'m> {
+    pub fn len(&self) -> usize {
+        match self {
+            Listing::All(_, len) => *len,
+            Listing::Filtered(rows) => rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th row, newest first.
+    pub fn get(&self, i: usize) -> Option<&'m Row> {
+        match self {
+            Listing::All(ring, len) => ring.get(len.checked_sub(i + 1)?),
+            Listing::Filtered(rows) => rows.get(i).copied(),
         }
     }
 }

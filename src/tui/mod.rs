@@ -1,8 +1,9 @@
 //! The dashboard: `monitor` on a terminal, `replay --tui`.
 //!
-//! The pipeline runs on its own thread and feeds `model::Model` through `sink::TuiSink`
-//! (never waiting on the UI). The UI thread blocks on the keyboard with a timeout, and draws
-//! from the model when something changed (at most once per `FRAME`) or once per second.
+//! The pipeline runs on its own thread and queues updates through `sink::TuiSink` into an
+//! `Inbox`, never waiting on drawing. The UI thread owns the `model::Model`: it blocks on the
+//! keyboard with a timeout of `FRAME`, swaps the inbox out, applies it, and draws when something
+//! changed (at most once per `FRAME`) or once per second (the clock).
 //! `view` is a pure function of `app::App` and the model, so every screen is tested with
 //! ratatui's `TestBackend`.
 
@@ -18,15 +19,15 @@ pub mod view;
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use crossterm::event::{self, Event as TermEvent};
 
 use self::app::{App, Effect, Progress, Source};
-use self::model::{Model, Shared};
-use self::sink::TuiSink;
+use self::model::Model;
+use self::sink::{Inbox, TuiSink};
 use crate::cli::{MonitorArgs, ReplayArgs};
 use crate::core::Ts;
 use crate::output::Sink;
@@ -34,7 +35,7 @@ use crate::Outcome;
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
-/// Redraw at least this often (the clock in the header).
+/// Live, redraw at least this often (the clock in the header, the chart).
 const TICK: Duration = Duration::from_secs(1);
 
 /// `dnsleak monitor` on a terminal.
@@ -52,8 +53,18 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
         .collect();
     let source = Source::Replay { files: files.join(","), speed: args.speed };
-    let args = args.clone();
+    let mut args = args.clone();
+    // The dashboard shows the progress; a bar on stderr would scribble over it.
+    args.quiet = true;
     run(source, args.speed, move |sink, _| crate::capture::replay::judge_files(&args, sink).map(drop))
+}
+
+/// For the tests of terminal restoring: `DNSLEAK_TEST_PANIC=ui` or `=pipeline` makes that
+/// thread panic once the dashboard is up.
+fn test_panic(place: &str) {
+    if std::env::var_os("DNSLEAK_TEST_PANIC").is_some_and(|v| v == place) {
+        panic!("DNSLEAK_TEST_PANIC={place}: a deliberate panic to test that the terminal is restored");
+    }
 }
 
 pub fn wall_now() -> Ts {
@@ -71,22 +82,26 @@ where
         bail!("the dashboard needs a terminal on standard output: run it in a terminal, or ask for text output (replay without --tui, monitor --json or --no-tui)");
     }
     let live = matches!(source, Source::Live { .. });
-    let shared = Arc::new(Shared::default());
+    // Before any thread starts, so a panic anywhere restores the terminal.
+    term::install_hooks();
+    let inbox = Arc::new(Inbox::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let work: Box<Work> = Box::new(work);
-    let (sh, st) = (shared.clone(), stop.clone());
+    let (ib, st) = (inbox.clone(), stop.clone());
     let worker = std::thread::Builder::new()
         .name("dnsleak-pipeline".into())
         .spawn(move || {
-            let mut sink = TuiSink::new(sh, st.clone(), !live, speed);
+            test_panic("pipeline");
+            let mut sink = TuiSink::new(ib, st.clone(), !live, speed);
             let result = work(&mut sink, &st);
             let _ = tx.send(result.map_err(|e| crate::error_chain(&e)));
         })
         .context("starting the pipeline thread")?;
     let mut app = App::new(source);
+    let mut model = Model::new();
     let term = term::Term::enter().context("opening the terminal for the dashboard")?;
-    let result = ui_loop(term, &mut app, &shared, &rx, live);
+    let result = ui_loop(term, &mut app, &mut model, &inbox, &rx, live);
     stop.store(true, Ordering::Relaxed);
     if live {
         // Let the capture close its handles and files (it checks `stop` often).
@@ -99,26 +114,30 @@ where
     if let Progress::Failed(e) = &app.progress {
         bail!("{e}");
     }
-    let exposures = lock(&shared).exposures;
-    Ok(Outcome::from_exposures(exposures))
-}
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Model> {
-    shared.model.lock().unwrap_or_else(|p| p.into_inner())
+    // What the pipeline queued after the last frame still counts for the exit status.
+    inbox.drain_into(&mut model, &mut Vec::new());
+    Ok(Outcome::from_exposures(model.exposures))
 }
 
 /// Draws and reads keys until quit. Takes the terminal so it is restored when this returns.
 fn ui_loop(
     mut term: term::Term,
     app: &mut App,
-    shared: &Shared,
+    model: &mut Model,
+    inbox: &Inbox,
     rx: &Receiver<Result<(), String>>,
     live: bool,
 ) -> anyhow::Result<()> {
     let mut last_draw: Option<Instant> = None;
-    let mut drawn_version = u64::MAX;
     let mut dirty = true;
+    let mut changed = false;
+    let mut spare = Vec::new();
     loop {
+        if term::PANICKED.load(Ordering::Relaxed) {
+            bail!(
+                "a thread of the dashboard panicked (its message is above); this is a bug, please report it"
+            );
+        }
         if term::SIGNALLED.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -133,26 +152,34 @@ fn ui_loop(
             Err(TryRecvError::Disconnected) => {}
         }
         let since = last_draw.map_or(Duration::MAX, |t| t.elapsed());
-        let changed = lock(shared).version != drawn_version;
-        if dirty || since >= TICK || (changed && since >= FRAME) {
-            term.terminal.draw(|f| {
-                let model = lock(shared);
-                app.now = if live { wall_now() } else { model.last_ts.unwrap_or_default() };
-                f.render_widget(view::Dashboard { app, model: &model }, f.area());
-                drawn_version = model.version;
+        // Take updates in every turn (a flood never waits a whole frame for room); draw at
+        // most once per FRAME.
+        let busy = inbox.drain_into(model, &mut spare);
+        changed |= busy;
+        // Live, the clock and the chart move every second; a replay stands still once read.
+        let tick = live && since >= TICK;
+        if dirty || tick || (changed && since >= FRAME) {
+            app.now = if live { wall_now() } else { model.last_ts.unwrap_or_default() };
+            let drawn = term::draw_guarded(|| {
+                term.terminal.draw(|f| f.render_widget(view::Dashboard { app, model }, f.area())).map(drop)
             })?;
+            if !drawn {
+                continue; // a panic restored the terminal; the check above ends the loop
+            }
             last_draw = Some(Instant::now());
-            dirty = false;
+            (dirty, changed) = (false, false);
+            test_panic("ui");
         }
-        if !event::poll(FRAME)? {
+        // While events flow, wake often to take them in; idle, once per FRAME.
+        let wait = if busy { FRAME / 10 } else { FRAME };
+        if !event::poll(wait)? {
             continue;
         }
         while event::poll(Duration::ZERO)? {
             match event::read()? {
                 TermEvent::Key(k) => {
                     let action = keys::action(k, app.input_mode());
-                    let mut model = lock(shared);
-                    match app.apply(action, &model) {
+                    match app.apply(action, model) {
                         Effect::Quit => return Ok(()),
                         Effect::ClearEvents => model.clear_events(),
                         Effect::None => {}

@@ -1,9 +1,9 @@
-//! What the dashboard knows: fed by a `Sink` on the pipeline thread, read by the UI thread.
+//! What the dashboard knows, built from the judged events, topology and counters.
 //!
-//! Every table is bounded: the last `EVENT_CAP` events, `RESOLVER_CAP` resolvers,
+//! The UI thread owns the model; the pipeline thread only queues updates for it
+//! (`sink::Inbox`). Every table is bounded: the last `EVENT_CAP` events, `RESOLVER_CAP` resolvers,
 //! `IFACE_CAP` interfaces, `SERIES_SECS` seconds of the chart, `RTT_SAMPLES` response times per
-//! resolver. Updates are O(1) per event (plus a short scan of the resolver table), so the
-//! pipeline never waits on the dashboard.
+//! resolver. Updates are O(1) per event (plus a short scan of the resolver table).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -351,10 +351,4 @@ impl Model {
         }
         out
     }
-}
-
-/// The model shared between the pipeline thread (writer) and the UI thread (reader).
-#[derive(Debug, Default)]
-pub struct Shared {
-    pub model: std::sync::Mutex<Model>,
 }

@@ -1,27 +1,72 @@
-//! The `Sink` that feeds the dashboard's model from the pipeline thread.
+//! The `Sink` that feeds the dashboard from the pipeline thread.
 //!
-//! It never waits on the UI: it takes the model's lock with `try_lock`, and when the UI holds
-//! it (only while copying a frame) it keeps what came in a short queue applied at the next
-//! call. With `--speed N` it paces events by their capture time instead.
+//! The pipeline never waits on drawing: it appends updates to an `Inbox` whose lock the UI
+//! thread holds only to swap the queue out (a pointer swap) at each frame, and applies them to
+//! its own model outside the lock. The queue is bounded: past `INBOX_CAP` updates (the UI is
+//! more than a frame behind a flood) the sink waits for the next swap — in replay that only
+//! slows reading; in live capture the capture channel then fills and its drops are counted and
+//! shown, never silent. With `--speed N` the sink paces events by their capture time.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::model::{Model, Shared};
+use super::model::Model;
 use crate::core::{Judged, Topology, Ts};
 use crate::output::{Counters, Sink};
 
-/// Beyond this many queued updates the sink waits for the lock (the UI holds it only to draw).
-const PENDING_MAX: usize = 4096;
-/// Longest sleep between checks of the stop flag while pacing.
-const PACE_STEP: Duration = Duration::from_millis(50);
+/// Updates queued at most between two frames.
+pub const INBOX_CAP: usize = 65_536;
+/// Longest sleep between checks of the stop flag while pacing or waiting for room.
+const STEP: Duration = Duration::from_millis(50);
 
-enum Pending {
-    Event(Box<Judged>, Option<String>),
+/// One change for the model.
+pub enum Update {
+    Event(Box<Judged>, Option<Arc<str>>),
     Topology(Box<Topology>),
     Counters(Box<Counters>),
+}
+
+/// Updates on their way from the pipeline thread to the UI thread.
+#[derive(Default)]
+pub struct Inbox {
+    queue: Mutex<Vec<Update>>,
+    room: Condvar,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, Vec<Update>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves every queued update into `model` (the lock is held only for the swap). Returns
+    /// whether anything changed.
+    pub fn drain_into(&self, model: &mut Model, spare: &mut Vec<Update>) -> bool {
+        spare.clear();
+        std::mem::swap(&mut *self.lock(), spare);
+        self.room.notify_all();
+        let changed = !spare.is_empty();
+        for u in spare.drain(..) {
+            match u {
+                Update::Event(j, file) => model.apply_event(&j, file.as_deref()),
+                Update::Topology(t) => model.apply_topology(&t),
+                Update::Counters(c) => model.apply_counters(&c),
+            }
+        }
+        changed
+    }
+
+    fn push(&self, u: Update, stop: &AtomicBool) {
+        let mut q = self.lock();
+        while q.len() >= INBOX_CAP && !stop.load(Ordering::Relaxed) {
+            q = match self.room.wait_timeout(q, STEP) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        q.push(u);
+    }
 }
 
 /// Playback at N times capture speed.
@@ -31,52 +76,18 @@ struct Pacer {
 }
 
 pub struct TuiSink {
-    shared: Arc<Shared>,
-    pending: Vec<Pending>,
+    inbox: Arc<Inbox>,
     stop: Arc<AtomicBool>,
     /// Return an error from `event` once `stop` is set (replay: ends reading at once).
     abort_on_stop: bool,
     pacer: Option<Pacer>,
+    last_file: Option<Arc<str>>,
 }
 
 impl TuiSink {
-    pub fn new(shared: Arc<Shared>, stop: Arc<AtomicBool>, abort_on_stop: bool, speed: Option<f64>) -> Self {
+    pub fn new(inbox: Arc<Inbox>, stop: Arc<AtomicBool>, abort_on_stop: bool, speed: Option<f64>) -> Self {
         let pacer = speed.filter(|s| s.is_finite() && *s > 0.0).map(|speed| Pacer { speed, start: None });
-        TuiSink { shared, pending: Vec::new(), stop, abort_on_stop, pacer }
-    }
-
-    fn lock(&self, wait: bool) -> Option<MutexGuard<'_, Model>> {
-        match self.shared.model.try_lock() {
-            Ok(g) => Some(g),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) if wait => {
-                Some(self.shared.model.lock().unwrap_or_else(|p| p.into_inner()))
-            }
-            Err(TryLockError::WouldBlock) => None,
-        }
-    }
-
-    /// Applies `update` (and whatever was queued) now if the lock is free, else queues it.
-    fn offer(&mut self, update: Pending) {
-        let wait = self.pending.len() >= PENDING_MAX;
-        let pending = std::mem::take(&mut self.pending);
-        let Some(mut model) = self.lock(wait) else {
-            self.pending = pending;
-            self.pending.push(update);
-            return;
-        };
-        for p in pending.iter().chain(std::iter::once(&update)) {
-            apply(&mut model, p);
-        }
-    }
-
-    fn flush(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        if let Some(mut model) = self.lock(true) {
-            for p in &pending {
-                apply(&mut model, p);
-            }
-        }
+        TuiSink { inbox, stop, abort_on_stop, pacer, last_file: None }
     }
 
     fn stopped(&self) -> io::Result<()> {
@@ -91,60 +102,49 @@ impl TuiSink {
         let Some(pacer) = &mut self.pacer else { return Ok(()) };
         let (t0, w0) = *pacer.start.get_or_insert((ts, Instant::now()));
         let due = Duration::from_secs_f64((ts.since(t0) as f64 / 1e9 / pacer.speed).min(1e9));
-        let mut flushed = false;
         loop {
             let elapsed = w0.elapsed();
-            if elapsed >= due {
-                return Ok(());
+            if elapsed >= due || self.stop.load(Ordering::Relaxed) {
+                return self.stopped();
             }
-            if !flushed {
-                self.flush();
-                flushed = true;
-            }
-            self.stopped()?;
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            std::thread::sleep((due - elapsed).min(PACE_STEP));
+            std::thread::sleep((due - elapsed).min(STEP));
         }
     }
-}
 
-fn apply(model: &mut Model, p: &Pending) {
-    match p {
-        Pending::Event(j, file) => model.apply_event(j, file.as_deref()),
-        Pending::Topology(t) => model.apply_topology(t),
-        Pending::Counters(c) => model.apply_counters(c),
+    /// The file name as a shared string, allocated once per file.
+    fn file(&mut self, file: Option<&str>) -> Option<Arc<str>> {
+        let f = file?;
+        match &self.last_file {
+            Some(last) if **last == *f => Some(last.clone()),
+            _ => {
+                let a: Arc<str> = Arc::from(f);
+                self.last_file = Some(a.clone());
+                Some(a)
+            }
+        }
     }
 }
 
 impl Sink for TuiSink {
     fn topology(&mut self, topology: &Topology) -> io::Result<()> {
-        self.offer(Pending::Topology(Box::new(topology.clone())));
+        self.inbox.push(Update::Topology(Box::new(topology.clone())), &self.stop);
         Ok(())
     }
 
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
         self.stopped()?;
         self.pace(judged.event.ts)?;
-        if self.pending.is_empty() {
-            if let Some(mut model) = self.lock(false) {
-                model.apply_event(judged, file);
-                return Ok(());
-            }
-        }
-        self.offer(Pending::Event(Box::new(judged.clone()), file.map(str::to_owned)));
+        let file = self.file(file);
+        self.inbox.push(Update::Event(Box::new(judged.clone()), file), &self.stop);
         Ok(())
     }
 
     fn counters(&mut self, counters: &Counters) -> io::Result<()> {
-        self.offer(Pending::Counters(Box::new(counters.clone())));
+        self.inbox.push(Update::Counters(Box::new(counters.clone())), &self.stop);
         Ok(())
     }
 
     fn finish(&mut self, counters: &Counters) -> io::Result<()> {
-        self.pending.push(Pending::Counters(Box::new(counters.clone())));
-        self.flush();
-        Ok(())
+        self.counters(counters)
     }
 }

@@ -1,9 +1,10 @@
 //! The terminal: raw mode and the alternate screen while the dashboard is open, restored on
 //! every way out (return, error, panic on any thread, SIGTERM/SIGHUP/SIGINT).
 
+use std::cell::Cell;
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -13,6 +14,30 @@ use ratatui::Terminal;
 
 /// Set by SIGTERM, SIGHUP or SIGINT while the dashboard is open.
 pub static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Set by the panic hook: some thread panicked and the terminal was restored, so the UI must
+/// not draw again.
+pub static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Held while drawing, and by the panic hook while restoring, so that a thread that panics
+/// while the UI draws cannot have its restored terminal drawn over.
+static TERM_LOCK: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// This thread is inside `draw` (holding `TERM_LOCK`).
+    static DRAWING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `draw` unless a panic already restored the terminal. Returns whether it drew.
+pub fn draw_guarded(draw: impl FnOnce() -> io::Result<()>) -> io::Result<bool> {
+    let _held = TERM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if PANICKED.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    DRAWING.with(|d| d.set(true));
+    let result = draw();
+    DRAWING.with(|d| d.set(false));
+    result.map(|()| true)
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     // Only an atomic store: async-signal-safe.
@@ -54,12 +79,18 @@ pub fn restore() {
 
 /// A panic hook that restores the terminal before the message is printed (so it is readable),
 /// and signal handlers that ask the loop to end.
-fn install_hooks() {
+pub fn install_hooks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
+            PANICKED.store(true, Ordering::Relaxed);
+            if DRAWING.with(|d| d.get()) {
+                restore();
+            } else {
+                let _held = TERM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+                restore();
+            }
             previous(info);
         }));
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;

@@ -8,10 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table, Widget, Wrap};
 
-use super::app::{App, Pane, Progress, Source, VerdictFilter};
+use super::app::{App, Listing, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
 use super::text;
-use crate::core::{EventKind, IfaceKind, Judged, Verdict};
+use crate::core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 use crate::output::escape::escape;
 
 /// Terminals at least this wide and tall show every pane at once.
@@ -43,9 +43,11 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Length(1),
     ])
     .areas(area);
+    // The filtered list, computed once per frame.
+    let list = app.visible(model);
     render_banner(app, model, banner, buf);
     render_info(app, model, info, buf);
-    render_tabs(app, model, tabs, buf);
+    render_tabs(app, model, list.len(), tabs, buf);
     if app.detail {
         render_detail(app, model, main, buf);
     } else if wide {
@@ -53,12 +55,12 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
             Layout::vertical([Constraint::Min(6), Constraint::Length(main.height / 3)]).areas(main);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-        render_events(app, model, top, true, buf);
+        render_events(app, model, &list, top, true, buf);
         render_resolvers(app, model, left, buf);
         render_ifaces(app, model, right, buf);
     } else {
         match app.pane {
-            Pane::Events => render_events(app, model, main, false, buf),
+            Pane::Events => render_events(app, model, &list, main, false, buf),
             Pane::Resolvers => render_resolvers(app, model, main, buf),
             Pane::Interfaces => render_ifaces(app, model, main, buf),
         }
@@ -98,7 +100,7 @@ fn banner_text(model: &Model, safety: Safety) -> (String, Style) {
         }
         Safety::Leaking(e) => (
             format!(
-                " ✖ LEAKING since {}: {} leaked in this burst, {} in all",
+                " ✖ LEAKING since {}: {} leaked messages ({} in all)",
                 text::hms(e.since),
                 e.count,
                 model.exposures
@@ -123,27 +125,32 @@ fn render_banner(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
 
 fn render_info(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     let mut spans: Vec<Span> = vec![Span::raw("tunnel: ")];
-    let mut any = false;
-    for t in model.tunnels().take(4) {
-        any = true;
-        let (word, color) = if t.up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
-        spans.push(Span::raw(format!("{} ", escape(&t.name))));
+    // One entry per name: a tunnel that came back under its name is the same to a person.
+    let mut tunnels: Vec<(&str, bool)> = Vec::new();
+    for t in model.tunnels() {
+        match tunnels.iter_mut().find(|(n, _)| *n == &*t.name) {
+            Some(slot) => slot.1 |= t.up,
+            None => tunnels.push((&t.name, t.up)),
+        }
+    }
+    for (name, up) in tunnels.iter().take(4) {
+        let (word, color) = if *up { ("up", Color::Green) } else { ("DOWN", Color::Red) };
+        spans.push(Span::raw(format!("{} ", escape(name))));
         spans.push(Span::styled(format!("{word} "), Style::new().fg(color).add_modifier(Modifier::BOLD)));
     }
-    if !any {
+    if tunnels.is_empty() {
         spans.push(Span::styled("none ", Style::new().fg(Color::Yellow)));
     }
+    spans.push(Span::raw("│ "));
+    spans.push(source_status(app, model));
+    spans.push(Span::raw(format!(" │ {} │ watching: ", running(app, model))));
     let watched: Vec<String> = model
         .ifaces
         .iter()
         .filter(|i| i.present && matches!(i.kind, IfaceKind::Physical | IfaceKind::Other))
         .map(|i| escape(&i.name).into_owned())
         .collect();
-    let watched = if watched.is_empty() { "-".to_owned() } else { text::cut(&watched.join(","), 24) };
-    spans.push(Span::raw(format!("│ watching: {watched} │ ")));
-    spans.push(Span::raw(running(app, model)));
-    spans.push(Span::raw(" │ "));
-    spans.push(source_status(app, model));
+    spans.push(Span::raw(if watched.is_empty() { "-".to_owned() } else { watched.join(",") }));
     Line::from(spans).render(area, buf);
 }
 
@@ -165,9 +172,7 @@ fn source_status(app: &App, model: &Model) -> Span<'static> {
             format!("error: {}", escape(e)),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
-        (Progress::Finished, Source::Replay { files, .. }) => {
-            Span::raw(format!("read all of {}", escape(files)))
-        }
+        (Progress::Finished, Source::Replay { files, .. }) => Span::raw(format!("done: {}", escape(files))),
         (Progress::Finished, Source::Live { .. }) => {
             Span::styled("capture stopped", Style::new().fg(Color::Red))
         }
@@ -182,7 +187,7 @@ fn source_status(app: &App, model: &Model) -> Span<'static> {
     }
 }
 
-fn render_tabs(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+fn render_tabs(app: &App, model: &Model, shown: usize, area: Rect, buf: &mut Buffer) {
     let mut spans = Vec::new();
     for p in Pane::ALL {
         let style = if p == app.pane && !app.detail {
@@ -192,7 +197,6 @@ fn render_tabs(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
         };
         spans.push(Span::styled(format!(" {} ", p.title()), style));
     }
-    let shown = app.visible(model).len();
     spans.push(Span::raw(format!(" {shown}/{} events", model.events.len())));
     if app.verdicts != VerdictFilter::All {
         spans.push(Span::styled(
@@ -247,7 +251,7 @@ fn kind_letter(kind: EventKind) -> &'static str {
 pub fn name_text(j: &Judged) -> String {
     let ev = &j.event;
     if let Some(n) = &ev.notice {
-        return escape(&n.to_string()).into_owned();
+        return notice_short(n);
     }
     let name = ev.qname().map(|n| if n.is_empty() { "." } else { n });
     match (ev.kind, name) {
@@ -260,7 +264,30 @@ pub fn name_text(j: &Judged) -> String {
             None => "(no server name seen)".into(),
         },
         (_, Some(n)) => escape(n).into_owned(),
+        // A response without a question (mDNS announcements): name its first answer.
+        (EventKind::Response, None) => {
+            let first = ev.dns.as_ref().and_then(|d| crate::core::dns::decode_full(&d.payload).ok());
+            match first.as_ref().and_then(|f| f.answers.first()) {
+                Some(a) => format!("{} (answer)", escape(&a.name)),
+                None => "(no question)".into(),
+            }
+        }
         (_, None) => "(no question)".into(),
+    }
+}
+
+/// A notice in a few words for the list (the detail pane has the full sentence).
+fn notice_short(n: &Notice) -> String {
+    match n {
+        Notice::TunnelDown { iface, none_up: true } => format!("TUNNEL {} DOWN, none up", escape(iface)),
+        Notice::TunnelDown { iface, .. } => format!("tunnel {} down", escape(iface)),
+        Notice::TunnelUp { iface } => format!("tunnel {} up", escape(iface)),
+        Notice::KillSwitchFailed { iface } => format!("KILL SWITCH FAILED on {}", escape(iface)),
+        Notice::ParallelResolution { name, .. } => format!("parallel resolution of {}", escape(name)),
+        Notice::Hijack { name, answered_from, .. } => {
+            format!("hijack? {} from {answered_from}", escape(name))
+        }
+        Notice::UnknownLinkType { link } => format!("link type {link} unsupported"),
     }
 }
 
@@ -274,7 +301,9 @@ fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
         _ => String::new(),
     };
     let time = if wide { text::hms_ms(ev.ts) } else { text::hms(ev.ts) };
-    let via = if wide {
+    let via = if ev.kind == EventKind::Notice {
+        String::new()
+    } else if wide {
         format!("{}/{}", ev.transport.as_str(), ev.proto.as_str())
     } else {
         ev.transport.as_str().into()
@@ -330,8 +359,7 @@ fn pane_block(title: String, focused: bool) -> Block<'static> {
         .title(Span::styled(title, style.add_modifier(Modifier::BOLD)))
 }
 
-fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buffer) {
-    let list = app.visible(model);
+fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, wide: bool, buf: &mut Buffer) {
     let block = pane_block(" Events (newest first) ".into(), app.pane == Pane::Events);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -346,7 +374,7 @@ fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buf
     }
     let rows_fit = (inner.height as usize).saturating_sub(1).max(1);
     app.page.set(rows_fit);
-    let pos = app.position(&list);
+    let pos = app.position(list);
     let mut offset = app.offset.get().min(list.len().saturating_sub(1));
     if pos < offset {
         offset = pos;
@@ -354,13 +382,15 @@ fn render_events(app: &App, model: &Model, area: Rect, wide: bool, buf: &mut Buf
         offset = pos + 1 - rows_fit;
     }
     app.offset.set(offset);
-    let rows = list.iter().enumerate().skip(offset).take(rows_fit).map(|(i, r)| {
-        let (cells, mut style) = event_cells(r, wide);
-        if i == pos {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        TRow::new(cells).style(style)
-    });
+    let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
+        |(i, r)| {
+            let (cells, mut style) = event_cells(r, wide);
+            if i == pos {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            TRow::new(cells).style(style)
+        },
+    );
     let mut header = vec!["time", "iface", "k", "verdict", "via"];
     if wide {
         header.push("resolver");
@@ -487,7 +517,7 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_keys(area: Rect, buf: &mut Buffer) {
-    Line::from("q quit  ? help  ↑↓ move  Enter detail  Tab pane  / name  v verdict  p pause  c clear")
+    Line::from("q quit ? help ↑↓ move Enter detail Tab pane / name v verdict p pause c clear")
         .style(Style::new().fg(Color::DarkGray))
         .render(area, buf);
 }

@@ -123,6 +123,9 @@ fn pointer_faults() {
     // pointer beyond the message
     let m = msg(1, 0, [1, 0, 0, 0], b"\xc0\xff\x00\x01\x00\x01");
     assert_eq!(reason(&m).0, Malformed::BadPointer);
+    // forward pointer to a name after the question
+    let m = msg(1, 0, [1, 0, 0, 0], b"\xc0\x12\x00\x01\x00\x01\x01a\x00");
+    assert_eq!(reason(&m).0, Malformed::BadPointer);
     // pointer to itself: a loop
     let m = msg(1, 0, [1, 0, 0, 0], b"\xc0\x0c\x00\x01\x00\x01");
     assert_eq!(reason(&m).0, Malformed::PointerLoop);

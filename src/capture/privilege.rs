@@ -1,0 +1,78 @@
+//! Capture privileges: say exactly what is missing before anything starts, and, when running
+//! as root, keep only what capture needs once the first captures are open.
+
+use anyhow::{bail, Context};
+use caps::{CapSet, Capability, CapsHashSet};
+
+/// How to give dnsleak what live capture needs, for error messages.
+pub const HOW_TO_FIX: &str = "run it as root (sudo dnsleak ...), or let it capture without root once with: \
+sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v dnsleak)\"";
+
+/// The capabilities live capture keeps: packet sockets (NET_RAW) and interface settings that
+/// libpcap may touch when it opens a new interface (NET_ADMIN).
+pub fn capture_caps() -> CapsHashSet {
+    [Capability::CAP_NET_RAW, Capability::CAP_NET_ADMIN].into_iter().collect()
+}
+
+/// Fails with a message naming what is missing and how to fix it when this process cannot
+/// open packet captures.
+pub fn check() -> anyhow::Result<()> {
+    let effective = caps::read(None, CapSet::Effective)
+        .context("cannot read this process's capabilities (is /proc mounted?)")?;
+    if effective.contains(&Capability::CAP_NET_RAW) {
+        return Ok(());
+    }
+    let uid = unsafe { libc::geteuid() };
+    let who = if uid == 0 {
+        "it runs as root but without the CAP_NET_RAW capability (a container or a capability bounding set took it away)".to_string()
+    } else {
+        format!("it runs as user id {uid} without the CAP_NET_RAW capability")
+    };
+    bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
+}
+
+/// When running as root: drops every capability but those capture needs from this thread's
+/// effective, permitted and inheritable sets (threads started afterwards inherit that).
+/// Does nothing for an unprivileged process that holds just the file capabilities.
+pub fn keep_only_capture_caps() -> anyhow::Result<()> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let keep: CapsHashSet = capture_caps()
+        .intersection(&caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?)
+        .copied()
+        .collect();
+    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    caps::set(None, CapSet::Effective, &keep).context("dropping effective capabilities")?;
+    caps::set(None, CapSet::Permitted, &keep).context("dropping permitted capabilities")?;
+    // Ambient capabilities are only in kernels since 4.3; their absence is not an error.
+    let _ = caps::clear(None, CapSet::Ambient);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_caps_are_raw_and_admin() {
+        let c = capture_caps();
+        assert_eq!(c.len(), 2);
+        assert!(c.contains(&Capability::CAP_NET_RAW));
+    }
+
+    #[test]
+    fn drop_keeps_only_capture_caps_in_a_thread() {
+        // Capabilities are per thread on Linux: test in a thread of our own.
+        std::thread::spawn(|| {
+            keep_only_capture_caps().unwrap();
+            let eff = caps::read(None, CapSet::Effective).unwrap();
+            assert!(eff.is_subset(&capture_caps()), "{eff:?}");
+            if unsafe { libc::geteuid() } == 0 {
+                assert!(!eff.contains(&Capability::CAP_SYS_ADMIN));
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,160 @@
+//! One readable line per event, for `monitor --no-tui` (and `monitor` when no dashboard can
+//! run): time, verdict, interface, transport, addresses, what was asked, and why. Wire text
+//! (names, SNI) goes through `escape`, so it cannot drive the terminal.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::escape::escape;
+use super::{Counters, Sink};
+use crate::core::{EventKind, Judged, Ts, Verdict};
+
+pub struct LinesSink<W: Write> {
+    out: W,
+    color: bool,
+    line: String,
+}
+
+impl<W: Write> LinesSink<W> {
+    pub fn new(out: W, color: bool) -> Self {
+        LinesSink { out, color, line: String::with_capacity(256) }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> Sink for LinesSink<W> {
+    fn event(&mut self, judged: &Judged, _file: Option<&str>) -> io::Result<()> {
+        self.line.clear();
+        format_line(&mut self.line, judged, self.color);
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    fn counters(&mut self, _counters: &Counters) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn finish(&mut self, _counters: &Counters) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `HH:MM:SS.mmm` in UTC.
+pub fn clock(ts: Ts) -> String {
+    let secs = ts.0.div_euclid(1_000_000_000);
+    let ms = ts.0.rem_euclid(1_000_000_000) / 1_000_000;
+    let day = secs.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}.{:03}", day / 3600, day / 60 % 60, day % 60, ms)
+}
+
+fn paint(color: bool, v: Option<Verdict>) -> (&'static str, &'static str) {
+    if !color {
+        return ("", "");
+    }
+    let code = match v {
+        Some(Verdict::Leak | Verdict::Bypass) => "\x1b[1;31m",
+        Some(Verdict::Tunnel) => "\x1b[32m",
+        Some(Verdict::Local | Verdict::Multicast) => "\x1b[2m",
+        None => "\x1b[33m",
+    };
+    (code, "\x1b[0m")
+}
+
+/// One event as one line (no newline).
+pub fn format_line(s: &mut String, j: &Judged, color: bool) {
+    let e = &j.event;
+    let (on, off) = paint(color, j.verdict);
+    let label = match (j.verdict, e.kind) {
+        (Some(v), _) => v.as_str(),
+        (None, EventKind::Malformed) => "malformed",
+        (None, _) => "notice",
+    };
+    let _ = write!(s, "{} {on}{:<9}{off} {}", clock(e.ts), label, escape(&e.iface_name));
+    if e.kind == EventKind::Notice {
+        if let Some(n) = &e.notice {
+            let _ = write!(s, "  {}", escape(&n.to_string()));
+        }
+        return;
+    }
+    let _ = write!(
+        s,
+        " {}/{} {} {}:{} -> {}:{}",
+        e.proto.as_str(),
+        e.transport.as_str(),
+        e.kind.as_str(),
+        e.src,
+        e.sport,
+        e.dst,
+        e.dport
+    );
+    if let Some(enc) = e.encap {
+        let _ = write!(s, " in {}", enc.as_str());
+    }
+    if let Some(q) = e.dns.as_ref().and_then(|d| d.question.as_ref()) {
+        let name = if q.name.is_empty() { "." } else { &q.name };
+        let _ = write!(s, " {} {}", qtype(q.qtype), escape(name));
+    }
+    if let Some(sni) = &e.sni {
+        let _ = write!(s, " sni={}", escape(sni));
+    }
+    if let Some(p) = e.provider {
+        let _ = write!(s, " ({p})");
+    }
+    if let Some(m) = e.malformed {
+        let _ = write!(s, " malformed: {m}");
+    }
+    if j.verdict.is_some() {
+        let _ = write!(s, "  -- {}", j.reason);
+    }
+}
+
+fn qtype(t: u16) -> String {
+    let name = match t {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        33 => "SRV",
+        64 => "SVCB",
+        65 => "HTTPS",
+        255 => "ANY",
+        _ => return format!("TYPE{t}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(clock(Ts::from_millis(86_400_000 + 3_723_456)), "01:02:03.456");
+    }
+
+    #[test]
+    fn notice_and_escape() {
+        use crate::core::{Event, Notice, Reason};
+        use std::sync::Arc;
+        let ev = Event::notice(
+            Ts(0),
+            1,
+            0,
+            Arc::from("wg\u{1b}0"),
+            Notice::TunnelUp { iface: Arc::from("wg\u{1b}0") },
+        );
+        let j = Judged { event: ev, verdict: None, reason: Reason::Notice };
+        let mut s = String::new();
+        format_line(&mut s, &j, false);
+        assert!(!s.contains('\u{1b}'), "{s}");
+        assert!(s.contains("notice"), "{s}");
+        assert!(s.contains("wg\\x1b0"), "{s}");
+    }
+}

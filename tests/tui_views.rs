@@ -1,0 +1,198 @@
+//! Every view of the dashboard, drawn from hand-made judged events on ratatui's TestBackend and
+//! kept as insta snapshots: normal, leaking, tunnel down, detail, help, filter, narrow 80x24,
+//! empty; plus colour, escaping and bounds.
+
+mod tui_common;
+
+use dnsleak::core::{EventKind, Notice, Stats, Transport};
+use dnsleak::output::{CaptureCounters, Counters};
+use dnsleak::tui::app::{App, Source, VerdictFilter};
+use dnsleak::tui::keys::Action;
+use dnsleak::tui::model::{Model, Safety, EVENT_CAP};
+use ratatui::style::Color;
+use tui_common::*;
+
+fn counters() -> Counters {
+    let core = Stats { frames: 1234, events: [20, 18, 1, 2, 1], ..Default::default() };
+    Counters {
+        core,
+        capture: vec![CaptureCounters { iface: "eth0".into(), received: 900, ..Default::default() }],
+        bytes_read: 4096,
+        bytes_total: Some(4096),
+    }
+}
+
+/// A session through the tunnel: the normal view.
+fn normal() -> (App, Model) {
+    let topo = topology(true);
+    let mut m = Model::new();
+    tunnel_session(&mut m, &topo);
+    m.apply_counters(&counters());
+    let app = replay_app(&m);
+    (app, m)
+}
+
+/// The tunnel drops and DNS leaks on eth0.
+fn leaking() -> (App, Model) {
+    let (_, mut m) = normal();
+    let down = topology(false);
+    m.apply_topology(&down);
+    notice(&mut m, &down, 31.0, 1, Notice::TunnelDown { iface: "wg0".into(), none_up: true });
+    notice(&mut m, &down, 32.0, 0, Notice::KillSwitchFailed { iface: "eth0".into() });
+    leaks(&mut m, &down, 32.0);
+    let app = replay_app(&m);
+    (app, m)
+}
+
+fn screen(app: &App, m: &Model, w: u16, h: u16) -> String {
+    draw(app, m, w, h).backend().to_string()
+}
+
+#[test]
+fn view_normal_wide() {
+    let (app, m) = normal();
+    assert_eq!(m.safety(app.now), Safety::Safe);
+    insta::assert_snapshot!(screen(&app, &m, 140, 40));
+}
+
+#[test]
+fn view_normal_narrow_80x24() {
+    let (app, m) = normal();
+    insta::assert_snapshot!(screen(&app, &m, 80, 24));
+}
+
+#[test]
+fn view_leaking() {
+    let (app, m) = leaking();
+    assert!(matches!(m.safety(app.now), Safety::Leaking(e) if e.count == 7));
+    insta::assert_snapshot!(screen(&app, &m, 140, 40));
+}
+
+#[test]
+fn view_leaking_narrow_80x24() {
+    let (app, m) = leaking();
+    insta::assert_snapshot!(screen(&app, &m, 80, 24));
+}
+
+#[test]
+fn view_tunnel_down_without_leaks() {
+    let (_, mut m) = normal();
+    let down = topology(false);
+    m.apply_topology(&down);
+    notice(&mut m, &down, 31.0, 1, Notice::TunnelDown { iface: "wg0".into(), none_up: true });
+    let app = replay_app(&m);
+    assert!(matches!(m.safety(app.now), Safety::TunnelDown { since: Some(_) }));
+    insta::assert_snapshot!(screen(&app, &m, 100, 30));
+}
+
+#[test]
+fn view_detail_of_a_leaked_response() {
+    let (mut app, m) = leaking();
+    app.verdicts = VerdictFilter::Exposures;
+    app.apply(Action::Down, &m); // from the DoH flow to the last leaked response
+    app.apply(Action::Open, &m);
+    assert!(app.detail);
+    let s = screen(&app, &m, 100, 30);
+    assert!(s.contains("plaintext response from 192.0.2.1 arrived by eth0"), "{s}");
+    assert!(s.contains("192.0.2.80"), "the answer is decoded: {s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn view_help_overlay() {
+    let (mut app, m) = normal();
+    app.apply(Action::ToggleHelp, &m);
+    insta::assert_snapshot!(screen(&app, &m, 80, 24));
+}
+
+#[test]
+fn view_filter_by_name_and_verdict() {
+    let (mut app, m) = leaking();
+    app.apply(Action::StartFilter, &m);
+    for c in "secret1".chars() {
+        app.apply(Action::FilterChar(c), &m);
+    }
+    let s = screen(&app, &m, 100, 30);
+    assert!(s.contains("name: secret1"), "{s}");
+    assert!(!s.contains("host3.example.com"), "{s}");
+    insta::assert_snapshot!("filter_typing", s);
+    app.apply(Action::FilterApply, &m);
+    app.apply(Action::Back, &m); // clears the name
+    app.apply(Action::CycleVerdict, &m);
+    insta::assert_snapshot!("filter_leak_bypass", screen(&app, &m, 100, 30));
+}
+
+#[test]
+fn view_empty() {
+    let m = Model::new();
+    let app = App::new(Source::Live { started: at(0.0) });
+    let s = screen(&app, &m, 80, 24);
+    assert!(s.contains("WAITING"), "{s}");
+    assert!(s.contains("No DNS events yet"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn view_resolvers_and_interfaces_panes_narrow() {
+    let (mut app, m) = leaking();
+    app.apply(Action::NextPane, &m);
+    insta::assert_snapshot!("pane_resolvers", screen(&app, &m, 80, 24));
+    app.apply(Action::NextPane, &m);
+    insta::assert_snapshot!("pane_interfaces", screen(&app, &m, 80, 24));
+}
+
+#[test]
+fn leaking_is_said_in_colour_and_in_words() {
+    let (app, m) = leaking();
+    let t = draw(&app, &m, 100, 30);
+    let buf = t.backend().buffer();
+    assert_eq!(buf[(1, 0)].bg, Color::Red);
+    let s = t.backend().to_string();
+    assert!(s.contains("LEAKING since 10:00:32"), "{s}");
+    // The leaked rows say LEAK in capitals and are red.
+    let row = (0..30u16)
+        .find(|y| (0..100u16).map(|x| buf[(x, *y)].symbol()).collect::<String>().contains("LEAK "))
+        .unwrap();
+    let x =
+        (0..100u16).find(|x| buf[(*x, row)].symbol() == "L" && buf[(*x + 1, row)].symbol() == "E").unwrap();
+    assert_eq!(buf[(x, row)].fg, Color::Red);
+    let (app_ok, m_ok) = normal();
+    assert_eq!(draw(&app_ok, &m_ok, 100, 30).backend().buffer()[(1, 0)].bg, Color::Green);
+}
+
+#[test]
+fn names_with_escape_sequences_are_shown_escaped() {
+    let topo = topology(true);
+    let mut m = Model::new();
+    m.apply_topology(&topo);
+    feed(&mut m, &topo, query(1.0, 0, "192.0.2.10", "192.0.2.1", "evil\x1b[2J\x07.example"));
+    let mut app = replay_app(&m);
+    let s = screen(&app, &m, 100, 30);
+    assert!(s.contains(r"evil\x1b[2J\x07.example"), "{s}");
+    app.apply(Action::Open, &m);
+    let t = draw(&app, &m, 100, 30);
+    let s = t.backend().to_string();
+    assert!(s.contains(r"evil\x1b[2J\x07.example"), "{s}");
+    for cell in t.backend().buffer().content() {
+        assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached the screen");
+    }
+}
+
+#[test]
+fn the_event_ring_and_tables_stay_bounded() {
+    let topo = topology(true);
+    let mut m = Model::new();
+    m.apply_topology(&topo);
+    for i in 0..(EVENT_CAP + 500) {
+        let server = format!("fd00::{:x}", i % 400);
+        let mut s = query(i as f64 * 0.001, 0, "fd00::10", &server, "x.example");
+        s.transport = if i % 2 == 0 { Transport::Dns } else { Transport::Dot };
+        s.kind = if i % 2 == 0 { EventKind::Query } else { EventKind::Encrypted };
+        feed(&mut m, &topo, s);
+    }
+    assert_eq!(m.events.len(), EVENT_CAP);
+    assert_eq!(m.events_seen(), (EVENT_CAP + 500) as u64);
+    assert!(m.resolvers.len() <= dnsleak::tui::model::RESOLVER_CAP);
+    assert!(m.resolvers_overflow > 0);
+    assert!(m.series.len() <= dnsleak::tui::model::SERIES_SECS);
+}
