@@ -325,13 +325,12 @@ fn feed(
     sink: &mut dyn FnMut(StreamItem<'_>),
 ) {
     dir.last_seen = ts;
-    if seg.syn && dir.isn != Some(seg.seq) && (dir.isn.is_some() || dir.closed || dir.held() > 0) {
-        // A new connection on the same ports: start over.
+    if seg.syn && dir.isn != Some(seg.seq) {
+        // A new connection on the same ports (or the SYN of a stream first seen without it):
+        // start over at its sequence number.
         let held = dir.clear();
         stats.bytes_lost += held;
         *dir = Dir::new(seg, ts, dir.generation);
-    } else if seg.syn && dir.isn.is_none() {
-        dir.isn = Some(seg.seq);
     }
     let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
     if dir.closed {

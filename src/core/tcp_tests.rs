@@ -469,6 +469,16 @@ fn new_syn_on_same_ports_starts_over() {
 }
 
 #[test]
+fn syn_after_a_flow_first_seen_without_one_starts_over() {
+    let mut t = T::new();
+    let f = framed(&query(92, "old.example"));
+    assert_eq!(ids(&t.data(key(), 5_000, &f)), vec![92]);
+    t.syn(key(), 9);
+    assert_eq!(ids(&t.data(key(), 10, &framed(&query(93, "new.example")))), vec![93]);
+    assert_eq!(t.stats().gaps, 0);
+}
+
+#[test]
 fn message_larger_than_flow_cap_is_dropped_then_resynced() {
     let limits = TcpLimits { max_flow_bytes: 64, ..TcpLimits::default() };
     let mut t = T::with(limits);

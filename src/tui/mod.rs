@@ -35,7 +35,7 @@ use crate::Outcome;
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
-/// Redraw at least this often (the clock in the header).
+/// Live, redraw at least this often (the clock in the header, the chart).
 const TICK: Duration = Duration::from_secs(1);
 
 /// `dnsleak monitor` on a terminal.
@@ -152,10 +152,13 @@ fn ui_loop(
             Err(TryRecvError::Disconnected) => {}
         }
         let since = last_draw.map_or(Duration::MAX, |t| t.elapsed());
-        if since >= FRAME {
-            changed |= inbox.drain_into(model, &mut spare);
-        }
-        if dirty || since >= TICK || (changed && since >= FRAME) {
+        // Take updates in every turn (a flood never waits a whole frame for room); draw at
+        // most once per FRAME.
+        let busy = inbox.drain_into(model, &mut spare);
+        changed |= busy;
+        // Live, the clock and the chart move every second; a replay stands still once read.
+        let tick = live && since >= TICK;
+        if dirty || tick || (changed && since >= FRAME) {
             app.now = if live { wall_now() } else { model.last_ts.unwrap_or_default() };
             let drawn = term::draw_guarded(|| {
                 term.terminal.draw(|f| f.render_widget(view::Dashboard { app, model }, f.area())).map(drop)
@@ -167,7 +170,9 @@ fn ui_loop(
             (dirty, changed) = (false, false);
             test_panic("ui");
         }
-        if !event::poll(FRAME)? {
+        // While events flow, wake often to take them in; idle, once per FRAME.
+        let wait = if busy { FRAME / 10 } else { FRAME };
+        if !event::poll(wait)? {
             continue;
         }
         while event::poll(Duration::ZERO)? {
