@@ -23,7 +23,7 @@ use pcap::{Active, Capture, Precision};
 
 use super::{interfaces, privilege};
 use crate::cli::{ColorChoice, MonitorArgs};
-use crate::core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
+use crate::core::{Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
@@ -550,13 +550,15 @@ pub fn options(args: &MonitorArgs) -> Options {
 /// Captures until `stop` is set (or `--duration` passes), feeding `sink` from the pipeline
 /// thread. The dashboard uses this for `monitor` on a terminal.
 pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Counters> {
+    // The bundled resolver list plus --doh-list, read before anything starts.
+    let config = super::replay::config(&args.judge)?;
     privilege::check()?;
     let writer = args.write.as_deref().map(create_writer).transpose()?;
     let (mut live, topology) = Live::start(options(args))?;
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     sink.topology(&topology).context("writing output")?;
     let mut s = Session {
-        pipeline: Pipeline::new(Config::new(), Topology::new()),
+        pipeline: Pipeline::new(config, Topology::new()),
         sink,
         writer,
         out: Vec::new(),

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -103,11 +103,16 @@ struct PairKey {
     qclass: u16,
     /// Keyed hash of the lower-cased question name.
     name: u64,
+    /// Hash of all the above, computed once per message (see `PairKey::seal`).
+    hash: u64,
 }
 
-impl Hash for PairKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        let mut b = [0u8; 41];
+impl PairKey {
+    /// Computes `hash`: the fields folded into the name's keyed hash with a keyed multiply-fold
+    /// (as foldhash does), so the table's hash is computed once per message and still cannot be
+    /// predicted from the wire (the name's hash is keyed SipHash).
+    fn seal(mut self, (seed, mul): (u64, u64)) -> Self {
+        let mut b = [0u8; 40];
         b[..4].copy_from_slice(&self.iface.to_le_bytes());
         b[4] = self.transport as u8;
         b[5] = self.proto as u8;
@@ -123,10 +128,58 @@ impl Hash for PairKey {
         {
             b[23 + 2 * i..25 + 2 * i].copy_from_slice(&v.to_le_bytes());
         }
-        b[33..41].copy_from_slice(&self.name.to_le_bytes());
-        h.write(&b);
+        let mut h = self.name ^ seed;
+        for w in b.chunks_exact(8) {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            h = folded_multiply(h ^ w, mul);
+        }
+        self.hash = h;
+        self
     }
 }
+
+impl Hash for PairKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+/// Sets bit 5 of every byte of `w` that is an ASCII capital (SWAR `to_ascii_lowercase`).
+fn ascii_lower8(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOW7;
+    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f; // bit 7 set where the byte is >= b'A'
+    let beyond_z = low + 0x2525_2525_2525_2525; // bit 7 set where the byte is > b'Z'
+    let upper = at_least_a & !beyond_z & !w & HIGH;
+    w | (upper >> 2)
+}
+
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// The hasher of tables whose keys carry their own seeded hash: it passes that hash through.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the keys here (they write one u64); folded so it stays a hash.
+        for &b in bytes {
+            self.0 = folded_multiply(self.0 ^ u64::from(b), 0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Prehashed = BuildHasherDefault<PassThrough>;
 
 /// One query waiting for its response. Slots are reused, and so is the name's buffer: the
 /// common path allocates nothing once the table has warmed up.
@@ -159,8 +212,8 @@ struct Due {
 /// Where a name was last asked inside and outside the tunnel.
 #[derive(Debug, Default)]
 struct NameSeen {
-    tunnel: Option<(Ts, Arc<str>)>,
-    outside: Option<(Ts, Arc<str>)>,
+    tunnel: Option<(Ts, IfaceId)>,
+    outside: Option<(Ts, IfaceId)>,
     /// No parallel-resolution notice for this name before this time.
     quiet_until: Ts,
 }
@@ -177,9 +230,10 @@ impl NameSeen {
 pub struct Tracker {
     limits: TrackerLimits,
     stats: PairStats,
-    hasher: RandomState,
+    /// Random seeds of the name and key hashes (the second one odd: a multiplier).
+    seeds: (u64, u64),
     /// Key -> first slot of its chain of asks.
-    pending: HashMap<PairKey, u32>,
+    pending: HashMap<PairKey, u32, Prehashed>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Queries waiting, in the order sent; entries of answered queries are skipped lazily.
@@ -187,7 +241,8 @@ pub struct Tracker {
     live: usize,
     seq: u64,
     recent: VecDeque<Unanswered>,
-    names: HashMap<u64, NameSeen>,
+    /// By the keyed hash of the lower-cased name.
+    names: HashMap<u64, NameSeen, Prehashed>,
     hijacks: HashMap<(IpAddr, IpAddr), Ts>,
     /// The kill-switch notice of the current outage was given.
     outage_noticed: bool,
@@ -195,7 +250,9 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(limits: TrackerLimits) -> Self {
-        Tracker { limits, ..Default::default() }
+        let random = RandomState::new();
+        let seeds = (random.hash_one(1u8), random.hash_one(2u8) | 1);
+        Tracker { limits, seeds, ..Default::default() }
     }
 
     /// Looks at one judged query, response or encrypted flow, in capture order. Fills
@@ -265,17 +322,24 @@ impl Tracker {
         self.live
     }
 
+    /// Seeded hash of the lower-cased name, eight bytes at a time (a multiply-fold as in
+    /// foldhash; the seeds are random per tracker, so collisions cannot be planned from the wire).
     fn name_hash(&self, name: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        let mut buf = [0u8; 64];
-        for chunk in name.as_bytes().chunks(buf.len()) {
-            let lower = &mut buf[..chunk.len()];
-            lower.copy_from_slice(chunk);
-            lower.make_ascii_lowercase();
-            h.write(lower);
+        let bytes = name.as_bytes();
+        let mul = self.seeds.1;
+        let mut h = self.seeds.0 ^ (bytes.len() as u64);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            h = folded_multiply(h ^ ascii_lower8(w), mul);
         }
-        h.write_usize(name.len());
-        h.finish()
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            h = folded_multiply(h ^ ascii_lower8(u64::from_le_bytes(buf)), mul);
+        }
+        folded_multiply(h, mul.rotate_left(29))
     }
 
     fn key(&self, ev: &Event, info: &DnsInfo, name: u64, query: bool) -> PairKey {
@@ -297,7 +361,9 @@ impl Tracker {
             qtype,
             qclass,
             name,
+            hash: 0,
         }
+        .seal(self.seeds)
     }
 
     fn track_query(&mut self, ev: &Event, info: &DnsInfo, name: u64) {
@@ -571,14 +637,14 @@ impl Tracker {
         }
         let ev = &judged.event;
         let window = self.limits.parallel_window_ns;
-        if !self.names.contains_key(&hash) && self.names.len() >= self.limits.max_names {
+        if self.names.len() >= self.limits.max_names && !self.names.contains_key(&hash) {
             self.names.retain(|_, n| ev.ts.since(n.latest()) <= window);
             if self.names.len() >= self.limits.max_names {
                 return;
             }
         }
         let seen = self.names.entry(hash).or_default();
-        let mine = Some((ev.ts, ev.iface_name.clone()));
+        let mine = Some((ev.ts, ev.iface));
         let other = if inside {
             seen.tunnel = mine;
             &seen.outside
@@ -590,7 +656,10 @@ impl Tracker {
         if ev.ts.since(*t) > window || ev.ts < seen.quiet_until {
             return;
         }
-        let other_iface = other_iface.clone();
+        let other_iface = match topology.get(*other_iface) {
+            Some(i) => i.name.clone(),
+            None => Arc::from(format!("if{other_iface}")),
+        };
         seen.quiet_until = ev.ts.add_nanos(window);
         let (tunnel, outside) =
             if inside { (ev.iface_name.clone(), other_iface) } else { (other_iface, ev.iface_name.clone()) };
@@ -707,6 +776,28 @@ mod tests {
 
     fn tracker() -> Tracker {
         Tracker::new(TrackerLimits::default())
+    }
+
+    #[test]
+    fn swar_lowercase_matches_std_on_every_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = *b"Az@[`{\x80Z";
+                bytes[pos] = b;
+                let want = u64::from_le_bytes(bytes.map(|c| c.to_ascii_lowercase()));
+                assert_eq!(ascii_lower8(u64::from_le_bytes(bytes)), want, "byte {b:#x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn name_hash_ignores_ascii_case_only() {
+        let t = tracker();
+        assert_eq!(t.name_hash("WWW.Example.COM"), t.name_hash("www.example.com"));
+        assert_ne!(t.name_hash("www.example.com"), t.name_hash("www.example.co"));
+        assert_ne!(t.name_hash("a"), t.name_hash("a\0"));
+        assert_ne!(t.name_hash(""), t.name_hash("\0"));
+        assert_ne!(t.name_hash("\u{e9}"), t.name_hash("\u{c9}"), "only ASCII folds");
     }
 
     #[test]
