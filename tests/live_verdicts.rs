@@ -191,3 +191,31 @@ fn fragmented_answers_are_reassembled_and_judged() {
         assert_eq!(r["ancount"], 12, "every TXT record decoded from the reassembled answer: {r}");
     }
 }
+
+#[test]
+fn no_tui_prints_one_readable_line_per_event() {
+    if !root_or_skip("no_tui_prints_one_readable_line_per_event") {
+        return;
+    }
+    let w = World::up();
+    let m = Monitor::start(w.client(DNSLEAK).args(["monitor", "--no-tui"]));
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let up = format!("tunnel {} is up", w.wg);
+    assert!(
+        m.wait_for(Duration::from_secs(15), |l| l.iter().any(|v| text(v).contains(&up))),
+        "{}",
+        m.stderr()
+    );
+    w.dig(&["@192.0.2.1", "lines.example.com", "A"]);
+    assert!(m.wait_for(WAIT, |l| l.iter().filter(|v| text(v).contains("lines.example.com")).count() >= 2));
+    let (status, lines, err) = m.stop();
+    let query =
+        lines.iter().map(text).find(|l| l.contains(" query ") && l.contains("lines.example.com")).unwrap();
+    assert!(query.contains("leak"), "{query}");
+    assert!(query.contains(&w.lan), "{query}");
+    assert!(query.contains("udp/dns"), "{query}");
+    assert!(query.contains("-> 192.0.2.1:53 A lines.example.com"), "{query}");
+    assert!(query.contains(&format!("plaintext query to 192.0.2.1 left by {}", w.lan)), "{query}");
+    assert!(!query.contains('\u{1b}'), "no colour when piped: {query}");
+    assert_eq!(status.code(), Some(1), "{err}");
+}

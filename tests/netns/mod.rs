@@ -238,8 +238,8 @@ impl Monitor {
         let r1 = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                let v: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                // `--json` lines are objects; other output (`--no-tui`) is kept as a string.
+                let v: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 l2.lock().unwrap().push(v);
             }
         });
