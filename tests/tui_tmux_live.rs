@@ -1,7 +1,8 @@
 //! `dnsleak monitor` on a terminal opens the dashboard, live: in the namespace test network
 //! (`tests/netns/world.sh`, a real WireGuard tunnel and real resolvers), run in a detached tmux
 //! session; `dig` through the tunnel and to the LAN resolver; the screen must show the tunnel up,
-//! both names, and LEAKING; `q` ends it with status 1 and the terminal restored. The network is
+//! both names, and LEAKING; the tunnel is killed (DOWN, the kill-switch notice, the leak while
+//! down) and restarted (up again); `q` ends it with status 1 and the terminal restored. The network is
 //! always torn down (processes ended by PID). Needs root, tmux, wireguard-go, dnsmasq and dig;
 //! skips with a message otherwise.
 
@@ -33,6 +34,14 @@ impl World {
 
     fn client(&self, args: &[&str]) -> std::process::Output {
         Command::new("ip").args(["netns", "exec", &self.ns_client]).args(args).output().unwrap()
+    }
+}
+
+impl World {
+    fn script(&self, what: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/world.sh");
+        let out = Command::new(script).arg(what).arg(&self.dir).output().unwrap();
+        assert!(out.status.success(), "world.sh {what} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -102,6 +111,28 @@ impl Drop for Tmux {
     }
 }
 
+/// The dnsleak process under the pane's shell.
+fn app_pid(t: &Tmux) -> u32 {
+    let out = t.cmd(&["display-message", "-p", "-t", "t", "#{pane_pid}"]).output().unwrap();
+    let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        if after.split(' ').nth(1) == Some(&shell.to_string()) && stat.contains("(dnsleak)") {
+            return pid;
+        }
+    }
+    panic!("no dnsleak process under the tmux pane");
+}
+
+/// CPU time (user + system) of a process, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 #[test]
 fn monitor_on_a_terminal_opens_the_live_dashboard() {
     let root = unsafe { libc::geteuid() } == 0;
@@ -155,6 +186,25 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     let s = t.wait_for("LEAKING", |s| s.contains("LEAKING since"));
     assert!(s.contains("LEAK "), "{s}");
     assert!(s.contains("tunnel "), "{s}");
+
+    // Idle cost of the whole process (capture threads included) over a few seconds.
+    let pid = app_pid(&t);
+    let (c0, w0) = (cpu_ticks(pid), Instant::now());
+    let window = Duration::from_secs(5);
+    while w0.elapsed() < window {
+        std::thread::park_timeout(window - w0.elapsed());
+    }
+    let pct = (cpu_ticks(pid) - c0) as f64 / 100.0 / w0.elapsed().as_secs_f64() * 100.0;
+    eprintln!("idle live dashboard (this build): {pct:.2}% of a core");
+
+    // The tunnel dies: the header says so at once, and DNS that falls back to the LAN leaks.
+    world.script("tunnel-kill");
+    t.wait_for("TUNNEL DOWN or LEAKING with the tunnel down", |s| s.contains(&format!("{} DOWN", world.wg)));
+    world.client(&["dig", "+tries=1", "+time=1", "@198.51.100.1", "while-down.example.com"]);
+    let s = t.wait_for("the leak while down", |s| s.contains("while-down.example.com"));
+    assert!(s.contains("KILL SWITCH FAILED"), "{s}");
+    world.script("tunnel-start");
+    t.wait_for("the tunnel back up", |s| s.contains(&wg_up));
     assert!(t.cmd(&["send-keys", "-t", "t", "q"]).status().unwrap().success());
     assert_eq!(t.wait_file("status").trim(), "1", "a leak was seen: exit 1");
     let out = t.cmd(&["display-message", "-p", "-t", "t", "#{alternate_on}"]).output().unwrap();

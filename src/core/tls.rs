@@ -236,6 +236,10 @@ impl EncryptedFlows {
         payload: &[u8],
         db: &ResolverDb,
     ) -> (State, Seen) {
+        if buf.starts_with(payload) {
+            // The first part again (a retransmission): keep waiting for the rest.
+            return (State::Waiting(buf), Seen::NotDns);
+        }
         if buf.len() + payload.len() > MAX_HELLO_BYTES {
             self.release(&State::Waiting(buf));
             return settle(decide_without_name(conn, db));

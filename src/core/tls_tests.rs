@@ -203,6 +203,9 @@ fn client_hello_over_two_segments() {
     let (a, b) = hello.split_at(1400);
     assert_eq!(t.tcp(k, a), Seen::NotDns);
     assert_eq!(t.flows.waiting_bytes(), 1400);
+    // The first segment retransmitted changes nothing.
+    assert_eq!(t.tcp(k, a), Seen::NotDns);
+    assert_eq!(t.flows.waiting_bytes(), 1400);
     let f = new_flow(t.tcp(k, b));
     assert_eq!(
         f,

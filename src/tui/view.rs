@@ -55,12 +55,12 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
             Layout::vertical([Constraint::Min(6), Constraint::Length(main.height / 3)]).areas(main);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-        render_events(app, model, &list, top, true, buf);
+        render_events(app, model, &list, top, buf);
         render_resolvers(app, model, left, buf);
         render_ifaces(app, model, right, buf);
     } else {
         match app.pane {
-            Pane::Events => render_events(app, model, &list, main, false, buf),
+            Pane::Events => render_events(app, model, &list, main, buf),
             Pane::Resolvers => render_resolvers(app, model, main, buf),
             Pane::Interfaces => render_ifaces(app, model, main, buf),
         }
@@ -291,7 +291,29 @@ fn notice_short(n: &Notice) -> String {
     }
 }
 
-fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
+/// Which columns the events table has room for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cols {
+    /// Under 96 columns: no resolver (it is in the detail and the resolvers pane).
+    Narrow,
+    /// The resolver, IPv4-sized.
+    Medium,
+    /// 120 columns and more: milliseconds, transport/protocol, full resolver.
+    Wide,
+}
+
+impl Cols {
+    fn for_width(w: u16) -> Cols {
+        match w {
+            120.. => Cols::Wide,
+            96.. => Cols::Medium,
+            _ => Cols::Narrow,
+        }
+    }
+}
+
+fn event_cells(row: &Row, cols: Cols) -> (Vec<Cell<'static>>, Style) {
+    let wide = cols == Cols::Wide;
     let j = &row.judged;
     let ev = &j.event;
     let (verdict, vstyle) = verdict_cell(j);
@@ -315,7 +337,7 @@ fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
         Cell::from(verdict).style(vstyle),
         Cell::from(via),
     ];
-    if wide {
+    if cols != Cols::Narrow {
         let (addr, _) = ev.resolver();
         cells.push(Cell::from(if ev.kind == EventKind::Notice { String::new() } else { addr.to_string() }));
     }
@@ -331,9 +353,23 @@ fn event_cells(row: &Row, wide: bool) -> (Vec<Cell<'static>>, Style) {
     (cells, style)
 }
 
-fn event_widths(wide: bool) -> Vec<Constraint> {
+fn event_widths(cols: Cols) -> Vec<Constraint> {
     use Constraint::{Length, Min};
-    if wide {
+    if cols == Cols::Medium {
+        return vec![
+            Length(8),
+            Length(7),
+            Length(1),
+            Length(9),
+            Length(5),
+            Length(15),
+            Min(12),
+            Length(5),
+            Length(8),
+            Length(7),
+        ];
+    }
+    if cols == Cols::Wide {
         vec![
             Length(12),
             Length(10),
@@ -359,7 +395,8 @@ fn pane_block(title: String, focused: bool) -> Block<'static> {
         .title(Span::styled(title, style.add_modifier(Modifier::BOLD)))
 }
 
-fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, wide: bool, buf: &mut Buffer) {
+fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: &mut Buffer) {
+    let cols = Cols::for_width(area.width);
     let block = pane_block(" Events (newest first) ".into(), app.pane == Pane::Events);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -384,7 +421,7 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, wide:
     app.offset.set(offset);
     let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
         |(i, r)| {
-            let (cells, mut style) = event_cells(r, wide);
+            let (cells, mut style) = event_cells(r, cols);
             if i == pos {
                 style = style.add_modifier(Modifier::REVERSED);
             }
@@ -392,12 +429,12 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, wide:
         },
     );
     let mut header = vec!["time", "iface", "k", "verdict", "via"];
-    if wide {
+    if cols != Cols::Narrow {
         header.push("resolver");
     }
     header.extend(["name", "type", "rcode", "rtt"]);
     let header = TRow::new(header).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    Table::new(rows, event_widths(wide)).header(header).column_spacing(1).render(inner, buf);
+    Table::new(rows, event_widths(cols)).header(header).column_spacing(1).render(inner, buf);
 }
 
 fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
