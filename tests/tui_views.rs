@@ -196,3 +196,17 @@ fn the_event_ring_and_tables_stay_bounded() {
     assert!(m.resolvers_overflow > 0);
     assert!(m.series.len() <= dnsleak::tui::model::SERIES_SECS);
 }
+
+#[test]
+fn tiny_and_odd_terminal_sizes_never_panic() {
+    let (mut app, m) = leaking();
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23), (119, 33), (120, 34), (300, 100)] {
+        for detail in [false, true] {
+            for help in [false, true] {
+                app.detail = detail;
+                app.help = help;
+                draw(&app, &m, w, h);
+            }
+        }
+    }
+}

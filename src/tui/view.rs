@@ -438,7 +438,12 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
 }
 
 fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
-    let block = pane_block(format!(" Resolvers ({}) ", model.resolvers.len()), app.pane == Pane::Resolvers);
+    let more = match model.resolvers_overflow {
+        0 => String::new(),
+        n => format!(", {n} messages to resolvers beyond the table"),
+    };
+    let title = format!(" Resolvers ({}{more}) ", model.resolvers.len());
+    let block = pane_block(title, app.pane == Pane::Resolvers);
     let mut order: Vec<_> = model.resolvers.iter().collect();
     order.sort_by(|a, b| b.exposures.cmp(&a.exposures).then(b.queries.cmp(&a.queries)));
     let sel = app.resolver_sel.min(order.len().saturating_sub(1));
