@@ -89,7 +89,8 @@ fn read_question(dec: &mut BinDecoder<'_>, payload: &[u8]) -> Result<Question, M
 /// The name as text: labels joined by dots, no trailing dot, root as "". Label bytes are kept
 /// as they are (a dot inside a label stays a dot); bytes that are not UTF-8 become U+FFFD.
 pub fn name_text(name: &Name) -> Box<str> {
-    let mut buf = Vec::with_capacity(name.len());
+    let text_len = name.iter().map(|l| l.len() + 1).sum::<usize>().saturating_sub(1);
+    let mut buf = Vec::with_capacity(text_len);
     for (i, label) in name.iter().enumerate() {
         if i > 0 {
             buf.push(b'.');

@@ -163,6 +163,16 @@ impl Judge {
     }
 }
 
+/// Sizes of the pipeline's bounded tables, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub frag_datagrams: usize,
+    pub frag_bytes: usize,
+    pub tcp_flows: usize,
+    pub tcp_bytes: usize,
+    pub pending_queries: usize,
+}
+
 /// The core. Feed it frames and topology changes in order; it appends judged events to the
 /// vector you pass.
 pub struct Pipeline {
@@ -209,6 +219,18 @@ impl Pipeline {
         s.encrypted_flows_evicted = self.encrypted.evicted();
         s.pairs = self.judge.tracker.stats();
         s
+    }
+
+    /// What the pipeline's tables hold right now (each bounded by its `Config` limit).
+    pub fn held(&self) -> Held {
+        let (frag_datagrams, frag_bytes) = self.defrag.pending();
+        Held {
+            frag_datagrams,
+            frag_bytes,
+            tcp_flows: self.tcp.flow_count(),
+            tcp_bytes: self.tcp.buffered_bytes(),
+            pending_queries: self.judge.tracker.pending(),
+        }
     }
 
     /// The most recent queries that got no response within the timeout, oldest first.
