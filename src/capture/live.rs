@@ -33,10 +33,17 @@ use crate::Outcome;
 pub const CHANNEL_CAPACITY: usize = 65_536;
 /// How often the interfaces are re-read.
 pub const RESCAN: Duration = Duration::from_millis(500);
-/// libpcap read timeout: how long a capture thread waits before it looks at its stop flag.
-const READ_TIMEOUT_MS: i32 = 50;
+/// Delivery delay: the kernel hands a filled-or-not block of packets over after at most this
+/// many milliseconds (TPACKET_V3's block timeout).
+///
+/// Why not libpcap's immediate mode: on Linux it switches to TPACKET_V2, whose ring slots are
+/// each as large as the snap length (64 KB when the interface does GRO/TSO), so a 32 MB ring
+/// holds ~500 packets; in the test network it dropped 1,153 of a 4,000-packet burst (2,000
+/// queries sent in 20 ms with their answers). TPACKET_V3 packs packets by their real size and
+/// lost none, and a 1 ms block timeout keeps delivery as prompt as immediate mode in practice.
+const READ_TIMEOUT_MS: i32 = 1;
 /// Kernel buffer per capture.
-const BUFFER_BYTES: i32 = 8 << 20;
+const BUFFER_BYTES: i32 = 32 << 20;
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
 /// Vanished interfaces remembered (so late events still have a name).
@@ -100,10 +107,11 @@ pub fn wall_now() -> Ts {
     Ts::from_secs_nanos(d.as_secs() as i64, d.subsec_nanos())
 }
 
-/// Opens a capture on `name`: immediate mode, nanosecond time stamps, the BPF filter.
+/// Opens a capture on `name`: packets handed over within `READ_TIMEOUT_MS`, nanosecond time
+/// stamps, the BPF filter.
 pub fn open_capture(name: &str) -> Result<Capture<Active>, pcap::Error> {
     let mut cap = Capture::from_device(name)?
-        .immediate_mode(true)
+        .immediate_mode(false)
         .promisc(false)
         .snaplen(SNAPLEN as i32)
         .timeout(READ_TIMEOUT_MS)
@@ -130,7 +138,7 @@ fn capture_thread(
         match cap.next_packet() {
             Ok(p) => hand_over(&tx, &stats, id, link, &p),
             Err(pcap::Error::TimeoutExpired) => {}
-            // Woken to stop, or the interface went away (ENETDOWN, ENXIO): the watcher notices.
+            // Woken to stop (libpcap's poll waits for packets, not for the timeout), or the interface went away (ENETDOWN, ENXIO): the watcher notices.
             Err(_) => break,
         }
         if last_stats.elapsed() >= RESCAN {
@@ -167,7 +175,7 @@ fn kernel_stats(cap: &mut Capture<Active>, stats: &CaptureStats) {
 /// A capture thread and its handles.
 struct Running {
     stop: Arc<AtomicBool>,
-    /// Wakes the thread from a blocking read (libpcap's timeout does not, in immediate mode).
+    /// Wakes the thread from a blocking read (libpcap's timeout does not end an empty wait).
     wake: pcap::BreakLoop,
     thread: Option<JoinHandle<()>>,
     stats: Arc<CaptureStats>,

@@ -55,6 +55,13 @@ start() {
   echo $! >"$DIR/$name.pid"
 }
 
+# alive PID: running (a zombie waiting for its reaper counts as dead).
+alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 kill_pid_file() {
   local f=$1 pid
   [ -f "$f" ] || return 0
@@ -63,7 +70,7 @@ kill_pid_file() {
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
   local deadline=$((SECONDS + 3))
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       kill -KILL "$pid" 2>/dev/null || true
       break

@@ -1,0 +1,72 @@
+//! `dnsleak check` in the namespace test network (root only): the system resolver on the LAN
+//! leaks, the system resolver through the tunnel does not. And capture without privileges
+//! says what is missing.
+
+mod netns;
+
+use std::process::Command;
+use std::time::Instant;
+
+use netns::*;
+
+#[test]
+fn check_says_leak_and_no_leak_in_two_set_ups() {
+    if !root_or_skip("check_says_leak_and_no_leak_in_two_set_ups") {
+        return;
+    }
+    let w = World::up();
+    w.set_system_resolver(LAN_RESOLVER);
+    let start = Instant::now();
+    let out = w.run(DNSLEAK, &["check"]);
+    let took = start.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("LEAK:"), "{text}");
+    assert!(text.contains(&format!("{} to 192.0.2.1", w.lan)), "names the interface and resolver: {text}");
+    assert_eq!(text.matches("(not seen on the wire)").count(), 0, "{text}");
+    assert!(took.as_secs_f64() < 5.0, "check took {took:?}");
+
+    w.set_system_resolver(TUNNEL_RESOLVER);
+    let out = w.run(DNSLEAK, &["check", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["verdict"], "no_leak", "{text}");
+    let msgs: Vec<_> = lines.iter().filter(|v| v["kind"] == "query").collect();
+    assert!(msgs.len() >= 4, "A and AAAA lookups seen: {text}");
+    assert!(msgs.iter().all(|v| v["verdict"] == "tunnel" && v["iface"] == w.wg.as_str()), "{text}");
+}
+
+#[test]
+fn check_judges_from_the_wire_even_when_nothing_resolves() {
+    if !root_or_skip("check_judges_from_the_wire_even_when_nothing_resolves") {
+        return;
+    }
+    let w = World::up();
+    // Nobody answers at 203.0.113.9 (split route, via the LAN): the lookups fail, the queries
+    // still left by the LAN.
+    w.set_system_resolver("203.0.113.9");
+    let out = w.run(DNSLEAK, &["check", "--timeout", "1.5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("LEAK:") && text.contains("203.0.113.9"), "{text}");
+}
+
+#[test]
+fn without_capture_privileges_monitor_says_what_is_missing_and_exits_2() {
+    if !root_or_skip("without_capture_privileges_monitor_says_what_is_missing_and_exits_2") {
+        return;
+    }
+    // setpriv (util-linux) runs it as nobody with no capabilities.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .args([DNSLEAK, "monitor", "--json", "--duration", "1"])
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+    assert!(err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&out.stdout));
+}
