@@ -21,6 +21,8 @@ use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
 use crate::Outcome;
 
+/// See `config`.
+const REPLAY_MAX_TCP_FLOWS: usize = 4096;
 /// Frames between progress and counter updates.
 const TICK_FRAMES: u64 = 8192;
 
@@ -73,6 +75,9 @@ pub fn judge_files(args: &ReplayArgs, sink: &mut dyn Sink) -> anyhow::Result<Cou
 /// The pipeline configuration for `args`: the bundled resolver list plus `--doh-list`.
 pub fn config(judge: &JudgeArgs) -> anyhow::Result<Config> {
     let mut config = Config::new();
+    // DNS-over-TCP flows held at once: a file can hold any number of flows that never close,
+    // and memory must stay flat; 4096 concurrent flows is far beyond a client's needs.
+    config.tcp.max_flows = config.tcp.max_flows.min(REPLAY_MAX_TCP_FLOWS);
     if let Some(path) = &judge.doh_list {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the DoH list {}", path.display()))?;

@@ -22,11 +22,12 @@ use super::{Counters, Sink};
 pub struct JsonSink<W: Write> {
     out: W,
     line: Vec<u8>,
+    scratch: String,
 }
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out, line: Vec::with_capacity(1024) }
+        JsonSink { out, line: Vec::with_capacity(1024), scratch: String::with_capacity(256) }
     }
 
     pub fn into_inner(self) -> W {
@@ -37,7 +38,7 @@ impl<W: Write> JsonSink<W> {
 impl<W: Write> Sink for JsonSink<W> {
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
         self.line.clear();
-        write_event(&mut self.line, judged, file);
+        write_event_with(&mut self.line, judged, file, &mut self.scratch);
         self.line.push(b'\n');
         self.out.write_all(&self.line)
     }
@@ -71,6 +72,14 @@ impl<'a> Obj<'a> {
         self.key(k);
         string(self.b, v);
     }
+    /// Text that may need escaping, formatted through a scratch buffer.
+    fn text(&mut self, k: &str, v: impl std::fmt::Display, scratch: &mut String) {
+        use std::fmt::Write as _;
+        scratch.clear();
+        let _ = write!(scratch, "{v}");
+        self.key(k);
+        string(self.b, scratch);
+    }
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
         match v {
             Some(v) => self.str(k, v),
@@ -79,7 +88,25 @@ impl<'a> Obj<'a> {
     }
     fn num(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self.b, "{v}");
+        decimal(self.b, v, 1);
+    }
+    fn addr(&mut self, k: &str, a: std::net::IpAddr) {
+        self.key(k);
+        match a {
+            std::net::IpAddr::V4(v4) => {
+                self.b.push(b'"');
+                for (i, o) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        self.b.push(b'.');
+                    }
+                    decimal(self.b, *o as u64, 1);
+                }
+                self.b.push(b'"');
+            }
+            v6 => {
+                let _ = write!(self.b, "\"{v6}\"");
+            }
+        }
     }
     fn bool(&mut self, k: &str, v: bool) {
         self.key(k);
@@ -91,18 +118,39 @@ impl<'a> Obj<'a> {
     }
     fn secs(&mut self, k: &str, ns: i64) {
         self.key(k);
-        let sign = if ns < 0 { "-" } else { "" };
+        if ns < 0 {
+            self.b.push(b'-');
+        }
         let a = ns.unsigned_abs();
-        let _ = write!(self.b, "{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000);
+        decimal(self.b, a / 1_000_000_000, 1);
+        self.b.push(b'.');
+        decimal(self.b, a % 1_000_000_000, 9);
     }
     fn end(self) {
         self.b.push(b'}');
     }
 }
 
+/// `v` in decimal, zero-padded to at least `width` digits.
+fn decimal(b: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while v > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    b.extend_from_slice(&digits[i..]);
+}
+
 /// A JSON string: quotes, backslashes and control characters escaped.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
+    if !s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\' || c == 0x7f) {
+        b.extend_from_slice(s.as_bytes());
+        b.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, c) in s.bytes().enumerate() {
         let esc: &[u8] = match c {
@@ -128,6 +176,10 @@ fn string(b: &mut Vec<u8>, s: &str) {
 
 /// One event as a JSON object (without the newline).
 pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
+    write_event_with(b, j, file, &mut String::new());
+}
+
+fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &mut String) {
     let ev = &j.event;
     let mut o = Obj::new(b);
     o.secs("ts", ev.ts.0);
@@ -141,16 +193,16 @@ pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
     if let Some(n) = &ev.notice {
         o.str("reason", n.code());
         o.str("notice", n.code());
-        o.str("message", &n.to_string());
+        o.text("message", n, scratch);
         o.end();
         return;
     }
-    o.str("reason", &j.reason.to_string());
+    o.text("reason", &j.reason, scratch);
     o.str("proto", ev.proto.as_str());
     o.str("transport", ev.transport.as_str());
-    o.str("src", &ev.src.to_string());
+    o.addr("src", ev.src);
     o.num("sport", ev.sport.into());
-    o.str("dst", &ev.dst.to_string());
+    o.addr("dst", ev.dst);
     o.num("dport", ev.dport.into());
     o.opt_str("provider", ev.provider);
     o.opt_str("encap", ev.encap.map(|e| e.as_str()));
@@ -371,6 +423,25 @@ mod tests {
         let mut b = Vec::new();
         string(&mut b, "a\"b\\c\n\x1b[2J\x7f é");
         assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
+    }
+
+    #[test]
+    fn decimals_and_addresses() {
+        let mut b = Vec::new();
+        for v in [0, 7, 10, 65535, u64::MAX] {
+            b.clear();
+            decimal(&mut b, v, 1);
+            assert_eq!(String::from_utf8(b.clone()).unwrap(), v.to_string());
+        }
+        b.clear();
+        decimal(&mut b, 42, 9);
+        assert_eq!(b, b"000000042");
+        let mut b = Vec::new();
+        let mut o = Obj::new(&mut b);
+        o.addr("a", "192.0.2.255".parse().unwrap());
+        o.addr("b", "fd00::53".parse().unwrap());
+        o.end();
+        assert_eq!(String::from_utf8(b).unwrap(), "{\"a\":\"192.0.2.255\",\"b\":\"fd00::53\"}");
     }
 
     #[test]

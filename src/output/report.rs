@@ -10,11 +10,13 @@
 //! assert!(report.top_leaked(10).is_empty());
 //! ```
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::core::{EventKind, IfaceKind, Judged, Topology, Transport, Ts, Verdict};
+
+/// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Caps of every table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +122,10 @@ pub struct Report {
     limits: ReportLimits,
     ifaces: Vec<IfaceRow>,
     resolvers: Vec<ResolverRow>,
-    resolver_index: HashMap<(IpAddr, Arc<str>, Transport), usize>,
+    /// (resolver, interface row, transport) -> resolver row.
+    resolver_index: HashMap<(IpAddr, usize, Transport), usize>,
+    /// The interface row of the last event (events come in runs from one interface).
+    last_iface: Option<(Arc<str>, usize)>,
     /// Events whose resolver did not fit the table.
     pub resolvers_overflow: u64,
     leaked: SpaceSaving,
@@ -139,7 +144,8 @@ impl Report {
             limits,
             ifaces: Vec::new(),
             resolvers: Vec::new(),
-            resolver_index: HashMap::new(),
+            resolver_index: HashMap::default(),
+            last_iface: None,
             resolvers_overflow: 0,
             leaked: SpaceSaving::new(limits.names),
             flows: Vec::new(),
@@ -166,7 +172,8 @@ impl Report {
             self.notice(j);
             return;
         }
-        if let Some(row) = self.iface_row(&ev.iface_name) {
+        let iface = self.iface_index(&ev.iface_name);
+        if let Some(row) = iface.and_then(|i| self.ifaces.get_mut(i)) {
             match ev.kind {
                 EventKind::Query => row.queries += 1,
                 EventKind::Response => row.responses += 1,
@@ -180,7 +187,7 @@ impl Report {
         if ev.kind == EventKind::Malformed {
             return;
         }
-        self.resolver(j);
+        self.resolver(j, iface.unwrap_or(usize::MAX));
         if j.verdict == Some(Verdict::Leak) && ev.kind == EventKind::Query {
             self.leaked_queries += 1;
             if let Some(name) = ev.qname() {
@@ -193,6 +200,16 @@ impl Report {
     }
 
     fn iface_row(&mut self, name: &Arc<str>) -> Option<&mut IfaceRow> {
+        let i = self.iface_index(name)?;
+        self.ifaces.get_mut(i)
+    }
+
+    fn iface_index(&mut self, name: &Arc<str>) -> Option<usize> {
+        if let Some((last, i)) = &self.last_iface {
+            if Arc::ptr_eq(last, name) {
+                return Some(*i);
+            }
+        }
         let pos = match self.ifaces.iter().position(|r| r.name == *name) {
             Some(p) => p,
             None if self.ifaces.len() < self.limits.interfaces => {
@@ -209,13 +226,14 @@ impl Report {
             }
             None => return None,
         };
-        self.ifaces.get_mut(pos)
+        self.last_iface = Some((name.clone(), pos));
+        Some(pos)
     }
 
-    fn resolver(&mut self, j: &Judged) {
+    fn resolver(&mut self, j: &Judged, iface: usize) {
         let ev = &j.event;
         let (addr, port) = ev.resolver();
-        let key = (addr, ev.iface_name.clone(), ev.transport);
+        let key = (addr, iface, ev.transport);
         let idx = match self.resolver_index.get(&key) {
             Some(i) => *i,
             None if self.resolvers.len() < self.limits.resolvers => {
@@ -332,7 +350,7 @@ impl SpaceSaving {
     fn new(capacity: usize) -> Self {
         SpaceSaving {
             capacity: capacity.max(1),
-            index: HashMap::new(),
+            index: HashMap::default(),
             slots: Vec::new(),
             heap: Vec::new(),
             pos: Vec::new(),
