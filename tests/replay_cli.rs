@@ -366,3 +366,13 @@ fn escape_sequences_on_the_wire_never_reach_the_terminal() {
     let out = &o.stdout;
     assert!(!out.iter().any(|b| *b < 0x20 && *b != b'\n'), "{}", text(out));
 }
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let piped = replay(&["zeek__dns-edns-ecs.pcap"]);
+    assert!(!piped.stdout.contains(&0x1b), "no colour when piped");
+    let always = replay(&["zeek__dns-edns-ecs.pcap", "--color", "always"]);
+    assert!(always.stdout.contains(&0x1b), "--color always colours");
+    // No progress bar either: standard error is not a terminal here.
+    assert!(piped.stderr.is_empty(), "{}", text(&piped.stderr));
+}

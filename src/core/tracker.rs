@@ -22,7 +22,7 @@
 //! and is one query. A query with no response after `query_timeout_ns` is unanswered: counted,
 //! kept in a short list of recent ones, never a second event.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap, OccupiedEntry};
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::net::IpAddr;
@@ -92,6 +92,9 @@ pub struct Unanswered {
 /// What a query and its response share. Hashed as one packed byte string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PairKey {
+    /// Hash of all the fields below, computed once per message (see `PairKey::seal`); first,
+    /// so that comparing two keys stops at once when they differ.
+    hash: u64,
     iface: IfaceId,
     transport: Transport,
     proto: L4,
@@ -103,8 +106,6 @@ struct PairKey {
     qclass: u16,
     /// Keyed hash of the lower-cased question name.
     name: u64,
-    /// Hash of all the above, computed once per message (see `PairKey::seal`).
-    hash: u64,
 }
 
 impl PairKey {
@@ -376,29 +377,36 @@ impl Tracker {
             return;
         }
         let key = self.key(ev, info, name, true);
-        let head = self.pending.get(&key).copied().unwrap_or(NONE);
-        let (mut count, mut at, mut oldest) = (0, head, head);
-        while at != NONE {
-            let slot = &self.slots[at as usize];
-            if slot.server == ev.dst {
-                return; // a retransmission: the first send times the answer
-            }
-            if slot.seq < self.slots[oldest as usize].seq {
-                oldest = at;
-            }
-            count += 1;
-            at = slot.next;
-        }
-        if count >= MAX_ASKS_PER_KEY {
-            self.evict(oldest);
-        }
         if self.live >= self.limits.max_pending {
+            // (At the cap even a retransmission makes room: the table is overrun anyway.)
             self.evict_oldest();
         }
         let qname = info.question.as_ref().map_or("", |q| &q.name);
         let slot = self.fill_slot(ev, key, group, qname);
-        let old = self.pending.insert(key, slot).unwrap_or(NONE);
-        self.slots[slot as usize].next = old;
+        match self.pending.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            Entry::Occupied(mut e) => {
+                let (count, oldest, repeat) = chain_facts(&self.slots, *e.get(), &ev.dst);
+                if repeat {
+                    // A retransmission: the first send times the answer.
+                    self.slots[slot as usize].seq = 0;
+                    self.free.push(slot);
+                    return;
+                }
+                if count < MAX_ASKS_PER_KEY {
+                    self.slots[slot as usize].next = *e.get();
+                    *e.get_mut() = slot;
+                } else {
+                    unlink(&mut self.slots, e, oldest);
+                    self.free_slot(oldest);
+                    self.stats.evicted += 1;
+                    let old = self.pending.insert(key, slot).unwrap_or(NONE);
+                    self.slots[slot as usize].next = old;
+                }
+            }
+        }
         self.live += 1;
         self.queue.push_back(Due { ts: ev.ts, slot, seq: self.seq });
         self.compact_queue();
@@ -444,28 +452,13 @@ impl Tracker {
 
     /// Unlinks slot `idx` from its key's chain and frees it.
     fn release(&mut self, idx: u32) {
-        let (key, next) = {
-            let s = &self.slots[idx as usize];
-            (s.key, s.next)
-        };
-        let head = self.pending.get(&key).copied().unwrap_or(NONE);
-        if head == idx {
-            if next == NONE {
-                self.pending.remove(&key);
-            } else {
-                self.pending.insert(key, next);
-            }
-        } else {
-            let mut at = head;
-            while at != NONE {
-                let n = self.slots[at as usize].next;
-                if n == idx {
-                    self.slots[at as usize].next = next;
-                    break;
-                }
-                at = n;
-            }
+        if let Entry::Occupied(entry) = self.pending.entry(self.slots[idx as usize].key) {
+            unlink(&mut self.slots, entry, idx);
         }
+        self.free_slot(idx);
+    }
+
+    fn free_slot(&mut self, idx: u32) {
         self.slots[idx as usize].seq = 0;
         self.free.push(idx);
         self.live -= 1;
@@ -496,10 +489,16 @@ impl Tracker {
 
     /// The timeout of one query passed (or the input ended).
     fn time_out(&mut self, due: Due) {
-        let s = &self.slots[due.slot as usize];
-        if s.seq != due.seq {
+        if self.slots[due.slot as usize].seq != due.seq {
             return; // answered or evicted since
         }
+        self.count_timeout(due.slot);
+        self.release(due.slot);
+    }
+
+    /// Counts the query in slot `idx` as unanswered (or as a silent group query).
+    fn count_timeout(&mut self, idx: u32) {
+        let s = &self.slots[idx as usize];
         if s.group {
             if !s.answered {
                 self.stats.silent_multicast += 1;
@@ -524,7 +523,6 @@ impl Tracker {
                 });
             }
         }
-        self.release(due.slot);
     }
 
     /// Pairs a response with its query; returns the response time.
@@ -535,51 +533,35 @@ impl Tracker {
         }
         let name = self.name_hash(info.question.as_ref().map_or("", |q| &q.name));
         let key = self.key(ev, info, name, false);
-        let Some(idx) = self.find_ask(&key, &ev.src) else {
+        // One probe of the table: find the query and unlink it through the same entry.
+        let Entry::Occupied(entry) = self.pending.entry(key) else {
             self.stats.unmatched_responses += 1;
             return None;
         };
+        let idx = find_ask(&self.slots, *entry.get(), &ev.src);
         let s = &mut self.slots[idx as usize];
-        let (asked, sent, group) = (s.server, s.ts, s.group);
-        let rtt = ev.ts.since(sent);
-        if rtt > self.limits.query_timeout_ns {
-            // Too late: the query had timed out already, whether or not a sweep noticed it.
-            let seq = s.seq;
-            self.time_out(Due { ts: sent, slot: idx, seq });
+        let (asked, group) = (s.server, s.group);
+        let rtt = ev.ts.since(s.ts);
+        // Too late: the query had timed out already, whether or not a sweep noticed it.
+        let late = rtt > self.limits.query_timeout_ns;
+        if group && !late {
+            s.answered = true; // other responders may answer too
+        } else {
+            unlink(&mut self.slots, entry, idx);
+            if late {
+                self.count_timeout(idx);
+            }
+            self.free_slot(idx);
+        }
+        if late {
             self.stats.unmatched_responses += 1;
             return None;
         }
         self.stats.paired += 1;
-        if group {
-            s.answered = true; // other responders may answer too
-        } else {
-            self.release(idx);
-        }
         if !group && asked != ev.src && ev.transport == Transport::Dns {
             self.hijack(asked, ev, notices);
         }
         Some(rtt)
-    }
-
-    /// The query a response from `from` answers: the one sent to that address, else one sent to
-    /// a group, else the oldest under the key (answered from somewhere else).
-    fn find_ask(&self, key: &PairKey, from: &IpAddr) -> Option<u32> {
-        let head = *self.pending.get(key)?;
-        let (mut at, mut group, mut oldest) = (head, NONE, head);
-        while at != NONE {
-            let s = &self.slots[at as usize];
-            if s.server == *from {
-                return Some(at);
-            }
-            if s.group && group == NONE {
-                group = at;
-            }
-            if s.seq < self.slots[oldest as usize].seq {
-                oldest = at;
-            }
-            at = s.next;
-        }
-        Some(if group != NONE { group } else { oldest })
     }
 
     fn hijack(&mut self, asked: IpAddr, ev: &Event, notices: &mut Vec<Event>) {
@@ -665,6 +647,72 @@ impl Tracker {
             if inside { (ev.iface_name.clone(), other_iface) } else { (other_iface, ev.iface_name.clone()) };
         let notice = Notice::ParallelResolution { name: name.into(), tunnel, outside };
         notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+    }
+}
+
+/// The query a response from `from` answers, in the chain starting at `head`: the one sent to
+/// that address, else one sent to a group, else the oldest (answered from somewhere else).
+fn find_ask(slots: &[Slot], head: u32, from: &IpAddr) -> u32 {
+    let (mut at, mut group, mut oldest) = (head, NONE, head);
+    while at != NONE {
+        let s = &slots[at as usize];
+        if s.server == *from {
+            return at;
+        }
+        if s.group && group == NONE {
+            group = at;
+        }
+        if s.seq < slots[oldest as usize].seq {
+            oldest = at;
+        }
+        at = s.next;
+    }
+    if group != NONE {
+        group
+    } else {
+        oldest
+    }
+}
+
+/// Of the chain starting at `head`: how many queries, the oldest, and whether one was sent
+/// to `server` already.
+fn chain_facts(slots: &[Slot], head: u32, server: &IpAddr) -> (usize, u32, bool) {
+    let (mut count, mut at, mut oldest) = (0, head, head);
+    while at != NONE {
+        let s = &slots[at as usize];
+        if s.server == *server {
+            return (count, oldest, true);
+        }
+        if s.seq < slots[oldest as usize].seq {
+            oldest = at;
+        }
+        count += 1;
+        at = s.next;
+    }
+    (count, oldest, false)
+}
+
+/// Takes slot `idx` out of the chain held by `entry` (removing the entry when it was the only
+/// one). The slot itself is freed by the caller.
+fn unlink(slots: &mut [Slot], mut entry: OccupiedEntry<'_, PairKey, u32>, idx: u32) {
+    let next = slots[idx as usize].next;
+    let head = *entry.get();
+    if head == idx {
+        if next == NONE {
+            entry.remove();
+        } else {
+            *entry.get_mut() = next;
+        }
+        return;
+    }
+    let mut at = head;
+    while at != NONE {
+        let n = slots[at as usize].next;
+        if n == idx {
+            slots[at as usize].next = next;
+            return;
+        }
+        at = n;
     }
 }
 
