@@ -195,3 +195,96 @@ fn full_decode_errors() {
     let m = msg(1, 0x8000, [1, 1, 0, 0], Q_WWW);
     assert_eq!(decode_full(&m), Err(Malformed::Truncated));
 }
+
+/// hickory's own `Name::read`, with the fault mapping the hot path used before it read names
+/// itself: the reference `read_name` must agree with.
+fn hickory_read(m: &[u8]) -> (Result<String, Malformed>, usize) {
+    use hickory_proto::serialize::binary::BinDecodable;
+    let mut dec = BinDecoder::new(m);
+    let _ = dec.read_slice(12);
+    let start = dec.index();
+    let r = Name::read(&mut dec).map(|n| name_text(&n).into()).map_err(|e| match e {
+        DecodeError::InsufficientBytes => Malformed::Truncated,
+        DecodeError::PointerNotPriorToLabel { idx, ptr } => {
+            let ptr = usize::from(ptr);
+            let looping = ptr >= start && ptr <= idx && ptr < m.len();
+            if looping {
+                Malformed::PointerLoop
+            } else {
+                Malformed::BadPointer
+            }
+        }
+        DecodeError::LabelOverlapsWithOther { .. } => Malformed::PointerLoop,
+        DecodeError::UnrecognizedLabelCode(_) | DecodeError::LabelBytesTooLong(_) => Malformed::BadLabel,
+        DecodeError::DomainNameTooLong(_) => Malformed::NameTooLong,
+        _ => Malformed::Truncated,
+    });
+    (r, dec.index())
+}
+
+fn ours_read(m: &[u8]) -> (Result<String, Malformed>, usize) {
+    let mut dec = BinDecoder::new(m);
+    let _ = dec.read_slice(12);
+    let mut text = Vec::new();
+    let r = read_name(&mut dec, &mut text).map(|()| String::from_utf8_lossy(&text).into_owned());
+    (r, dec.index())
+}
+
+#[derive(Debug, Clone)]
+enum Tok {
+    Label(Vec<u8>),
+    Pointer(u16),
+    Byte(u8),
+    Root,
+}
+
+fn tokens() -> impl proptest::strategy::Strategy<Value = Vec<Tok>> {
+    use proptest::prelude::*;
+    let tok = prop_oneof![
+        4 => prop::collection::vec(any::<u8>(), 0..70).prop_map(Tok::Label),
+        2 => (0u16..200).prop_map(Tok::Pointer),
+        1 => any::<u16>().prop_map(Tok::Pointer),
+        1 => any::<u8>().prop_map(Tok::Byte),
+        2 => Just(Tok::Root),
+    ];
+    prop::collection::vec(tok, 0..12)
+}
+
+fn bytes_of(toks: &[Tok]) -> Vec<u8> {
+    let mut m = vec![0u8; 12];
+    for t in toks {
+        match t {
+            Tok::Label(l) => {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l);
+            }
+            Tok::Pointer(p) => m.extend_from_slice(&(0xc000 | p).to_be_bytes()),
+            Tok::Byte(b) => m.push(*b),
+            Tok::Root => m.push(0),
+        }
+    }
+    m
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 3000, ..Default::default() })]
+
+    /// The hot path's name reader gives what hickory's `Name::read` gives: the same text, the
+    /// same fault, the same position after the name.
+    #[test]
+    fn same_as_hickory_name_read(toks in tokens()) {
+        let m = bytes_of(&toks);
+        proptest::prop_assert_eq!(ours_read(&m), hickory_read(&m), "{:02x?}", m);
+    }
+}
+
+#[test]
+fn same_as_hickory_on_long_names() {
+    for n in 0..6 {
+        for len in [1usize, 50, 62, 63] {
+            let toks: Vec<Tok> = (0..n).map(|_| Tok::Label(vec![b'x'; len])).chain([Tok::Root]).collect();
+            let m = bytes_of(&toks);
+            assert_eq!(ours_read(&m), hickory_read(&m), "{n} labels of {len}");
+        }
+    }
+}
