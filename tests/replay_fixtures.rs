@@ -78,6 +78,42 @@ fn tunnel_dies_then_comes_back() {
     expect("tunnel-dies.pcapng", 1, &[("wg0", "dns", "tunnel", 4), ("eth0", "dns", "leak", 2)]);
 }
 
+/// tunnel-dies.pcapng is dnsleak's own `--write` file: the dead wg0's interface statistics
+/// block says when it went away, so replay knows no tunnel was up for the queries after it
+/// (a merged dumpcap file without ISBs judged them "while tunnel wg0 is up").
+#[test]
+fn tunnel_dies_reasons_say_no_tunnel_is_up() {
+    let o = replay(&["--json", "tunnel-dies.pcapng"]);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let about =
+        |name: &str| -> Vec<&serde_json::Value> { lines.iter().filter(|v| v["qname"] == name).collect() };
+    for (name, iface, verdict) in [
+        ("before.example.com", "wg0", "tunnel"),
+        ("while-down.example.com", "eth0", "leak"),
+        ("after.example.com", "wg0", "tunnel"),
+    ] {
+        let got = about(name);
+        assert_eq!(got.len(), 2, "{name}: {lines:#?}");
+        for v in got {
+            assert_eq!((v["iface"].as_str(), v["verdict"].as_str()), (Some(iface), Some(verdict)), "{v}");
+        }
+    }
+    for v in about("while-down.example.com") {
+        let reason = v["reason"].as_str().unwrap();
+        assert!(reason.contains("no tunnel is up"), "{reason}");
+        assert!(!reason.contains("while tunnel"), "{reason}");
+    }
+    let pos = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().position(pred).expect("present");
+    let down = pos(&|v| v["notice"] == "tunnel_down");
+    let failed = pos(&|v| v["notice"] == "kill_switch_failed");
+    let leak = pos(&|v| v["qname"] == "while-down.example.com");
+    let up = pos(&|v| v["notice"] == "tunnel_up");
+    let after = pos(&|v| v["qname"] == "after.example.com");
+    assert!(down < leak && leak < failed && failed < up && up < after, "{lines:#?}");
+    assert_eq!(o.status.code(), Some(1));
+}
+
 #[test]
 fn summaries_read_well() {
     for file in ["lan-leak", "tunnel-dies", "stub-leak", "mdns", "demo"] {

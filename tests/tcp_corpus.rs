@@ -13,8 +13,14 @@ use dnsleak::core::Ts;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::{Block, PcapBlockOwned, PcapError};
 
+/// `shared/corpus` beside the repository (or any directory above it): where CI and every
+/// worktree find it.
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/corpus"))
+        .find(|p| p.join("INDEX.tsv").exists())
+        .expect("the corpus (shared/corpus) next to the repository")
 }
 
 /// (frame number, link type, timestamp, bytes) of every packet in a capture.

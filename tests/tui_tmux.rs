@@ -115,22 +115,38 @@ impl Tmux {
 
     /// The dnsleak process under the pane's shell.
     fn app_pid(&self) -> u32 {
-        let shell: u32 = self.display("#{pane_pid}").parse().unwrap();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        self.try_app_pid().expect("no dnsleak process under the tmux pane")
+    }
+
+    fn try_app_pid(&self) -> Option<u32> {
+        let shell: u32 = self.display("#{pane_pid}").parse().ok()?;
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid: u32 = after.split(' ').nth(1)?.parse().ok()?;
             if ppid == shell && stat.contains("(dnsleak)") {
-                return pid;
+                return Some(pid);
             }
         }
-        panic!("no dnsleak process under the tmux pane");
+        None
+    }
+}
+
+/// Whether a process has ended (gone, or a zombie nobody reaped).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z')),
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // The app first, by PID, so a failed test leaves no process behind.
+        if let Some(pid) = self.try_app_pid() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         let _ = self.cmd(&["kill-server"]).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -253,4 +269,21 @@ fn terminal_is_restored_after_a_panic_or_sigterm() {
     assert_eq!(t.display("#{alternate_on}"), "0");
     let stty = t.wait_file("stty");
     assert!(stty.contains(" icanon") && stty.contains(" echo"), "cooked mode restored: {stty}");
+}
+
+/// Regression: when its terminal went away (tmux killed, window closed, ssh dropped), the
+/// dashboard spun forever at a fraction of a core inside crossterm's reader, which reads 0 bytes
+/// from a hung-up terminal in a loop, and ignored SIGTERM. It must end on its own.
+#[test]
+fn dashboard_ends_when_its_terminal_goes_away() {
+    let demo = fixture("demo.pcapng");
+    let Some(t) = Tmux::start("hangup", 100, 30, &["replay", "--tui", &demo]) else { return };
+    t.wait_for("the whole file read", |s| s.contains("done: demo.pcapng"));
+    let pid = t.app_pid();
+    let _ = t.cmd(&["kill-server"]).status();
+    let deadline = Instant::now() + DEADLINE;
+    while !ended(pid) {
+        assert!(Instant::now() < deadline, "dnsleak (pid {pid}) still running after its terminal closed");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
 }

@@ -172,9 +172,12 @@ fn ui_loop(
         }
         // While events flow, wake often to take them in; idle, once per FRAME.
         let wait = if busy { FRAME / 10 } else { FRAME };
-        if !event::poll(wait)? {
-            continue;
+        // Wait on the terminal ourselves: crossterm spins forever reading a terminal that was
+        // closed (read returns 0), so a hang-up must be seen before crossterm reads.
+        if term::wait_input(wait)? == term::Input::HungUp {
+            return Ok(());
         }
+        // Also when nothing was typed: a resize arrives as a signal crossterm turns into an event.
         while event::poll(Duration::ZERO)? {
             match event::read()? {
                 TermEvent::Key(k) => {

@@ -102,3 +102,35 @@ pub fn install_hooks() {
         }
     });
 }
+
+/// What waiting on the terminal saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes to read, or the wait timed out (crossterm tells which).
+    Maybe,
+    /// The terminal was closed (its window, tmux session or ssh connection went away).
+    HungUp,
+}
+
+/// Waits up to `timeout` for input on standard input when it is a terminal, and says whether
+/// the terminal hung up. Crossterm reads standard input when it is a terminal; when it is not,
+/// crossterm opens /dev/tty and this only waits.
+pub fn wait_input(timeout: std::time::Duration) -> io::Result<Input> {
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(libc::STDIN_FILENO) } != 1 {
+        std::thread::park_timeout(timeout);
+        return Ok(Input::Maybe);
+    }
+    let mut fd = libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut fd, 1, ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted { Ok(Input::Maybe) } else { Err(err) };
+    }
+    if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        return Ok(Input::HungUp);
+    }
+    Ok(Input::Maybe)
+}
