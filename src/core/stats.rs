@@ -14,13 +14,13 @@ pub enum FrameClass {
     /// An IP fragment held for reassembly (the frame that completes a datagram is counted by
     /// what the datagram carried).
     Fragment,
-    /// IP traffic that is not DNS.
+    /// Traffic that is not DNS: other IP traffic, and frames that carry no IP (ARP, LLDP, ...).
     Other,
     /// DNS on a DNS port that could not be decoded.
     Malformed,
     /// Cut short or broken below DNS (link, IP or transport header).
     Undecodable,
-    /// Not IP, or a link type the core cannot decode.
+    /// A link type the core cannot decode.
     Unsupported,
 }
 

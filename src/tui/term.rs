@@ -52,6 +52,13 @@ pub struct Term {
 impl Term {
     pub fn enter() -> io::Result<Term> {
         install_hooks();
+        let _held = TERM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if PANICKED.load(Ordering::Relaxed) {
+            // Opening now would hide the panic message just printed.
+            return Err(io::Error::other(
+                "a thread panicked before the dashboard opened (its message is above)",
+            ));
+        }
         enable_raw_mode()?;
         let opened = execute!(io::stdout(), EnterAlternateScreen, Hide)
             .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
@@ -85,13 +92,16 @@ pub fn install_hooks() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICKED.store(true, Ordering::Relaxed);
+            // The message is printed while the lock is held, so the dashboard cannot open or
+            // draw over it in between (a panic inside a draw already holds the lock).
             if DRAWING.with(|d| d.get()) {
                 restore();
+                previous(info);
             } else {
                 let _held = TERM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
                 restore();
+                previous(info);
             }
-            previous(info);
         }));
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
