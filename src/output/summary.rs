@@ -159,12 +159,13 @@ impl SummarySink {
             return;
         }
         rows.sort_by_key(|r| !matches!(r.verdict(), Some(Verdict::Leak | Verdict::Bypass)));
+        let _ = writeln!(s, "{}", p.bold("Resolvers"));
         let _ = writeln!(
             s,
             "{}",
             p.bold(&format!(
                 "{:<9} {:>7} {:>9} {:<9} {:<12} {:<12} {}",
-                "Resolvers", "queries", "responses", "transport", "interface", "provider", "address"
+                "verdict", "queries", "responses", "transport", "interface", "provider", "address"
             ))
         );
         for r in rows.iter().take(MAX_ROWS) {
