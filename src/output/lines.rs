@@ -95,7 +95,7 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     }
     if let Some(q) = e.dns.as_ref().and_then(|d| d.question.as_ref()) {
         let name = if q.name.is_empty() { "." } else { &q.name };
-        let _ = write!(s, " {} {}", qtype(q.qtype), escape(name));
+        let _ = write!(s, " {} {}", super::json::type_name(q.qtype), escape(name));
     }
     if let Some(sni) = &e.sni {
         let _ = write!(s, " sni={}", escape(sni));
@@ -109,25 +109,6 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     if j.verdict.is_some() {
         let _ = write!(s, "  -- {}", j.reason);
     }
-}
-
-fn qtype(t: u16) -> String {
-    let name = match t {
-        1 => "A",
-        2 => "NS",
-        5 => "CNAME",
-        6 => "SOA",
-        12 => "PTR",
-        15 => "MX",
-        16 => "TXT",
-        28 => "AAAA",
-        33 => "SRV",
-        64 => "SVCB",
-        65 => "HTTPS",
-        255 => "ANY",
-        _ => return format!("TYPE{t}"),
-    };
-    name.to_string()
 }
 
 #[cfg(test)]
