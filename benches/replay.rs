@@ -122,7 +122,7 @@ fn generate(path: &Path, packets: u64) {
         } else {
             rng.below(DISTINCT_NAMES)
         };
-        let id = rng.next() as u16;
+        let id = rng.next_u64() as u16;
         let sport = 1024 + (rng.below(60_000) as u16);
         if rng.below(10) == 0 {
             // A TCP flow that opens, sends one query and never closes: SYN, then the data.

@@ -91,7 +91,7 @@ pub struct MixPacket {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -100,7 +100,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)
@@ -117,7 +117,7 @@ impl Rng {
         self.below(a + 1)
     }
     fn bytes(&mut self, out: &mut Vec<u8>, n: usize) {
-        out.extend((0..n).map(|_| self.next() as u8));
+        out.extend((0..n).map(|_| self.next_u64() as u8));
     }
 }
 
@@ -250,7 +250,7 @@ impl MixGen {
 
     /// A query and its response, encoded.
     fn exchange(&mut self) -> (Vec<u8>, Vec<u8>) {
-        let id = self.rng.next() as u16;
+        let id = self.rng.next_u64() as u16;
         let (name, qtype) = match self.rng.below(100) {
             0..=39 => (self.name(), RecordType::A),
             40..=69 => (self.name(), RecordType::AAAA),
@@ -311,7 +311,7 @@ impl MixGen {
     }
 
     fn rdata(&mut self, qtype: RecordType) -> RData {
-        let x = self.rng.next();
+        let x = self.rng.next_u64();
         match qtype {
             RecordType::A => RData::A(A(Ipv4Addr::new(203, 0, 113, x as u8))),
             RecordType::AAAA => RData::AAAA(AAAA(Ipv6Addr::new(0xfd00, 0xbe, 0, 0, 0, 0, 0, x as u16))),
@@ -339,7 +339,7 @@ impl MixGen {
         let (query, response) = self.exchange();
         let (c, s) = (route.client, route.server);
         let cport = self.rng.range(32_768, 60_999) as u16;
-        let (cseq, sseq) = (self.rng.next() as u32, self.rng.next() as u32);
+        let (cseq, sseq) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
         let ms = 1_000_000;
         let rtt = self.rng.range(2, 30) as i64 * ms;
         let framed = |m: &[u8]| {
@@ -386,7 +386,7 @@ impl MixGen {
             } else {
                 IpAddr::from([192, 0, 2, 20 + k as u8])
             };
-            let r = mdns_answer(&service, k, self.rng.next());
+            let r = mdns_answer(&service, k, self.rng.next_u64());
             let dt = self.rng.range(1, 120) as i64 * 1_000_000;
             self.schedule(t + dt, ETH0, udp_packet(ETH0, responder, 5353, group, 5353, &encode(&r)));
         }
@@ -396,7 +396,7 @@ impl MixGen {
     fn llmnr(&mut self, t: i64) {
         let name = Name::from_ascii(format!("{}{}", self.rng.pick(WORDS), self.rng.below(20)))
             .unwrap_or_else(|_| Name::root());
-        let id = self.rng.next() as u16;
+        let id = self.rng.next_u64() as u16;
         let mut q = Message::new(id, MessageType::Query, OpCode::Query);
         q.add_query(Query::query(name.clone(), RecordType::A));
         let port = self.rng.range(49_152, 65_535) as u16;
@@ -426,7 +426,7 @@ impl MixGen {
             45..=74 => {
                 let n = self.rng.range(40, 1400) as usize;
                 self.rng.bytes(&mut payload, n);
-                let seq = self.rng.next() as u32;
+                let seq = self.rng.next_u64() as u32;
                 (ETH0, tcp_packet(ETH0, (far, 443), (host, 50_000), seq, 1, PSH | ACK, &payload))
             }
             75..=89 => {
