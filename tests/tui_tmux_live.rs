@@ -187,8 +187,23 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     assert!(s.contains("LEAK "), "{s}");
     assert!(s.contains("tunnel "), "{s}");
 
-    // Idle cost of the whole process (capture threads included) over a few seconds.
+    // Every thread (the UI thread too) keeps only what capture needs: CAP_NET_ADMIN (12) and
+    // CAP_NET_RAW (13).
     let pid = app_pid(&t);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        if let Some(eff) = status.lines().find_map(|l| l.strip_prefix("CapEff:")) {
+            let eff = u64::from_str_radix(eff.trim(), 16).unwrap();
+            assert_eq!(
+                eff,
+                (1 << 12) | (1 << 13),
+                "thread {:?} keeps capabilities {eff:#x}",
+                task.file_name()
+            );
+        }
+    }
+
+    // Idle cost of the whole process (capture threads included) over a few seconds.
     let (c0, w0) = (cpu_ticks(pid), Instant::now());
     let window = Duration::from_secs(5);
     while w0.elapsed() < window {

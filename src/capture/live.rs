@@ -623,6 +623,9 @@ fn use_color(choice: ColorChoice) -> bool {
 pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Say what is missing before anything else starts.
     privilege::check()?;
+    // Capabilities are per thread: drop what capture does not need here, before any thread
+    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
+    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
     if !args.json && !args.no_tui && io::stdout().is_terminal() {
         return crate::tui::monitor(args);
     }
