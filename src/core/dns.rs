@@ -76,15 +76,43 @@ fn read_header(dec: &mut BinDecoder<'_>) -> Option<DnsHeader> {
 }
 
 fn read_question(dec: &mut BinDecoder<'_>) -> Result<Question, Malformed> {
-    let mut text = Vec::new();
+    let mut text = NameText::new();
     read_name(dec, &mut text)?;
     let qtype = dec.read_u16().map_err(|_| Malformed::Truncated)?.unverified();
     let qclass = dec.read_u16().map_err(|_| Malformed::Truncated)?.unverified();
-    let name = match String::from_utf8(text) {
-        Ok(s) => s.into_boxed_str(),
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into(),
+    // One allocation of the exact size (the text was built on the stack).
+    let name = match std::str::from_utf8(text.as_bytes()) {
+        Ok(s) => Box::from(s),
+        Err(_) => String::from_utf8_lossy(text.as_bytes()).into(),
     };
     Ok(Question { name, qtype, qclass })
+}
+
+/// A name's text built on the stack. `read_name` refuses names over 255 bytes on the wire, so
+/// the text (labels joined by dots) always fits; the bounds below only make that certain.
+pub(crate) struct NameText {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl NameText {
+    pub(crate) fn new() -> Self {
+        NameText { buf: [0; 256], len: 0 }
+    }
+
+    fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// Reads a name with hickory's `BinDecoder`, with the rules and limits of hickory's own
@@ -92,7 +120,7 @@ fn read_question(dec: &mut BinDecoder<'_>) -> Result<Question, Malformed> {
 /// labels; 255-byte names), writing its text (labels joined by dots, no trailing dot) straight
 /// into `text`: one pass, no intermediate `Name`. `tests::same_as_hickory_name_read` checks it
 /// against `Name::read` on random messages.
-fn read_name(dec: &mut BinDecoder<'_>, text: &mut Vec<u8>) -> Result<(), Malformed> {
+fn read_name(dec: &mut BinDecoder<'_>, text: &mut NameText) -> Result<(), Malformed> {
     let total = dec.index() + dec.len();
     let mut jumped: Option<BinDecoder<'_>> = None;
     let mut name_start = dec.index();

@@ -48,7 +48,8 @@ pub enum DohListError {
 /// The bundled list plus what the user added.
 #[derive(Debug, Clone, Default)]
 pub struct ResolverDb {
-    addrs: HashMap<IpAddr, AddrEntry>,
+    /// The bundled list and the user's: no key comes from the wire, so a fast hasher is safe.
+    addrs: foldhash::HashMap<IpAddr, AddrEntry>,
     hosts: HashMap<Box<str>, Option<&'static str>>,
     /// Provider names known so far (to reuse one `&'static str` per name).
     providers: Vec<&'static str>,

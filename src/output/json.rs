@@ -143,10 +143,25 @@ fn decimal(b: &mut Vec<u8>, mut v: u64, width: usize) {
     b.extend_from_slice(&digits[i..]);
 }
 
+/// Bytes a JSON string escapes: control characters, DEL, the quote and the backslash. A table
+/// makes the common case (nothing to escape) one load per byte.
+static ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[0x7f] = true;
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A JSON string: quotes, backslashes and control characters escaped.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
-    if !s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\' || c == 0x7f) {
+    if !s.bytes().any(|c| ESCAPED[c as usize]) {
         b.extend_from_slice(s.as_bytes());
         b.push(b'"');
         return;

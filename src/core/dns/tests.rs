@@ -225,8 +225,8 @@ fn hickory_read(m: &[u8]) -> (Result<String, Malformed>, usize) {
 fn ours_read(m: &[u8]) -> (Result<String, Malformed>, usize) {
     let mut dec = BinDecoder::new(m);
     let _ = dec.read_slice(12);
-    let mut text = Vec::new();
-    let r = read_name(&mut dec, &mut text).map(|()| String::from_utf8_lossy(&text).into_owned());
+    let mut text = NameText::new();
+    let r = read_name(&mut dec, &mut text).map(|()| String::from_utf8_lossy(text.as_bytes()).into_owned());
     (r, dec.index())
 }
 
