@@ -109,7 +109,7 @@ fn judge_inner(
         let label = several.then_some(name.as_str());
         let mut one = OneFile::new(config.clone(), &overrides, label, args.quiet);
         result = one.read(path, sink, &total);
-        add_stats(&mut total.core, &one.stats());
+        total.core.add(&one.stats());
         total.bytes_read += one.bytes_read;
         if one.opened {
             sources.push(one.source(&name));
@@ -173,7 +173,7 @@ impl<'a> OneFile<'a> {
             frames += 1;
             if frames % TICK_FRAMES == 0 {
                 let mut c = total.clone();
-                add_stats(&mut c.core, &self.stats());
+                c.core.add(&self.stats());
                 c.bytes_read += progress.bytes();
                 sink.counters(&c)?;
                 if let Some(bar) = &bar {
@@ -312,44 +312,4 @@ fn default_notes(ifaces: &[FileIface], overrides: &Overrides, file: Option<&str>
             )
         })
         .collect()
-}
-
-/// Adds the counters of one file to the total.
-pub fn add_stats(into: &mut Stats, s: &Stats) {
-    into.frames += s.frames;
-    into.bytes += s.bytes;
-    for (a, b) in into.frame_classes.iter_mut().zip(s.frame_classes) {
-        *a += b;
-    }
-    for (a, b) in into.events.iter_mut().zip(s.events) {
-        *a += b;
-    }
-    for (a, b) in into.verdicts.iter_mut().zip(s.verdicts) {
-        *a += b;
-    }
-    for (m, n) in &s.malformed {
-        match into.malformed.iter_mut().find(|(x, _)| x == m) {
-            Some((_, k)) => *k += n,
-            None => into.malformed.push((*m, *n)),
-        }
-    }
-    let (f, g) = (&mut into.frag, &s.frag);
-    f.reassembled += g.reassembled;
-    f.timed_out += g.timed_out;
-    f.evicted += g.evicted;
-    f.overlaps += g.overlaps;
-    f.invalid += g.invalid;
-    let (t, u) = (&mut into.tcp, &s.tcp);
-    t.flows += u.flows;
-    t.flows_evicted += u.flows_evicted;
-    t.flows_expired += u.flows_expired;
-    t.gaps += u.gaps;
-    t.bytes_lost += u.bytes_lost;
-    t.resyncs += u.resyncs;
-    t.retransmissions += u.retransmissions;
-    let (p, q) = (&mut into.pairs, &s.pairs);
-    p.paired += q.paired;
-    p.unanswered += q.unanswered;
-    p.unmatched_responses += q.unmatched_responses;
-    p.evicted += q.evicted;
 }

@@ -148,11 +148,86 @@ impl Stats {
     pub fn exposures(&self) -> u64 {
         self.verdict_count(Verdict::Leak) + self.verdict_count(Verdict::Bypass)
     }
+
+    /// Adds another pipeline's counters (replay sums one pipeline per file). Every field is
+    /// named, so a new counter cannot be forgotten here.
+    pub fn add(&mut self, other: &Stats) {
+        let Stats {
+            frames,
+            bytes,
+            frame_classes,
+            events,
+            verdicts,
+            malformed,
+            frag: FragStats { reassembled, timed_out, evicted: frag_evicted, overlaps, invalid },
+            tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
+            pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
+            encrypted_flows_evicted,
+        } = other;
+        self.frames += frames;
+        self.bytes += bytes;
+        add_each(&mut self.frame_classes, frame_classes);
+        add_each(&mut self.events, events);
+        add_each(&mut self.verdicts, verdicts);
+        for &(why, n) in malformed {
+            match self.malformed.iter_mut().find(|(m, _)| *m == why) {
+                Some((_, k)) => *k += n,
+                None => self.malformed.push((why, n)),
+            }
+        }
+        let f = &mut self.frag;
+        f.reassembled += reassembled;
+        f.timed_out += timed_out;
+        f.evicted += frag_evicted;
+        f.overlaps += overlaps;
+        f.invalid += invalid;
+        let t = &mut self.tcp;
+        t.flows += flows;
+        t.flows_evicted += flows_evicted;
+        t.flows_expired += flows_expired;
+        t.gaps += gaps;
+        t.bytes_lost += bytes_lost;
+        t.resyncs += resyncs;
+        t.retransmissions += retransmissions;
+        let p = &mut self.pairs;
+        p.paired += paired;
+        p.unanswered += unanswered;
+        p.unmatched_responses += unmatched_responses;
+        p.evicted += evicted;
+        p.silent_multicast += silent_multicast;
+        self.encrypted_flows_evicted += encrypted_flows_evicted;
+    }
+}
+
+fn add_each<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: replay summed files' counters in a copy of this struct's fields that
+    /// missed the two added later (silent multicast queries, evicted encrypted flows).
+    #[test]
+    fn add_sums_every_counter() {
+        let mut one = Stats::default();
+        one.count_frame(FrameClass::Dns, 100);
+        one.count_event(EventKind::Query, Some(Verdict::Leak));
+        one.count_malformed(Malformed::PointerLoop);
+        one.frag.reassembled = 1;
+        one.tcp.resyncs = 2;
+        one.pairs.silent_multicast = 3;
+        one.encrypted_flows_evicted = 4;
+        let mut total = one.clone();
+        total.add(&one);
+        assert_eq!((total.frames, total.bytes, total.exposures()), (2, 200, 2));
+        assert_eq!(total.malformed, vec![(Malformed::PointerLoop, 2)]);
+        assert_eq!((total.frag.reassembled, total.tcp.resyncs), (2, 4));
+        assert_eq!((total.pairs.silent_multicast, total.encrypted_flows_evicted), (6, 8));
+    }
 
     #[test]
     fn classes_add_up() {
