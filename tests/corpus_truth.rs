@@ -13,15 +13,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
 use dnsleak::core::event::Malformed;
 use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline};
 
 fn corpus() -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = here.ancestors().map(|a| a.join("shared/corpus")).find(|p| p.join("INDEX.tsv").exists());
+    let found = support::find_corpus();
     if found.is_none() {
-        eprintln!("corpus_truth: no shared/corpus above {}: nothing to compare, passing", here.display());
+        eprintln!(
+            "corpus_truth: no shared/corpus above {}: nothing to compare, passing",
+            env!("CARGO_MANIFEST_DIR")
+        );
     }
     found
 }

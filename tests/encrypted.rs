@@ -2,19 +2,15 @@
 //! capture reader, link and IP layers, stream reassembly, TLS detection, verdicts), plus the
 //! `--doh-list` option on the real binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
 use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline, Stats, Transport, Verdict, L4};
 
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus"))
-        .find(|p| p.is_dir())
-        .expect("the corpus (shared/corpus) next to the repository")
-}
+use support::corpus;
 
 /// Every judged event of a capture, and the final counters.
 fn judge(capture: &str, config: &Config) -> (Vec<Judged>, Stats) {

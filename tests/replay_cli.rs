@@ -5,14 +5,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus/captures"))
-        .find(|p| p.is_dir())
-        .expect("the corpus (shared/corpus) next to the repository")
+    support::corpus().join("captures")
 }
 
 fn capture(name: &str) -> PathBuf {

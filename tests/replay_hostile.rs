@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use dnsleak::capture::replay::judge_files;
 use dnsleak::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 use dnsleak::output::summary::SummarySink;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus/captures"))
-        .find(|p| p.is_dir())
-        .expect("the corpus (shared/corpus) next to the repository")
+    support::corpus().join("captures")
 }
 
 fn args(file: &Path) -> ReplayArgs {

@@ -4,15 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use dnsleak::capture::reader::{for_each_frame, Format, Input};
 
-fn corpus() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|a| a.join("shared/corpus"))
-        .find(|p| p.join("INDEX.tsv").exists())
-        .expect("the corpus (shared/corpus) next to the repository")
-}
+use support::corpus;
 
 /// (file, packets) from INDEX.tsv.
 fn index() -> Vec<(String, u64)> {

@@ -5,6 +5,8 @@
 
 use std::sync::OnceLock;
 
+mod support;
+
 use dnsleak::capture::reader::{for_each_frame, Input};
 use dnsleak::core::frag::FragLimits;
 use dnsleak::core::pipeline::Held;
@@ -205,9 +207,7 @@ fn random_frame() -> impl Strategy<Value = (u32, Vec<u8>)> {
 fn corpus_frames() -> &'static [(u32, Vec<u8>)] {
     static FRAMES: OnceLock<Vec<(u32, Vec<u8>)>> = OnceLock::new();
     FRAMES.get_or_init(|| {
-        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let Some(dir) = here.ancestors().map(|a| a.join("shared/corpus/captures")).find(|p| p.is_dir())
-        else {
+        let Some(dir) = support::find_corpus().map(|c| c.join("captures")) else {
             eprintln!("robustness: no shared/corpus: corpus mutations skipped");
             return Vec::new();
         };

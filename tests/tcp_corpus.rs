@@ -6,22 +6,16 @@
 //! layer is checked independently of the product's link and IP decoders.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod support;
 
 use dnsleak::core::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use dnsleak::core::Ts;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::{Block, PcapBlockOwned, PcapError};
 
-/// `shared/corpus` beside the repository (or any directory above it): where CI and every
-/// worktree find it.
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus"))
-        .find(|p| p.join("INDEX.tsv").exists())
-        .expect("the corpus (shared/corpus) next to the repository")
-}
+use support::corpus;
 
 /// (frame number, link type, timestamp, bytes) of every packet in a capture.
 fn read_frames(path: &Path) -> Vec<(u64, u32, Ts, Vec<u8>)> {
