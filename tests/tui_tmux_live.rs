@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod support;
+use support::tmux::{cpu_ticks, Tmux, DEADLINE};
 
 fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
@@ -53,86 +54,6 @@ impl Drop for World {
     }
 }
 
-struct Tmux {
-    socket: String,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket).args(args);
-        c
-    }
-    fn screen(&self) -> String {
-        let out = self.cmd(&["capture-pane", "-p", "-t", "t"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Polls the screen for `pred` for at most `within`.
-    fn shows_within(&self, within: Duration, pred: impl Fn(&str) -> bool) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if pred(&self.screen()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    fn wait_file(&self, name: &str) -> String {
-        let start = Instant::now();
-        loop {
-            if let Ok(s) = std::fs::read_to_string(self.dir.join(name)) {
-                if s.ends_with('\n') {
-                    return s;
-                }
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {name}; screen:\n{}", self.screen());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The dnsleak process under the pane's shell.
-fn app_pid(t: &Tmux) -> u32 {
-    let out = t.cmd(&["display-message", "-p", "-t", "t", "#{pane_pid}"]).output().unwrap();
-    let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        if after.split(' ').nth(1) == Some(&shell.to_string()) && stat.contains("(dnsleak)") {
-            return pid;
-        }
-    }
-    panic!("no dnsleak process under the tmux pane");
-}
-
-/// CPU time (user + system) of a process, in clock ticks (1/100 s).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
 #[test]
 fn monitor_on_a_terminal_opens_the_live_dashboard() {
     let root = unsafe { libc::geteuid() } == 0;
@@ -146,24 +67,8 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     }
     let prefix = format!("{}", 7000 + std::process::id() % 1000);
     let world = World::up(&prefix);
-    let bin = env!("CARGO_BIN_EXE_dnsleak");
-    let t = Tmux {
-        socket: format!("dnsleak-test-live-{}", std::process::id()),
-        dir: std::env::temp_dir().join(format!("dnsleak-tui-live-{}", std::process::id())),
-    };
-    std::fs::create_dir_all(&t.dir).unwrap();
-    let cmd = format!(
-        "ip netns exec '{}' '{bin}' monitor; echo $? > '{}/status'; stty -a > '{}/stty'; exec sleep 600",
-        world.ns_client,
-        t.dir.display(),
-        t.dir.display()
-    );
-    let ok = t
-        .cmd(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd])
-        .env("TERM", "xterm-256color")
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let netns = format!("ip netns exec '{}' ", world.ns_client);
+    let Some(t) = Tmux::start_env("live", 100, 30, &["monitor"], &netns) else { return };
     let wg_up = format!("{} up", world.wg);
     let s = t.wait_for("the tunnel up", |s| s.contains(&wg_up) || s.contains("error:"));
     if s.contains("live capture is not built yet") {
@@ -189,7 +94,7 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
 
     // Every thread (the UI thread too) keeps only what capture needs: CAP_NET_ADMIN (12) and
     // CAP_NET_RAW (13).
-    let pid = app_pid(&t);
+    let pid = t.app_pid();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
         if let Some(eff) = status.lines().find_map(|l| l.strip_prefix("CapEff:")) {
@@ -220,10 +125,9 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     assert!(s.contains("KILL SWITCH FAILED"), "{s}");
     world.script("tunnel-start");
     t.wait_for("the tunnel back up", |s| s.contains(&wg_up));
-    assert!(t.cmd(&["send-keys", "-t", "t", "q"]).status().unwrap().success());
+    t.keys(&["q"]);
     assert_eq!(t.wait_file("status").trim(), "1", "a leak was seen: exit 1");
-    let out = t.cmd(&["display-message", "-p", "-t", "t", "#{alternate_on}"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert_eq!(t.display("#{alternate_on}"), "0");
     let stty = t.wait_file("stty");
     assert!(stty.contains(" icanon") && stty.contains(" echo"), "cooked mode restored: {stty}");
 }

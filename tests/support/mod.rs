@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests (each test file that needs them says `mod support;`).
 
+#![allow(dead_code)]
+
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 
 /// `shared/corpus` (the third-party captures and tshark's truth) beside the repository or any
@@ -12,7 +16,6 @@ pub fn find_corpus() -> Option<PathBuf> {
 }
 
 /// The corpus, for tests that cannot do without it.
-#[allow(dead_code)]
 pub fn corpus() -> PathBuf {
     find_corpus().expect("the corpus (shared/corpus) next to the repository")
 }
