@@ -3,6 +3,7 @@
 //! says what is missing.
 
 mod netns;
+mod support;
 
 use std::process::Command;
 use std::time::Instant;

@@ -3,6 +3,7 @@
 //! keeps running.
 
 mod netns;
+mod support;
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! replay to the same verdicts.
 
 mod netns;
+mod support;
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! verdict it should, on the interface it used. See tests/netns/world.sh for the network.
 
 mod netns;
+mod support;
 
 use std::time::Duration;
 

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::tmux::{cpu_ticks, ended, poll, Tmux, DEADLINE};
+use support::poll;
+use support::tmux::{cpu_ticks, ended, Tmux, DEADLINE};
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);

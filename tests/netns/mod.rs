@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -46,16 +46,7 @@ fn unique_prefix() -> String {
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::support::poll(timeout, || cond().then_some(())).is_some()
 }
 
 /// One test network; `Drop` tears it down (processes killed by PID, namespaces deleted).
@@ -202,17 +193,9 @@ impl Drop for World {
     }
 }
 
-/// Runs `f` on a new thread that has entered network namespace `ns`.
+/// Runs `f` on a new thread that has entered network namespace `ns`, and waits for it.
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .expect("namespace thread panicked")
+    spawn_in_netns(ns, f).join().expect("namespace thread panicked")
 }
 
 /// A running `dnsleak monitor --json`; its lines are parsed as they arrive.
@@ -283,16 +266,9 @@ impl Monitor {
     pub fn stop(mut self) -> (ExitStatus, Vec<Value>, String) {
         let mut child = self.child.take().unwrap();
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                panic!("dnsleak did not end within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(status) = crate::support::poll(Duration::from_secs(20), || child.try_wait().unwrap()) else {
+            let _ = child.kill();
+            panic!("dnsleak did not end within 20 s of SIGTERM");
         };
         for r in self.readers.drain(..) {
             let _ = r.join();

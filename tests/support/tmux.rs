@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::poll;
 
 /// Generous: on a loaded machine a debug build takes seconds to draw; polling makes a fast run
 /// no slower.
@@ -150,21 +152,6 @@ impl Drop for Tmux {
         }
         let _ = self.cmd(&["kill-server"]).stderr(std::process::Stdio::null()).status();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Calls `check` until it gives a value or `within` has passed: the one polling loop of these
-/// tests (a short pause between looks, never a sleep standing in for a condition).
-pub fn poll<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if start.elapsed() >= within {
-            return None;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
     }
 }
 
