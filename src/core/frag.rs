@@ -19,7 +19,7 @@
 //! - time: a datagram not complete `timeout_ns` of trace time after its first fragment is given
 //!   up (`timed_out`); `expire(Ts(i64::MAX))` gives up everything still pending.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use super::frame::Ts;

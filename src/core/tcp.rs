@@ -11,7 +11,9 @@
 //! a plausible length prefix: one whose following bytes read as a DNS header with sane counts and
 //! a well-formed first question.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use super::frame::Ts;

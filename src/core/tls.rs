@@ -16,7 +16,9 @@
 //! over all flows) until the rest arrives. The table is capped; flows expire after an idle
 //! time in trace time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use tls_parser::{SNIType, TlsExtension, TlsMessage, TlsMessageHandshake};

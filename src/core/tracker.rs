@@ -244,7 +244,7 @@ pub struct Tracker {
     recent: VecDeque<Unanswered>,
     /// By the keyed hash of the lower-cased name.
     names: HashMap<u64, NameSeen, Prehashed>,
-    hijacks: HashMap<(IpAddr, IpAddr), Ts>,
+    hijacks: foldhash::HashMap<(IpAddr, IpAddr), Ts>,
     /// The kill-switch notice of the current outage was given.
     outage_noticed: bool,
 }
