@@ -330,18 +330,30 @@ impl Report {
     }
 }
 
-/// Space-Saving heavy hitters (Metwally et al.): `capacity` counters in an indexed min-heap,
-/// so that every update costs O(log capacity) and memory never grows past the capacity.
+/// Space-Saving heavy hitters (Metwally et al.) with `capacity` counters, in O(log capacity)
+/// per update and memory that never grows past the capacity.
+///
+/// Counters are kept sorted by count, largest first, in one array (`counts`, with `order` and
+/// `pos` mapping positions and slots). Counts only ever grow by one, so an increment swaps
+/// the counter with the first one of its run of equal counts (found by binary search) and the
+/// array stays sorted; the smallest counter, the one Space-Saving replaces, is always last,
+/// and a new counter (count 0) is appended.
+/// Unlike a binary heap, replacing the minimum does not sift through every level of ties.
+/// The name index holds slot numbers and compares through the slots' own names, so a name is
+/// hashed once per update and stored once; an evicted slot's name buffer is reused.
 #[derive(Debug, Clone)]
 struct SpaceSaving {
     capacity: usize,
-    index: HashMap<Box<str>, usize>,
-    /// Slots: name, count, error.
-    slots: Vec<(Box<str>, u64, u64)>,
-    /// Min-heap of slot numbers by count.
-    heap: Vec<usize>,
-    /// Position of each slot in `heap`.
-    pos: Vec<usize>,
+    hasher: foldhash::fast::RandomState,
+    index: hashbrown::HashTable<u32>,
+    names: Vec<String>,
+    /// Hash of each slot's name, to find its index entry when it is evicted.
+    hashes: Vec<u64>,
+    errors: Vec<u64>,
+    /// Counts, largest first; `order[i]` is the slot at position `i`, `pos[slot]` its position.
+    counts: Vec<u64>,
+    order: Vec<u32>,
+    pos: Vec<u32>,
     /// A name was evicted at least once (counts are estimates from then on).
     saturated: bool,
 }
@@ -349,90 +361,84 @@ struct SpaceSaving {
 impl SpaceSaving {
     fn new(capacity: usize) -> Self {
         SpaceSaving {
-            capacity: capacity.max(1),
-            index: HashMap::default(),
-            slots: Vec::new(),
-            heap: Vec::new(),
+            capacity: capacity.clamp(1, u32::MAX as usize),
+            hasher: foldhash::fast::RandomState::default(),
+            index: hashbrown::HashTable::new(),
+            names: Vec::new(),
+            hashes: Vec::new(),
+            errors: Vec::new(),
+            counts: Vec::new(),
+            order: Vec::new(),
             pos: Vec::new(),
             saturated: false,
         }
     }
 
     fn len(&self) -> usize {
-        self.slots.len()
+        self.names.len()
     }
 
     fn add(&mut self, name: &str) {
-        if let Some(&slot) = self.index.get(name) {
-            self.slots[slot].1 += 1;
-            self.sift_down(self.pos[slot]);
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(name);
+        let names = &self.names;
+        if let Some(&slot) = self.index.find(hash, |&s| names[s as usize] == name) {
+            self.increment(self.pos[slot as usize] as usize);
             return;
         }
-        if self.slots.len() < self.capacity {
-            let slot = self.slots.len();
-            self.slots.push((name.into(), 1, 0));
-            self.index.insert(name.into(), slot);
-            self.heap.push(slot);
-            self.pos.push(self.heap.len() - 1);
-            self.sift_up(self.heap.len() - 1);
-            return;
+        let slot = if self.names.len() < self.capacity {
+            // A new counter at count 0 goes last, then is incremented like any other.
+            let slot = self.names.len() as u32;
+            self.names.push(name.to_string());
+            self.hashes.push(hash);
+            self.errors.push(0);
+            self.pos.push(self.counts.len() as u32);
+            self.counts.push(0);
+            self.order.push(slot);
+            slot
+        } else {
+            // Replace the smallest counter: the newcomer inherits its count as error.
+            self.saturated = true;
+            let last = self.counts.len() - 1;
+            let slot = self.order[last];
+            let old = self.hashes[slot as usize];
+            if let Ok(entry) = self.index.find_entry(old, |&s| s == slot) {
+                entry.remove();
+            }
+            let s = slot as usize;
+            self.names[s].clear();
+            self.names[s].push_str(name);
+            self.hashes[s] = hash;
+            self.errors[s] = self.counts[last];
+            slot
+        };
+        let hasher = &self.hasher;
+        let names = &self.names;
+        self.index.insert_unique(hash, slot, |&s| hasher.hash_one(&*names[s as usize]));
+        self.increment(self.pos[slot as usize] as usize);
+    }
+
+    /// Adds one to the counter at position `at`, keeping `counts` sorted.
+    fn increment(&mut self, at: usize) {
+        let c = self.counts[at];
+        // The first position holding count `c`: it, plus one, stays sorted.
+        let first = self.counts[..at].partition_point(|&x| x > c);
+        if first != at {
+            self.counts.swap(at, first);
+            self.order.swap(at, first);
+            self.pos[self.order[at] as usize] = at as u32;
+            self.pos[self.order[first] as usize] = first as u32;
         }
-        // Replace the smallest counter: the newcomer inherits its count as error.
-        self.saturated = true;
-        let slot = self.heap[0];
-        let (old, min, _) = std::mem::replace(&mut self.slots[slot], (name.into(), 0, 0));
-        self.index.remove(&old);
-        self.index.insert(name.into(), slot);
-        self.slots[slot].1 = min + 1;
-        self.slots[slot].2 = min;
-        self.sift_down(0);
-    }
-
-    fn count(&self, heap_pos: usize) -> u64 {
-        self.slots[self.heap[heap_pos]].1
-    }
-
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.pos[self.heap[a]] = a;
-        self.pos[self.heap[b]] = b;
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.count(parent) <= self.count(i) {
-                break;
-            }
-            self.swap(parent, i);
-            i = parent;
-        }
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut least = i;
-            if l < self.heap.len() && self.count(l) < self.count(least) {
-                least = l;
-            }
-            if r < self.heap.len() && self.count(r) < self.count(least) {
-                least = r;
-            }
-            if least == i {
-                return;
-            }
-            self.swap(i, least);
-            i = least;
-        }
+        self.counts[first] += 1;
     }
 
     fn top(&self, n: usize) -> Vec<NameCount> {
-        let mut v: Vec<&(Box<str>, u64, u64)> = self.slots.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut v: Vec<(usize, u64)> =
+            self.order.iter().zip(&self.counts).map(|(&s, &c)| (s as usize, c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| self.names[a.0].cmp(&self.names[b.0])));
         v.into_iter()
             .take(n)
-            .map(|(name, count, error)| NameCount { name: name.clone(), count: *count, error: *error })
+            .map(|(s, count)| NameCount { name: self.names[s].as_str().into(), count, error: self.errors[s] })
             .collect()
     }
 }
@@ -475,8 +481,9 @@ mod tests {
         assert!(top[0].count >= 10_000 && top[0].count - top[0].error <= 10_000);
         assert_eq!(s.index.len(), 64);
         for (slot, &p) in s.pos.iter().enumerate() {
-            assert_eq!(s.heap[p], slot);
+            assert_eq!(s.order[p as usize] as usize, slot);
         }
+        assert!(s.counts.is_sorted_by(|a, b| a >= b), "counters stay sorted");
     }
 
     #[test]
