@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
+use dnsleak::core::dns;
 use dnsleak::core::event::Malformed;
 use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline};
 
@@ -168,11 +169,15 @@ fn msg_of(j: &Judged) -> Option<Msg> {
 
 /// Runs one capture through the pipeline; returns the messages it found.
 fn replay(dir: &Path, capture: &str) -> Vec<Msg> {
+    judged(dir, capture).iter().filter_map(msg_of).collect()
+}
+
+/// Every judged event of a capture, in order.
+fn judged(dir: &Path, capture: &str) -> Vec<Judged> {
     let mut pipeline: Option<Pipeline> = None;
     let mut out = Vec::new();
     let mut found = Vec::new();
-    let drain =
-        |out: &mut Vec<Judged>, found: &mut Vec<Msg>| found.extend(out.drain(..).filter_map(|j| msg_of(&j)));
+    let drain = |out: &mut Vec<Judged>, found: &mut Vec<Judged>| found.append(out);
     for_each_frame(&dir.join("captures").join(capture), |input| {
         match input {
             Input::Interfaces { ifaces, ts } => {
@@ -438,6 +443,42 @@ fn queries_after_a_tcp_gap_are_recovered_where_tshark_stops() {
         assert!(answered, "tshark decoded the response to {ours:?}");
     });
     assert!(n == 0 || n == 35, "{n}");
+}
+
+/// NDJSON's `answers` and `TTLs` come from `dns::for_each_answer`, which reads the answer
+/// section alone; the dashboard's detail uses `decode_full` (hickory's whole `Message`). On every
+/// response of the corpus that `decode_full` reads, both give the same records, data and TTLs.
+/// Where only the answer walker succeeds, a section after the answers did not decode.
+#[test]
+fn answer_walker_agrees_with_full_decode_on_every_corpus_response() {
+    let Some(dir) = corpus() else { return };
+    let (mut compared, mut records, mut walker_only) = (0, 0, 0);
+    for capture in captures(&dir) {
+        for j in judged(&dir, &capture) {
+            let Some(info) = j.event.dns.as_deref().filter(|_| j.event.kind == EventKind::Response) else {
+                continue;
+            };
+            let mut walked = Vec::new();
+            let walk = dns::for_each_answer(&info.payload, |r| {
+                let mut text = String::new();
+                dns::rdata_text(&r.data, &mut text);
+                walked.push((text, r.ttl));
+            });
+            match dns::decode_full(&info.payload) {
+                Ok(full) => {
+                    let expected: Vec<(String, u32)> =
+                        full.answers.into_iter().map(|a| (a.data, a.ttl)).collect();
+                    assert_eq!(walk, Ok(()), "{capture} frame {}", j.event.frame);
+                    assert_eq!(walked, expected, "{capture} frame {}", j.event.frame);
+                    compared += 1;
+                    records += expected.len();
+                }
+                Err(_) => walker_only += usize::from(walk.is_ok()),
+            }
+        }
+    }
+    eprintln!("{compared} responses ({records} answer records) agree; {walker_only} read only by the walker");
+    assert!(compared > 300 && records > 500, "{compared} responses, {records} records");
 }
 
 #[test]

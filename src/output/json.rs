@@ -13,21 +13,71 @@ use std::io::{self, Write};
 
 use crate::core::dns;
 use crate::core::event::{DnsHeader, DnsInfo};
+use crate::core::verdict::Reason;
 use crate::core::{EventKind, Judged};
 
 use super::{Counters, Sink};
+
+/// A key as it is written after the first one: `,"name":` (built at compile time).
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
+/// Reasons already written, with their JSON text: a capture has few distinct reasons (one per
+/// resolver, interface and direction) and formatting one costs more than the rest of a line.
+const REASON_CACHE: usize = 16;
 
 /// Writes NDJSON lines to `W` (buffered by the caller or not: each line is built in memory and
 /// written with one call).
 pub struct JsonSink<W: Write> {
     out: W,
     line: Vec<u8>,
-    scratch: String,
+    scratch: Scratch,
+}
+
+/// Buffers reused from line to line.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    ttls: Vec<u32>,
+    answers: Vec<u8>,
+    reasons: Vec<(Reason, Box<[u8]>)>,
+    /// The next cache entry to replace once the cache is full.
+    next_reason: usize,
+}
+
+impl Scratch {
+    /// `reason` as a JSON string, from the cache or formatted once.
+    fn reason(&mut self, reason: &Reason) -> &[u8] {
+        let at = match self.reasons.iter().position(|(r, _)| r == reason) {
+            Some(at) => at,
+            None => {
+                use std::fmt::Write as _;
+                self.text.clear();
+                let _ = write!(self.text, "{reason}");
+                let mut json = Vec::with_capacity(self.text.len() + 2);
+                string(&mut json, &self.text);
+                let entry = (reason.clone(), json.into_boxed_slice());
+                if self.reasons.len() < REASON_CACHE {
+                    self.reasons.push(entry);
+                    self.reasons.len() - 1
+                } else {
+                    let at = self.next_reason;
+                    self.next_reason = (at + 1) % REASON_CACHE;
+                    self.reasons[at] = entry;
+                    at
+                }
+            }
+        };
+        &self.reasons[at].1
+    }
 }
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out, line: Vec::with_capacity(1024), scratch: String::with_capacity(256) }
+        JsonSink { out, line: Vec::with_capacity(1024), scratch: Scratch::default() }
     }
 
     pub fn into_inner(self) -> W {
@@ -48,99 +98,102 @@ impl<W: Write> Sink for JsonSink<W> {
     }
 }
 
-/// A JSON object under construction.
+/// A JSON object under construction. Keys come from `k!`: every key but the first (`ts`,
+/// written by `new`) starts with its comma.
 struct Obj<'a> {
     b: &'a mut Vec<u8>,
-    first: bool,
 }
 
 impl<'a> Obj<'a> {
-    fn new(b: &'a mut Vec<u8>) -> Self {
-        b.push(b'{');
-        Obj { b, first: true }
+    /// Opens the object with its first key, `ts`.
+    fn new(b: &'a mut Vec<u8>, ts_ns: i64) -> Self {
+        b.extend_from_slice(b"{\"ts\":");
+        secs(b, ts_ns);
+        Obj { b }
     }
-    fn key(&mut self, k: &str) {
-        if !self.first {
-            self.b.push(b',');
-        }
-        self.first = false;
-        self.b.push(b'"');
+    fn key(&mut self, k: &'static str) {
         self.b.extend_from_slice(k.as_bytes());
-        self.b.extend_from_slice(b"\":");
     }
-    fn str(&mut self, k: &str, v: &str) {
+    fn str(&mut self, k: &'static str, v: &str) {
         self.key(k);
         string(self.b, v);
     }
-    /// Text that may need escaping, formatted through a scratch buffer.
-    fn text(&mut self, k: &str, v: impl std::fmt::Display, scratch: &mut String) {
-        use std::fmt::Write as _;
-        scratch.clear();
-        let _ = write!(scratch, "{v}");
+    /// One of our own words (verdicts, kinds, mnemonics): nothing in it needs escaping.
+    fn word(&mut self, k: &'static str, v: &'static str) {
+        debug_assert!(!v.bytes().any(|c| ESCAPED[c as usize]));
         self.key(k);
-        string(self.b, scratch);
+        self.b.push(b'"');
+        self.b.extend_from_slice(v.as_bytes());
+        self.b.push(b'"');
     }
-    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+    fn opt_word(&mut self, k: &'static str, v: Option<&'static str>) {
+        match v {
+            Some(v) => self.word(k, v),
+            None => self.null(k),
+        }
+    }
+    fn opt_str(&mut self, k: &'static str, v: Option<&str>) {
         match v {
             Some(v) => self.str(k, v),
             None => self.null(k),
         }
     }
-    fn num(&mut self, k: &str, v: u64) {
+    /// Already JSON (a cached string, an array).
+    fn raw(&mut self, k: &'static str, json: &[u8]) {
         self.key(k);
-        decimal(self.b, v, 1);
+        self.b.extend_from_slice(json);
     }
-    fn addr(&mut self, k: &str, a: std::net::IpAddr) {
+    fn num(&mut self, k: &'static str, v: u64) {
         self.key(k);
+        self.b.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn addr(&mut self, k: &'static str, a: std::net::IpAddr) {
+        self.key(k);
+        self.b.push(b'"');
         match a {
             std::net::IpAddr::V4(v4) => {
-                self.b.push(b'"');
-                for (i, o) in v4.octets().iter().enumerate() {
+                let mut digits = itoa::Buffer::new();
+                for (i, o) in v4.octets().into_iter().enumerate() {
                     if i > 0 {
                         self.b.push(b'.');
                     }
-                    decimal(self.b, *o as u64, 1);
+                    self.b.extend_from_slice(digits.format(o).as_bytes());
                 }
-                self.b.push(b'"');
             }
             v6 => {
-                let _ = write!(self.b, "\"{v6}\"");
+                let _ = write!(self.b, "{v6}");
             }
         }
+        self.b.push(b'"');
     }
-    fn bool(&mut self, k: &str, v: bool) {
+    fn bool(&mut self, k: &'static str, v: bool) {
         self.key(k);
         self.b.extend_from_slice(if v { b"true" } else { b"false" });
     }
-    fn null(&mut self, k: &str) {
+    fn null(&mut self, k: &'static str) {
         self.key(k);
         self.b.extend_from_slice(b"null");
     }
-    fn secs(&mut self, k: &str, ns: i64) {
+    fn secs(&mut self, k: &'static str, ns: i64) {
         self.key(k);
-        if ns < 0 {
-            self.b.push(b'-');
-        }
-        let a = ns.unsigned_abs();
-        decimal(self.b, a / 1_000_000_000, 1);
-        self.b.push(b'.');
-        decimal(self.b, a % 1_000_000_000, 9);
+        secs(self.b, ns);
     }
     fn end(self) {
         self.b.push(b'}');
     }
 }
 
-/// `v` in decimal, zero-padded to at least `width` digits.
-fn decimal(b: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    while v > 0 || digits.len() - i < width {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+/// Nanoseconds as seconds with all nine decimals.
+fn secs(b: &mut Vec<u8>, ns: i64) {
+    if ns < 0 {
+        b.push(b'-');
     }
-    b.extend_from_slice(&digits[i..]);
+    let a = ns.unsigned_abs();
+    let mut digits = itoa::Buffer::new();
+    b.extend_from_slice(digits.format(a / 1_000_000_000).as_bytes());
+    b.push(b'.');
+    // 1 followed by the nine digits, zero-padded; the 1 is dropped.
+    b.extend_from_slice(&digits.format(1_000_000_000 + a % 1_000_000_000).as_bytes()[1..]);
 }
 
 /// Bytes a JSON string escapes: control characters, DEL, the quote and the backslash. A table
@@ -191,50 +244,52 @@ fn string(b: &mut Vec<u8>, s: &str) {
 
 /// One event as a JSON object (without the newline).
 pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
-    write_event_with(b, j, file, &mut String::new());
+    write_event_with(b, j, file, &mut Scratch::default());
 }
 
-fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &mut String) {
+fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &mut Scratch) {
     let ev = &j.event;
-    let mut o = Obj::new(b);
-    o.secs("ts", ev.ts.0);
+    let mut o = Obj::new(b, ev.ts.0);
     if let Some(f) = file {
-        o.str("file", f);
+        o.str(k!("file"), f);
     }
-    o.num("frame", ev.frame);
-    o.str("iface", &ev.iface_name);
-    o.str("kind", ev.kind.as_str());
-    o.opt_str("verdict", j.verdict.map(|v| v.as_str()));
+    o.num(k!("frame"), ev.frame);
+    o.str(k!("iface"), &ev.iface_name);
+    o.word(k!("kind"), ev.kind.as_str());
+    o.opt_word(k!("verdict"), j.verdict.map(|v| v.as_str()));
     if let Some(n) = &ev.notice {
-        o.str("reason", n.code());
-        o.str("notice", n.code());
-        o.text("message", n, scratch);
+        use std::fmt::Write as _;
+        o.word(k!("reason"), n.code());
+        o.word(k!("notice"), n.code());
+        scratch.text.clear();
+        let _ = write!(scratch.text, "{n}");
+        o.str(k!("message"), &scratch.text);
         o.end();
         return;
     }
-    o.text("reason", &j.reason, scratch);
-    o.str("proto", ev.proto.as_str());
-    o.str("transport", ev.transport.as_str());
-    o.addr("src", ev.src);
-    o.num("sport", ev.sport.into());
-    o.addr("dst", ev.dst);
-    o.num("dport", ev.dport.into());
-    o.opt_str("provider", ev.provider);
-    o.opt_str("encap", ev.encap.map(|e| e.as_str()));
+    o.raw(k!("reason"), scratch.reason(&j.reason));
+    o.word(k!("proto"), ev.proto.as_str());
+    o.word(k!("transport"), ev.transport.as_str());
+    o.addr(k!("src"), ev.src);
+    o.num(k!("sport"), ev.sport.into());
+    o.addr(k!("dst"), ev.dst);
+    o.num(k!("dport"), ev.dport.into());
+    o.opt_str(k!("provider"), ev.provider);
+    o.opt_word(k!("encap"), ev.encap.map(|e| e.as_str()));
     if ev.kind == EventKind::Encrypted {
-        o.opt_str("sni", ev.sni.as_deref());
+        o.opt_str(k!("sni"), ev.sni.as_deref());
     } else {
-        o.opt_str("malformed", ev.malformed.map(|m| m.as_str()));
-        dns_fields(&mut o, ev.dns.as_deref(), ev.kind == EventKind::Response);
+        o.opt_word(k!("malformed"), ev.malformed.map(|m| m.as_str()));
+        dns_fields(&mut o, ev.dns.as_deref(), ev.kind == EventKind::Response, scratch);
         match ev.rtt_ns {
-            Some(ns) => o.secs("rtt", ns.min(i64::MAX as u64) as i64),
-            None => o.null("rtt"),
+            Some(ns) => o.secs(k!("rtt"), ns.min(i64::MAX as u64) as i64),
+            None => o.null(k!("rtt")),
         }
     }
     o.end();
 }
 
-fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool) {
+fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: &mut Scratch) {
     let Some(info) = info else {
         for k in DNS_KEYS {
             o.null(k);
@@ -244,90 +299,98 @@ fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool) {
     header_fields(o, &info.header);
     match &info.question {
         Some(q) => {
-            o.str("qname", &q.name);
-            o.num("qtype", q.qtype.into());
-            o.str("qtype_name", &type_name(q.qtype));
-            o.num("qclass", q.qclass.into());
-            o.str("qclass_name", class_name(q.qclass));
+            o.str(k!("qname"), &q.name);
+            o.num(k!("qtype"), q.qtype.into());
+            o.str(k!("qtype_name"), &type_name(q.qtype));
+            o.num(k!("qclass"), q.qclass.into());
+            o.word(k!("qclass_name"), class_name(q.qclass));
         }
         None => {
-            for k in ["qname", "qtype", "qtype_name", "qclass", "qclass_name"] {
+            for k in [k!("qname"), k!("qtype"), k!("qtype_name"), k!("qclass"), k!("qclass_name")] {
                 o.null(k);
             }
         }
     }
-    let full = if response { dns::decode_full(&info.payload).ok() } else { None };
-    match full {
-        Some(full) => {
-            o.key("answers");
-            list(o.b, full.answers.iter().map(|a| a.data.as_str()));
-            o.key("TTLs");
-            o.b.push(b'[');
-            for (i, a) in full.answers.iter().enumerate() {
-                let _ = write!(o.b, "{}{}", if i > 0 { "," } else { "" }, a.ttl);
+    if response && answers(&info.payload, scratch) {
+        o.raw(k!("answers"), &scratch.answers);
+        o.key(k!("TTLs"));
+        o.b.push(b'[');
+        let mut digits = itoa::Buffer::new();
+        for (i, ttl) in scratch.ttls.iter().enumerate() {
+            if i > 0 {
+                o.b.push(b',');
             }
-            o.b.push(b']');
+            o.b.extend_from_slice(digits.format(*ttl).as_bytes());
         }
-        None => {
-            o.null("answers");
-            o.null("TTLs");
-        }
+        o.b.push(b']');
+    } else {
+        o.null(k!("answers"));
+        o.null(k!("TTLs"));
     }
+}
+
+/// The answers of a response as a JSON array in `scratch.answers`, their TTLs in
+/// `scratch.ttls`; false (both `null`) when the answer section does not decode.
+fn answers(payload: &[u8], scratch: &mut Scratch) -> bool {
+    let Scratch { text, ttls, answers, .. } = scratch;
+    answers.clear();
+    ttls.clear();
+    answers.push(b'[');
+    let walked = dns::for_each_answer(payload, |r| {
+        if !ttls.is_empty() {
+            answers.push(b',');
+        }
+        text.clear();
+        dns::rdata_text(&r.data, text);
+        string(answers, text);
+        ttls.push(r.ttl);
+    });
+    answers.push(b']');
+    walked.is_ok()
 }
 
 /// Every key `dns_fields` writes, for messages whose header could not be read.
 const DNS_KEYS: [&str; 22] = [
-    "trans_id",
-    "opcode",
-    "opcode_name",
-    "rcode",
-    "rcode_name",
-    "AA",
-    "TC",
-    "RD",
-    "RA",
-    "AD",
-    "CD",
-    "qdcount",
-    "ancount",
-    "nscount",
-    "arcount",
-    "qname",
-    "qtype",
-    "qtype_name",
-    "qclass",
-    "qclass_name",
-    "answers",
-    "TTLs",
+    k!("trans_id"),
+    k!("opcode"),
+    k!("opcode_name"),
+    k!("rcode"),
+    k!("rcode_name"),
+    k!("AA"),
+    k!("TC"),
+    k!("RD"),
+    k!("RA"),
+    k!("AD"),
+    k!("CD"),
+    k!("qdcount"),
+    k!("ancount"),
+    k!("nscount"),
+    k!("arcount"),
+    k!("qname"),
+    k!("qtype"),
+    k!("qtype_name"),
+    k!("qclass"),
+    k!("qclass_name"),
+    k!("answers"),
+    k!("TTLs"),
 ];
 
 fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
-    o.num("trans_id", h.id.into());
-    o.num("opcode", h.opcode().into());
-    o.str("opcode_name", &opcode_name(h.opcode()));
-    o.num("rcode", h.rcode().into());
-    o.str("rcode_name", &rcode_name(h.rcode()));
-    o.bool("AA", h.aa());
-    o.bool("TC", h.tc());
-    o.bool("RD", h.rd());
-    o.bool("RA", h.ra());
-    o.bool("AD", h.ad());
-    o.bool("CD", h.cd());
-    o.num("qdcount", h.qdcount.into());
-    o.num("ancount", h.ancount.into());
-    o.num("nscount", h.nscount.into());
-    o.num("arcount", h.arcount.into());
-}
-
-fn list<'s>(b: &mut Vec<u8>, items: impl Iterator<Item = &'s str>) {
-    b.push(b'[');
-    for (i, s) in items.enumerate() {
-        if i > 0 {
-            b.push(b',');
-        }
-        string(b, s);
-    }
-    b.push(b']');
+    o.num(k!("trans_id"), h.id.into());
+    o.num(k!("opcode"), h.opcode().into());
+    o.str(k!("opcode_name"), &opcode_name(h.opcode()));
+    o.num(k!("rcode"), h.rcode().into());
+    o.str(k!("rcode_name"), &rcode_name(h.rcode()));
+    o.bool(k!("AA"), h.aa());
+    o.bool(k!("TC"), h.tc());
+    o.bool(k!("RD"), h.rd());
+    o.bool(k!("RA"), h.ra());
+    o.bool(k!("AD"), h.ad());
+    o.bool(k!("CD"), h.cd());
+    o.num(k!("qdcount"), h.qdcount.into());
+    o.num(k!("ancount"), h.ancount.into());
+    o.num(k!("nscount"), h.nscount.into());
+    o.num(k!("arcount"), h.arcount.into());
 }
 
 /// The mnemonic of a record type (RFC 3597 `TYPEnnn` when it has none).
@@ -441,33 +504,35 @@ mod tests {
     }
 
     #[test]
-    fn decimals_and_addresses() {
+    fn numbers_and_addresses() {
         let mut b = Vec::new();
+        let mut o = Obj::new(&mut b, 0);
         for v in [0, 7, 10, 65535, u64::MAX] {
-            b.clear();
-            decimal(&mut b, v, 1);
-            assert_eq!(String::from_utf8(b.clone()).unwrap(), v.to_string());
+            o.num(k!("n"), v);
         }
-        b.clear();
-        decimal(&mut b, 42, 9);
-        assert_eq!(b, b"000000042");
-        let mut b = Vec::new();
-        let mut o = Obj::new(&mut b);
-        o.addr("a", "192.0.2.255".parse().unwrap());
-        o.addr("b", "fd00::53".parse().unwrap());
+        o.addr(k!("a"), "192.0.2.255".parse().unwrap());
+        o.addr(k!("b"), "fd00::53".parse().unwrap());
+        o.addr(k!("c"), "0.0.0.0".parse().unwrap());
         o.end();
-        assert_eq!(String::from_utf8(b).unwrap(), "{\"a\":\"192.0.2.255\",\"b\":\"fd00::53\"}");
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "{\"ts\":0.000000000,\"n\":0,\"n\":7,\"n\":10,\"n\":65535,\"n\":18446744073709551615,\
+             \"a\":\"192.0.2.255\",\"b\":\"fd00::53\",\"c\":\"0.0.0.0\"}"
+        );
     }
 
     #[test]
     fn seconds_keep_nanoseconds() {
         let mut b = Vec::new();
-        let mut o = Obj::new(&mut b);
-        o.secs("ts", 1_700_000_000_123_456_789);
-        o.secs("neg", -1_500_000_000);
+        let mut o = Obj::new(&mut b, 1_700_000_000_123_456_789);
+        o.secs(k!("neg"), -1_500_000_000);
+        o.secs(k!("small"), 42);
         o.end();
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.123_456_8));
-        assert_eq!(String::from_utf8(b).unwrap(), "{\"ts\":1700000000.123456789,\"neg\":-1.500000000}");
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "{\"ts\":1700000000.123456789,\"neg\":-1.500000000,\"small\":0.000000042}"
+        );
     }
 }
