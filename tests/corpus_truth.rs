@@ -455,7 +455,7 @@ fn answer_walker_agrees_with_full_decode_on_every_corpus_response() {
     let (mut compared, mut records, mut walker_only) = (0, 0, 0);
     for capture in captures(&dir) {
         for j in judged(&dir, &capture) {
-            let Some(info) = j.event.dns.as_deref().filter(|_| j.event.kind == EventKind::Response) else {
+            let Some(info) = j.event.dns.as_ref().filter(|_| j.event.kind == EventKind::Response) else {
                 continue;
             };
             let mut walked = Vec::new();

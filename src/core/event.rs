@@ -159,7 +159,8 @@ pub struct Question {
 }
 
 /// A DNS message as the hot path decoded it: header, first question, and the payload kept
-/// so that answers and EDNS are decoded only when an output asks (`core::dns::decode_full`).
+/// so that answers and EDNS are decoded only when an output asks (`core::dns::decode_full`);
+/// the payload is empty when the pipeline was told no output will (`Config::keep_payload`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsInfo {
     pub header: DnsHeader,
@@ -287,7 +288,7 @@ pub struct Event {
     pub encap: Option<Encap>,
     /// Header, first question and payload (queries, responses, and malformed messages whose
     /// header could be read).
-    pub dns: Option<Box<DnsInfo>>,
+    pub dns: Option<DnsInfo>,
     /// TLS server name of an encrypted flow, when seen.
     pub sni: Option<Box<str>>,
     /// Who runs the resolver (a well-known public resolver), from the bundled list.

@@ -3,6 +3,7 @@
 //! link -> ip (+ fragment reassembly) -> udp | tcp stream -> dns | encrypted-DNS detection
 //! -> event -> verdict -> tracker (pairing, patterns) -> out.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -36,11 +37,20 @@ pub struct Config {
     pub tracker: TrackerLimits,
     /// Encrypted-DNS flows remembered at once (one event per flow).
     pub max_encrypted_flows: usize,
+    /// Keep each message's bytes in its event (`DnsInfo::payload`) for outputs that decode
+    /// answers and EDNS later (NDJSON, the dashboard). An output that never does (the replay
+    /// summary) turns it off and saves a copy and an allocation per message.
+    pub keep_payload: bool,
 }
 
 impl Config {
     pub fn new() -> Self {
-        Config { resolvers: ResolverDb::builtin(), max_encrypted_flows: 65_536, ..Default::default() }
+        Config {
+            resolvers: ResolverDb::builtin(),
+            max_encrypted_flows: 65_536,
+            keep_payload: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -72,6 +82,10 @@ struct Judge {
     tracker: Tracker,
     stats: Stats,
     notices: Vec<Event>,
+    keep_payload: bool,
+    /// The last resolver looked up in the list, and what it said (messages come in runs to and
+    /// from one resolver).
+    last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
 }
 
 impl Judge {
@@ -80,6 +94,17 @@ impl Judge {
             Some(i) => i.name.clone(),
             None => Arc::from(format!("if{id}")),
         }
+    }
+
+    fn provider(&self, addr: IpAddr) -> Option<&'static str> {
+        if let Some((last, provider)) = self.last_provider.get() {
+            if last == addr {
+                return provider;
+            }
+        }
+        let provider = self.resolvers.provider(&addr);
+        self.last_provider.set(Some((addr, provider)));
+        provider
     }
 
     fn event(&self, o: Origin, p: Path, kind: EventKind, transport: Transport) -> Event {
@@ -99,7 +124,7 @@ impl Judge {
             encap: o.encap,
             dns: None,
             sni: None,
-            provider: self.resolvers.provider(&resolver),
+            provider: self.provider(resolver),
             malformed: None,
             rtt_ns: None,
             notice: None,
@@ -115,20 +140,19 @@ impl Judge {
         payload: &[u8],
         out: &mut Vec<Judged>,
     ) -> FrameClass {
-        match dns::decode_fast(payload) {
-            Ok(info) => {
-                let kind = if info.header.qr() { EventKind::Response } else { EventKind::Query };
+        let kept = || if self.keep_payload { payload.into() } else { Box::default() };
+        match dns::decode_head(payload) {
+            Ok((header, question)) => {
+                let kind = if header.qr() { EventKind::Response } else { EventKind::Query };
                 let mut ev = self.event(o, p, kind, transport);
-                ev.dns = Some(Box::new(info));
+                ev.dns = Some(DnsInfo { header, question, payload: kept() });
                 self.emit(ev, out);
                 FrameClass::Dns
             }
             Err(bad) => {
                 let mut ev = self.event(o, p, EventKind::Malformed, transport);
                 ev.malformed = Some(bad.reason);
-                ev.dns = bad.header.map(|header| {
-                    Box::new(DnsInfo { header, question: bad.question, payload: payload.into() })
-                });
+                ev.dns = bad.header.map(|header| DnsInfo { header, question: bad.question, payload: kept() });
                 self.stats.count_malformed(bad.reason);
                 self.emit(ev, out);
                 FrameClass::Malformed
@@ -197,6 +221,8 @@ impl Pipeline {
                 tracker: Tracker::new(config.tracker),
                 stats: Stats::default(),
                 notices: Vec::new(),
+                keep_payload: config.keep_payload,
+                last_provider: Cell::new(None),
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),

@@ -262,7 +262,7 @@ impl Tracker {
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
         match judged.event.kind {
             EventKind::Query => {
-                let Some(info) = judged.event.dns.as_deref() else { return };
+                let Some(info) = judged.event.dns.as_ref() else { return };
                 let name = info.question.as_ref().map_or("", |q| &q.name);
                 let hash = self.name_hash(name);
                 self.kill_switch(judged, notices);
@@ -527,7 +527,7 @@ impl Tracker {
 
     /// Pairs a response with its query; returns the response time.
     fn pair_response(&mut self, ev: &Event, notices: &mut Vec<Event>) -> Option<u64> {
-        let info = ev.dns.as_deref()?;
+        let info = ev.dns.as_ref()?;
         if is_group(&ev.dst) || (ev.transport == Transport::Mdns && ev.dport == MDNS_PORT) {
             return None; // mDNS answers to the group or to port 5353: not pairable by design
         }
@@ -802,7 +802,7 @@ mod tests {
         let flags = if m.response { 0x8180 } else { 0x0100 };
         let header = DnsHeader { id: m.id, flags, qdcount: 1, ..Default::default() };
         let question = Some(Question { name: m.name.into(), qtype: m.qtype, qclass: 1 });
-        e.dns = Some(Box::new(DnsInfo { header, question, payload: Box::new([]) }));
+        e.dns = Some(DnsInfo { header, question, payload: Box::new([]) });
         e
     }
 

@@ -280,7 +280,7 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         o.opt_str(k!("sni"), ev.sni.as_deref());
     } else {
         o.opt_word(k!("malformed"), ev.malformed.map(|m| m.as_str()));
-        dns_fields(&mut o, ev.dns.as_deref(), ev.kind == EventKind::Response, scratch);
+        dns_fields(&mut o, ev.dns.as_ref(), ev.kind == EventKind::Response, scratch);
         match ev.rtt_ns {
             Some(ns) => o.secs(k!("rtt"), ns.min(i64::MAX as u64) as i64),
             None => o.null(k!("rtt")),

@@ -126,6 +126,8 @@ pub struct Report {
     resolver_index: HashMap<(IpAddr, usize, Transport), usize>,
     /// The interface row of the last event (events come in runs from one interface).
     last_iface: Option<(Arc<str>, usize)>,
+    /// The resolver row of the last event (queries and responses alternate with one resolver).
+    last_resolver: Option<((IpAddr, usize, Transport), usize)>,
     /// Events whose resolver did not fit the table.
     pub resolvers_overflow: u64,
     leaked: SpaceSaving,
@@ -146,6 +148,7 @@ impl Report {
             resolvers: Vec::new(),
             resolver_index: HashMap::default(),
             last_iface: None,
+            last_resolver: None,
             resolvers_overflow: 0,
             leaked: SpaceSaving::new(limits.names),
             flows: Vec::new(),
@@ -234,8 +237,9 @@ impl Report {
         let ev = &j.event;
         let (addr, port) = ev.resolver();
         let key = (addr, iface, ev.transport);
-        let idx = match self.resolver_index.get(&key) {
-            Some(i) => *i,
+        let cached = self.last_resolver.filter(|(k, _)| *k == key).map(|(_, i)| i);
+        let idx = match cached.or_else(|| self.resolver_index.get(&key).copied()) {
+            Some(i) => i,
             None if self.resolvers.len() < self.limits.resolvers => {
                 self.resolvers.push(ResolverRow {
                     addr,
@@ -255,6 +259,7 @@ impl Report {
                 return;
             }
         };
+        self.last_resolver = Some((key, idx));
         let row = &mut self.resolvers[idx];
         match ev.kind {
             EventKind::Response => row.responses += 1,

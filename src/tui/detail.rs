@@ -74,7 +74,7 @@ fn sockaddr(addr: std::net::IpAddr, port: u16) -> String {
 }
 
 fn dns_lines(row: &Row, out: &mut Vec<Line<'static>>) {
-    let Some(d) = row.judged.event.dns.as_deref() else { return };
+    let Some(d) = row.judged.event.dns.as_ref() else { return };
     if let Some(q) = &d.question {
         let name = if q.name.is_empty() { ".".into() } else { escape(&q.name) };
         out.push(field("question", format!("{name} {} {}", text::qtype(q.qtype), text::qclass(q.qclass))));

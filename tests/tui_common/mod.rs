@@ -89,7 +89,7 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
             if let Some(q) = info.question.as_mut() {
                 q.name = s.name.into();
             }
-            Some(Box::new(info))
+            Some(info)
         }
         _ => None,
     };
