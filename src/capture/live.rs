@@ -487,11 +487,7 @@ impl Session<'_> {
     }
 
     fn emit(&mut self) -> anyhow::Result<()> {
-        // By reference, then cleared: moving each `Judged` out of the vector is a copy of a
-        // few hundred bytes.
-        let result = self.out.iter().try_for_each(|j| self.sink.event(j, None));
-        self.out.clear();
-        result.context("writing output")
+        self.sink.events(&mut self.out, None).context("writing output")
     }
 
     /// Interface blocks for interfaces new to the file (their id is their index in it), and an

@@ -25,14 +25,12 @@
 //! vanished tunnel that way). ISBs after the last packet (dumpcap writes one per interface when
 //! it closes a file) change nothing.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::Path;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -183,7 +181,7 @@ struct Tap<R> {
     inner: R,
     /// None for the decompressed side, which only keeps errors.
     progress: Option<Progress>,
-    last_error: Rc<RefCell<Option<io::Error>>>,
+    last_error: Arc<Mutex<Option<io::Error>>>,
 }
 
 impl<R: Read> Read for Tap<R> {
@@ -199,7 +197,7 @@ impl<R: Read> Read for Tap<R> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let copy = io::Error::new(e.kind(), e.to_string());
-                    *self.last_error.borrow_mut() = Some(copy);
+                    *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(copy);
                     return Err(e);
                 }
             }
@@ -211,12 +209,12 @@ impl<R: Read> Read for Tap<R> {
 pub struct CaptureReader {
     name: String,
     /// Decompressed stream, its first bytes already read into `prefix`.
-    stream: Box<dyn Read>,
+    stream: Box<dyn Read + Send>,
     prefix: Vec<u8>,
     gzip: bool,
     progress: Progress,
     total: Option<u64>,
-    last_error: Rc<RefCell<Option<io::Error>>>,
+    last_error: Arc<Mutex<Option<io::Error>>>,
 }
 
 /// How a file is named in messages.
@@ -237,8 +235,8 @@ impl CaptureReader {
 
     fn open_inner(path: &Path) -> Result<CaptureReader, ReadError> {
         let progress = Progress::default();
-        let last_error = Rc::new(RefCell::new(None));
-        let (raw, total): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+        let last_error = Arc::new(Mutex::new(None));
+        let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
             (Box::new(io::stdin()), None)
         } else {
             let file = File::open(path).map_err(ReadError::Open)?;
@@ -249,7 +247,7 @@ impl CaptureReader {
         let mut buffered = BufReader::with_capacity(64 << 10, tap);
         let head = buffered.fill_buf().map_err(|source| ReadError::Io { offset: 0, gz: "", source })?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
-        let mut stream: Box<dyn Read> = if gzip {
+        let mut stream: Box<dyn Read + Send> = if gzip {
             let decoder = flate2::read::MultiGzDecoder::new(buffered);
             Box::new(Tap { inner: decoder, progress: None, last_error: last_error.clone() })
         } else {
@@ -388,7 +386,7 @@ struct SectionIface {
 struct State {
     format: Format,
     gzip: bool,
-    last_error: Rc<RefCell<Option<io::Error>>>,
+    last_error: Arc<Mutex<Option<io::Error>>>,
     packets: u64,
     bytes_read: u64,
     ifaces: Vec<FileIface>,
@@ -405,7 +403,7 @@ struct State {
 }
 
 impl State {
-    fn new(gzip: bool, last_error: Rc<RefCell<Option<io::Error>>>) -> State {
+    fn new(gzip: bool, last_error: Arc<Mutex<Option<io::Error>>>) -> State {
         State {
             format: Format::Pcapng,
             gzip,
@@ -512,7 +510,12 @@ fn record_size(state: &State, data: &[u8]) -> Option<u64> {
 }
 
 fn io_error(state: &State, offset: u64) -> Step {
-    let source = state.last_error.borrow_mut().take().unwrap_or_else(|| io::Error::other("the read failed"));
+    let source = state
+        .last_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .unwrap_or_else(|| io::Error::other("the read failed"));
     if state.gzip && source.kind() == io::ErrorKind::UnexpectedEof {
         return Step::Read(ReadError::Truncated { offset, packets: state.packets, gz: state.gz() });
     }

@@ -16,6 +16,7 @@ use super::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
 use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 use crate::core::resolvers::ResolverDb;
 use crate::core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use crate::output::background::Background;
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
@@ -31,15 +32,22 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         return crate::tui::replay(args);
     }
     if args.json {
-        let stdout = io::stdout().lock();
-        let mut sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, stdout));
-        let counters = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new())?;
+        // Writing NDJSON costs more than judging: it runs on a thread of its own.
+        let sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, io::stdout()));
+        let mut sink = Background::spawn(sink).context("cannot start the output thread")?;
+        let result = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new(), true);
+        let (_, written) = sink.join();
+        let counters = result?;
+        written?;
         return Ok(Outcome::from_exposures(counters.core.exposures()));
     }
+    // The summary's counting is cheap: it stays on this thread (a thread of its own would wait
+    // on the channel more than it works).
     let mut sink = SummarySink::new();
     let mut sources = Vec::new();
     let mut notes = Vec::new();
-    let result = judge_inner(args, &mut sink, &mut sources, &mut notes);
+    // The summary never decodes answers: the messages' bytes need not be kept.
+    let result = judge_inner(args, &mut sink, &mut sources, &mut notes, false);
     let opts = SummaryOptions { top: args.top, color: use_color(args.color) };
     if result.is_err() {
         notes.push(
@@ -69,7 +77,7 @@ pub fn use_color(choice: ColorChoice) -> bool {
 /// `replay --tui` uses this too. Returns the final counters; an error names the file and the
 /// byte offset or record where reading failed, after every event before it reached the sink.
 pub fn judge_files(args: &ReplayArgs, sink: &mut dyn Sink) -> anyhow::Result<Counters> {
-    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new())
+    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new(), true)
 }
 
 /// The pipeline configuration for `args`: the bundled resolver list plus `--doh-list`.
@@ -98,8 +106,9 @@ fn judge_inner(
     sink: &mut dyn Sink,
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
+    keep_payload: bool,
 ) -> anyhow::Result<Counters> {
-    let config = config(&args.judge)?;
+    let config = Config { keep_payload, ..config(&args.judge)? };
     let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
     let several = args.files.len() > 1;
     let mut total = Counters::default();
@@ -168,7 +177,7 @@ impl<'a> OneFile<'a> {
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
         let mut frames = 0u64;
-        let read = rdr.for_each(|input| {
+        let read = super::ahead::for_each(rdr, |input| {
             self.input(input, sink)?;
             frames += 1;
             if frames % TICK_FRAMES == 0 {
@@ -235,11 +244,7 @@ impl<'a> OneFile<'a> {
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        // By reference, then cleared: a `Judged` is a few hundred bytes, and moving each one
-        // out of the vector cost as much as a tenth of a summary replay.
-        let result = self.out.iter().try_for_each(|j| sink.event(j, self.label));
-        self.out.clear();
-        Ok(result?)
+        Ok(sink.events(&mut self.out, self.label)?)
     }
 
     /// End of the file (or of what could be read): pending queries and streams are settled.

@@ -3,6 +3,7 @@
 //! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
 //! works the same on a file and on the wire.
 
+pub mod background;
 pub mod escape;
 pub mod json;
 pub mod lines;
@@ -48,6 +49,13 @@ pub trait Sink {
     }
     /// One judged event. `file` names the input when several files are replayed.
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()>;
+    /// A run of judged events, in order. A sink may take them; the vector is left empty either
+    /// way (by default each goes to `event`, then the vector is cleared).
+    fn events(&mut self, judged: &mut Vec<Judged>, file: Option<&str>) -> io::Result<()> {
+        let result = judged.iter().try_for_each(|j| self.event(j, file));
+        judged.clear();
+        result
+    }
     /// Counters, now and then (at least once before `finish`).
     fn counters(&mut self, counters: &Counters) -> io::Result<()> {
         let _ = counters;

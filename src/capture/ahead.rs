@@ -1,0 +1,296 @@
+//! Read-ahead: a capture file read on its own thread, its frames handed to the caller's thread
+//! in batches through a bounded channel, so that reading (system calls, gzip, the container
+//! format) runs beside the pipeline instead of before it.
+//!
+//! The caller sees exactly what [`CaptureReader::for_each`] gives, in the same order: every
+//! interface change and frame, then the reader's result, so a read error still comes after
+//! every frame before the fault. A file can wait, so the reader blocks when the channel is full
+//! (nothing is dropped, unlike live capture). Memory is bounded: `DEPTH` batches in flight,
+//! each closed at `BATCH_BYTES` or `BATCH_FRAMES` (one frame longer than that, at most
+//! `reader::MAX_RECORD`, makes a batch of its own), and a batch buffer grown past
+//! `KEEP_BYTES` is given back instead of reused.
+
+use std::ops::Range;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::reader::{CaptureReader, FileIface, Input, ReadSummary};
+use crate::core::{FrameRef, IfaceId, LinkType, Ts};
+
+/// Batches in flight between the reader and the caller.
+const DEPTH: usize = 4;
+/// A batch is sent once it holds this many bytes of frames...
+const BATCH_BYTES: usize = 256 << 10;
+/// ...or this many frames and interface changes.
+const BATCH_FRAMES: usize = 1024;
+/// Batch buffers larger than this (after a huge frame) are dropped rather than reused.
+const KEEP_BYTES: usize = 4 << 20;
+
+/// What the reader handed out, in order, with frame bytes in the batch's buffer.
+#[derive(Debug)]
+enum Item {
+    Frame { iface: IfaceId, ts: Ts, link: LinkType, number: u64, orig_len: u32, bytes: Range<usize> },
+    Interfaces { ifaces: Vec<FileIface>, ts: Ts },
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn full(&self) -> bool {
+        self.bytes.len() >= BATCH_BYTES || self.items.len() >= BATCH_FRAMES
+    }
+
+    fn push(&mut self, input: Input<'_>) {
+        match input {
+            Input::Frame(f) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(f.data);
+                self.items.push(Item::Frame {
+                    iface: f.iface,
+                    ts: f.ts,
+                    link: f.link,
+                    number: f.number,
+                    orig_len: f.orig_len,
+                    bytes: start..self.bytes.len(),
+                });
+            }
+            Input::Interfaces { ifaces, ts } => {
+                self.items.push(Item::Interfaces { ifaces: ifaces.to_vec(), ts });
+            }
+        }
+    }
+
+    /// Hands every item to `f`, in order.
+    fn replay(&self, f: &mut impl FnMut(Input<'_>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        for item in &self.items {
+            let input = match item {
+                Item::Frame { iface, ts, link, number, orig_len, bytes } => Input::Frame(FrameRef {
+                    iface: *iface,
+                    ts: *ts,
+                    link: *link,
+                    number: *number,
+                    orig_len: *orig_len,
+                    data: &self.bytes[bytes.clone()],
+                }),
+                Item::Interfaces { ifaces, ts } => Input::Interfaces { ifaces, ts: *ts },
+            };
+            f(input)?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+        if self.bytes.capacity() > KEEP_BYTES {
+            self.bytes = Vec::new();
+        }
+    }
+}
+
+/// The caller stopped taking batches (its own error ends the read).
+#[derive(Debug, thiserror::Error)]
+#[error("the consumer of the capture stopped")]
+struct ConsumerGone;
+
+/// As [`CaptureReader::for_each`], with the file read on a thread of its own.
+pub fn for_each(
+    reader: CaptureReader,
+    mut f: impl FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<ReadSummary> {
+    let (full_tx, full_rx) = bounded::<Batch>(DEPTH);
+    let (empty_tx, empty_rx) = bounded::<Batch>(DEPTH + 2);
+    std::thread::scope(|scope| {
+        let read = std::thread::Builder::new()
+            .name("dnsleak-read".into())
+            .spawn_scoped(scope, move || read_ahead(reader, &full_tx, &empty_rx))
+            .map_err(|e| anyhow::anyhow!("cannot start the reading thread: {e}"))?;
+        let consumed = consume(&full_rx, &empty_tx, &mut f);
+        // Dropping the receiver first unblocks a reader waiting on a full channel.
+        drop(full_rx);
+        let read = read.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the reading thread panicked")));
+        consumed?;
+        read
+    })
+}
+
+/// The caller's side: every batch through `f`, each empty batch back to the reader.
+fn consume(
+    full: &Receiver<Batch>,
+    empty: &Sender<Batch>,
+    f: &mut impl FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for mut batch in full {
+        batch.replay(f)?;
+        batch.clear();
+        // The reader may have finished: then the batch is simply dropped.
+        let _ = empty.try_send(batch);
+    }
+    Ok(())
+}
+
+/// The reader's side: fills batches (reusing the ones that came back) and sends them.
+fn read_ahead(
+    reader: CaptureReader,
+    full: &Sender<Batch>,
+    empty: &Receiver<Batch>,
+) -> anyhow::Result<ReadSummary> {
+    let mut batch = Batch::default();
+    let summary = reader.for_each(|input| {
+        batch.push(input);
+        if batch.full() {
+            let next = empty.try_recv().unwrap_or_default();
+            full.send(std::mem::replace(&mut batch, next)).map_err(|_| ConsumerGone)?;
+        }
+        Ok(())
+    });
+    // What was read before the end (or the fault) goes out first; the result follows.
+    if !batch.items.is_empty() && full.send(batch).is_err() {
+        return Err(ConsumerGone.into());
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::reader::for_each_frame;
+
+    /// Every input as owned values, for comparing two ways of reading a file.
+    fn record(path: &std::path::Path, threaded: bool) -> (Vec<String>, String) {
+        let mut seen = Vec::new();
+        let mut f = |input: Input<'_>| {
+            seen.push(match input {
+                Input::Frame(fr) => {
+                    format!("{} {} {:?} {} {:?}", fr.iface, fr.number, fr.ts, fr.orig_len, fr.data)
+                }
+                Input::Interfaces { ifaces, ts } => format!("ifaces {ifaces:?} {ts:?}"),
+            });
+            Ok(())
+        };
+        let result = if threaded {
+            CaptureReader::open(path).and_then(|r| for_each(r, &mut f))
+        } else {
+            for_each_frame(path, &mut f)
+        };
+        (seen, format!("{:?}", result.map_err(|e| format!("{e:#}"))))
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    }
+
+    #[test]
+    fn read_ahead_hands_out_what_the_reader_does() {
+        for name in ["demo.pcapng", "tunnel-dies.pcapng", "clean-tunnel.pcapng"] {
+            let (threaded, t_result) = record(&fixture(name), true);
+            let (direct, d_result) = record(&fixture(name), false);
+            assert!(threaded.len() > 5, "{name}: {} inputs", threaded.len());
+            assert_eq!(threaded, direct, "{name}");
+            assert_eq!(t_result, d_result, "{name}");
+        }
+    }
+
+    /// A pcap of `n` raw-IP frames of varying sizes (up to 3000 bytes), cut short when `cut`.
+    fn many_frames(n: u32, cut: bool) -> std::path::PathBuf {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        b.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        b.extend_from_slice(&101u32.to_le_bytes());
+        for i in 0..n {
+            let len = (i * 7919) % 3000;
+            for w in [i, 0, len, len] {
+                b.extend_from_slice(&w.to_le_bytes());
+            }
+            b.extend((0..len).map(|j| (i + j) as u8));
+        }
+        if cut {
+            b.truncate(b.len() - 10);
+        }
+        let path = std::env::temp_dir().join(format!("dnsleak-ahead-{}-{n}-{cut}.pcap", std::process::id()));
+        std::fs::write(&path, b).unwrap();
+        path
+    }
+
+    #[test]
+    fn many_batches_arrive_whole_and_in_order() {
+        for cut in [false, true] {
+            let path = many_frames(5_000, cut);
+            let (threaded, t_result) = record(&path, true);
+            let (direct, d_result) = record(&path, false);
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(threaded.len(), if cut { 5_000 } else { 5_001 }, "interfaces + frames");
+            assert!(threaded == direct, "cut {cut}: the inputs differ");
+            assert_eq!(t_result, d_result);
+        }
+    }
+
+    #[test]
+    fn a_read_error_comes_after_every_frame_before_it() {
+        let bytes = std::fs::read(fixture("demo.pcapng")).unwrap();
+        let cut = std::env::temp_dir().join(format!("dnsleak-ahead-cut-{}.pcapng", std::process::id()));
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let (threaded, t_result) = record(&cut, true);
+        let (direct, d_result) = record(&cut, false);
+        let _ = std::fs::remove_file(&cut);
+        assert!(t_result.contains("truncated"), "{t_result}");
+        assert_eq!((threaded, t_result), (direct, d_result));
+    }
+
+    #[test]
+    fn an_error_of_the_caller_stops_the_reader() {
+        let reader = CaptureReader::open(&fixture("demo.pcapng")).unwrap();
+        let mut frames = 0;
+        let result = for_each(reader, |input| {
+            if let Input::Frame(_) = input {
+                frames += 1;
+                if frames == 3 {
+                    anyhow::bail!("stop here");
+                }
+            }
+            Ok(())
+        });
+        assert_eq!(result.unwrap_err().to_string(), "stop here");
+        assert_eq!(frames, 3);
+    }
+
+    #[test]
+    fn batches_close_on_bytes_or_frames_and_big_buffers_are_not_kept() {
+        let mut b = Batch::default();
+        let data = vec![7u8; 1000];
+        let frame = |n| {
+            Input::Frame(FrameRef {
+                iface: 0,
+                ts: Ts(n),
+                link: LinkType::RAW,
+                number: n as u64,
+                orig_len: 1000,
+                data: &data,
+            })
+        };
+        let mut n = 0;
+        while !b.full() {
+            n += 1;
+            b.push(frame(n));
+        }
+        assert_eq!(b.bytes.len(), BATCH_BYTES.div_ceil(1000) * 1000);
+        b.clear();
+        let big = vec![0u8; KEEP_BYTES + 1];
+        b.push(Input::Frame(FrameRef {
+            iface: 0,
+            ts: Ts(0),
+            link: LinkType::RAW,
+            number: 1,
+            orig_len: 0,
+            data: &big,
+        }));
+        assert!(b.full(), "one huge frame is a batch of its own");
+        b.clear();
+        assert_eq!(b.bytes.capacity(), 0, "a buffer grown past KEEP_BYTES is given back");
+    }
+}
