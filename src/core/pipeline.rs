@@ -162,14 +162,15 @@ impl Judge {
 
     /// Judges an event, lets the tracker see it, and appends it and any notices to `out`.
     fn emit(&mut self, event: Event, out: &mut Vec<Judged>) {
+        // Judged where it will stay: an event is a few hundred bytes, and every move a copy.
+        out.push(Judged { event, verdict: None, reason: Reason::Notice });
+        let Some(judged) = out.last_mut() else { return };
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
-        let (verdict, reason) = verdict::judge(&event, &ctx);
-        self.stats.count_event(event.kind, verdict);
-        let mut judged = Judged { event, verdict, reason };
+        (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
+        self.stats.count_event(judged.event.kind, judged.verdict);
         if matches!(judged.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted) {
-            self.tracker.observe(&mut judged, &self.topology, &mut self.notices);
+            self.tracker.observe(judged, &self.topology, &mut self.notices);
         }
-        out.push(judged);
         self.flush_notices(out);
     }
 
