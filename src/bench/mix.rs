@@ -28,6 +28,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, HTTPS, MX, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::core::{IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
+use crate::output::pcapng::PcapngWriter;
 
 /// The physical interface of the mix (Ethernet).
 pub const ETH0: IfaceId = 0;
@@ -647,82 +648,15 @@ impl Mix {
 pub fn write_pcapng(out: &mut impl Write, packets: u64, seed: u64) -> io::Result<u64> {
     let mut w = PcapngWriter::new(out)?;
     for iface in IFACES {
-        w.interface(iface.name, iface.link)?;
+        w.add_interface(iface.name, iface.link)?;
     }
     let mut n = 0;
     for p in MixGen::new(packets, seed) {
-        w.packet(p.iface, p.ts, &p.data)?;
+        w.packet(p.iface, p.ts, p.data.len() as u32, &p.data)?;
         n += 1;
     }
+    w.flush()?;
     Ok(n)
-}
-
-/// The smallest pcapng writer that keeps interface names: SHB, IDBs (if_name, if_tsresol = 9),
-/// EPBs. Little-endian.
-pub struct PcapngWriter<'a, W: Write> {
-    out: &'a mut W,
-}
-
-impl<'a, W: Write> PcapngWriter<'a, W> {
-    /// Writes the section header.
-    pub fn new(out: &'a mut W) -> io::Result<Self> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        body.extend_from_slice(&1u16.to_le_bytes());
-        body.extend_from_slice(&0u16.to_le_bytes());
-        body.extend_from_slice(&(-1i64).to_le_bytes());
-        let mut w = PcapngWriter { out };
-        w.block(0x0a0d_0d0a, &body)?;
-        Ok(w)
-    }
-
-    /// Declares the next interface (ids count from 0 in call order).
-    pub fn interface(&mut self, name: &str, link: LinkType) -> io::Result<()> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&(link.0 as u16).to_le_bytes());
-        body.extend_from_slice(&0u16.to_le_bytes());
-        body.extend_from_slice(&0u32.to_le_bytes()); // no snap length limit
-        option(&mut body, 2, name.as_bytes()); // if_name
-        option(&mut body, 9, &[9]); // if_tsresol: nanoseconds
-        option(&mut body, 0, &[]);
-        self.block(1, &body)
-    }
-
-    /// Writes one packet seen on interface `iface` at `ts`.
-    pub fn packet(&mut self, iface: IfaceId, ts: Ts, data: &[u8]) -> io::Result<()> {
-        let mut head = [0u8; 20];
-        let t = ts.0.max(0) as u64;
-        head[..4].copy_from_slice(&iface.to_le_bytes());
-        head[4..8].copy_from_slice(&((t >> 32) as u32).to_le_bytes());
-        head[8..12].copy_from_slice(&(t as u32).to_le_bytes());
-        head[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        head[16..20].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        let pad = (4 - data.len() % 4) % 4;
-        let total = (12 + head.len() + data.len() + pad) as u32;
-        self.out.write_all(&6u32.to_le_bytes())?;
-        self.out.write_all(&total.to_le_bytes())?;
-        self.out.write_all(&head)?;
-        self.out.write_all(data)?;
-        self.out.write_all(&[0u8; 3][..pad])?;
-        self.out.write_all(&total.to_le_bytes())
-    }
-
-    fn block(&mut self, kind: u32, body: &[u8]) -> io::Result<()> {
-        let pad = (4 - body.len() % 4) % 4;
-        let total = (12 + body.len() + pad) as u32;
-        self.out.write_all(&kind.to_le_bytes())?;
-        self.out.write_all(&total.to_le_bytes())?;
-        self.out.write_all(body)?;
-        self.out.write_all(&[0u8; 3][..pad])?;
-        self.out.write_all(&total.to_le_bytes())
-    }
-}
-
-fn option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
-    body.extend_from_slice(&code.to_le_bytes());
-    body.extend_from_slice(&(value.len() as u16).to_le_bytes());
-    body.extend_from_slice(value);
-    body.resize(body.len() + (4 - value.len() % 4) % 4, 0);
 }
 
 #[cfg(test)]
