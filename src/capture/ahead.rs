@@ -195,24 +195,21 @@ mod tests {
         }
     }
 
-    /// A pcap of `n` raw-IP frames of varying sizes (up to 3000 bytes), cut short when `cut`.
+    /// A capture of `n` raw-IP frames of varying sizes (up to 3000 bytes), cut short when `cut`.
     fn many_frames(n: u32, cut: bool) -> std::path::PathBuf {
-        let mut b = Vec::new();
-        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        b.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        b.extend_from_slice(&65535u32.to_le_bytes());
-        b.extend_from_slice(&101u32.to_le_bytes());
+        use crate::output::pcapng::PcapngWriter;
+        let mut w = PcapngWriter::new(Vec::new()).unwrap();
+        let iface = w.add_interface("wg0", LinkType::RAW).unwrap();
         for i in 0..n {
-            let len = (i * 7919) % 3000;
-            for w in [i, 0, len, len] {
-                b.extend_from_slice(&w.to_le_bytes());
-            }
-            b.extend((0..len).map(|j| (i + j) as u8));
+            let data: Vec<u8> = (0..(i * 7919) % 3000).map(|j| (i + j) as u8).collect();
+            w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data).unwrap();
         }
+        let mut b = w.into_inner();
         if cut {
             b.truncate(b.len() - 10);
         }
-        let path = std::env::temp_dir().join(format!("dnsleak-ahead-{}-{n}-{cut}.pcap", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("dnsleak-ahead-{}-{n}-{cut}.pcapng", std::process::id()));
         std::fs::write(&path, b).unwrap();
         path
     }
