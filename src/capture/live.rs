@@ -23,7 +23,7 @@ use pcap::{Active, Capture, Precision};
 
 use super::{interfaces, privilege};
 use crate::cli::{ColorChoice, MonitorArgs};
-use crate::core::{Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
+use crate::core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
@@ -548,7 +548,7 @@ pub fn options(args: &MonitorArgs) -> Options {
 /// thread. The dashboard uses this for `monitor` on a terminal.
 pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Counters> {
     // The bundled resolver list plus --doh-list, read before anything starts.
-    let config = super::replay::config(&args.judge)?;
+    let config = Config { keep_payload: sink.wants_payload(), ..super::replay::config(&args.judge)? };
     privilege::check()?;
     let writer = args.write.as_deref().map(create_writer).transpose()?;
     let (mut live, topology) = Live::start(options(args))?;

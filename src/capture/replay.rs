@@ -35,7 +35,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         // Writing NDJSON costs more than judging: it runs on a thread of its own.
         let sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, io::stdout()));
         let mut sink = Background::spawn(sink).context("cannot start the output thread")?;
-        let result = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new(), true);
+        let result = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new());
         let (_, written) = sink.join();
         let counters = result?;
         written?;
@@ -46,8 +46,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let mut sink = SummarySink::new();
     let mut sources = Vec::new();
     let mut notes = Vec::new();
-    // The summary never decodes answers: the messages' bytes need not be kept.
-    let result = judge_inner(args, &mut sink, &mut sources, &mut notes, false);
+    let result = judge_inner(args, &mut sink, &mut sources, &mut notes);
     let opts = SummaryOptions { top: args.top, color: use_color(args.color) };
     if result.is_err() {
         notes.push(
@@ -77,7 +76,7 @@ pub fn use_color(choice: ColorChoice) -> bool {
 /// `replay --tui` uses this too. Returns the final counters; an error names the file and the
 /// byte offset or record where reading failed, after every event before it reached the sink.
 pub fn judge_files(args: &ReplayArgs, sink: &mut dyn Sink) -> anyhow::Result<Counters> {
-    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new(), true)
+    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new())
 }
 
 /// The pipeline configuration for `args`: the bundled resolver list plus `--doh-list`.
@@ -106,9 +105,8 @@ fn judge_inner(
     sink: &mut dyn Sink,
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
-    keep_payload: bool,
 ) -> anyhow::Result<Counters> {
-    let config = Config { keep_payload, ..config(&args.judge)? };
+    let config = Config { keep_payload: sink.wants_payload(), ..config(&args.judge)? };
     let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
     let several = args.files.len() > 1;
     let mut total = Counters::default();

@@ -38,8 +38,9 @@ pub struct Config {
     /// Encrypted-DNS flows remembered at once (one event per flow).
     pub max_encrypted_flows: usize,
     /// Keep each message's bytes in its event (`DnsInfo::payload`) for outputs that decode
-    /// answers and EDNS later (NDJSON, the dashboard). An output that never does (the replay
-    /// summary) turns it off and saves a copy and an allocation per message.
+    /// answers and EDNS later (NDJSON, the dashboard). The shells set it from the sink
+    /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
+    /// saves a copy and an allocation per message.
     pub keep_payload: bool,
 }
 

@@ -38,6 +38,8 @@ pub struct Background<S: Sink + Send + 'static> {
     spare: Receiver<Vec<Judged>>,
     pending: Vec<Judged>,
     label: Option<Arc<str>>,
+    /// What the sink said before it moved to its thread.
+    wants_payload: bool,
     thread: Option<JoinHandle<(S, io::Result<()>)>>,
     /// The sink and its result, once its thread has ended.
     done: Option<(S, io::Result<()>)>,
@@ -47,6 +49,7 @@ impl<S: Sink + Send + 'static> Background<S> {
     pub fn spawn(sink: S) -> io::Result<Self> {
         let (tx, rx) = bounded(DEPTH);
         let (spare_tx, spare) = bounded(DEPTH + 2);
+        let wants_payload = sink.wants_payload();
         let thread = std::thread::Builder::new()
             .name("dnsleak-output".into())
             .spawn(move || run(sink, &rx, &spare_tx))?;
@@ -55,6 +58,7 @@ impl<S: Sink + Send + 'static> Background<S> {
             spare,
             pending: Vec::with_capacity(BATCH),
             label: None,
+            wants_payload,
             thread: Some(thread),
             done: None,
         })
@@ -131,6 +135,10 @@ fn run<S: Sink>(mut sink: S, rx: &Receiver<Msg>, spare: &Sender<Vec<Judged>>) ->
 }
 
 impl<S: Sink + Send + 'static> Sink for Background<S> {
+    fn wants_payload(&self) -> bool {
+        self.wants_payload
+    }
+
     fn topology(&mut self, topology: &Topology) -> io::Result<()> {
         self.flush_pending()?;
         self.send(Msg::Topology(Box::new(topology.clone())))

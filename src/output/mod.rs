@@ -47,6 +47,11 @@ pub trait Sink {
         let _ = topology;
         Ok(())
     }
+    /// Whether this sink reads a message's bytes (`DnsInfo::payload`, for answers and EDNS).
+    /// A sink that never does lets the pipeline skip copying them (`Config::keep_payload`).
+    fn wants_payload(&self) -> bool {
+        true
+    }
     /// One judged event. `file` names the input when several files are replayed.
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()>;
     /// A run of judged events, in order. A sink may take them; the vector is left empty either

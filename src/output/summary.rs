@@ -295,6 +295,11 @@ impl SummarySink {
 }
 
 impl Sink for SummarySink {
+    /// The summary counts names and verdicts; it never decodes answers.
+    fn wants_payload(&self) -> bool {
+        false
+    }
+
     fn topology(&mut self, topology: &Topology) -> io::Result<()> {
         self.report.topology(topology);
         Ok(())
