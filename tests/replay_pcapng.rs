@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
 
 fn block(kind: u32, body: &[u8]) -> Vec<u8> {
@@ -80,14 +82,7 @@ fn isb_end(iface: u32, units: u64) -> Vec<u8> {
 
 /// An IPv4/UDP DNS query for `name` from 192.0.2.2 to `dst`, without a link header.
 fn dns_query_ip(name: &str, dst: [u8; 4], id: u16) -> Vec<u8> {
-    let mut dns = Vec::new();
-    dns.extend_from_slice(&id.to_be_bytes());
-    dns.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        dns.push(label.len() as u8);
-        dns.extend_from_slice(label.as_bytes());
-    }
-    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let dns = support::dns_message(id, false, name, 1, &[]);
     let udp_len = 8 + dns.len();
     let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 2];
     p.extend_from_slice(&dst);

@@ -1,6 +1,7 @@
 //! Key handling and UI state, without a terminal: navigation follows the newest event or stays
 //! on the one selected, pause freezes the list while counting goes on, filters narrow it.
 
+mod support;
 mod tui_common;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -2,6 +2,7 @@
 //! while a UI thread takes them in and draws at the frame interval (20,000 kept, filters on). The pipeline
 //! never waits on the UI, every event is counted, and no frame takes longer than the interval.
 
+mod support;
 mod tui_common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

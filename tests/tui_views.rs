@@ -2,6 +2,7 @@
 //! kept as insta snapshots: normal, leaking, tunnel down, detail, help, filter, narrow 80x24,
 //! empty; plus colour, escaping and bounds.
 
+mod support;
 mod tui_common;
 
 use dnsleak::core::{EventKind, Notice, Stats, Transport};

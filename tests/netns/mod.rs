@@ -322,15 +322,7 @@ pub fn summary(lines: &[Value], qname: &str) -> Vec<(String, String, String, Str
 
 /// A DNS query for `name` (type A), with id `id`.
 pub fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = Vec::with_capacity(64);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
+    crate::support::dns_message(id, false, name, 1, &[])
 }
 
 /// The answer to `query`: the same question, one A record 203.0.113.80.

@@ -35,3 +35,26 @@ pub fn poll<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option
         std::thread::park_timeout(Duration::from_millis(50));
     }
 }
+
+/// A DNS message as the wire carries it: header (id, QR from `response`, RD, and RA when a
+/// response), one question for `name` of type `qtype`, class IN, and one A record per address
+/// in `answers` (owner name by pointer to the question).
+pub fn dns_message(id: u16, response: bool, name: &str, qtype: u16, answers: &[[u8; 4]]) -> Vec<u8> {
+    let flags: u16 = if response { 0x8180 } else { 0x0100 };
+    let mut p = Vec::with_capacity(64);
+    for w in [id, flags, 1, answers.len() as u16, 0, 0] {
+        p.extend_from_slice(&w.to_be_bytes());
+    }
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        p.push(label.len() as u8);
+        p.extend_from_slice(label.as_bytes());
+    }
+    p.push(0);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes());
+    for a in answers {
+        p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+        p.extend_from_slice(a);
+    }
+    p
+}
