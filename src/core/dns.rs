@@ -291,7 +291,7 @@ fn answer(name: &Name, rtype: u16, ttl: u32, data: &RData) -> Answer {
 pub fn rdata_text(data: &RData, out: &mut String) {
     use std::fmt::Write as _;
     match data {
-        RData::A(a) => push_ipv4(out, a.0),
+        RData::A(a) => ipv4_text(a.0, |t| out.push_str(t)),
         RData::AAAA(a) => {
             let _ = write!(out, "{a}");
         }
@@ -312,14 +312,15 @@ pub fn rdata_text(data: &RData, out: &mut String) {
     }
 }
 
-/// Dotted-quad text without the formatting machinery (the most common answer by far).
-pub fn push_ipv4(out: &mut String, a: std::net::Ipv4Addr) {
+/// Dotted-quad text without the formatting machinery, piece by piece into `put` (answers and
+/// NDJSON addresses: the most common text written after names).
+pub fn ipv4_text(a: std::net::Ipv4Addr, mut put: impl FnMut(&str)) {
     let mut digits = itoa::Buffer::new();
     for (i, o) in a.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push('.');
+            put(".");
         }
-        out.push_str(digits.format(o));
+        put(digits.format(o));
     }
 }
 

@@ -151,15 +151,7 @@ impl<'a> Obj<'a> {
         self.key(k);
         self.b.push(b'"');
         match a {
-            std::net::IpAddr::V4(v4) => {
-                let mut digits = itoa::Buffer::new();
-                for (i, o) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.b.push(b'.');
-                    }
-                    self.b.extend_from_slice(digits.format(o).as_bytes());
-                }
-            }
+            std::net::IpAddr::V4(v4) => dns::ipv4_text(v4, |t| self.b.extend_from_slice(t.as_bytes())),
             v6 => {
                 let _ = write!(self.b, "{v6}");
             }
