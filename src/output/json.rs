@@ -372,7 +372,7 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
     o.num(k!("opcode"), h.opcode().into());
     o.str(k!("opcode_name"), &opcode_name(h.opcode()));
     o.num(k!("rcode"), h.rcode().into());
-    o.str(k!("rcode_name"), &rcode_name(h.rcode()));
+    o.str(k!("rcode_name"), &rcode_name(h.rcode().into()));
     o.bool(k!("AA"), h.aa());
     o.bool(k!("TC"), h.tc());
     o.bool(k!("RD"), h.rd());
@@ -452,7 +452,9 @@ fn class_name(c: u16) -> &'static str {
     }
 }
 
-pub fn rcode_name(r: u8) -> std::borrow::Cow<'static, str> {
+/// The mnemonic of an RCODE (the header's four bits, or the 12 bits with EDNS), `RCODEn` when
+/// it has none here.
+pub fn rcode_name(r: u16) -> std::borrow::Cow<'static, str> {
     let name = match r {
         0 => "NOERROR",
         1 => "FORMERR",
@@ -466,6 +468,7 @@ pub fn rcode_name(r: u8) -> std::borrow::Cow<'static, str> {
         9 => "NOTAUTH",
         10 => "NOTZONE",
         11 => "DSOTYPENI",
+        16 => "BADVERS",
         _ => return format!("RCODE{r}").into(),
     };
     name.into()

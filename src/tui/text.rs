@@ -84,25 +84,7 @@ pub fn qclass(c: u16) -> String {
 
 /// The name of an RCODE.
 pub fn rcode(code: u16) -> String {
-    const NAMES: [&str; 12] = [
-        "NOERROR",
-        "FORMERR",
-        "SERVFAIL",
-        "NXDOMAIN",
-        "NOTIMP",
-        "REFUSED",
-        "YXDOMAIN",
-        "YXRRSET",
-        "NXRRSET",
-        "NOTAUTH",
-        "NOTZONE",
-        "DSOTYPENI",
-    ];
-    match NAMES.get(code as usize) {
-        Some(n) => (*n).to_owned(),
-        None if code == 16 => "BADVERS".to_owned(),
-        None => format!("RCODE{code}"),
-    }
+    crate::output::json::rcode_name(code).into_owned()
 }
 
 /// Cuts `s` to `max` characters, ending with `…` when cut.
