@@ -20,7 +20,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
 
-use super::event::{DnsHeader, DnsInfo, Malformed, Question};
+use super::event::{DnsHeader, DnsInfo, Malformed, QName, Question};
 
 /// Why a message is malformed, and its header when at least that much could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +74,66 @@ fn read_header(m: &[u8]) -> Option<DnsHeader> {
 
 /// The question at `at`: its name, type and class, and where it ends.
 fn read_question(m: &[u8], at: usize) -> Result<(Question, usize), Malformed> {
-    let mut text = NameText::new();
-    let end = read_name(m, at, &mut text)?;
+    let mut span = Span::default();
+    let end = read_name(m, at, &mut span)?;
     let (qtype, qclass) = type_and_class(m, end)?;
-    // One allocation of the exact size (the text was built on the stack).
-    let name = match std::str::from_utf8(text.as_bytes()) {
-        Ok(s) => Box::from(s),
-        Err(_) => String::from_utf8_lossy(text.as_bytes()).into(),
+    let name = if span.split {
+        // Labels reached through a pointer: joined on the stack.
+        let mut text = NameText::new();
+        read_name(m, at, &mut text)?;
+        name_of(text.as_bytes())
+    } else {
+        name_of(&span.text(m))
     };
     Ok((Question { name, qtype, qclass }, end + 4))
+}
+
+/// A name's text from its bytes; those that are not UTF-8 become U+FFFD.
+fn name_of(text: &[u8]) -> QName {
+    match std::str::from_utf8(text) {
+        Ok(s) => QName::from_str(s),
+        Err(_) => QName::from_str(&String::from_utf8_lossy(text)),
+    }
+}
+
+/// Where a name's labels lie when each follows the one before in the message (no pointer
+/// between them, as in nearly every question): its text is then those bytes copied once, with
+/// each length byte after the first turned into a dot.
+#[derive(Debug, Default)]
+struct Span {
+    /// First byte of the first label, and the end of the last.
+    start: usize,
+    end: usize,
+    /// A label did not start where the one before ended.
+    split: bool,
+}
+
+impl Labels for Span {
+    fn label(&mut self, first: bool, at: usize, label: &[u8]) {
+        if first {
+            self.start = at + 1;
+        } else if at != self.end {
+            self.split = true;
+        }
+        self.end = at + 1 + label.len();
+    }
+}
+
+impl Span {
+    fn text(&self, m: &[u8]) -> smallvec::SmallVec<[u8; 32]> {
+        let Some(labels) = m.get(self.start..self.end) else { return Default::default() };
+        let mut text = smallvec::SmallVec::from_slice(labels);
+        // The first label's length byte is just before `start`; each later one at the end of
+        // the label before it.
+        let mut at = self.start + usize::from(m.get(self.start.wrapping_sub(1)).copied().unwrap_or(0));
+        while at < self.end {
+            let Some(dot) = text.get_mut(at - self.start) else { break };
+            let len = usize::from(*dot);
+            *dot = b'.';
+            at += 1 + len;
+        }
+        text
+    }
 }
 
 /// The two 16-bit words at `at` (a question's type and class).
@@ -93,14 +144,15 @@ fn type_and_class(m: &[u8], at: usize) -> Result<(u16, u16), Malformed> {
 
 /// What `read_name` does with each label: write it into a `NameText`, or nothing (`Skip`).
 pub(crate) trait Labels {
-    fn label(&mut self, first: bool, label: &[u8]);
+    /// `at` is where the label's length byte lies in the message.
+    fn label(&mut self, first: bool, at: usize, label: &[u8]);
 }
 
 /// Labels read only to be skipped (validated all the same).
 pub(crate) struct Skip;
 
 impl Labels for Skip {
-    fn label(&mut self, _: bool, _: &[u8]) {}
+    fn label(&mut self, _: bool, _: usize, _: &[u8]) {}
 }
 
 /// A name's text built on the stack. `read_name` refuses names over 255 bytes on the wire, so
@@ -121,7 +173,7 @@ impl NameText {
 }
 
 impl Labels for NameText {
-    fn label(&mut self, first: bool, label: &[u8]) {
+    fn label(&mut self, first: bool, _: usize, label: &[u8]) {
         if !first && self.len < self.buf.len() {
             self.buf[self.len] = b'.';
             self.len += 1;
@@ -162,7 +214,7 @@ pub(crate) fn read_name(m: &[u8], start: usize, out: &mut impl Labels) -> Result
                 if labels + bytes + len + 2 > Name::MAX_LENGTH {
                     return Err(Malformed::NameTooLong);
                 }
-                out.label(labels == 0, label);
+                out.label(labels == 0, at, label);
                 at += 1 + len;
                 (labels, bytes) = (labels + 1, bytes + len);
             }

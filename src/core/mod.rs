@@ -23,5 +23,5 @@ pub use event::{Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use pipeline::{Config, Pipeline};
 pub use stats::{FrameClass, Stats};
-pub use topology::{IfaceFacts, IfaceId, IfaceKind, Overrides, Topology};
+pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

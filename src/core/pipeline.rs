@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::dns;
 use super::event::{DnsInfo, Encap, Event, EventKind, Judged, Notice, Transport, L4};
@@ -17,7 +16,7 @@ use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
-use super::topology::{IfaceId, Topology};
+use super::topology::{IfaceId, IfaceName, Topology};
 use super::tracker::{Tracker, TrackerLimits, Unanswered};
 use super::verdict::{self, Reason};
 
@@ -90,10 +89,10 @@ struct Judge {
 }
 
 impl Judge {
-    fn iface_name(&self, id: IfaceId) -> Arc<str> {
+    fn iface_name(&self, id: IfaceId) -> IfaceName {
         match self.topology.get(id) {
             Some(i) => i.name.clone(),
-            None => Arc::from(format!("if{id}")),
+            None => IfaceName::from(format!("if{id}")),
         }
     }
 
@@ -268,9 +267,9 @@ impl Pipeline {
 
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
-        let old: Vec<(IfaceId, Arc<str>)> =
+        let old: Vec<(IfaceId, IfaceName)> =
             self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        let new: Vec<(IfaceId, Arc<str>)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
         self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;

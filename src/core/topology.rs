@@ -2,7 +2,6 @@
 //! the shells (netdev for live capture, pcapng interface blocks for replay) fill these in.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::frame::LinkType;
 
@@ -134,12 +133,17 @@ pub fn classify(facts: &IfaceFacts, overrides: &Overrides) -> IfaceKind {
     IfaceKind::Physical
 }
 
+/// An interface's name as events and reasons carry it. Names up to 23 bytes (every Linux name,
+/// most in capture files) are stored inline, so copying one into each event is a plain copy:
+/// no allocation and no atomic reference count on the per-message path (longer names share
+/// one allocation, as `Arc<str>` would).
+pub type IfaceName = smol_str::SmolStr;
+
 /// One interface as the core sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Iface {
     pub id: IfaceId,
-    /// Shared so that events can carry the name cheaply.
-    pub name: Arc<str>,
+    pub name: IfaceName,
     pub kind: IfaceKind,
     pub facts: IfaceFacts,
 }
@@ -168,7 +172,7 @@ impl Topology {
     /// Adds or replaces the interface with this id.
     pub fn upsert(&mut self, id: IfaceId, facts: IfaceFacts, overrides: &Overrides) {
         let kind = classify(&facts, overrides);
-        let iface = Iface { id, name: Arc::from(facts.name.as_str()), kind, facts };
+        let iface = Iface { id, name: IfaceName::new(&facts.name), kind, facts };
         match self.ifaces.iter_mut().find(|i| i.id == id) {
             Some(slot) => *slot = iface,
             None => self.ifaces.push(iface),

@@ -26,12 +26,11 @@ use std::collections::hash_map::{Entry, HashMap, OccupiedEntry};
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::event::{DnsInfo, Event, EventKind, Judged, Notice, Transport, L4};
 use super::frame::Ts;
 use super::stats::PairStats;
-use super::topology::{IfaceId, IfaceKind, Topology};
+use super::topology::{IfaceId, IfaceKind, IfaceName, Topology};
 use super::verdict::{Dir, Reason, TunnelState, Verdict};
 
 const MDNS_PORT: u16 = 5353;
@@ -86,7 +85,7 @@ pub struct Unanswered {
     pub resolver: IpAddr,
     pub port: u16,
     pub iface: IfaceId,
-    pub iface_name: Arc<str>,
+    pub iface_name: IfaceName,
 }
 
 /// What a query and its response share. Hashed as one packed byte string.
@@ -197,7 +196,7 @@ struct Slot {
     ts: Ts,
     frame: u64,
     name: String,
-    iface_name: Arc<str>,
+    iface_name: IfaceName,
     /// Next query under the same key, or `NONE`.
     next: u32,
 }
@@ -443,9 +442,7 @@ impl Tracker {
         s.frame = ev.frame;
         s.name.clear();
         s.name.push_str(qname);
-        if !Arc::ptr_eq(&s.iface_name, &ev.iface_name) {
-            s.iface_name = ev.iface_name.clone();
-        }
+        s.iface_name = ev.iface_name.clone();
         s.next = NONE;
         idx
     }
@@ -640,7 +637,7 @@ impl Tracker {
         }
         let other_iface = match topology.get(*other_iface) {
             Some(i) => i.name.clone(),
-            None => Arc::from(format!("if{other_iface}")),
+            None => IfaceName::from(format!("if{other_iface}")),
         };
         seen.quiet_until = ev.ts.add_nanos(window);
         let (tunnel, outside) =
@@ -789,7 +786,7 @@ mod tests {
     }
 
     fn event(m: &Msg, topology: &Topology) -> Event {
-        let name = topology.get(m.iface).map_or(Arc::from("?"), |i| i.name.clone());
+        let name = topology.get(m.iface).map_or(IfaceName::new_static("?"), |i| i.name.clone());
         let mut e = Event::notice(Ts(m.ts), 1, m.iface, name, Notice::TunnelUp { iface: "x".into() });
         e.notice = None;
         e.kind = if m.response { EventKind::Response } else { EventKind::Query };
@@ -801,7 +798,8 @@ mod tests {
         e.dport = m.dport;
         let flags = if m.response { 0x8180 } else { 0x0100 };
         let header = DnsHeader { id: m.id, flags, qdcount: 1, ..Default::default() };
-        let question = Some(Question { name: m.name.into(), qtype: m.qtype, qclass: 1 });
+        let question =
+            Some(Question { name: crate::core::event::QName::from_str(m.name), qtype: m.qtype, qclass: 1 });
         e.dns = Some(DnsInfo { header, question, payload: Box::new([]) });
         e
     }

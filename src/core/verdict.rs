@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::event::{Event, EventKind, Transport};
-use super::topology::{IfaceKind, Topology};
+use super::topology::{IfaceKind, IfaceName, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Verdict {
@@ -53,7 +52,7 @@ pub enum Dir {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TunnelState {
     /// A tunnel is up (the first one, by name).
-    Up(Arc<str>),
+    Up(IfaceName),
     /// A tunnel was known earlier and none is up now.
     Down,
     /// No tunnel interface has been seen at all.
@@ -64,11 +63,11 @@ pub enum TunnelState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     ViaTunnel {
-        iface: Arc<str>,
+        iface: IfaceName,
         dir: Dir,
     },
     LoopbackIface {
-        iface: Arc<str>,
+        iface: IfaceName,
     },
     LoopbackAddrs,
     LinkLocalProtocol {
@@ -82,14 +81,14 @@ pub enum Reason {
     },
     Plaintext {
         peer: IpAddr,
-        iface: Arc<str>,
+        iface: IfaceName,
         dir: Dir,
         kind: IfaceKind,
         tunnel: TunnelState,
     },
     Encrypted {
         peer: IpAddr,
-        iface: Arc<str>,
+        iface: IfaceName,
         transport: Transport,
         tunnel: TunnelState,
     },

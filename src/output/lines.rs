@@ -122,14 +122,13 @@ mod tests {
 
     #[test]
     fn notice_and_escape() {
-        use crate::core::{Event, Notice, Reason};
-        use std::sync::Arc;
+        use crate::core::{Event, IfaceName, Notice, Reason};
         let ev = Event::notice(
             Ts(0),
             1,
             0,
-            Arc::from("wg\u{1b}0"),
-            Notice::TunnelUp { iface: Arc::from("wg\u{1b}0") },
+            IfaceName::new("wg\u{1b}0"),
+            Notice::TunnelUp { iface: IfaceName::new("wg\u{1b}0") },
         );
         let j = Judged { event: ev, verdict: None, reason: Reason::Notice };
         let mut s = String::new();

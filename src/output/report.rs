@@ -11,9 +11,8 @@
 //! ```
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use crate::core::{EventKind, IfaceKind, Judged, Topology, Transport, Ts, Verdict};
+use crate::core::{EventKind, IfaceKind, IfaceName, Judged, Topology, Transport, Ts, Verdict};
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -42,7 +41,7 @@ pub type VerdictCounts = [u64; 5];
 /// One interface's counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfaceRow {
-    pub name: Arc<str>,
+    pub name: IfaceName,
     /// From the topology, when it was given.
     pub kind: Option<IfaceKind>,
     pub verdicts: VerdictCounts,
@@ -58,7 +57,7 @@ pub struct ResolverRow {
     pub addr: IpAddr,
     pub port: u16,
     pub provider: Option<&'static str>,
-    pub iface: Arc<str>,
+    pub iface: IfaceName,
     pub transport: Transport,
     /// Queries sent to it (flows for encrypted transports).
     pub queries: u64,
@@ -90,7 +89,7 @@ pub fn worst(v: &VerdictCounts) -> Option<Verdict> {
 pub struct FlowRow {
     pub ts: Ts,
     pub frame: u64,
-    pub iface: Arc<str>,
+    pub iface: IfaceName,
     pub client: IpAddr,
     pub server: IpAddr,
     pub port: u16,
@@ -125,7 +124,7 @@ pub struct Report {
     /// (resolver, interface row, transport) -> resolver row.
     resolver_index: HashMap<(IpAddr, usize, Transport), usize>,
     /// The interface row of the last event (events come in runs from one interface).
-    last_iface: Option<(Arc<str>, usize)>,
+    last_iface: Option<(IfaceName, usize)>,
     /// The resolver row of the last event (queries and responses alternate with one resolver).
     last_resolver: Option<((IpAddr, usize, Transport), usize)>,
     /// Events whose resolver did not fit the table.
@@ -202,14 +201,14 @@ impl Report {
         }
     }
 
-    fn iface_row(&mut self, name: &Arc<str>) -> Option<&mut IfaceRow> {
+    fn iface_row(&mut self, name: &IfaceName) -> Option<&mut IfaceRow> {
         let i = self.iface_index(name)?;
         self.ifaces.get_mut(i)
     }
 
-    fn iface_index(&mut self, name: &Arc<str>) -> Option<usize> {
+    fn iface_index(&mut self, name: &IfaceName) -> Option<usize> {
         if let Some((last, i)) = &self.last_iface {
-            if Arc::ptr_eq(last, name) {
+            if last == name {
                 return Some(*i);
             }
         }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::core::{EventKind, IfaceKind, Judged, Notice, Topology, Transport, Ts, Verdict};
+use crate::core::{EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict};
 use crate::output::Counters;
 
 /// Events kept for browsing (newest win).
@@ -39,7 +39,7 @@ pub struct Row {
 pub struct ResolverRow {
     pub addr: IpAddr,
     pub port: u16,
-    pub iface: Arc<str>,
+    pub iface: IfaceName,
     pub transport: Transport,
     pub provider: Option<&'static str>,
     /// Queries and encrypted flows sent to it.
@@ -65,7 +65,7 @@ impl ResolverRow {
 #[derive(Debug, Clone)]
 pub struct IfaceRow {
     pub id: u32,
-    pub name: Arc<str>,
+    pub name: IfaceName,
     pub kind: IfaceKind,
     pub up: bool,
     /// Still present in the latest topology.
@@ -230,7 +230,7 @@ impl Model {
     }
 
     /// The row of interface `id`, created when there is room.
-    fn iface_row(&mut self, id: u32, name: &Arc<str>) -> Option<&mut IfaceRow> {
+    fn iface_row(&mut self, id: u32, name: &IfaceName) -> Option<&mut IfaceRow> {
         match self.ifaces.iter().position(|i| i.id == id) {
             Some(p) => self.ifaces.get_mut(p),
             None if self.ifaces.len() < IFACE_CAP => {

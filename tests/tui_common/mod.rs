@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use dnsleak::core::dns::decode_fast;
 use dnsleak::core::verdict::{judge, Context};
@@ -81,7 +80,7 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
         ts: at(s.secs),
         frame: (s.secs * 10.0) as u64 + 1,
         iface: s.iface,
-        iface_name: topo.get(s.iface).map(|i| i.name.clone()).unwrap_or_else(|| Arc::from("if?")),
+        iface_name: topo.get(s.iface).map(|i| i.name.clone()).unwrap_or_else(|| "if?".into()),
         kind: s.kind,
         proto: L4::Udp,
         transport: s.transport,
@@ -192,7 +191,7 @@ pub fn leaks(model: &mut Model, topo: &Topology, from: f64) {
 }
 
 pub fn notice(model: &mut Model, topo: &Topology, secs: f64, iface: u32, n: Notice) {
-    let name = topo.get(iface).map(|i| i.name.clone()).unwrap_or_else(|| Arc::from("if?"));
+    let name = topo.get(iface).map(|i| i.name.clone()).unwrap_or_else(|| "if?".into());
     let ev = Event::notice(at(secs), 0, iface, name, n);
     model.apply_event(&judged(topo, ev), None);
 }

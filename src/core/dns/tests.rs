@@ -276,6 +276,33 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ours_read(&m), hickory_read(&m), "{:02x?}", m);
         proptest::prop_assert_eq!(read_name(&m, 12, &mut Skip), ours_read(&m).map(|(_, end)| end));
     }
+
+    /// A question's name, copied in one piece when its labels follow one another and joined
+    /// label by label when a pointer splits them, reads as the label-by-label text.
+    #[test]
+    fn question_text_same_as_label_by_label(toks in tokens()) {
+        let mut m = bytes_of(&toks);
+        m.extend_from_slice(&[0, 1, 0, 1]); // type and class, wherever the name ends
+        let ours = ours_read(&m).and_then(|(text, end)| {
+            if end + 4 <= m.len() { Ok((text, end + 4)) } else { Err(Malformed::Truncated) }
+        });
+        let question = read_question(&m, 12).map(|(q, end)| (q.name.to_string(), end));
+        proptest::prop_assert_eq!(question, ours, "{:02x?}", m);
+    }
+}
+
+#[test]
+fn question_split_by_a_pointer_reads_whole() {
+    // "com" at offset 2 (inside the header, before the question), then "a" and a pointer to it.
+    let mut m = vec![0, 0, 3, b'c', b'o', b'm', 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&[1, b'a', 0xc0, 2, 0, 1, 0, 1]);
+    let (q, end) = read_question(&m, 12).unwrap();
+    assert_eq!((&*q.name, q.qtype, q.qclass, end), ("a.com", 1, 1, m.len()));
+    // Labels in one run, one holding a dot and one not UTF-8.
+    let mut m = vec![0; 12];
+    m.extend_from_slice(&[3, b'a', b'.', b'b', 1, 0xff, 2, b'x', b'y', 0, 0, 28, 0, 1]);
+    let (q, _) = read_question(&m, 12).unwrap();
+    assert_eq!((&*q.name, q.qtype), ("a.b.\u{fffd}.xy", 28));
 }
 
 #[test]
