@@ -107,9 +107,11 @@ impl Judge {
         provider
     }
 
-    fn event(&self, o: Origin, p: Path, kind: EventKind, transport: Transport) -> Event {
+    /// The event of a message or flow, not judged yet. Built as a `Judged`: the caller pushes
+    /// it as it is, one copy.
+    fn unjudged(&self, o: Origin, p: Path, kind: EventKind, transport: Transport) -> Judged {
         let resolver = if kind == EventKind::Response { p.src } else { p.dst };
-        Event {
+        let event = Event {
             ts: o.ts,
             frame: o.frame,
             iface: o.iface,
@@ -128,7 +130,8 @@ impl Judge {
             malformed: None,
             rtt_ns: None,
             notice: None,
-        }
+        };
+        Judged { event, verdict: None, reason: Reason::Notice }
     }
 
     /// Decodes one DNS message and emits its event.
@@ -144,27 +147,39 @@ impl Judge {
         match dns::decode_head(payload) {
             Ok((header, question)) => {
                 let kind = if header.qr() { EventKind::Response } else { EventKind::Query };
-                let mut ev = self.event(o, p, kind, transport);
-                ev.dns = Some(DnsInfo { header, question, payload: kept() });
-                self.emit(ev, out);
+                let dns = DnsInfo { header, question, payload: kept() };
+                self.emit(o, p, kind, transport, out, |ev| ev.dns = Some(dns));
                 FrameClass::Dns
             }
             Err(bad) => {
-                let mut ev = self.event(o, p, EventKind::Malformed, transport);
-                ev.malformed = Some(bad.reason);
-                ev.dns = bad.header.map(|header| DnsInfo { header, question: bad.question, payload: kept() });
+                let dns =
+                    bad.header.map(|header| DnsInfo { header, question: bad.question, payload: kept() });
                 self.stats.count_malformed(bad.reason);
-                self.emit(ev, out);
+                self.emit(o, p, EventKind::Malformed, transport, out, |ev| {
+                    ev.malformed = Some(bad.reason);
+                    ev.dns = dns;
+                });
                 FrameClass::Malformed
             }
         }
     }
 
-    /// Judges an event, lets the tracker see it, and appends it and any notices to `out`.
-    fn emit(&mut self, event: Event, out: &mut Vec<Judged>) {
-        // Judged where it will stay: an event is a few hundred bytes, and every move a copy.
-        out.push(Judged { event, verdict: None, reason: Reason::Notice });
+    /// Appends the event of one message or flow to `out`, `fill` setting what the message
+    /// adds; judges it, lets the tracker see it, and appends any notices.
+    fn emit(
+        &mut self,
+        o: Origin,
+        p: Path,
+        kind: EventKind,
+        transport: Transport,
+        out: &mut Vec<Judged>,
+        fill: impl FnOnce(&mut Event),
+    ) {
+        // Filled and judged where it will stay: an event is a few hundred bytes, and every
+        // move a copy.
+        out.push(self.unjudged(o, p, kind, transport));
         let Some(judged) = out.last_mut() else { return };
+        fill(&mut judged.event);
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
         self.stats.count_event(judged.event.kind, judged.verdict);
@@ -181,6 +196,9 @@ impl Judge {
     }
 
     fn flush_notices(&mut self, out: &mut Vec<Judged>) {
+        if self.notices.is_empty() {
+            return; // the common case, without setting up a drain
+        }
         for ev in self.notices.drain(..) {
             self.stats.count_event(EventKind::Notice, None);
             out.push(Judged { event: ev, verdict: None, reason: Reason::Notice });
@@ -479,10 +497,10 @@ impl Pipeline {
                 } else {
                     p
                 };
-                let mut ev = self.judge.event(o, path, EventKind::Encrypted, found.transport);
-                ev.sni = found.sni;
-                ev.provider = found.provider.or(ev.provider);
-                self.judge.emit(ev, out);
+                self.judge.emit(o, path, EventKind::Encrypted, found.transport, out, |ev| {
+                    ev.sni = found.sni;
+                    ev.provider = found.provider.or(ev.provider);
+                });
                 FrameClass::Encrypted
             }
         }
