@@ -101,8 +101,9 @@ fn name_of(text: &[u8]) -> QName {
 /// each length byte after the first turned into a dot.
 #[derive(Debug, Default)]
 struct Span {
-    /// First byte of the first label, and the end of the last.
+    /// First byte of the first label, the first label's length, and the end of the last.
     start: usize,
+    first_len: usize,
     end: usize,
     /// A label did not start where the one before ended.
     split: bool,
@@ -111,7 +112,7 @@ struct Span {
 impl Labels for Span {
     fn label(&mut self, first: bool, at: usize, label: &[u8]) {
         if first {
-            self.start = at + 1;
+            (self.start, self.first_len) = (at + 1, label.len());
         } else if at != self.end {
             self.split = true;
         }
@@ -123,9 +124,8 @@ impl Span {
     fn text(&self, m: &[u8]) -> smallvec::SmallVec<[u8; 32]> {
         let Some(labels) = m.get(self.start..self.end) else { return Default::default() };
         let mut text = smallvec::SmallVec::from_slice(labels);
-        // The first label's length byte is just before `start`; each later one at the end of
-        // the label before it.
-        let mut at = self.start + usize::from(m.get(self.start.wrapping_sub(1)).copied().unwrap_or(0));
+        // Each length byte after the first lies at the end of the label before it.
+        let mut at = self.start + self.first_len;
         while at < self.end {
             let Some(dot) = text.get_mut(at - self.start) else { break };
             let len = usize::from(*dot);
