@@ -353,6 +353,11 @@ pub struct Judged {
 }
 
 impl Judged {
+    /// An event not judged yet (notices stay so: they carry no verdict).
+    pub fn unjudged(event: Event) -> Judged {
+        Judged { event, verdict: None, reason: Reason::Notice }
+    }
+
     /// Whether this counts against the user: a leak or a bypass of a real message or flow.
     pub fn is_exposure(&self) -> bool {
         matches!(self.verdict, Some(Verdict::Leak | Verdict::Bypass))

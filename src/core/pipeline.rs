@@ -18,7 +18,7 @@ use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
 use super::topology::{IfaceId, IfaceName, Topology};
 use super::tracker::{Tracker, TrackerLimits, Unanswered};
-use super::verdict::{self, Reason};
+use super::verdict;
 
 const TEREDO_PORT: u16 = 3544;
 const PROTO_TCP: u8 = 6;
@@ -131,7 +131,7 @@ impl Judge {
             rtt_ns: None,
             notice: None,
         };
-        Judged { event, verdict: None, reason: Reason::Notice }
+        Judged::unjudged(event)
     }
 
     /// Decodes one DNS message and emits its event.
@@ -201,7 +201,7 @@ impl Judge {
         }
         for ev in self.notices.drain(..) {
             self.stats.count_event(EventKind::Notice, None);
-            out.push(Judged { event: ev, verdict: None, reason: Reason::Notice });
+            out.push(Judged::unjudged(ev));
         }
     }
 }

@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn notice_and_escape() {
-        use crate::core::{Event, IfaceName, Notice, Reason};
+        use crate::core::{Event, IfaceName, Notice};
         let ev = Event::notice(
             Ts(0),
             1,
@@ -130,7 +130,7 @@ mod tests {
             IfaceName::new("wg\u{1b}0"),
             Notice::TunnelUp { iface: IfaceName::new("wg\u{1b}0") },
         );
-        let j = Judged { event: ev, verdict: None, reason: Reason::Notice };
+        let j = Judged::unjudged(ev);
         let mut s = String::new();
         format_line(&mut s, &j, false);
         assert!(!s.contains('\u{1b}'), "{s}");
