@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use dnsleak::bench::{dns_messages, Capture};
+use dnsleak::app::bench::{dns_messages, Capture};
 
 /// Time and iterations one contender spent inside criterion (warm-up included).
 #[derive(Default)]
@@ -33,7 +33,7 @@ impl Spent {
 
 fn main() {
     let packets = std::env::var("DNSLEAK_BENCH_PACKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let cap = Capture::builtin(packets, dnsleak::bench::BUILTIN_SEED);
+    let cap = Capture::builtin(packets, dnsleak::app::bench::BUILTIN_SEED);
     let payloads = cap.dns_payloads();
     let messages = payloads.len() as u64;
     assert_eq!(cap.run_once(), messages, "the pipeline and the baselines see the same messages");

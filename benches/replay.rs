@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dnsleak::bench::mix::Rng;
+use dnsleak::app::bench::mix::Rng;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
 const DISTINCT_NAMES: u64 = 300_000;

@@ -3,11 +3,11 @@
 //! `core` is pure (bytes and interface facts in, judged events out). `capture`, `output`,
 //! `tui` and `bench` are the shells around it.
 
-pub mod bench;
+pub mod app;
 pub mod capture;
 pub mod cli;
-pub mod core;
 pub mod output;
+pub mod system;
 pub mod tui;
 
 /// How a command ended, for the exit status (as grep: 0 clean, 1 found, 2 error).

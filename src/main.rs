@@ -27,9 +27,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Monitor(args) => dnsleak::capture::live::monitor(&args),
-        Command::Replay(args) => dnsleak::capture::replay::run(&args),
-        Command::Check(args) => dnsleak::capture::check::run(&args),
-        Command::Bench(args) => dnsleak::bench::run(&args).map(|()| Outcome::Clean),
+        Command::Replay(args) => dnsleak::app::replay::run(&args),
+        Command::Check(args) => dnsleak::app::check::run(&args),
+        Command::Bench(args) => dnsleak::app::bench::run(&args).map(|()| Outcome::Clean),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dnsleak", &mut io::stdout());
             Ok(Outcome::Clean)

@@ -57,7 +57,7 @@ fn measures_a_capture_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("mix.pcapng");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    assert_eq!(dnsleak::bench::mix::write_pcapng(&mut file, 3_000, 9).unwrap(), 3_000);
+    assert_eq!(dnsleak::app::bench::mix::write_pcapng(&mut file, 3_000, 9).unwrap(), 3_000);
     drop(file);
     let out = bench(&[path.to_str().unwrap(), "--seconds", "0.05"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -73,8 +73,8 @@ fn a_file_without_dns_is_a_clear_error() {
     let path = dir.join("nodns.pcapng");
     let mut buf = Vec::new();
     let mut w = dnsleak::output::pcapng::PcapngWriter::new(&mut buf).unwrap();
-    w.add_interface("eth0", dnsleak::core::LinkType::ETHERNET).unwrap();
-    w.packet(0, dnsleak::core::Ts(1), 60, &[0u8; 60]).unwrap();
+    w.add_interface("eth0", dnsleak_core::LinkType::ETHERNET).unwrap();
+    w.packet(0, dnsleak_core::Ts(1), 60, &[0u8; 60]).unwrap();
     std::fs::write(&path, &buf).unwrap();
     let out = bench(&[path.to_str().unwrap(), "--seconds", "0"]);
     assert_eq!(out.status.code(), Some(2));

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
-use dnsleak::core::dns;
-use dnsleak::core::event::Malformed;
-use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline};
+use dnsleak_core::dns;
+use dnsleak_core::event::Malformed;
+use dnsleak_core::{Config, EventKind, Judged, Overrides, Pipeline};
 
 fn corpus() -> Option<PathBuf> {
     let found = support::find_corpus();
@@ -138,7 +138,7 @@ fn msg_of(j: &Judged) -> Option<Msg> {
     }
     let dns = e.dns.as_ref();
     let h = dns.map(|d| d.header);
-    let hf = |f: &dyn Fn(&dnsleak::core::event::DnsHeader) -> String| h.as_ref().map(f).unwrap_or_default();
+    let hf = |f: &dyn Fn(&dnsleak_core::event::DnsHeader) -> String| h.as_ref().map(f).unwrap_or_default();
     let q = dns.and_then(|d| d.question.as_ref());
     Some(Msg {
         frame: e.frame,

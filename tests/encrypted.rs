@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
-use dnsleak::core::{Config, EventKind, Judged, Overrides, Pipeline, Stats, Transport, Verdict, L4};
+use dnsleak_core::{Config, EventKind, Judged, Overrides, Pipeline, Stats, Transport, Verdict, L4};
 
 use support::corpus;
 
@@ -54,7 +54,7 @@ fn dot_flow_reported_once() {
     assert_eq!(e.sni, None, "this ClientHello carries no server name");
     assert_eq!(enc[0].verdict, Some(Verdict::Bypass));
     // Every packet of the flow after the decision belongs to it.
-    assert_eq!(stats.frames_in(dnsleak::core::FrameClass::Encrypted), 21);
+    assert_eq!(stats.frames_in(dnsleak_core::FrameClass::Encrypted), 21);
     assert!(events.iter().all(|j| !matches!(j.event.kind, EventKind::Query | EventKind::Response)));
 }
 
@@ -95,7 +95,7 @@ fn ordinary_https_is_not_doh() {
         let (events, stats) = judge(capture, &Config::new());
         let enc = encrypted(&events);
         assert!(enc.is_empty(), "{capture}: {:#?}", enc.iter().map(|j| &j.event).collect::<Vec<_>>());
-        assert_eq!(stats.frames_in(dnsleak::core::FrameClass::Encrypted), 0, "{capture}");
+        assert_eq!(stats.frames_in(dnsleak_core::FrameClass::Encrypted), 0, "{capture}");
     }
 }
 
@@ -237,7 +237,7 @@ fn framed_query(id: u16) -> Vec<u8> {
 /// Runs frames (time in ms, bytes) through a pipeline with one Ethernet interface; returns the
 /// (frame, ts in ms, id) of every query.
 fn run_frames(frames: &[(i64, Vec<u8>)]) -> Vec<(u64, i64, u16)> {
-    use dnsleak::core::{FrameRef, IfaceFacts, LinkType, Topology, Ts};
+    use dnsleak_core::{FrameRef, IfaceFacts, LinkType, Topology, Ts};
     let facts = IfaceFacts { name: "eth0".into(), up: true, has_mac: true, ..Default::default() };
     let topology = Topology::from_facts([(0, facts)], &Overrides::default());
     let mut p = Pipeline::new(Config::new(), topology);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod support;
 
-use dnsleak::capture::replay::judge_files;
+use dnsleak::app::replay::judge_files;
 use dnsleak::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 use dnsleak::output::summary::SummarySink;
 

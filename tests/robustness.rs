@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, Input};
-use dnsleak::core::frag::FragLimits;
-use dnsleak::core::pipeline::Held;
-use dnsleak::core::tcp::TcpLimits;
-use dnsleak::core::{Config, EventKind, FrameRef, IfaceFacts, LinkType, Overrides, Pipeline, Topology, Ts};
+use dnsleak_core::frag::FragLimits;
+use dnsleak_core::pipeline::Held;
+use dnsleak_core::tcp::TcpLimits;
+use dnsleak_core::{Config, EventKind, FrameRef, IfaceFacts, LinkType, Overrides, Pipeline, Topology, Ts};
 use proptest::prelude::*;
 
 /// Every link type the core decodes, one it does not, and a random one.

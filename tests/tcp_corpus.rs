@@ -10,8 +10,8 @@ use std::path::Path;
 
 mod support;
 
-use dnsleak::core::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
-use dnsleak::core::Ts;
+use dnsleak_core::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
+use dnsleak_core::Ts;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::{Block, PcapBlockOwned, PcapError};
 
@@ -55,7 +55,7 @@ fn read_frames(path: &Path) -> Vec<(u64, u32, Ts, Vec<u8>)> {
 type Row = (u64, u16, u16, u16, u8);
 
 /// (frame, sport, dport, id, qr) of every message the stream layer delivers, and its counters.
-fn tcp_messages(capture: &str) -> (Vec<Row>, dnsleak::core::stats::TcpStats) {
+fn tcp_messages(capture: &str) -> (Vec<Row>, dnsleak_core::stats::TcpStats) {
     let mut streams = TcpStreams::new(TcpLimits::default());
     let mut found = Vec::new();
     for (frame, link, ts, data) in read_frames(&corpus().join("captures").join(capture)) {
@@ -116,7 +116,7 @@ fn truth(capture: &str) -> Vec<Row> {
     rows
 }
 
-fn check_equal(capture: &str) -> dnsleak::core::stats::TcpStats {
+fn check_equal(capture: &str) -> dnsleak_core::stats::TcpStats {
     let (found, stats) = tcp_messages(capture);
     let want = truth(capture);
     assert!(!want.is_empty(), "{capture} has TCP rows");

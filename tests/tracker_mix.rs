@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use dnsleak::bench::mix::{self, Mix};
-use dnsleak::core::{Config, EventKind, FrameRef, Judged, Notice, Pipeline, Transport, Verdict};
+use dnsleak::app::bench::mix::{self, Mix};
+use dnsleak_core::{Config, EventKind, FrameRef, Judged, Notice, Pipeline, Transport, Verdict};
 
 fn run(packets: u64, seed: u64) -> (Pipeline, Vec<Judged>) {
     let m = Mix::generate(packets, seed);

@@ -5,11 +5,11 @@
 mod support;
 mod tui_common;
 
-use dnsleak::core::{EventKind, Notice, Stats, Transport};
 use dnsleak::output::{CaptureCounters, Counters};
 use dnsleak::tui::app::{App, Source, VerdictFilter};
 use dnsleak::tui::keys::Action;
 use dnsleak::tui::model::{Model, Safety, EVENT_CAP};
+use dnsleak_core::{EventKind, Notice, Stats, Transport};
 use ratatui::style::Color;
 use tui_common::*;
 

@@ -2,7 +2,7 @@
 //! are decoded one level deep, and the inner DNS is judged by the interface the outer packet
 //! was seen on.
 
-use dnsleak::core::{
+use dnsleak_core::{
     Config, EventKind, FrameRef, IfaceFacts, Judged, LinkType, Overrides, Pipeline, Topology, Ts, Verdict,
 };
 use etherparse::{IpNumber, Ipv4Header, PacketBuilder};

@@ -1,7 +1,7 @@
 //! The DNS decoders on arbitrary bytes: the hot path and the full decode.
 #![no_main]
 
-use dnsleak::core::dns::{decode_fast, decode_full};
+use dnsleak_core::dns::{decode_fast, decode_full};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //! Input: records of [link selector (1 byte)] [length (2 bytes, big-endian)] [frame bytes].
 #![no_main]
 
-use dnsleak::core::{Config, FrameRef, IfaceFacts, LinkType, Overrides, Pipeline, Topology, Ts};
+use dnsleak_core::{Config, FrameRef, IfaceFacts, LinkType, Overrides, Pipeline, Topology, Ts};
 use libfuzzer_sys::fuzz_target;
 
 const LINKS: [u32; 12] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 65535];

@@ -15,7 +15,7 @@ use std::ops::Range;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::reader::{CaptureReader, FileIface, Input, ReadSummary};
-use crate::core::{FrameRef, IfaceId, LinkType, Ts};
+use dnsleak_core::{FrameRef, IfaceId, LinkType, Ts};
 
 /// Batches in flight between the reader and the caller.
 const DEPTH: usize = 4;

@@ -21,13 +21,13 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
-use super::{interfaces, privilege};
 use crate::cli::{ColorChoice, MonitorArgs};
-use crate::core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
+use crate::system::{interfaces, privilege};
 use crate::Outcome;
+use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 
 /// Frames waiting for the pipeline, across all interfaces.
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -548,7 +548,7 @@ pub fn options(args: &MonitorArgs) -> Options {
 /// thread. The dashboard uses this for `monitor` on a terminal.
 pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Counters> {
     // The bundled resolver list plus --doh-list, read before anything starts.
-    let config = Config { keep_payload: sink.wants_payload(), ..super::replay::config(&args.judge)? };
+    let config = Config { keep_payload: sink.wants_payload(), ..crate::app::replay::config(&args.judge)? };
     privilege::check()?;
     let writer = args.write.as_deref().map(create_writer).transpose()?;
     let (mut live, topology) = Live::start(options(args))?;
@@ -641,7 +641,7 @@ pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
 
 /// The summary printed on standard error when a monitor ends.
 pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
-    use crate::core::{EventKind, Verdict};
+    use dnsleak_core::{EventKind, Verdict};
     let s = &c.core;
     let mut out = format!(
         "dnsleak: captured for {:.1} s: {} frames, {} DNS messages, {} encrypted flows, {} malformed, {} notices\n",

@@ -1,9 +1,7 @@
-//! The shells that feed the core: files (replay), live capture, the one-shot check.
+//! Where frames come from: capture files (pcap, pcapng, gzip, stdin) and live libpcap captures.
+//! This layer produces frames and interface changes, nothing else: commands in `app` wire it
+//! to the core and the outputs.
 
 pub mod ahead;
-pub mod check;
-pub mod interfaces;
 pub mod live;
-pub mod privilege;
 pub mod reader;
-pub mod replay;

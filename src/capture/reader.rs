@@ -36,7 +36,7 @@ use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock,
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError, PcapHeader, PcapNGReader};
 
-use crate::core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
+use dnsleak_core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
 /// The largest record (packet or pcapng block) accepted, and the largest snap length.
 pub const MAX_RECORD: usize = 16 << 20;

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{Counters, Sink};
-use crate::core::{Judged, Topology};
+use dnsleak_core::{Judged, Topology};
 
 /// Batches in flight.
 const DEPTH: usize = 8;

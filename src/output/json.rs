@@ -11,10 +11,10 @@
 
 use std::io::{self, Write};
 
-use crate::core::dns;
-use crate::core::event::{DnsHeader, DnsInfo};
-use crate::core::verdict::Reason;
-use crate::core::{EventKind, Judged};
+use dnsleak_core::dns;
+use dnsleak_core::event::{DnsHeader, DnsInfo};
+use dnsleak_core::verdict::Reason;
+use dnsleak_core::{EventKind, Judged};
 
 use super::{Counters, Sink};
 

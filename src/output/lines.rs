@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use super::escape::escape;
 use super::{Counters, Sink};
-use crate::core::{EventKind, Judged, Ts, Verdict};
+use dnsleak_core::{EventKind, Judged, Ts, Verdict};
 
 pub struct LinesSink<W: Write> {
     out: W,
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn notice_and_escape() {
-        use crate::core::{Event, IfaceName, Notice};
+        use dnsleak_core::{Event, IfaceName, Notice};
         let ev = Event::notice(
             Ts(0),
             1,

@@ -13,7 +13,7 @@ pub mod summary;
 
 use std::io;
 
-use crate::core::{Judged, Stats, Topology};
+use dnsleak_core::{Judged, Stats, Topology};
 
 /// Capture-side counters of one interface (live capture). Each has one writer: the capture
 /// thread (pipeline drops) or libpcap (kernel drops).

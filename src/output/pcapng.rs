@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use crate::core::{LinkType, Ts};
+use dnsleak_core::{LinkType, Ts};
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use crate::core::{EventKind, IfaceKind, IfaceName, Judged, Topology, Transport, Ts, Verdict};
+use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Topology, Transport, Ts, Verdict};
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

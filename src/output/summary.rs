@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::core::{FrameClass, Judged, Topology, Ts, Verdict};
+use dnsleak_core::{FrameClass, Judged, Topology, Ts, Verdict};
 
 use super::escape::escape;
 use super::report::{Report, ReportLimits};

@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use super::keys::{Action, InputMode};
 use super::model::{Model, Row};
-use crate::core::{EventKind, Judged, Ts, Verdict};
+use dnsleak_core::{EventKind, Judged, Ts, Verdict};
 
 /// The panes `Tab` moves between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

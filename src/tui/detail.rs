@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 
 use super::model::{Model, Row};
 use super::text;
-use crate::core::dns::{decode_full, FullMessage};
-use crate::core::{EventKind, IfaceKind};
 use crate::output::escape::escape;
+use dnsleak_core::dns::{decode_full, FullMessage};
+use dnsleak_core::{EventKind, IfaceKind};
 
 fn field(name: &str, value: String) -> Line<'static> {
     Line::from(vec![

@@ -29,9 +29,9 @@ use self::app::{App, Effect, Progress, Source};
 use self::model::Model;
 use self::sink::{Inbox, TuiSink};
 use crate::cli::{MonitorArgs, ReplayArgs};
-use crate::core::Ts;
 use crate::output::Sink;
 use crate::Outcome;
+use dnsleak_core::Ts;
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
@@ -56,7 +56,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let mut args = args.clone();
     // The dashboard shows the progress; a bar on stderr would scribble over it.
     args.quiet = true;
-    run(source, args.speed, move |sink, _| crate::capture::replay::judge_files(&args, sink).map(drop))
+    run(source, args.speed, move |sink, _| crate::app::replay::judge_files(&args, sink).map(drop))
 }
 
 /// For the tests of terminal restoring: `DNSLEAK_TEST_PANIC=ui` or `=pipeline` makes that

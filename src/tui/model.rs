@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::core::{EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict};
 use crate::output::Counters;
+use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict};
 
 /// Events kept for browsing (newest win).
 pub const EVENT_CAP: usize = 20_000;

@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::model::Model;
-use crate::core::{Judged, Topology, Ts};
 use crate::output::{Counters, Sink};
+use dnsleak_core::{Judged, Topology, Ts};
 
 /// Updates queued at most between two frames.
 pub const INBOX_CAP: usize = 65_536;

@@ -1,6 +1,6 @@
 //! Small formatting helpers for the dashboard: times (UTC), durations, DNS type and code names.
 
-use crate::core::Ts;
+use dnsleak_core::Ts;
 
 /// `HH:MM:SS` of a capture time, UTC.
 pub fn hms(ts: Ts) -> String {

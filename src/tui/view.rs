@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Spar
 use super::app::{App, Listing, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
 use super::text;
-use crate::core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 use crate::output::escape::escape;
+use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 
 /// Terminals at least this wide and tall show every pane at once.
 const WIDE_W: u16 = 120;
@@ -266,7 +266,7 @@ pub fn name_text(j: &Judged) -> String {
         (_, Some(n)) => escape(n).into_owned(),
         // A response without a question (mDNS announcements): name its first answer.
         (EventKind::Response, None) => {
-            let first = ev.dns.as_ref().and_then(|d| crate::core::dns::decode_full(&d.payload).ok());
+            let first = ev.dns.as_ref().and_then(|d| dnsleak_core::dns::decode_full(&d.payload).ok());
             match first.as_ref().and_then(|f| f.answers.first()) {
                 Some(a) => format!("{} (answer)", escape(&a.name)),
                 None => "(no question)".into(),
@@ -533,7 +533,7 @@ fn render_chart(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
-    use crate::core::FrameClass;
+    use dnsleak_core::FrameClass;
     let c = &model.counters;
     let s = &c.core;
     let dns = s.events_of(EventKind::Query) + s.events_of(EventKind::Response);

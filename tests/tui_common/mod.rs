@@ -5,12 +5,12 @@
 
 use std::net::IpAddr;
 
-use dnsleak::core::dns::decode_fast;
-use dnsleak::core::verdict::{judge, Context};
-use dnsleak::core::{Event, EventKind, IfaceFacts, Judged, Notice, Overrides, Topology, Transport, Ts, L4};
 use dnsleak::tui::app::{App, Source};
 use dnsleak::tui::model::Model;
 use dnsleak::tui::view::Dashboard;
+use dnsleak_core::dns::decode_fast;
+use dnsleak_core::verdict::{judge, Context};
+use dnsleak_core::{Event, EventKind, IfaceFacts, Judged, Notice, Overrides, Topology, Transport, Ts, L4};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

@@ -215,9 +215,9 @@ pub fn judge(ev: &Event, ctx: &Context<'_>) -> (Option<Verdict>, Reason) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event::{Event, L4};
-    use crate::core::frame::Ts;
-    use crate::core::topology::{IfaceFacts, Overrides, Topology};
+    use crate::event::{Event, L4};
+    use crate::frame::Ts;
+    use crate::topology::{IfaceFacts, Overrides, Topology};
 
     fn topo(wg_up: bool) -> Topology {
         let f =
@@ -291,7 +291,7 @@ mod tests {
     fn notices_get_no_verdict() {
         let t = topo(true);
         let mut e = ev(0, "eth0", EventKind::Notice, Transport::Dns, "192.0.2.10", "192.0.2.1");
-        e.notice = Some(crate::core::event::Notice::TunnelUp { iface: "wg0".into() });
+        e.notice = Some(crate::event::Notice::TunnelUp { iface: "wg0".into() });
         assert_eq!(judge(&e, &Context { topology: &t, tunnel_seen: true }).0, None);
     }
 }

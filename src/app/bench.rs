@@ -23,7 +23,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::capture::reader::{self, Input};
 use crate::cli::BenchArgs;
-use crate::core::{Config, EventKind, FrameRef, IfaceId, Judged, LinkType, Pipeline, Topology, Ts};
+use dnsleak_core::{Config, EventKind, FrameRef, IfaceId, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Packets of the built-in mix `dnsleak bench` measures when no file is given.
 pub const BUILTIN_PACKETS: u64 = 100_000;

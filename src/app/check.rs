@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use super::live::capture_into;
-use super::privilege;
+use crate::capture::live::capture_into;
 use crate::cli::{CheckArgs, MonitorArgs};
-use crate::core::{EventKind, Judged, Topology, Verdict};
 use crate::output::escape::escape;
 use crate::output::{Counters, Sink};
+use crate::system::privilege;
 use crate::Outcome;
+use dnsleak_core::{EventKind, Judged, Topology, Verdict};
 
 /// Events kept for the report (the check's own lookups are a handful).
 const MAX_KEPT: usize = 4096;

@@ -3,7 +3,7 @@
 use netdev::interface::types::InterfaceType;
 use netdev::MacAddr;
 
-use crate::core::IfaceFacts;
+use dnsleak_core::IfaceFacts;
 
 /// Every interface the OS lists now, in its order.
 pub fn list() -> Vec<IfaceFacts> {

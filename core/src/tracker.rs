@@ -724,9 +724,9 @@ fn is_group(a: &IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event::{DnsHeader, Question};
-    use crate::core::topology::{IfaceFacts, Overrides};
-    use crate::core::verdict::{self, Context};
+    use crate::event::{DnsHeader, Question};
+    use crate::topology::{IfaceFacts, Overrides};
+    use crate::verdict::{self, Context};
 
     const ETH: u32 = 0;
     const WG: u32 = 1;
@@ -799,7 +799,7 @@ mod tests {
         let flags = if m.response { 0x8180 } else { 0x0100 };
         let header = DnsHeader { id: m.id, flags, qdcount: 1, ..Default::default() };
         let question =
-            Some(Question { name: crate::core::event::QName::from_str(m.name), qtype: m.qtype, qclass: 1 });
+            Some(Question { name: crate::event::QName::from_str(m.name), qtype: m.qtype, qclass: 1 });
         e.dns = Some(DnsInfo { header, question, payload: Box::new([]) });
         e
     }

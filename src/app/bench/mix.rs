@@ -27,8 +27,8 @@ use hickory_proto::rr::rdata::svcb::{Alpn, IpHint, SvcParamKey, SvcParamValue, S
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, HTTPS, MX, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::core::{IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 use crate::output::pcapng::PcapngWriter;
+use dnsleak_core::{IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
 /// The physical interface of the mix (Ethernet).
 pub const ETH0: IfaceId = 0;

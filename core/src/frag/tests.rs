@@ -1,7 +1,7 @@
 //! Reassembly rules: order, sizes, overlaps, limits, time.
 
 use super::*;
-use crate::core::ip::FragInfo;
+use crate::ip::FragInfo;
 
 const A: [u8; 4] = [192, 0, 2, 1];
 const B: [u8; 4] = [198, 51, 100, 1];

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
+use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
 use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
-use crate::core::resolvers::ResolverDb;
-use crate::core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
 use crate::output::background::Background;
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
 use crate::Outcome;
+use dnsleak_core::resolvers::ResolverDb;
+use dnsleak_core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
 /// See `config`.
 const REPLAY_MAX_TCP_FLOWS: usize = 4096;
@@ -175,7 +175,7 @@ impl<'a> OneFile<'a> {
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
         let mut frames = 0u64;
-        let read = super::ahead::for_each(rdr, |input| {
+        let read = crate::capture::ahead::for_each(rdr, |input| {
             self.input(input, sink)?;
             frames += 1;
             if frames % TICK_FRAMES == 0 {

@@ -1,0 +1,6 @@
+//! One module per command: the command line becomes a validated configuration, sources and
+//! sinks are picked and run, and the final summaries are printed.
+
+pub mod bench;
+pub mod check;
+pub mod replay;
