@@ -163,26 +163,15 @@ struct Cost {
     peak_rss: u64,
 }
 
-fn tv(t: libc::timeval) -> Duration {
-    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-}
-
-/// Runs a command with stdout to /dev/null; returns its wall time, CPU time and peak RSS.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
+/// Runs a command with stdout to /dev/null; returns its wall time, CPU time and peak RSS
+/// (wait4's resource usage of the child, through the `wait4` crate).
 fn run(cmd: &mut Command) -> Cost {
+    use wait4::Wait4;
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in; the pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let used = child.wait4().expect("wait4");
     let elapsed = start.elapsed();
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
-    Cost {
-        wall: elapsed,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        peak_rss: usage.ru_maxrss as u64 * 1024,
-    }
+    Cost { wall: elapsed, cpu: used.rusage.utime + used.rusage.stime, peak_rss: used.rusage.maxrss }
 }
 
 fn best_of(n: usize, mut f: impl FnMut() -> Cost) -> Cost {

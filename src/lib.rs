@@ -29,11 +29,6 @@ impl Outcome {
     }
 }
 
-/// `dnsleak: what failed: why: ...` — the error and its causes on one line.
-pub fn error_chain(err: &anyhow::Error) -> String {
-    err.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
-}
-
 /// Whether the error is a closed pipe on output (`dnsleak replay --json f | head`), which ends
 /// the program quietly with status 0.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -18,7 +18,8 @@ fn main() -> ExitCode {
             if dnsleak::is_broken_pipe(&err) {
                 return ExitCode::from(0);
             }
-            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::error_chain(&err));
+            // `{:#}`: the error and its causes on one line, `what failed: why: ...`.
+            let _ = writeln!(io::stderr(), "dnsleak: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -56,7 +56,7 @@ impl Drop for World {
 
 #[test]
 fn monitor_on_a_terminal_opens_the_live_dashboard() {
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     let missing: Vec<&str> = ["tmux", "wireguard-go", "wg", "dnsmasq", "unbound", "dig", "ip"]
         .into_iter()
         .filter(|t| !have(t))

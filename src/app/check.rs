@@ -3,9 +3,8 @@
 //! from what was on the wire — whether or not the names resolved — which interfaces and
 //! resolvers each lookup left by.
 
-use std::ffi::{CStr, CString};
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,11 +23,20 @@ use dnsleak_core::{EventKind, Judged, Topology, Verdict};
 /// Events kept for the report (the check's own lookups are a handful).
 const MAX_KEPT: usize = 4096;
 
+/// The address family a lookup asks for (getaddrinfo's `ai_family`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+    /// Both (AF_UNSPEC): what most programs ask.
+    Any,
+}
+
 /// One lookup the check makes.
 #[derive(Debug, Clone)]
 pub struct Lookup {
     pub name: String,
-    pub family: i32,
+    pub family: Family,
     pub label: &'static str,
 }
 
@@ -43,59 +51,45 @@ pub enum Answer {
 
 /// The unique names of one check: a random token, one name per address family.
 pub fn lookups(token: &str) -> Vec<Lookup> {
-    [(libc::AF_INET, "ipv4"), (libc::AF_INET6, "ipv6"), (libc::AF_UNSPEC, "any")]
+    [(Family::V4, "ipv4"), (Family::V6, "ipv6"), (Family::Any, "any")]
         .into_iter()
         .map(|(family, label)| Lookup { name: format!("dnsleak-{token}-{label}.example.com"), family, label })
         .collect()
 }
 
+/// Twelve random hex digits from the OS's random source (or the clock and pid if it fails).
 fn random_token() -> String {
     let mut b = [0u8; 6];
-    let ok =
-        std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut b)).is_ok();
-    if !ok {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        b.copy_from_slice(&(t.as_nanos() as u64 ^ std::process::id() as u64).to_le_bytes()[..6]);
+    if getrandom::fill(&mut b).is_err() {
+        let t = crate::system::clock::wall_now().0 as u64 ^ u64::from(std::process::id());
+        b.copy_from_slice(&t.to_le_bytes()[..6]);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// getaddrinfo(3) for one family: the system resolver, as every program uses it.
-pub fn getaddrinfo(name: &str, family: i32) -> Answer {
-    let Ok(c) = CString::new(name) else { return Answer::Failed("name contains a NUL byte".into()) };
-    // SAFETY: plain libc calls; the result list is walked while valid and freed once.
-    unsafe {
-        let mut hints: libc::addrinfo = std::mem::zeroed();
-        hints.ai_family = family;
-        hints.ai_socktype = libc::SOCK_DGRAM;
-        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-        let rc = libc::getaddrinfo(c.as_ptr(), std::ptr::null(), &hints, &mut res);
-        if rc != 0 {
-            let msg = CStr::from_ptr(libc::gai_strerror(rc)).to_string_lossy().into_owned();
-            return Answer::Failed(msg);
+pub fn getaddrinfo(name: &str, family: Family) -> Answer {
+    use dns_lookup::{AddrFamily, AddrInfoHints, SockType};
+    let hints = AddrInfoHints {
+        address: match family {
+            Family::V4 => AddrFamily::Inet.into(),
+            Family::V6 => AddrFamily::Inet6.into(),
+            Family::Any => 0,
+        },
+        socktype: SockType::DGram.into(),
+        ..AddrInfoHints::default()
+    };
+    match dns_lookup::getaddrinfo(Some(name), None, Some(hints)) {
+        Ok(infos) => {
+            let mut out: Vec<IpAddr> = infos.filter_map(Result::ok).map(|i| i.sockaddr.ip()).collect();
+            out.dedup();
+            Answer::Addrs(out)
         }
-        let mut out = Vec::new();
-        let mut p = res;
-        while !p.is_null() {
-            let ai = &*p;
-            if !ai.ai_addr.is_null() {
-                match ai.ai_family {
-                    libc::AF_INET => {
-                        let sa = &*(ai.ai_addr as *const libc::sockaddr_in);
-                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))));
-                    }
-                    libc::AF_INET6 => {
-                        let sa = &*(ai.ai_addr as *const libc::sockaddr_in6);
-                        out.push(IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)));
-                    }
-                    _ => {}
-                }
-            }
-            p = ai.ai_next;
+        Err(e) => {
+            let text = e.to_string();
+            let reason = text.strip_prefix("failed to lookup address information: ").unwrap_or(&text);
+            Answer::Failed(reason.to_string())
         }
-        libc::freeaddrinfo(res);
-        out.dedup();
-        Answer::Addrs(out)
     }
 }
 
@@ -351,8 +345,8 @@ mod tests {
 
     #[test]
     fn getaddrinfo_resolves_localhost_from_files() {
-        match getaddrinfo("localhost", libc::AF_INET) {
-            Answer::Addrs(v) => assert!(v.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{v:?}"),
+        match getaddrinfo("localhost", Family::V4) {
+            Answer::Addrs(v) => assert!(v.contains(&IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)), "{v:?}"),
             other => panic!("{other:?}"),
         }
     }

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -25,7 +25,8 @@ use crate::cli::{ColorChoice, MonitorArgs};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
-use crate::system::{interfaces, privilege};
+use crate::system::clock::wall_now;
+use crate::system::{interfaces, privilege, signals};
 use crate::Outcome;
 use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 
@@ -100,12 +101,6 @@ pub struct CaptureStats {
 
 /// Every capture of the session (bounded), for counter snapshots.
 type Registry = Arc<Mutex<Vec<(IfaceId, String, Arc<CaptureStats>)>>>;
-
-/// The wall clock as trace time (live frames carry the kernel's time, which is the same clock).
-pub fn wall_now() -> Ts {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Ts::from_secs_nanos(d.as_secs() as i64, d.subsec_nanos())
-}
 
 /// Opens a capture on `name`: packets handed over within `READ_TIMEOUT_MS`, nanosecond time
 /// stamps, the BPF filter.
@@ -592,22 +587,6 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     Ok(counters)
 }
 
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    SIGNALLED.store(true, Ordering::Release);
-}
-
-/// SIGINT and SIGTERM set a flag that ends the capture cleanly.
-pub fn install_signal_handlers() -> &'static AtomicBool {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-    &SIGNALLED
-}
-
 fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -626,14 +605,14 @@ pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     if !args.json && !args.no_tui && io::stdout().is_terminal() {
         return crate::tui::monitor(args);
     }
-    let stop = install_signal_handlers();
+    let stop = signals::install().context("installing the signal handlers")?;
     let started = Instant::now();
     let counters = if args.json {
         let mut sink = crate::output::json::JsonSink::new(io::stdout());
-        capture_into(args, &mut sink, stop)?
+        capture_into(args, &mut sink, &stop)?
     } else {
         let mut sink = LinesSink::new(io::stdout(), use_color(args.color));
-        capture_into(args, &mut sink, stop)?
+        capture_into(args, &mut sink, &stop)?
     };
     let _ = write!(io::stderr(), "{}", final_summary(&counters, started.elapsed()));
     Ok(Outcome::from_exposures(counters.core.exposures()))

@@ -1,5 +1,9 @@
-//! Facts from the operating system: interfaces and privileges (next: routes, resolver
-//! configuration, processes). Read here, handed to the core as plain data.
+//! Facts from the operating system, read here and handed to the core as plain data: the
+//! interfaces (`interfaces`), and next routes, resolver configuration and processes. Also the
+//! process's own relation to the OS: privileges (`privilege`), the one wall clock (`clock`) and
+//! the one signal handler (`signals`).
 
+pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod signals;

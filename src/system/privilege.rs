@@ -22,11 +22,11 @@ pub fn check() -> anyhow::Result<()> {
     if effective.contains(&Capability::CAP_NET_RAW) {
         return Ok(());
     }
-    let uid = unsafe { libc::geteuid() };
-    let who = if uid == 0 {
+    let uid = rustix::process::geteuid();
+    let who = if uid.is_root() {
         "it runs as root but without the CAP_NET_RAW capability (a container or a capability bounding set took it away)".to_string()
     } else {
-        format!("it runs as user id {uid} without the CAP_NET_RAW capability")
+        format!("it runs as user id {} without the CAP_NET_RAW capability", uid.as_raw())
     };
     bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
 }
@@ -35,7 +35,7 @@ pub fn check() -> anyhow::Result<()> {
 /// effective, permitted and inheritable sets (threads started afterwards inherit that).
 /// Does nothing for an unprivileged process that holds just the file capabilities.
 pub fn keep_only_capture_caps() -> anyhow::Result<()> {
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return Ok(());
     }
     let keep: CapsHashSet = capture_caps()
@@ -68,7 +68,7 @@ mod tests {
             keep_only_capture_caps().unwrap();
             let eff = caps::read(None, CapSet::Effective).unwrap();
             assert!(eff.is_subset(&capture_caps()), "{eff:?}");
-            if unsafe { libc::geteuid() } == 0 {
+            if rustix::process::geteuid().is_root() {
                 assert!(!eff.contains(&Capability::CAP_SYS_ADMIN));
             }
         })

@@ -20,7 +20,7 @@ use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use crossterm::event::{self, Event as TermEvent};
@@ -30,8 +30,9 @@ use self::model::Model;
 use self::sink::{Inbox, TuiSink};
 use crate::cli::{MonitorArgs, ReplayArgs};
 use crate::output::Sink;
+use crate::system::clock::wall_now;
+use crate::system::signals;
 use crate::Outcome;
-use dnsleak_core::Ts;
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
@@ -67,11 +68,6 @@ fn test_panic(place: &str) {
     }
 }
 
-pub fn wall_now() -> Ts {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Ts::from_secs_nanos(d.as_secs() as i64, d.subsec_nanos())
-}
-
 type Work = dyn FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<()> + Send;
 
 fn run<F>(source: Source, speed: Option<f64>, work: F) -> anyhow::Result<Outcome>
@@ -82,8 +78,10 @@ where
         bail!("the dashboard needs a terminal on standard output: run it in a terminal, or ask for text output (replay without --tui, monitor --json or --no-tui)");
     }
     let live = matches!(source, Source::Live { .. });
-    // Before any thread starts, so a panic anywhere restores the terminal.
+    // Before any thread starts, so a panic anywhere restores the terminal, and a signal ends
+    // the loop (which restores it) instead of the process.
     term::install_hooks();
+    signals::install().context("installing the signal handlers")?;
     let inbox = Arc::new(Inbox::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
@@ -95,7 +93,7 @@ where
             test_panic("pipeline");
             let mut sink = TuiSink::new(ib, st.clone(), !live, speed);
             let result = work(&mut sink, &st);
-            let _ = tx.send(result.map_err(|e| crate::error_chain(&e)));
+            let _ = tx.send(result.map_err(|e| format!("{e:#}")));
         })
         .context("starting the pipeline thread")?;
     let mut app = App::new(source);
@@ -138,7 +136,7 @@ fn ui_loop(
                 "a thread of the dashboard panicked (its message is above); this is a bug, please report it"
             );
         }
-        if term::SIGNALLED.load(Ordering::Relaxed) {
+        if signals::received() {
             return Ok(());
         }
         match rx.try_recv() {

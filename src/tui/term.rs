@@ -1,8 +1,9 @@
 //! The terminal: raw mode and the alternate screen while the dashboard is open, restored on
-//! every way out (return, error, panic on any thread, SIGTERM/SIGHUP/SIGINT).
+//! every way out (return, error, panic on any thread, SIGTERM/SIGHUP/SIGINT through
+//! `system::signals`).
 
 use std::cell::Cell;
-use std::io::{self, Stdout};
+use std::io::{self, IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
@@ -12,8 +13,6 @@ use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScree
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-/// Set by SIGTERM, SIGHUP or SIGINT while the dashboard is open.
-pub static SIGNALLED: AtomicBool = AtomicBool::new(false);
 /// Set by the panic hook: some thread panicked and the terminal was restored, so the UI must
 /// not draw again.
 pub static PANICKED: AtomicBool = AtomicBool::new(false);
@@ -37,11 +36,6 @@ pub fn draw_guarded(draw: impl FnOnce() -> io::Result<()>) -> io::Result<bool> {
     let result = draw();
     DRAWING.with(|d| d.set(false));
     result.map(|()| true)
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    SIGNALLED.store(true, Ordering::Relaxed);
 }
 
 /// The open dashboard terminal; dropping it restores the terminal.
@@ -84,8 +78,8 @@ pub fn restore() {
     let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
 }
 
-/// A panic hook that restores the terminal before the message is printed (so it is readable),
-/// and signal handlers that ask the loop to end.
+/// A panic hook that restores the terminal before the message is printed (so it is readable).
+/// (Signals that ask the loop to end are `system::signals`, installed by the caller.)
 pub fn install_hooks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -103,13 +97,6 @@ pub fn install_hooks() {
                 previous(info);
             }
         }));
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-            // SAFETY: installing a handler that only stores to an atomic.
-            unsafe {
-                libc::signal(sig, handler);
-            }
-        }
     });
 }
 
@@ -126,20 +113,23 @@ pub enum Input {
 /// the terminal hung up. Crossterm reads standard input when it is a terminal; when it is not,
 /// crossterm opens /dev/tty and this only waits.
 pub fn wait_input(timeout: std::time::Duration) -> io::Result<Input> {
-    // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(libc::STDIN_FILENO) } != 1 {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
         std::thread::park_timeout(timeout);
         return Ok(Input::Maybe);
     }
-    let mut fd = libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut fd, 1, ms) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(Input::Maybe) } else { Err(err) };
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let wait = Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    match poll(&mut fds, Some(&wait)) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(Input::Maybe),
+        Err(e) => return Err(e.into()),
     }
-    if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+    if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
         return Ok(Input::HungUp);
     }
     Ok(Input::Maybe)

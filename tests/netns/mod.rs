@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +26,7 @@ pub const V6_RESOLVER: &str = "fd00:53::53";
 
 /// Whether the live tests can run here; prints why not when they cannot.
 pub fn root_or_skip(test: &str) -> bool {
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         return true;
     }
     eprintln!("SKIPPED {test}: live capture tests need root (network namespaces, WireGuard, packet capture); CI runs them as root");
@@ -265,7 +265,8 @@ impl Monitor {
     /// SIGTERM by PID, then waits for the exit and for all output.
     pub fn stop(mut self) -> (ExitStatus, Vec<Value>, String) {
         let mut child = self.child.take().unwrap();
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM to dnsleak");
         let Some(status) = crate::support::poll(Duration::from_secs(20), || child.try_wait().unwrap()) else {
             let _ = child.kill();
             panic!("dnsleak did not end within 20 s of SIGTERM");
@@ -340,8 +341,9 @@ pub fn spawn_in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send 
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        let net = Some(rustix::thread::LinkNameSpaceType::Network);
+        rustix::thread::move_into_link_name_space(fd.as_fd(), net)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         f()
     })
 }
@@ -349,17 +351,8 @@ pub fn spawn_in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send 
 /// Gives a socket a large receive buffer (root may exceed rmem_max), so a burst is not lost
 /// in the test's own sockets.
 pub fn big_rcvbuf(sock: &std::net::UdpSocket) {
-    let size: libc::c_int = 16 << 20;
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+    rustix::net::sockopt::set_socket_recv_buffer_size_force(sock, 16 << 20)
+        .unwrap_or_else(|e| panic!("SO_RCVBUFFORCE: {e}"));
 }
 
 /// Adds an address to the router's loopback (a resolver address of the test's own).
