@@ -2,7 +2,12 @@
 //!
 //! No pcap, no terminal, no netdev, no clock: trace time comes in with each frame, so replay
 //! and live capture give the same verdicts, and everything here is tested without root.
-//! (`tests/core_boundary.rs` keeps it that way.)
+//! The compiler keeps it that way: this crate's dependencies are an allowlist (no pcap,
+//! terminal, netdev, libc or clock crate; `tests/house_rules.rs`), unsafe code is forbidden,
+//! and `core/clippy.toml` forbids clocks, files, sockets, threads, processes, the environment
+//! and the terminal.
+
+#![forbid(unsafe_code)]
 
 pub mod dns;
 pub mod event;

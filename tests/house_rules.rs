@@ -1,0 +1,203 @@
+//! The house rules the compiler cannot check by itself, checked here so that a break fails the
+//! tests instead of waiting for a review: the core's dependencies are an allowlist, the core's
+//! purity lints (core/clippy.toml) really fire, functions stay under 80 lines.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The crates the core may depend on directly: decoders and small data structures. No pcap,
+/// terminal, netdev, libc, clock, thread or async crate: what those do belongs to the shells.
+const CORE_DEPENDENCIES: &[&str] = &[
+    "etherparse",
+    "hickory-proto",
+    "tls-parser",
+    "thiserror",
+    "foldhash",
+    "itoa",
+    "smol_str",
+    "smallstr",
+    "smallvec",
+    // dev-dependencies
+    "proptest",
+];
+
+/// Crates that must not reach the core even through a dependency.
+const NEVER_IN_CORE: &[&str] = &[
+    "pcap",
+    "pcap-parser",
+    "netdev",
+    "ratatui",
+    "crossterm",
+    "caps",
+    "rustix",
+    "signal-hook",
+    "tokio",
+    "mio",
+    "dnsleak",
+];
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn metadata() -> serde_json::Value {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .arg(Path::new(ROOT).join("Cargo.toml"))
+        .output()
+        .expect("running cargo metadata");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON")
+}
+
+#[test]
+fn the_core_depends_only_on_its_allowlist() {
+    let meta = metadata();
+    let packages = meta["packages"].as_array().unwrap();
+    let core = packages.iter().find(|p| p["name"] == "dnsleak-core").expect("the dnsleak-core package");
+    let direct: Vec<&str> =
+        core["dependencies"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let extra: Vec<&&str> = direct.iter().filter(|d| !CORE_DEPENDENCIES.contains(d)).collect();
+    assert!(
+        extra.is_empty(),
+        "dnsleak-core depends on {extra:?}, not in its allowlist: keep I/O, clocks and the OS in the \
+         `dnsleak` crate, or add a pure decoder to CORE_DEPENDENCIES with a reason"
+    );
+    // Everything the core's normal dependencies pull in, by walking the resolved graph.
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let id_of = |name: &str| packages.iter().find(|p| p["name"] == name).map(|p| p["id"].clone());
+    let mut todo = vec![id_of("dnsleak-core").unwrap()];
+    let mut seen = Vec::new();
+    while let Some(id) = todo.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        let node = nodes.iter().find(|n| n["id"] == id).unwrap();
+        for dep in node["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null());
+            if normal {
+                todo.push(dep["pkg"].clone());
+            }
+        }
+        seen.push(id);
+    }
+    let names: Vec<&str> = seen
+        .iter()
+        .map(|id| packages.iter().find(|p| p["id"] == *id).unwrap()["name"].as_str().unwrap())
+        .collect();
+    let bad: Vec<&&str> = names.iter().filter(|n| NEVER_IN_CORE.contains(n) && **n != "dnsleak").collect();
+    assert!(bad.is_empty(), "the core pulls in {bad:?} through its dependencies");
+    assert!(!names.contains(&"dnsleak"), "the core must not depend on the shell crate");
+}
+
+/// A scratch crate under the core's clippy.toml: clean code passes, and each way of reaching
+/// the outside world (renamed imports included) is reported by name.
+#[test]
+fn the_core_purity_lints_fire() {
+    let dir = std::env::temp_dir().join(format!("dnsleak-purity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::copy(Path::new(ROOT).join("core/clippy.toml"), dir.join("clippy.toml")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"purity-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    let clippy = |lib: &str| {
+        std::fs::write(dir.join("src/lib.rs"), lib).unwrap();
+        let out = cargo()
+            .args(["clippy", "--quiet", "--offline", "--", "-D", "warnings"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("running cargo clippy");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = clippy("pub fn pure(a: u64, b: u64) -> u64 { a.saturating_sub(b) }\n");
+    assert!(ok, "clean code must pass (is clippy installed? `rustup component add clippy`): {err}");
+    let (ok, err) = clippy(
+        "use std::{fs as f, time as t};\n\
+         pub fn file() -> usize { f::read(\"x\").map_or(0, |v| v.len()) }\n\
+         pub fn clock() -> bool { t::Instant::now().elapsed().as_secs() > 1 }\n\
+         pub fn thread() { let _ = std::thread::spawn(|| ()); }\n\
+         pub fn env() -> bool { std::env::var_os(\"HOME\").is_some() }\n\
+         pub fn print() { println!(\"x\"); }\n",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok, "the purity lints did not fire");
+    for what in
+        ["std::fs::read", "std::time::Instant", "std::thread::spawn", "std::env::var_os", "std::println"]
+    {
+        assert!(err.contains(what), "{what} not reported:\n{err}");
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every Rust file of the project (sources, tests, benches, fuzz targets).
+fn project_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["src", "core/src", "tests", "benches", "fuzz/fuzz_targets"] {
+        let d = Path::new(ROOT).join(dir);
+        if d.exists() {
+            rust_files(&d, &mut files);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// No function outside tests is longer than 80 lines: short enough to read at a glance.
+#[test]
+fn functions_stay_short() {
+    let mut long = Vec::new();
+    for file in project_files().iter().filter(|f| {
+        f.starts_with(Path::new(ROOT).join("src")) || f.starts_with(Path::new(ROOT).join("core/src"))
+    }) {
+        let text = std::fs::read_to_string(file).expect("read source");
+        // Only code before the test module counts.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let lines: Vec<&str> = code.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let t = lines[i].trim_start();
+            let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "const fn ", "pub const fn "]
+                .iter()
+                .any(|p| t.starts_with(p))
+                && !t.ends_with(';');
+            if !is_fn {
+                i += 1;
+                continue;
+            }
+            let indent = lines[i].len() - t.len();
+            let start = i;
+            // The function ends at the first line with its indentation that closes a brace.
+            let mut j = i + 1;
+            while j < lines.len() {
+                let l = lines[j];
+                let lt = l.trim_start();
+                if l.len() - lt.len() == indent && lt.starts_with('}') {
+                    break;
+                }
+                j += 1;
+            }
+            if j - start + 1 > 80 {
+                long.push(format!("{}:{}: {} lines", file.display(), start + 1, j - start + 1));
+            }
+            i = j + 1;
+        }
+    }
+    assert!(long.is_empty(), "functions over 80 lines:\n{}", long.join("\n"));
+}
