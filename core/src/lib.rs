@@ -15,6 +15,7 @@ pub mod frag;
 pub mod frame;
 pub mod ip;
 pub mod link;
+pub mod names;
 pub mod pipeline;
 pub mod resolvers;
 pub mod stats;

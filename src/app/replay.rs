@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::app::config::use_color;
 use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
-use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
+use crate::cli::{JudgeArgs, ReplayArgs};
 use crate::output::background::Background;
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
@@ -59,17 +60,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     }
     let counters = result?;
     Ok(Outcome::from_exposures(counters.core.exposures()))
-}
-
-/// Colour on a terminal unless NO_COLOR is set, or as `--color` says.
-pub fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    }
 }
 
 /// Reads every file of `args` through the pipeline into `sink`, in order. The dashboard's

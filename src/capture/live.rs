@@ -21,7 +21,8 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
-use crate::cli::{ColorChoice, MonitorArgs};
+use crate::app::config::use_color;
+use crate::cli::MonitorArgs;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
@@ -585,14 +586,6 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
     Ok(counters)
-}
-
-fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && io::stdout().is_terminal(),
-    }
 }
 
 /// `dnsleak monitor`.

@@ -11,9 +11,9 @@
 
 use std::io::{self, Write};
 
-use dnsleak_core::dns;
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
+use dnsleak_core::{dns, names};
 use dnsleak_core::{EventKind, Judged};
 
 use super::{Counters, Sink};
@@ -293,9 +293,9 @@ fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: 
         Some(q) => {
             o.str(k!("qname"), &q.name);
             o.num(k!("qtype"), q.qtype.into());
-            o.str(k!("qtype_name"), &type_name(q.qtype));
+            o.str(k!("qtype_name"), &names::qtype(q.qtype));
             o.num(k!("qclass"), q.qclass.into());
-            o.word(k!("qclass_name"), class_name(q.qclass));
+            o.word(k!("qclass_name"), names::zeek_qclass(q.qclass));
         }
         None => {
             for k in [k!("qname"), k!("qtype"), k!("qtype_name"), k!("qclass"), k!("qclass_name")] {
@@ -370,9 +370,9 @@ const DNS_KEYS: [&str; 22] = [
 fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
     o.num(k!("trans_id"), h.id.into());
     o.num(k!("opcode"), h.opcode().into());
-    o.str(k!("opcode_name"), &opcode_name(h.opcode()));
+    o.str(k!("opcode_name"), &names::opcode(h.opcode()));
     o.num(k!("rcode"), h.rcode().into());
-    o.str(k!("rcode_name"), &rcode_name(h.rcode().into()));
+    o.str(k!("rcode_name"), &names::rcode(h.rcode().into()));
     o.bool(k!("AA"), h.aa());
     o.bool(k!("TC"), h.tc());
     o.bool(k!("RD"), h.rd());
@@ -383,108 +383,6 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
     o.num(k!("ancount"), h.ancount.into());
     o.num(k!("nscount"), h.nscount.into());
     o.num(k!("arcount"), h.arcount.into());
-}
-
-/// The mnemonic of a record type (RFC 3597 `TYPEnnn` when it has none).
-pub fn type_name(t: u16) -> std::borrow::Cow<'static, str> {
-    let name = match t {
-        1 => "A",
-        2 => "NS",
-        5 => "CNAME",
-        6 => "SOA",
-        12 => "PTR",
-        13 => "HINFO",
-        15 => "MX",
-        16 => "TXT",
-        17 => "RP",
-        18 => "AFSDB",
-        24 => "SIG",
-        25 => "KEY",
-        28 => "AAAA",
-        29 => "LOC",
-        33 => "SRV",
-        35 => "NAPTR",
-        36 => "KX",
-        37 => "CERT",
-        39 => "DNAME",
-        41 => "OPT",
-        42 => "APL",
-        43 => "DS",
-        44 => "SSHFP",
-        45 => "IPSECKEY",
-        46 => "RRSIG",
-        47 => "NSEC",
-        48 => "DNSKEY",
-        49 => "DHCID",
-        50 => "NSEC3",
-        51 => "NSEC3PARAM",
-        52 => "TLSA",
-        53 => "SMIMEA",
-        59 => "CDS",
-        60 => "CDNSKEY",
-        61 => "OPENPGPKEY",
-        62 => "CSYNC",
-        63 => "ZONEMD",
-        64 => "SVCB",
-        65 => "HTTPS",
-        99 => "SPF",
-        249 => "TKEY",
-        250 => "TSIG",
-        251 => "IXFR",
-        252 => "AXFR",
-        255 => "ANY",
-        256 => "URI",
-        257 => "CAA",
-        _ => return format!("TYPE{t}").into(),
-    };
-    name.into()
-}
-
-fn class_name(c: u16) -> &'static str {
-    // mDNS uses the top bit (unicast response / cache flush).
-    match c & 0x7fff {
-        1 => "C_INTERNET",
-        3 => "C_CHAOS",
-        4 => "C_HESIOD",
-        254 => "C_NONE",
-        255 => "C_ANY",
-        _ => "C_OTHER",
-    }
-}
-
-/// The mnemonic of an RCODE (the header's four bits, or the 12 bits with EDNS), `RCODEn` when
-/// it has none here.
-pub fn rcode_name(r: u16) -> std::borrow::Cow<'static, str> {
-    let name = match r {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        6 => "YXDOMAIN",
-        7 => "YXRRSET",
-        8 => "NXRRSET",
-        9 => "NOTAUTH",
-        10 => "NOTZONE",
-        11 => "DSOTYPENI",
-        16 => "BADVERS",
-        _ => return format!("RCODE{r}").into(),
-    };
-    name.into()
-}
-
-pub fn opcode_name(op: u8) -> std::borrow::Cow<'static, str> {
-    let name = match op {
-        0 => "QUERY",
-        1 => "IQUERY",
-        2 => "STATUS",
-        4 => "NOTIFY",
-        5 => "UPDATE",
-        6 => "DSO",
-        _ => return format!("OPCODE{op}").into(),
-    };
-    name.into()
 }
 
 #[cfg(test)]

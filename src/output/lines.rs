@@ -95,7 +95,7 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     }
     if let Some(q) = e.dns.as_ref().and_then(|d| d.question.as_ref()) {
         let name = if q.name.is_empty() { "." } else { &q.name };
-        let _ = write!(s, " {} {}", super::json::type_name(q.qtype), escape(name));
+        let _ = write!(s, " {} {}", dnsleak_core::names::qtype(q.qtype), escape(name));
     }
     if let Some(sni) = &e.sni {
         let _ = write!(s, " sni={}", escape(sni));

@@ -1,6 +1,6 @@
 //! Small formatting helpers for the dashboard: times (UTC), durations, DNS type and code names.
 
-use dnsleak_core::Ts;
+use dnsleak_core::{names, Ts};
 
 /// `HH:MM:SS` of a capture time, UTC.
 pub fn hms(ts: Ts) -> String {
@@ -56,35 +56,25 @@ pub fn rtt(nanos: u64) -> String {
     }
 }
 
-/// The name of a record type (`A`, `AAAA`, ...), or `TYPE1234`.
+/// The name of a record type (`A`, `AAAA`, ...), or `TYPE1234`: the same table as NDJSON's.
 pub fn qtype(t: u16) -> String {
-    match hickory_proto::rr::RecordType::from(t) {
-        hickory_proto::rr::RecordType::Unknown(_) => format!("TYPE{t}"),
-        rt => rt.to_string(),
-    }
+    names::qtype(t).into_owned()
 }
 
 /// The name of a class: IN, CH, HS, ANY, or `CLASS7`. mDNS's top bit (unicast response /
 /// cache flush) is shown as `+QU`.
 pub fn qclass(c: u16) -> String {
-    let base = match c & 0x7fff {
-        1 => "IN".to_owned(),
-        3 => "CH".to_owned(),
-        4 => "HS".to_owned(),
-        254 => "NONE".to_owned(),
-        255 => "ANY".to_owned(),
-        n => format!("CLASS{n}"),
-    };
+    let base = names::qclass(c & 0x7fff);
     if c & 0x8000 != 0 {
         format!("{base}+QU")
     } else {
-        base
+        base.into_owned()
     }
 }
 
 /// The name of an RCODE.
 pub fn rcode(code: u16) -> String {
-    crate::output::json::rcode_name(code).into_owned()
+    names::rcode(code).into_owned()
 }
 
 /// Cuts `s` to `max` characters, ending with `…` when cut.
@@ -125,6 +115,8 @@ mod tests {
         assert_eq!(qtype(1), "A");
         assert_eq!(qtype(28), "AAAA");
         assert_eq!(qtype(65_000), "TYPE65000");
+        // Regression: the dashboard said TYPE17 for RP (hickory's table) while NDJSON said RP.
+        assert_eq!((qtype(10), qtype(17)), ("NULL".to_string(), "RP".to_string()));
         assert_eq!(qclass(1), "IN");
         assert_eq!(qclass(0x8001), "IN+QU");
         assert_eq!(rcode(3), "NXDOMAIN");
