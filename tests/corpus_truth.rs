@@ -133,20 +133,18 @@ fn tshark_name(name: &str) -> String {
 
 fn msg_of(j: &Judged) -> Option<Msg> {
     let e = &j.event;
-    if !matches!(e.kind, EventKind::Query | EventKind::Response | EventKind::Malformed) {
-        return None;
-    }
-    let dns = e.dns.as_ref();
+    let m = e.as_message()?;
+    let (w, dns) = (&m.wire, m.dns.as_ref());
     let h = dns.map(|d| d.header);
     let hf = |f: &dyn Fn(&dnsleak_core::event::DnsHeader) -> String| h.as_ref().map(f).unwrap_or_default();
     let q = dns.and_then(|d| d.question.as_ref());
     Some(Msg {
         frame: e.frame,
-        src: e.src.to_string(),
-        dst: e.dst.to_string(),
-        transport: e.proto.as_str().to_string(),
-        sport: e.sport.to_string(),
-        dport: e.dport.to_string(),
+        src: w.src.to_string(),
+        dst: w.dst.to_string(),
+        transport: w.proto.as_str().to_string(),
+        sport: w.sport.to_string(),
+        dport: w.dport.to_string(),
         id: hf(&|h| h.id.to_string()),
         qr: hf(&|h| u8::from(h.qr()).to_string()),
         opcode: hf(&|h| h.opcode().to_string()),
@@ -159,7 +157,7 @@ fn msg_of(j: &Judged) -> Option<Msg> {
         ],
         qname: q.map(|q| tshark_name(&q.name)).unwrap_or_default(),
         qtype: q.map(|q| q.qtype.to_string()).unwrap_or_default(),
-        malformed: e.malformed,
+        malformed: m.malformed(),
         truth_malformed: false,
         port_class: String::new(),
         layers: String::new(),
@@ -455,7 +453,7 @@ fn answer_walker_agrees_with_full_decode_on_every_corpus_response() {
     let (mut compared, mut records, mut walker_only) = (0, 0, 0);
     for capture in captures(&dir) {
         for j in judged(&dir, &capture) {
-            let Some(info) = j.event.dns.as_ref().filter(|_| j.event.kind == EventKind::Response) else {
+            let Some(info) = j.event.dns().filter(|_| j.event.kind() == EventKind::Response) else {
                 continue;
             };
             let mut walked = Vec::new();

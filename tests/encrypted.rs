@@ -37,7 +37,7 @@ fn judge(capture: &str, config: &Config) -> (Vec<Judged>, Stats) {
 }
 
 fn encrypted(events: &[Judged]) -> Vec<&Judged> {
-    events.iter().filter(|j| j.event.kind == EventKind::Encrypted).collect()
+    events.iter().filter(|j| j.event.kind() == EventKind::Encrypted).collect()
 }
 
 #[test]
@@ -46,16 +46,17 @@ fn dot_flow_reported_once() {
     let enc = encrypted(&events);
     assert_eq!(enc.len(), 1, "{enc:#?}");
     let e = &enc[0].event;
-    assert_eq!((e.transport, e.proto), (Transport::Dot, L4::Tcp));
-    assert_eq!((e.src.to_string().as_str(), e.dst.to_string().as_str()), ("192.168.1.185", "8.8.8.8"));
-    assert_eq!((e.sport, e.dport), (58290, 853));
+    let w = e.wire().expect("a flow has addresses");
+    assert_eq!((w.transport, w.proto), (Transport::Dot, L4::Tcp));
+    assert_eq!((w.src.to_string().as_str(), w.dst.to_string().as_str()), ("192.168.1.185", "8.8.8.8"));
+    assert_eq!((w.sport, w.dport), (58290, 853));
     assert_eq!(e.frame, 4, "decided on the ClientHello");
-    assert_eq!(e.provider, Some("Google"));
-    assert_eq!(e.sni, None, "this ClientHello carries no server name");
+    assert_eq!(w.provider, Some("Google"));
+    assert_eq!(e.sni(), None, "this ClientHello carries no server name");
     assert_eq!(enc[0].verdict, Some(Verdict::Bypass));
     // Every packet of the flow after the decision belongs to it.
     assert_eq!(stats.frames_in(dnsleak_core::FrameClass::Encrypted), 21);
-    assert!(events.iter().all(|j| !matches!(j.event.kind, EventKind::Query | EventKind::Response)));
+    assert!(events.iter().all(|j| !matches!(j.event.kind(), EventKind::Query | EventKind::Response)));
 }
 
 #[test]
@@ -64,10 +65,11 @@ fn doh_flow_by_server_name() {
     let enc = encrypted(&events);
     assert_eq!(enc.len(), 1, "{enc:#?}");
     let e = &enc[0].event;
-    assert_eq!(e.transport, Transport::Doh);
-    assert_eq!(e.sni.as_deref(), Some("mozilla.cloudflare-dns.com"));
-    assert_eq!(e.provider, Some("Cloudflare"));
-    assert_eq!((e.dst.to_string().as_str(), e.dport), ("104.16.248.249", 443));
+    let w = e.wire().expect("a flow has addresses");
+    assert_eq!(w.transport, Transport::Doh);
+    assert_eq!(e.sni(), Some("mozilla.cloudflare-dns.com"));
+    assert_eq!(w.provider, Some("Cloudflare"));
+    assert_eq!((w.dst.to_string().as_str(), w.dport), ("104.16.248.249", 443));
     assert_eq!(e.frame, 4);
 }
 
@@ -78,7 +80,7 @@ fn doh_flow_provider_from_a_user_list() {
     let (events, _) = judge("ndpi__dns_doh.pcap", &config);
     let enc = encrypted(&events);
     assert_eq!(enc.len(), 1);
-    assert_eq!(enc[0].event.provider, Some("Firefox TRR"));
+    assert_eq!(enc[0].event.wire().and_then(|w| w.provider), Some("Firefox TRR"));
 }
 
 #[test]
@@ -103,11 +105,11 @@ fn ordinary_https_is_not_doh() {
 fn tcp_rows(events: &[Judged]) -> Vec<(u64, u16, u16, u16, u8)> {
     events
         .iter()
-        .filter(|j| j.event.proto == L4::Tcp && j.event.dns.is_some())
-        .filter(|j| matches!(j.event.kind, EventKind::Query | EventKind::Response | EventKind::Malformed))
-        .map(|j| {
-            let d = j.event.dns.as_ref().expect("dns");
-            (j.event.frame, j.event.sport, j.event.dport, d.header.id, d.header.qr() as u8)
+        .filter_map(|j| Some((j.event.frame, j.event.as_message()?)))
+        .filter(|(_, m)| m.wire.proto == L4::Tcp)
+        .filter_map(|(frame, m)| {
+            let d = m.dns.as_ref()?;
+            Some((frame, m.wire.sport, m.wire.dport, d.header.id, d.header.qr() as u8))
         })
         .collect()
 }
@@ -159,7 +161,7 @@ fn tcp_big_hole_through_the_pipeline() {
     assert_eq!(extra.len(), 35);
     assert!(extra.iter().all(|r| r.0 >= 25 && r.2 == 53 && r.4 == 0), "{extra:?}");
     assert_eq!((stats.tcp.gaps, stats.tcp.resyncs), (2, 2), "one hole and one resync each way");
-    assert!(events.iter().all(|j| j.event.kind != EventKind::Malformed));
+    assert!(events.iter().all(|j| j.event.kind() != EventKind::Malformed));
 }
 
 fn replay(args: &[&str]) -> std::process::Output {
@@ -255,8 +257,8 @@ fn run_frames(frames: &[(i64, Vec<u8>)]) -> Vec<(u64, i64, u16)> {
     }
     p.finish(&mut out);
     out.iter()
-        .filter(|j| j.event.kind == EventKind::Query)
-        .map(|j| (j.event.frame, j.event.ts.0 / 1_000_000, j.event.dns.as_ref().expect("dns").header.id))
+        .filter(|j| j.event.kind() == EventKind::Query)
+        .map(|j| (j.event.frame, j.event.ts.0 / 1_000_000, j.event.dns().expect("dns").header.id))
         .collect()
 }
 

@@ -59,7 +59,7 @@ fn run(frames: &[(u32, Vec<u8>)]) -> usize {
         };
         out.clear();
         p.process(frame, &mut out);
-        let messages = out.iter().filter(|j| j.event.kind != EventKind::Notice).count();
+        let messages = out.iter().filter(|j| j.event.kind() != EventKind::Notice).count();
         // A frame completes at most one datagram, or the TCP messages it and earlier buffered
         // bytes hold (each at least its 2-byte length prefix).
         let bound = 4 + (data.len() + LIMITS.tcp_bytes) / 2;
@@ -314,7 +314,7 @@ fn built_query_gives_an_event_on_every_link_type() {
         let mut out = Vec::new();
         let f = FrameRef { iface: 0, ts: Ts(1), link: LinkType(link), number: 1, orig_len: 0, data: &frame };
         p.process(f, &mut out);
-        let kinds: Vec<_> = out.iter().map(|j| j.event.kind).collect();
+        let kinds: Vec<_> = out.iter().map(|j| j.event.kind()).collect();
         assert!(kinds.contains(&EventKind::Query), "link {link}: {kinds:?}");
     }
 }

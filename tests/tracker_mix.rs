@@ -20,29 +20,37 @@ fn run(packets: u64, seed: u64) -> (Pipeline, Vec<Judged>) {
     (p, out)
 }
 
+fn transport(j: &Judged) -> Option<Transport> {
+    j.event.wire().map(|w| w.transport)
+}
+
+fn rtt(j: &Judged) -> Option<u64> {
+    j.event.as_message()?.rtt_ns
+}
+
 #[test]
 fn responses_are_paired_and_counters_add_up() {
     let (p, events) = run(20_000, 11);
     let s = p.stats().pairs;
     let unicast_responses = events
         .iter()
-        .filter(|j| j.event.kind == EventKind::Response && !matches!(j.event.transport, Transport::Mdns))
+        .filter(|j| j.event.kind() == EventKind::Response && transport(j) != Some(Transport::Mdns))
         .count() as u64;
-    let with_rtt = events.iter().filter(|j| j.event.rtt_ns.is_some()).count() as u64;
+    let with_rtt = events.iter().filter(|j| rtt(j).is_some()).count() as u64;
     assert_eq!(with_rtt, s.paired, "every pairing gives one response its rtt");
     assert_eq!(s.paired + s.unmatched_responses, unicast_responses, "{s:?}");
     assert!(s.paired * 100 >= unicast_responses * 99, "nearly all answers pair: {s:?}");
     // The mix leaves about 1 % of unicast queries unanswered, and 70 % of LLMNR queries silent.
     let unicast_queries = events
         .iter()
-        .filter(|j| j.event.kind == EventKind::Query && j.event.transport == Transport::Dns)
+        .filter(|j| j.event.kind() == EventKind::Query && transport(j) == Some(Transport::Dns))
         .count() as u64;
     assert!(s.unanswered > 0 && s.unanswered * 100 < unicast_queries * 3, "{s:?} of {unicast_queries}");
     assert!(s.silent_multicast > 0, "{s:?}");
     assert_eq!(s.evicted, 0);
     assert_eq!(p.recent_unanswered().count(), 64.min(s.unanswered as usize));
     for j in &events {
-        if let Some(rtt) = j.event.rtt_ns {
+        if let Some(rtt) = rtt(j) {
             assert!(rtt <= 5_000_000_000, "within the timeout: {rtt}");
         }
     }
@@ -54,7 +62,7 @@ fn patterns_in_the_mix_are_noticed_once_per_name_and_window() {
     let mut last: HashMap<String, i64> = HashMap::new();
     let mut parallel = 0;
     for j in &events {
-        match &j.event.notice {
+        match j.event.as_notice() {
             Some(Notice::ParallelResolution { name, tunnel, outside }) => {
                 assert_eq!((&**tunnel, &**outside), ("wg0", "eth0"));
                 if let Some(prev) = last.insert(name.to_string(), j.event.ts.0) {
@@ -62,7 +70,7 @@ fn patterns_in_the_mix_are_noticed_once_per_name_and_window() {
                 }
                 parallel += 1;
             }
-            Some(Notice::Hijack { .. }) => panic!("the mix holds no hijack: {:?}", j.event.notice),
+            Some(n @ Notice::Hijack { .. }) => panic!("the mix holds no hijack: {n:?}"),
             Some(Notice::KillSwitchFailed { .. }) => panic!("wg0 stays up in the mix"),
             _ => {}
         }

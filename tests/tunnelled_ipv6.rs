@@ -61,7 +61,7 @@ fn judge(frame: &[u8]) -> Vec<Judged> {
     };
     p.process(f, &mut out);
     p.finish(&mut out);
-    out.retain(|j| j.event.kind != EventKind::Notice);
+    out.retain(|j| j.event.kind() != EventKind::Notice);
     out
 }
 
@@ -70,10 +70,10 @@ fn dns_inside_teredo_is_judged_by_the_outer_interface() {
     let out = judge(&teredo_frame("teredo.example.com"));
     assert_eq!(out.len(), 1, "{out:?}");
     let j = &out[0];
-    assert_eq!(j.event.kind, EventKind::Query);
-    assert_eq!(j.event.encap.map(|e| e.as_str()), Some("teredo"));
+    assert_eq!(j.event.kind(), EventKind::Query);
+    assert_eq!(j.event.wire().and_then(|w| w.encap).map(|e| e.as_str()), Some("teredo"));
     assert_eq!(j.event.qname(), Some("teredo.example.com"));
-    assert_eq!(j.event.dst.to_string(), "fd00:53::53", "inner addresses are reported");
+    assert_eq!(j.event.wire().unwrap().dst.to_string(), "fd00:53::53", "inner addresses are reported");
     assert_eq!(&*j.event.iface_name, "eth0");
     assert_eq!(j.verdict, Some(Verdict::Leak), "IPv6 DNS tunnelled over the LAN went around wg0");
 }
@@ -83,7 +83,7 @@ fn dns_inside_6in4_is_judged_by_the_outer_interface() {
     let out = judge(&six_in_four_frame("sixinfour.example.com"));
     assert_eq!(out.len(), 1, "{out:?}");
     let j = &out[0];
-    assert_eq!(j.event.encap.map(|e| e.as_str()), Some("6in4"));
+    assert_eq!(j.event.wire().and_then(|w| w.encap).map(|e| e.as_str()), Some("6in4"));
     assert_eq!(j.event.qname(), Some("sixinfour.example.com"));
     assert_eq!(j.verdict, Some(Verdict::Leak));
 }

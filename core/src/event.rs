@@ -1,5 +1,6 @@
-//! What was on the wire: one `Event` per DNS message, encrypted-DNS flow or notice, and the
-//! `Judged` pair of an event with its verdict.
+//! What was on the wire: one `Event` per DNS message, encrypted-DNS flow or notice (its `Body`
+//! says which, and carries only what that kind has), and the `Judged` pair of an event with its
+//! verdict.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -272,74 +273,164 @@ impl fmt::Display for Notice {
     }
 }
 
-/// One thing on the wire (or noticed about it).
+/// One thing on the wire (or noticed about it): where and when, and what it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub ts: Ts,
     /// 1-based frame number in its source; for a message spread over segments or fragments,
-    /// the frame that completed it.
+    /// the frame that completed it; for a notice, the frame (or interface change) that raised it.
     pub frame: u64,
     pub iface: IfaceId,
     pub iface_name: IfaceName,
-    pub kind: EventKind,
+    pub body: Body,
+}
+
+/// What an event is. A notice carries only what it says: no address, port or transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A DNS message: a query, a response, or a message that could not be decoded.
+    Message(Message),
+    /// An encrypted-DNS flow (DoT, DoH, DoQ): one event per flow.
+    Flow(Flow),
+    /// Something the core noticed beyond single messages.
+    Notice(Notice),
+}
+
+/// Where a message or flow went: what every event on the wire has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
     pub proto: L4,
     pub transport: Transport,
+    /// For encrypted flows: the client.
     pub src: IpAddr,
     pub sport: u16,
+    /// For encrypted flows: the server.
     pub dst: IpAddr,
     pub dport: u16,
     /// Set when the message was found inside Teredo or 6in4.
     pub encap: Option<Encap>,
-    /// Header, first question and payload (queries, responses, and malformed messages whose
-    /// header could be read).
-    pub dns: Option<DnsInfo>,
-    /// TLS server name of an encrypted flow, when seen.
-    pub sni: Option<Box<str>>,
     /// Who runs the resolver (a well-known public resolver), from the bundled list.
     pub provider: Option<&'static str>,
-    pub malformed: Option<Malformed>,
+}
+
+/// Whether a DNS message asked, answered, or could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Query,
+    Response,
+    Malformed(Malformed),
+}
+
+/// A DNS message on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub kind: MessageKind,
+    pub wire: Wire,
+    /// Header, first question and payload: always for queries and responses; for malformed
+    /// messages when their header could be read.
+    pub dns: Option<DnsInfo>,
     /// Response time, for a response paired with its query.
     pub rtt_ns: Option<u64>,
-    pub notice: Option<Notice>,
+}
+
+/// An encrypted-DNS flow; `wire.src` is the client, `wire.dst` the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub wire: Wire,
+    /// TLS server name, when seen.
+    pub sni: Option<Box<str>>,
+}
+
+impl Message {
+    pub fn is_response(&self) -> bool {
+        self.kind == MessageKind::Response
+    }
+
+    pub fn malformed(&self) -> Option<Malformed> {
+        match self.kind {
+            MessageKind::Malformed(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn question(&self) -> Option<&Question> {
+        self.dns.as_ref()?.question.as_ref()
+    }
 }
 
 impl Event {
     /// A notice, tied to the frame (or topology change) that raised it.
     pub fn notice(ts: Ts, frame: u64, iface: IfaceId, iface_name: IfaceName, notice: Notice) -> Event {
-        let none = IpAddr::from([0u8, 0, 0, 0]);
-        Event {
-            ts,
-            frame,
-            iface,
-            iface_name,
-            kind: EventKind::Notice,
-            proto: L4::Udp,
-            transport: Transport::Dns,
-            src: none,
-            sport: 0,
-            dst: none,
-            dport: 0,
-            encap: None,
-            dns: None,
-            sni: None,
-            provider: None,
-            malformed: None,
-            rtt_ns: None,
-            notice: Some(notice),
+        Event { ts, frame, iface, iface_name, body: Body::Notice(notice) }
+    }
+
+    /// The event's kind, the word outputs print.
+    pub fn kind(&self) -> EventKind {
+        match &self.body {
+            Body::Message(m) => match m.kind {
+                MessageKind::Query => EventKind::Query,
+                MessageKind::Response => EventKind::Response,
+                MessageKind::Malformed(_) => EventKind::Malformed,
+            },
+            Body::Flow(_) => EventKind::Encrypted,
+            Body::Notice(_) => EventKind::Notice,
         }
     }
 
+    /// Addresses, ports and transport of a message or flow; `None` for a notice.
+    pub fn wire(&self) -> Option<&Wire> {
+        match &self.body {
+            Body::Message(m) => Some(&m.wire),
+            Body::Flow(f) => Some(&f.wire),
+            Body::Notice(_) => None,
+        }
+    }
+
+    pub fn as_message(&self) -> Option<&Message> {
+        match &self.body {
+            Body::Message(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_flow(&self) -> Option<&Flow> {
+        match &self.body {
+            Body::Flow(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_notice(&self) -> Option<&Notice> {
+        match &self.body {
+            Body::Notice(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The DNS header, first question and payload of a message.
+    pub fn dns(&self) -> Option<&DnsInfo> {
+        self.as_message()?.dns.as_ref()
+    }
+
     /// The resolver's side of the exchange: the destination of a query, the source of a
-    /// response; for an encrypted flow the server.
-    pub fn resolver(&self) -> (IpAddr, u16) {
-        match self.kind {
-            EventKind::Response => (self.src, self.sport),
-            _ => (self.dst, self.dport),
+    /// response; for an encrypted flow the server. `None` for a notice.
+    pub fn resolver(&self) -> Option<(IpAddr, u16)> {
+        match &self.body {
+            Body::Message(m) if m.is_response() => Some((m.wire.src, m.wire.sport)),
+            Body::Message(Message { wire, .. }) | Body::Flow(Flow { wire, .. }) => {
+                Some((wire.dst, wire.dport))
+            }
+            Body::Notice(_) => None,
         }
     }
 
     pub fn qname(&self) -> Option<&str> {
-        self.dns.as_ref()?.question.as_ref().map(|q| &*q.name)
+        self.as_message()?.question().map(|q| &*q.name)
+    }
+
+    /// The TLS server name of an encrypted flow, when seen.
+    pub fn sni(&self) -> Option<&str> {
+        self.as_flow()?.sni.as_deref()
     }
 }
 
@@ -361,6 +452,6 @@ impl Judged {
     /// Whether this counts against the user: a leak or a bypass of a real message or flow.
     pub fn is_exposure(&self) -> bool {
         matches!(self.verdict, Some(Verdict::Leak | Verdict::Bypass))
-            && matches!(self.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted)
+            && matches!(self.event.kind(), EventKind::Query | EventKind::Response | EventKind::Encrypted)
     }
 }

@@ -7,7 +7,9 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use super::dns;
-use super::event::{DnsInfo, Encap, Event, EventKind, Judged, Notice, Transport, L4};
+use super::event::{
+    Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
+};
 use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
@@ -107,16 +109,9 @@ impl Judge {
         provider
     }
 
-    /// The event of a message or flow, not judged yet. Built as a `Judged`: the caller pushes
-    /// it as it is, one copy.
-    fn unjudged(&self, o: Origin, p: Path, kind: EventKind, transport: Transport) -> Judged {
-        let resolver = if kind == EventKind::Response { p.src } else { p.dst };
-        let event = Event {
-            ts: o.ts,
-            frame: o.frame,
-            iface: o.iface,
-            iface_name: self.iface_name(o.iface),
-            kind,
+    /// Where a message or flow went, with the resolver's provider looked up.
+    fn wire(&self, o: Origin, p: Path, transport: Transport, resolver: IpAddr) -> Wire {
+        Wire {
             proto: p.proto,
             transport,
             src: p.src,
@@ -124,14 +119,8 @@ impl Judge {
             dst: p.dst,
             dport: p.dport,
             encap: o.encap,
-            dns: None,
-            sni: None,
             provider: self.provider(resolver),
-            malformed: None,
-            rtt_ns: None,
-            notice: None,
-        };
-        Judged::unjudged(event)
+        }
     }
 
     /// Decodes one DNS message and emits its event.
@@ -144,48 +133,37 @@ impl Judge {
         out: &mut Vec<Judged>,
     ) -> FrameClass {
         let kept = || if self.keep_payload { payload.into() } else { Box::default() };
-        match dns::decode_head(payload) {
+        let (kind, dns, class) = match dns::decode_head(payload) {
             Ok((header, question)) => {
-                let kind = if header.qr() { EventKind::Response } else { EventKind::Query };
-                let dns = DnsInfo { header, question, payload: kept() };
-                self.emit(o, p, kind, transport, out, |ev| ev.dns = Some(dns));
-                FrameClass::Dns
+                let kind = if header.qr() { MessageKind::Response } else { MessageKind::Query };
+                (kind, Some(DnsInfo { header, question, payload: kept() }), FrameClass::Dns)
             }
             Err(bad) => {
                 let dns =
                     bad.header.map(|header| DnsInfo { header, question: bad.question, payload: kept() });
                 self.stats.count_malformed(bad.reason);
-                self.emit(o, p, EventKind::Malformed, transport, out, |ev| {
-                    ev.malformed = Some(bad.reason);
-                    ev.dns = dns;
-                });
-                FrameClass::Malformed
+                (MessageKind::Malformed(bad.reason), dns, FrameClass::Malformed)
             }
-        }
+        };
+        let resolver = if kind == MessageKind::Response { p.src } else { p.dst };
+        let wire = self.wire(o, p, transport, resolver);
+        self.emit(o, Body::Message(Message { kind, wire, dns, rtt_ns: None }), out);
+        class
     }
 
-    /// Appends the event of one message or flow to `out`, `fill` setting what the message
-    /// adds; judges it, lets the tracker see it, and appends any notices.
-    fn emit(
-        &mut self,
-        o: Origin,
-        p: Path,
-        kind: EventKind,
-        transport: Transport,
-        out: &mut Vec<Judged>,
-        fill: impl FnOnce(&mut Event),
-    ) {
-        // Filled and judged where it will stay: an event is a few hundred bytes, and every
-        // move a copy.
-        out.push(self.unjudged(o, p, kind, transport));
+    /// Appends the event of one message or flow to `out`, judges it, lets the tracker see it,
+    /// and appends any notices.
+    fn emit(&mut self, o: Origin, body: Body, out: &mut Vec<Judged>) {
+        let event =
+            Event { ts: o.ts, frame: o.frame, iface: o.iface, iface_name: self.iface_name(o.iface), body };
+        // Judged where it will stay: an event is a couple of hundred bytes, and every move a
+        // copy.
+        out.push(Judged::unjudged(event));
         let Some(judged) = out.last_mut() else { return };
-        fill(&mut judged.event);
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
-        self.stats.count_event(judged.event.kind, judged.verdict);
-        if matches!(judged.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted) {
-            self.tracker.observe(judged, &self.topology, &mut self.notices);
-        }
+        self.stats.count_event(judged.event.kind(), judged.verdict);
+        self.tracker.observe(judged, &self.topology, &mut self.notices);
         self.flush_notices(out);
     }
 
@@ -497,10 +475,9 @@ impl Pipeline {
                 } else {
                     p
                 };
-                self.judge.emit(o, path, EventKind::Encrypted, found.transport, out, |ev| {
-                    ev.sni = found.sni;
-                    ev.provider = found.provider.or(ev.provider);
-                });
+                let mut wire = self.judge.wire(o, path, found.transport, path.dst);
+                wire.provider = found.provider.or(wire.provider);
+                self.judge.emit(o, Body::Flow(Flow { wire, sni: found.sni }), out);
                 FrameClass::Encrypted
             }
         }

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::net::IpAddr;
 
-use super::event::{DnsInfo, Event, EventKind, Judged, Notice, Transport, L4};
+use super::event::{Body, DnsInfo, Event, Judged, Message, MessageKind, Notice, Transport, Wire, L4};
 use super::frame::Ts;
 use super::stats::PairStats;
 use super::topology::{IfaceId, IfaceKind, IfaceName, Topology};
@@ -86,6 +86,21 @@ pub struct Unanswered {
     pub port: u16,
     pub iface: IfaceId,
     pub iface_name: IfaceName,
+}
+
+/// When and where a message was seen: what a notice about it repeats.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    ts: Ts,
+    frame: u64,
+    iface: IfaceId,
+    iface_name: &'a IfaceName,
+}
+
+impl At<'_> {
+    fn notice(&self, notice: Notice) -> Event {
+        Event::notice(self.ts, self.frame, self.iface, self.iface_name.clone(), notice)
+    }
 }
 
 /// What a query and its response share. Hashed as one packed byte string.
@@ -259,19 +274,23 @@ impl Tracker {
     /// `rtt_ns` of a response paired with its query; appends notices (unjudged events of kind
     /// `Notice`) to `notices`.
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
-        match judged.event.kind {
-            EventKind::Query => {
-                let Some(info) = judged.event.dns.as_ref() else { return };
+        let Judged { event, verdict, reason } = judged;
+        let Event { ts, frame, iface, iface_name, body } = event;
+        let Body::Message(msg) = body else { return };
+        let at = At { ts: *ts, frame: *frame, iface: *iface, iface_name };
+        match msg.kind {
+            MessageKind::Query => {
+                let Some(info) = msg.dns.as_ref() else { return };
                 let name = info.question.as_ref().map_or("", |q| &q.name);
                 let hash = self.name_hash(name);
-                self.kill_switch(judged, notices);
-                self.parallel(judged, name, hash, topology, notices);
-                self.track_query(&judged.event, info, hash);
+                self.kill_switch(&at, reason, notices);
+                self.parallel(&at, *verdict, name, hash, topology, notices);
+                self.track_query(&at, &msg.wire, info, hash);
             }
-            EventKind::Response => {
-                judged.event.rtt_ns = self.pair_response(&judged.event, notices);
+            MessageKind::Response => {
+                msg.rtt_ns = self.pair_response(&at, msg, notices);
             }
-            _ => {}
+            MessageKind::Malformed(_) => {}
         }
     }
 
@@ -342,18 +361,18 @@ impl Tracker {
         folded_multiply(h, mul.rotate_left(29))
     }
 
-    fn key(&self, ev: &Event, info: &DnsInfo, name: u64, query: bool) -> PairKey {
+    fn key(&self, iface: IfaceId, w: &Wire, info: &DnsInfo, name: u64, query: bool) -> PairKey {
         let (qtype, mut qclass) = info.question.as_ref().map_or((0, 0), |q| (q.qtype, q.qclass));
-        if ev.transport == Transport::Mdns {
+        if w.transport == Transport::Mdns {
             // The top bit of an mDNS question's class asks for a unicast answer.
             qclass &= 0x7fff;
         }
         let (client, client_port, server_port) =
-            if query { (ev.src, ev.sport, ev.dport) } else { (ev.dst, ev.dport, ev.sport) };
+            if query { (w.src, w.sport, w.dport) } else { (w.dst, w.dport, w.sport) };
         PairKey {
-            iface: ev.iface,
-            transport: ev.transport,
-            proto: ev.proto,
+            iface,
+            transport: w.transport,
+            proto: w.proto,
             client,
             client_port,
             server_port,
@@ -366,28 +385,28 @@ impl Tracker {
         .seal(self.seeds)
     }
 
-    fn track_query(&mut self, ev: &Event, info: &DnsInfo, name: u64) {
-        let group = is_group(&ev.dst);
-        if group && ev.transport == Transport::Mdns && ev.sport == MDNS_PORT {
+    fn track_query(&mut self, at: &At<'_>, w: &Wire, info: &DnsInfo, name: u64) {
+        let group = is_group(&w.dst);
+        if group && w.transport == Transport::Mdns && w.sport == MDNS_PORT {
             return;
         }
         if self.limits.max_pending == 0 {
             self.stats.evicted += 1;
             return;
         }
-        let key = self.key(ev, info, name, true);
+        let key = self.key(at.iface, w, info, name, true);
         if self.live >= self.limits.max_pending {
             // (At the cap even a retransmission makes room: the table is overrun anyway.)
             self.evict_oldest();
         }
         let qname = info.question.as_ref().map_or("", |q| &q.name);
-        let slot = self.fill_slot(ev, key, group, qname);
+        let slot = self.fill_slot(at, w.dst, key, group, qname);
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
                 v.insert(slot);
             }
             Entry::Occupied(mut e) => {
-                let (count, oldest, repeat) = chain_facts(&self.slots, *e.get(), &ev.dst);
+                let (count, oldest, repeat) = chain_facts(&self.slots, *e.get(), &w.dst);
                 if repeat {
                     // A retransmission: the first send times the answer.
                     self.slots[slot as usize].seq = 0;
@@ -407,12 +426,12 @@ impl Tracker {
             }
         }
         self.live += 1;
-        self.queue.push_back(Due { ts: ev.ts, slot, seq: self.seq });
+        self.queue.push_back(Due { ts: at.ts, slot, seq: self.seq });
         self.compact_queue();
     }
 
     /// Takes a free slot (or a new one) and writes the query into it; returns its index.
-    fn fill_slot(&mut self, ev: &Event, key: PairKey, group: bool, qname: &str) -> u32 {
+    fn fill_slot(&mut self, at: &At<'_>, server: IpAddr, key: PairKey, group: bool, qname: &str) -> u32 {
         self.seq += 1;
         let idx = match self.free.pop() {
             Some(i) => i,
@@ -420,13 +439,13 @@ impl Tracker {
                 self.slots.push(Slot {
                     seq: 0,
                     key,
-                    server: ev.dst,
+                    server,
                     group,
                     answered: false,
-                    ts: ev.ts,
+                    ts: at.ts,
                     frame: 0,
                     name: String::new(),
-                    iface_name: ev.iface_name.clone(),
+                    iface_name: at.iface_name.clone(),
                     next: NONE,
                 });
                 (self.slots.len() - 1) as u32
@@ -435,14 +454,14 @@ impl Tracker {
         let s = &mut self.slots[idx as usize];
         s.seq = self.seq;
         s.key = key;
-        s.server = ev.dst;
+        s.server = server;
         s.group = group;
         s.answered = false;
-        s.ts = ev.ts;
-        s.frame = ev.frame;
+        s.ts = at.ts;
+        s.frame = at.frame;
         s.name.clear();
         s.name.push_str(qname);
-        s.iface_name = ev.iface_name.clone();
+        s.iface_name = at.iface_name.clone();
         s.next = NONE;
         idx
     }
@@ -523,22 +542,22 @@ impl Tracker {
     }
 
     /// Pairs a response with its query; returns the response time.
-    fn pair_response(&mut self, ev: &Event, notices: &mut Vec<Event>) -> Option<u64> {
-        let info = ev.dns.as_ref()?;
-        if is_group(&ev.dst) || (ev.transport == Transport::Mdns && ev.dport == MDNS_PORT) {
+    fn pair_response(&mut self, at: &At<'_>, msg: &Message, notices: &mut Vec<Event>) -> Option<u64> {
+        let (w, info) = (&msg.wire, msg.dns.as_ref()?);
+        if is_group(&w.dst) || (w.transport == Transport::Mdns && w.dport == MDNS_PORT) {
             return None; // mDNS answers to the group or to port 5353: not pairable by design
         }
-        let name = self.name_hash(info.question.as_ref().map_or("", |q| &q.name));
-        let key = self.key(ev, info, name, false);
+        let qname = info.question.as_ref().map_or("", |q| &q.name);
+        let key = self.key(at.iface, w, info, self.name_hash(qname), false);
         // One probe of the table: find the query and unlink it through the same entry.
         let Entry::Occupied(entry) = self.pending.entry(key) else {
             self.stats.unmatched_responses += 1;
             return None;
         };
-        let idx = find_ask(&self.slots, *entry.get(), &ev.src);
+        let idx = find_ask(&self.slots, *entry.get(), &w.src);
         let s = &mut self.slots[idx as usize];
         let (asked, group) = (s.server, s.group);
-        let rtt = ev.ts.since(s.ts);
+        let rtt = at.ts.since(s.ts);
         // Too late: the query had timed out already, whether or not a sweep noticed it.
         let late = rtt > self.limits.query_timeout_ns;
         if group && !late {
@@ -555,16 +574,16 @@ impl Tracker {
             return None;
         }
         self.stats.paired += 1;
-        if !group && asked != ev.src && ev.transport == Transport::Dns {
-            self.hijack(asked, ev, notices);
+        if !group && asked != w.src && w.transport == Transport::Dns {
+            self.hijack(at, asked, w.src, qname, notices);
         }
         Some(rtt)
     }
 
-    fn hijack(&mut self, asked: IpAddr, ev: &Event, notices: &mut Vec<Event>) {
-        let pair = (asked, ev.src);
+    fn hijack(&mut self, at: &At<'_>, asked: IpAddr, from: IpAddr, qname: &str, notices: &mut Vec<Event>) {
+        let pair = (asked, from);
         if let Some(seen) = self.hijacks.get_mut(&pair) {
-            *seen = ev.ts;
+            *seen = at.ts;
             return;
         }
         if self.hijacks.len() >= self.limits.max_hijack_pairs {
@@ -574,16 +593,14 @@ impl Tracker {
             };
             self.hijacks.remove(&old);
         }
-        self.hijacks.insert(pair, ev.ts);
-        let name = ev.qname().unwrap_or("").into();
-        let notice = Notice::Hijack { asked, answered_from: ev.src, name };
-        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+        self.hijacks.insert(pair, at.ts);
+        notices.push(at.notice(Notice::Hijack { asked, answered_from: from, name: qname.into() }));
     }
 
     /// Plaintext DNS leaving a physical interface while no tunnel is up, though one was seen.
-    fn kill_switch(&mut self, judged: &Judged, notices: &mut Vec<Event>) {
+    fn kill_switch(&mut self, at: &At<'_>, reason: &Reason, notices: &mut Vec<Event>) {
         let Reason::Plaintext { dir: Dir::Out, kind: IfaceKind::Physical, tunnel: TunnelState::Down, .. } =
-            &judged.reason
+            reason
         else {
             return;
         };
@@ -591,22 +608,21 @@ impl Tracker {
             return;
         }
         self.outage_noticed = true;
-        let ev = &judged.event;
-        let notice = Notice::KillSwitchFailed { iface: ev.iface_name.clone() };
-        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+        notices.push(at.notice(Notice::KillSwitchFailed { iface: at.iface_name.clone() }));
     }
 
     /// The same name asked through a tunnel and outside it within the window: one notice per
     /// name and window.
     fn parallel(
         &mut self,
-        judged: &Judged,
+        at: &At<'_>,
+        verdict: Option<Verdict>,
         name: &str,
         hash: u64,
         topology: &Topology,
         notices: &mut Vec<Event>,
     ) {
-        let inside = match judged.verdict {
+        let inside = match verdict {
             Some(Verdict::Tunnel) => true,
             Some(Verdict::Leak) => false,
             _ => return,
@@ -614,16 +630,15 @@ impl Tracker {
         if !topology.iter().any(|i| i.kind == IfaceKind::Tunnel) {
             return; // no tunnel known: nothing can be asked through one
         }
-        let ev = &judged.event;
         let window = self.limits.parallel_window_ns;
         if self.names.len() >= self.limits.max_names && !self.names.contains_key(&hash) {
-            self.names.retain(|_, n| ev.ts.since(n.latest()) <= window);
+            self.names.retain(|_, n| at.ts.since(n.latest()) <= window);
             if self.names.len() >= self.limits.max_names {
                 return;
             }
         }
         let seen = self.names.entry(hash).or_default();
-        let mine = Some((ev.ts, ev.iface));
+        let mine = Some((at.ts, at.iface));
         let other = if inside {
             seen.tunnel = mine;
             &seen.outside
@@ -632,18 +647,17 @@ impl Tracker {
             &seen.tunnel
         };
         let Some((t, other_iface)) = other else { return };
-        if ev.ts.since(*t) > window || ev.ts < seen.quiet_until {
+        if at.ts.since(*t) > window || at.ts < seen.quiet_until {
             return;
         }
         let other_iface = match topology.get(*other_iface) {
             Some(i) => i.name.clone(),
             None => IfaceName::from(format!("if{other_iface}")),
         };
-        seen.quiet_until = ev.ts.add_nanos(window);
+        seen.quiet_until = at.ts.add_nanos(window);
         let (tunnel, outside) =
-            if inside { (ev.iface_name.clone(), other_iface) } else { (other_iface, ev.iface_name.clone()) };
-        let notice = Notice::ParallelResolution { name: name.into(), tunnel, outside };
-        notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
+            if inside { (at.iface_name.clone(), other_iface) } else { (other_iface, at.iface_name.clone()) };
+        notices.push(at.notice(Notice::ParallelResolution { name: name.into(), tunnel, outside }));
     }
 }
 
@@ -787,21 +801,24 @@ mod tests {
 
     fn event(m: &Msg, topology: &Topology) -> Event {
         let name = topology.get(m.iface).map_or(IfaceName::new_static("?"), |i| i.name.clone());
-        let mut e = Event::notice(Ts(m.ts), 1, m.iface, name, Notice::TunnelUp { iface: "x".into() });
-        e.notice = None;
-        e.kind = if m.response { EventKind::Response } else { EventKind::Query };
-        e.transport = m.transport;
-        e.proto = m.proto;
-        e.src = m.src.parse().unwrap();
-        e.sport = m.sport;
-        e.dst = m.dst.parse().unwrap();
-        e.dport = m.dport;
+        let wire = Wire {
+            proto: m.proto,
+            transport: m.transport,
+            src: m.src.parse().unwrap(),
+            sport: m.sport,
+            dst: m.dst.parse().unwrap(),
+            dport: m.dport,
+            encap: None,
+            provider: None,
+        };
         let flags = if m.response { 0x8180 } else { 0x0100 };
         let header = DnsHeader { id: m.id, flags, qdcount: 1, ..Default::default() };
         let question =
             Some(Question { name: crate::event::QName::from_str(m.name), qtype: m.qtype, qclass: 1 });
-        e.dns = Some(DnsInfo { header, question, payload: Box::new([]) });
-        e
+        let kind = if m.response { MessageKind::Response } else { MessageKind::Query };
+        let dns = Some(DnsInfo { header, question, payload: Box::new([]) });
+        let body = Body::Message(Message { kind, wire, dns, rtt_ns: None });
+        Event { ts: Ts(m.ts), frame: 1, iface: m.iface, iface_name: name, body }
     }
 
     /// Feeds messages through verdict and tracker as the pipeline does; returns each message's
@@ -814,8 +831,10 @@ mod tests {
             let mut judged = Judged { event: ev, verdict: v, reason };
             let mut out = Vec::new();
             t.observe(&mut judged, topology, &mut out);
-            rtts.push(judged.event.rtt_ns);
-            notices.extend(out.into_iter().map(|e| e.notice.expect("notice events carry a notice")));
+            rtts.push(judged.event.as_message().and_then(|m| m.rtt_ns));
+            notices.extend(
+                out.into_iter().map(|e| e.as_notice().expect("notice events carry a notice").clone()),
+            );
         }
         (rtts, notices)
     }
@@ -1192,9 +1211,15 @@ mod tests {
     fn encrypted_flows_and_malformed_messages_are_ignored() {
         let mut t = tracker();
         let topology = topo(true);
-        for kind in [EventKind::Encrypted, EventKind::Malformed] {
-            let mut ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
-            ev.kind = kind;
+        let query = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
+        let Body::Message(msg) = &query.body else { unreachable!() };
+        let flow = Body::Flow(crate::event::Flow { wire: msg.wire, sni: None });
+        let malformed = Body::Message(Message {
+            kind: MessageKind::Malformed(crate::event::Malformed::NotDns),
+            ..msg.clone()
+        });
+        for body in [flow, malformed] {
+            let ev = Event { body, ..query.clone() };
             let mut judged = Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice };
             let mut out = Vec::new();
             t.observe(&mut judged, &topology, &mut out);

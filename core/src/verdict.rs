@@ -3,8 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::event::{Event, EventKind, Transport};
-use super::topology::{IfaceKind, IfaceName, Topology};
+use super::event::{Body, Event, Transport, Wire};
+use super::topology::{IfaceId, IfaceKind, IfaceName, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Verdict {
@@ -177,45 +177,57 @@ impl Context<'_> {
 
 /// Judges one event. Notices get no verdict.
 pub fn judge(ev: &Event, ctx: &Context<'_>) -> (Option<Verdict>, Reason) {
-    if ev.kind == EventKind::Notice {
-        return (None, Reason::Notice);
-    }
-    let kind = ctx.topology.get(ev.iface).map(|i| i.kind).unwrap_or(IfaceKind::Other);
-    let dir = if ev.kind == EventKind::Response { Dir::In } else { Dir::Out };
-    let (peer, _) = ev.resolver();
-    let local_side = if dir == Dir::In { ev.dst } else { ev.src };
+    let (wire, dir) = match &ev.body {
+        Body::Message(m) => (&m.wire, if m.is_response() { Dir::In } else { Dir::Out }),
+        Body::Flow(f) => (&f.wire, Dir::Out),
+        Body::Notice(_) => return (None, Reason::Notice),
+    };
+    let (verdict, reason) = judge_wire(wire, dir, ev.iface, &ev.iface_name, ctx);
+    (Some(verdict), reason)
+}
+
+/// The verdict on a message or flow that went `dir` by interface `iface`.
+fn judge_wire(
+    w: &Wire,
+    dir: Dir,
+    iface: IfaceId,
+    iface_name: &IfaceName,
+    ctx: &Context<'_>,
+) -> (Verdict, Reason) {
+    let kind = ctx.topology.get(iface).map(|i| i.kind).unwrap_or(IfaceKind::Other);
+    let (peer, local_side) = if dir == Dir::In { (w.src, w.dst) } else { (w.dst, w.src) };
 
     if kind == IfaceKind::Loopback {
-        return (Some(Verdict::Local), Reason::LoopbackIface { iface: ev.iface_name.clone() });
+        return (Verdict::Local, Reason::LoopbackIface { iface: iface_name.clone() });
     }
     if is_loopback(&peer) && is_loopback(&local_side) {
-        return (Some(Verdict::Local), Reason::LoopbackAddrs);
+        return (Verdict::Local, Reason::LoopbackAddrs);
     }
-    if matches!(ev.transport, Transport::Mdns | Transport::Llmnr) {
-        return (Some(Verdict::Multicast), Reason::LinkLocalProtocol { transport: ev.transport });
+    if matches!(w.transport, Transport::Mdns | Transport::Llmnr) {
+        return (Verdict::Multicast, Reason::LinkLocalProtocol { transport: w.transport });
     }
     // A message sent to a multicast or broadcast group stays on the link.
-    if is_multicast_or_broadcast(&ev.dst) {
-        return (Some(Verdict::Multicast), Reason::MulticastDest { dst: ev.dst });
+    if is_multicast_or_broadcast(&w.dst) {
+        return (Verdict::Multicast, Reason::MulticastDest { dst: w.dst });
     }
     if is_link_local(&peer) {
-        return (Some(Verdict::Multicast), Reason::LinkLocalDest { dst: peer });
+        return (Verdict::Multicast, Reason::LinkLocalDest { dst: peer });
     }
     if kind == IfaceKind::Tunnel {
-        return (Some(Verdict::Tunnel), Reason::ViaTunnel { iface: ev.iface_name.clone(), dir });
+        return (Verdict::Tunnel, Reason::ViaTunnel { iface: iface_name.clone(), dir });
     }
     let tunnel = ctx.tunnel_state();
-    let iface = ev.iface_name.clone();
-    if ev.transport.is_encrypted() {
-        return (Some(Verdict::Bypass), Reason::Encrypted { peer, iface, transport: ev.transport, tunnel });
+    let iface = iface_name.clone();
+    if w.transport.is_encrypted() {
+        return (Verdict::Bypass, Reason::Encrypted { peer, iface, transport: w.transport, tunnel });
     }
-    (Some(Verdict::Leak), Reason::Plaintext { peer, iface, dir, kind, tunnel })
+    (Verdict::Leak, Reason::Plaintext { peer, iface, dir, kind, tunnel })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, L4};
+    use crate::event::{EventKind, Flow, Message, MessageKind, Notice, L4};
     use crate::frame::Ts;
     use crate::topology::{IfaceFacts, Overrides, Topology};
 
@@ -233,12 +245,7 @@ mod tests {
             EventKind::Response => (53, 40000),
             _ => (40000, 53),
         };
-        Event {
-            ts: Ts(0),
-            frame: 1,
-            iface,
-            iface_name: name.into(),
-            kind,
+        let wire = Wire {
             proto: L4::Udp,
             transport,
             src: src.parse().unwrap(),
@@ -246,13 +253,17 @@ mod tests {
             dst: dst.parse().unwrap(),
             dport,
             encap: None,
-            dns: None,
-            sni: None,
             provider: None,
-            malformed: None,
-            rtt_ns: None,
-            notice: None,
-        }
+        };
+        let body = match kind {
+            EventKind::Encrypted => Body::Flow(Flow { wire, sni: None }),
+            EventKind::Notice => Body::Notice(Notice::TunnelUp { iface: name.into() }),
+            k => {
+                let kind = if k == EventKind::Response { MessageKind::Response } else { MessageKind::Query };
+                Body::Message(Message { kind, wire, dns: None, rtt_ns: None })
+            }
+        };
+        Event { ts: Ts(0), frame: 1, iface, iface_name: name.into(), body }
     }
 
     #[test]
@@ -290,8 +301,7 @@ mod tests {
     #[test]
     fn notices_get_no_verdict() {
         let t = topo(true);
-        let mut e = ev(0, "eth0", EventKind::Notice, Transport::Dns, "192.0.2.10", "192.0.2.1");
-        e.notice = Some(crate::event::Notice::TunnelUp { iface: "wg0".into() });
+        let e = ev(0, "eth0", EventKind::Notice, Transport::Dns, "192.0.2.10", "192.0.2.1");
         assert_eq!(judge(&e, &Context { topology: &t, tunnel_seen: true }).0, None);
     }
 }

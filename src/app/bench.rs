@@ -145,10 +145,8 @@ impl Capture {
         let mut out = Vec::new();
         let take = |out: &mut Vec<Judged>, payloads: &mut Payloads| {
             for j in out.drain(..) {
-                if matches!(j.event.kind, EventKind::Query | EventKind::Response | EventKind::Malformed) {
-                    if let Some(info) = &j.event.dns {
-                        payloads.push(&info.payload);
-                    }
+                if let Some(info) = j.event.dns() {
+                    payloads.push(&info.payload);
                 }
             }
         };

@@ -153,7 +153,7 @@ fn lookup_thread(
 /// Whether an event belongs to the check: one of its names, or an encrypted-DNS flow (the
 /// system resolver may use DoT or DoH, where names are not visible).
 fn is_ours(j: &Judged, token: &str) -> bool {
-    match j.event.kind {
+    match j.event.kind() {
         EventKind::Encrypted => true,
         EventKind::Query | EventKind::Response => {
             j.event.qname().is_some_and(|n| n.to_ascii_lowercase().contains(token))
@@ -237,19 +237,21 @@ fn answer_text(a: &Answer) -> String {
     }
 }
 
+/// One message or flow of the check (never a notice: `is_ours` keeps none).
 fn event_line(j: &Judged) -> String {
     let e = &j.event;
-    let (peer, port) = e.resolver();
+    let (Some((peer, port)), Some(w)) = (e.resolver(), e.wire()) else { return String::new() };
     let verdict = j.verdict.map_or("-", Verdict::as_str);
-    let arrow = if e.kind == EventKind::Response { "<-" } else { "->" };
-    let sni = e.sni.as_deref().map(|s| format!(" sni={}", escape(s))).unwrap_or_default();
+    let arrow = if e.kind() == EventKind::Response { "<-" } else { "->" };
+    let sni = e.sni().map(|s| format!(" sni={}", escape(s)));
     format!(
-        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{sni}  -- {}",
+        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}  -- {}",
         verdict.to_uppercase(),
-        e.kind.as_str(),
+        e.kind().as_str(),
         escape(&e.iface_name),
-        e.proto.as_str(),
-        e.transport.as_str(),
+        w.proto.as_str(),
+        w.transport.as_str(),
+        sni.unwrap_or_default(),
         j.reason
     )
 }
@@ -270,7 +272,7 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             writeln!(out, "{}", event_line(j))?;
         }
     }
-    let flows: Vec<&Judged> = r.events.iter().filter(|j| j.event.kind == EventKind::Encrypted).collect();
+    let flows: Vec<&Judged> = r.events.iter().filter(|j| j.event.kind() == EventKind::Encrypted).collect();
     if !flows.is_empty() {
         writeln!(out, "  encrypted DNS flows during the check:")?;
         for j in flows {
@@ -285,7 +287,13 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             .events
             .iter()
             .filter(|j| j.is_exposure())
-            .map(|j| format!("{} to {}", escape(&j.event.iface_name), j.event.resolver().0))
+            .map(|j| {
+                format!(
+                    "{} to {}",
+                    escape(&j.event.iface_name),
+                    j.event.resolver().map_or(String::new(), |r| r.0.to_string())
+                )
+            })
             .collect();
         via.sort();
         via.dedup();

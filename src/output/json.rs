@@ -11,10 +11,11 @@
 
 use std::io::{self, Write};
 
+use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
+use dnsleak_core::Judged;
 use dnsleak_core::{dns, names};
-use dnsleak_core::{EventKind, Judged};
 
 use super::{Counters, Sink};
 
@@ -247,36 +248,41 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
     }
     o.num(k!("frame"), ev.frame);
     o.str(k!("iface"), &ev.iface_name);
-    o.word(k!("kind"), ev.kind.as_str());
+    o.word(k!("kind"), ev.kind().as_str());
     o.opt_word(k!("verdict"), j.verdict.map(|v| v.as_str()));
-    if let Some(n) = &ev.notice {
-        use std::fmt::Write as _;
-        o.word(k!("reason"), n.code());
-        o.word(k!("notice"), n.code());
-        scratch.text.clear();
-        let _ = write!(scratch.text, "{n}");
-        o.str(k!("message"), &scratch.text);
-        o.end();
-        return;
-    }
-    o.raw(k!("reason"), scratch.reason(&j.reason));
-    o.word(k!("proto"), ev.proto.as_str());
-    o.word(k!("transport"), ev.transport.as_str());
-    o.addr(k!("src"), ev.src);
-    o.num(k!("sport"), ev.sport.into());
-    o.addr(k!("dst"), ev.dst);
-    o.num(k!("dport"), ev.dport.into());
-    o.opt_str(k!("provider"), ev.provider);
-    o.opt_word(k!("encap"), ev.encap.map(|e| e.as_str()));
-    if ev.kind == EventKind::Encrypted {
-        o.opt_str(k!("sni"), ev.sni.as_deref());
-    } else {
-        o.opt_word(k!("malformed"), ev.malformed.map(|m| m.as_str()));
-        dns_fields(&mut o, ev.dns.as_ref(), ev.kind == EventKind::Response, scratch);
-        match ev.rtt_ns {
-            Some(ns) => o.secs(k!("rtt"), ns.min(i64::MAX as u64) as i64),
-            None => o.null(k!("rtt")),
+    let wire = match &ev.body {
+        Body::Notice(n) => {
+            use std::fmt::Write as _;
+            o.word(k!("reason"), n.code());
+            o.word(k!("notice"), n.code());
+            scratch.text.clear();
+            let _ = write!(scratch.text, "{n}");
+            o.str(k!("message"), &scratch.text);
+            o.end();
+            return;
         }
+        Body::Message(Message { wire, .. }) | Body::Flow(Flow { wire, .. }) => wire,
+    };
+    o.raw(k!("reason"), scratch.reason(&j.reason));
+    o.word(k!("proto"), wire.proto.as_str());
+    o.word(k!("transport"), wire.transport.as_str());
+    o.addr(k!("src"), wire.src);
+    o.num(k!("sport"), wire.sport.into());
+    o.addr(k!("dst"), wire.dst);
+    o.num(k!("dport"), wire.dport.into());
+    o.opt_str(k!("provider"), wire.provider);
+    o.opt_word(k!("encap"), wire.encap.map(|e| e.as_str()));
+    match &ev.body {
+        Body::Flow(f) => o.opt_str(k!("sni"), f.sni.as_deref()),
+        Body::Message(m) => {
+            o.opt_word(k!("malformed"), m.malformed().map(|m| m.as_str()));
+            dns_fields(&mut o, m.dns.as_ref(), m.is_response(), scratch);
+            match m.rtt_ns {
+                Some(ns) => o.secs(k!("rtt"), ns.min(i64::MAX as u64) as i64),
+                None => o.null(k!("rtt")),
+            }
+        }
+        Body::Notice(_) => {}
     }
     o.end();
 }
@@ -388,6 +394,38 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn query(qtype: u16) -> Judged {
+        use dnsleak_core::event::{MessageKind, QName, Question, Wire};
+        use dnsleak_core::{Event, Transport, Ts, L4};
+        let addr = |a: &str| a.parse().unwrap();
+        let wire = Wire {
+            proto: L4::Udp,
+            transport: Transport::Dns,
+            src: addr("192.0.2.2"),
+            sport: 40000,
+            dst: addr("192.0.2.1"),
+            dport: 53,
+            encap: None,
+            provider: None,
+        };
+        let question = Some(Question { name: QName::from("example.com"), qtype, qclass: 1 });
+        let header = DnsHeader { id: 7, flags: 0x0100, qdcount: 1, ..Default::default() };
+        let dns = Some(DnsInfo { header, question, payload: Box::default() });
+        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None });
+        Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body })
+    }
+
+    /// Regression: NDJSON said `TYPE10` for NULL (and the dashboard `TYPE17` for RP).
+    #[test]
+    fn ndjson_names_type_10_null_and_17_rp() {
+        for (qtype, name) in [(10, "NULL"), (17, "RP")] {
+            let mut b = Vec::new();
+            write_event(&mut b, &query(qtype), None);
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["qtype_name"], name, "{v}");
+        }
+    }
 
     #[test]
     fn strings_escape_what_json_requires() {

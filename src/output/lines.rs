@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use super::escape::escape;
 use super::{Counters, Sink};
+use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::{EventKind, Judged, Ts, Verdict};
 
 pub struct LinesSink<W: Write> {
@@ -67,43 +68,37 @@ fn paint(color: bool, v: Option<Verdict>) -> (&'static str, &'static str) {
 pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     let e = &j.event;
     let (on, off) = paint(color, j.verdict);
-    let label = match (j.verdict, e.kind) {
+    let kind = e.kind();
+    let label = match (j.verdict, kind) {
         (Some(v), _) => v.as_str(),
         (None, EventKind::Malformed) => "malformed",
         (None, _) => "notice",
     };
     let _ = write!(s, "{} {on}{:<9}{off} {}", clock(e.ts), label, escape(&e.iface_name));
-    if e.kind == EventKind::Notice {
-        if let Some(n) = &e.notice {
+    let w = match &e.body {
+        Body::Notice(n) => {
             let _ = write!(s, "  {}", escape(&n.to_string()));
+            return;
         }
-        return;
-    }
-    let _ = write!(
-        s,
-        " {}/{} {} {}:{} -> {}:{}",
-        e.proto.as_str(),
-        e.transport.as_str(),
-        e.kind.as_str(),
-        e.src,
-        e.sport,
-        e.dst,
-        e.dport
-    );
-    if let Some(enc) = e.encap {
+        Body::Message(Message { wire, .. }) | Body::Flow(Flow { wire, .. }) => wire,
+    };
+    let (proto, transport) = (w.proto.as_str(), w.transport.as_str());
+    let _ =
+        write!(s, " {proto}/{transport} {} {}:{} -> {}:{}", kind.as_str(), w.src, w.sport, w.dst, w.dport);
+    if let Some(enc) = w.encap {
         let _ = write!(s, " in {}", enc.as_str());
     }
-    if let Some(q) = e.dns.as_ref().and_then(|d| d.question.as_ref()) {
+    if let Some(q) = e.as_message().and_then(Message::question) {
         let name = if q.name.is_empty() { "." } else { &q.name };
         let _ = write!(s, " {} {}", dnsleak_core::names::qtype(q.qtype), escape(name));
     }
-    if let Some(sni) = &e.sni {
+    if let Some(sni) = e.sni() {
         let _ = write!(s, " sni={}", escape(sni));
     }
-    if let Some(p) = e.provider {
+    if let Some(p) = w.provider {
         let _ = write!(s, " ({p})");
     }
-    if let Some(m) = e.malformed {
+    if let Some(m) = e.as_message().and_then(Message::malformed) {
         let _ = write!(s, " malformed: {m}");
     }
     if j.verdict.is_some() {

@@ -12,7 +12,10 @@
 
 use std::net::IpAddr;
 
-use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Topology, Transport, Ts, Verdict};
+use dnsleak_core::event::{Body, Flow, Message, Wire};
+use dnsleak_core::{
+    Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict,
+};
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -170,13 +173,13 @@ impl Report {
     /// Counts one judged event.
     pub fn observe(&mut self, j: &Judged) {
         let ev = &j.event;
-        if ev.kind == EventKind::Notice {
-            self.notice(j);
-            return;
-        }
+        let (kind, wire) = match &ev.body {
+            Body::Notice(n) => return self.notice(ev, n),
+            Body::Message(Message { wire, .. }) | Body::Flow(Flow { wire, .. }) => (ev.kind(), wire),
+        };
         let iface = self.iface_index(&ev.iface_name);
         if let Some(row) = iface.and_then(|i| self.ifaces.get_mut(i)) {
-            match ev.kind {
+            match kind {
                 EventKind::Query => row.queries += 1,
                 EventKind::Response => row.responses += 1,
                 EventKind::Encrypted => row.encrypted += 1,
@@ -186,18 +189,18 @@ impl Report {
                 row.verdicts[v as usize] += 1;
             }
         }
-        if ev.kind == EventKind::Malformed {
+        if kind == EventKind::Malformed {
             return;
         }
-        self.resolver(j, iface.unwrap_or(usize::MAX));
-        if j.verdict == Some(Verdict::Leak) && ev.kind == EventKind::Query {
+        self.resolver(j, kind, wire, iface.unwrap_or(usize::MAX));
+        if j.verdict == Some(Verdict::Leak) && kind == EventKind::Query {
             self.leaked_queries += 1;
             if let Some(name) = ev.qname() {
                 self.leaked.add(name);
             }
         }
-        if j.verdict == Some(Verdict::Bypass) && ev.kind == EventKind::Encrypted {
-            self.flow(j);
+        if let (Some(Verdict::Bypass), Some(flow)) = (j.verdict, ev.as_flow()) {
+            self.flow(ev, flow);
         }
     }
 
@@ -232,10 +235,11 @@ impl Report {
         Some(pos)
     }
 
-    fn resolver(&mut self, j: &Judged, iface: usize) {
+    fn resolver(&mut self, j: &Judged, kind: EventKind, wire: &Wire, iface: usize) {
         let ev = &j.event;
-        let (addr, port) = ev.resolver();
-        let key = (addr, iface, ev.transport);
+        let (addr, port) =
+            if kind == EventKind::Response { (wire.src, wire.sport) } else { (wire.dst, wire.dport) };
+        let key = (addr, iface, wire.transport);
         let cached = self.last_resolver.filter(|(k, _)| *k == key).map(|(_, i)| i);
         let idx = match cached.or_else(|| self.resolver_index.get(&key).copied()) {
             Some(i) => i,
@@ -243,9 +247,9 @@ impl Report {
                 self.resolvers.push(ResolverRow {
                     addr,
                     port,
-                    provider: ev.provider,
+                    provider: wire.provider,
                     iface: ev.iface_name.clone(),
-                    transport: ev.transport,
+                    transport: wire.transport,
                     queries: 0,
                     responses: 0,
                     verdicts: [0; 5],
@@ -260,44 +264,43 @@ impl Report {
         };
         self.last_resolver = Some((key, idx));
         let row = &mut self.resolvers[idx];
-        match ev.kind {
+        match kind {
             EventKind::Response => row.responses += 1,
             _ => row.queries += 1,
         }
-        row.provider = row.provider.or(ev.provider);
+        row.provider = row.provider.or(wire.provider);
         if let Some(v) = j.verdict {
             row.verdicts[v as usize] += 1;
         }
     }
 
-    fn flow(&mut self, j: &Judged) {
+    fn flow(&mut self, ev: &Event, flow: &Flow) {
         if self.flows.len() >= self.limits.flows {
             self.flows_overflow += 1;
             return;
         }
-        let ev = &j.event;
+        let w = &flow.wire;
         self.flows.push(FlowRow {
             ts: ev.ts,
             frame: ev.frame,
             iface: ev.iface_name.clone(),
-            client: ev.src,
-            server: ev.dst,
-            port: ev.dport,
-            transport: ev.transport,
-            sni: ev.sni.clone(),
-            provider: ev.provider,
+            client: w.src,
+            server: w.dst,
+            port: w.dport,
+            transport: w.transport,
+            sni: flow.sni.clone(),
+            provider: w.provider,
         });
     }
 
-    fn notice(&mut self, j: &Judged) {
-        let Some(n) = &j.event.notice else { return };
+    fn notice(&mut self, ev: &Event, n: &Notice) {
         let code = n.code();
         match self.notice_counts.iter_mut().find(|(c, _)| *c == code) {
             Some((_, k)) => *k += 1,
             None => self.notice_counts.push((code, 1)),
         }
         if self.notices.len() < self.limits.notices {
-            self.notices.push(NoticeRow { ts: j.event.ts, frame: j.event.frame, code, text: n.to_string() });
+            self.notices.push(NoticeRow { ts: ev.ts, frame: ev.frame, code, text: n.to_string() });
         }
     }
 

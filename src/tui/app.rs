@@ -72,7 +72,7 @@ impl VerdictFilter {
             VerdictFilter::Exposures => matches!(j.verdict, Some(Verdict::Leak | Verdict::Bypass)),
             VerdictFilter::Tunnel => j.verdict == Some(Verdict::Tunnel),
             VerdictFilter::LocalMulticast => matches!(j.verdict, Some(Verdict::Local | Verdict::Multicast)),
-            VerdictFilter::Notices => matches!(j.event.kind, EventKind::Notice | EventKind::Malformed),
+            VerdictFilter::Notices => matches!(j.event.kind(), EventKind::Notice | EventKind::Malformed),
         }
     }
 }
@@ -170,7 +170,7 @@ impl App {
             return true;
         }
         let ev = &row.judged.event;
-        let name = ev.qname().or(ev.sni.as_deref()).unwrap_or("");
+        let name = ev.qname().or(ev.sni()).unwrap_or("");
         contains_ignore_case(name, &self.filter)
     }
 

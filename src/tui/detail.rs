@@ -8,6 +8,7 @@ use super::model::{Model, Row};
 use super::text;
 use crate::output::escape::escape;
 use dnsleak_core::dns::{decode_full, FullMessage};
+use dnsleak_core::event::{Body, Message};
 use dnsleak_core::{EventKind, IfaceKind};
 
 fn field(name: &str, value: String) -> Line<'static> {
@@ -27,7 +28,7 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
     out.push(field("time", text::full_time(ev.ts)));
     let kind = model.ifaces.iter().find(|i| i.id == ev.iface).map_or(IfaceKind::Other, |i| i.kind);
     out.push(field("interface", format!("{} ({})", escape(&ev.iface_name), kind.as_str())));
-    let (verdict, style) = match (ev.kind, j.verdict) {
+    let (verdict, style) = match (ev.kind(), j.verdict) {
         (EventKind::Notice, _) | (_, None) => ("notice".to_owned(), Style::new().fg(Color::Yellow)),
         (_, Some(v)) if j.is_exposure() => {
             (v.as_str().to_uppercase(), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD))
@@ -38,31 +39,36 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
         Span::styled(format!("{:<10}", "verdict"), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
         Span::styled(verdict, style),
     ]));
-    if let Some(n) = &ev.notice {
-        out.push(field("notice", escape(&n.to_string()).into_owned()));
-        return out;
-    }
+    let (w, (raddr, rport)) = match (&ev.body, ev.wire(), ev.resolver()) {
+        (Body::Notice(n), ..) => {
+            out.push(field("notice", escape(&n.to_string()).into_owned()));
+            return out;
+        }
+        (_, Some(w), Some(resolver)) => (w, resolver),
+        _ => return out,
+    };
     out.push(field("reason", escape(&j.reason.to_string()).into_owned()));
-    let encap = ev.encap.map(|e| format!(", inside {}", e.as_str())).unwrap_or_default();
+    let encap = w.encap.map(|e| format!(", inside {}", e.as_str())).unwrap_or_default();
     out.push(field(
         "kind",
-        format!("{} over {}/{}{encap}", ev.kind.as_str(), ev.transport.as_str(), ev.proto.as_str()),
+        format!("{} over {}/{}{encap}", ev.kind().as_str(), w.transport.as_str(), w.proto.as_str()),
     ));
-    out.push(field("from", sockaddr(ev.src, ev.sport)));
-    out.push(field("to", sockaddr(ev.dst, ev.dport)));
-    let (raddr, rport) = ev.resolver();
-    let provider = ev.provider.map(|p| format!(" ({p})")).unwrap_or_default();
+    out.push(field("from", sockaddr(w.src, w.sport)));
+    out.push(field("to", sockaddr(w.dst, w.dport)));
+    let provider = w.provider.map(|p| format!(" ({p})")).unwrap_or_default();
     out.push(field("resolver", format!("{}{provider}", sockaddr(raddr, rport))));
-    if let Some(sni) = &ev.sni {
+    if let Some(sni) = ev.sni() {
         out.push(field("sni", escape(sni).into_owned()));
     }
-    if let Some(m) = ev.malformed {
-        out.push(field("malformed", format!("{m} ({})", m.as_str())));
+    if let Some(m) = ev.as_message() {
+        if let Some(why) = m.malformed() {
+            out.push(field("malformed", format!("{why} ({})", why.as_str())));
+        }
+        if let Some(rtt) = m.rtt_ns {
+            out.push(field("rtt", text::rtt(rtt)));
+        }
+        dns_lines(m, &mut out);
     }
-    if let Some(rtt) = ev.rtt_ns {
-        out.push(field("rtt", text::rtt(rtt)));
-    }
-    dns_lines(row, &mut out);
     out
 }
 
@@ -73,8 +79,8 @@ fn sockaddr(addr: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-fn dns_lines(row: &Row, out: &mut Vec<Line<'static>>) {
-    let Some(d) = row.judged.event.dns.as_ref() else { return };
+fn dns_lines(m: &Message, out: &mut Vec<Line<'static>>) {
+    let Some(d) = m.dns.as_ref() else { return };
     if let Some(q) = &d.question {
         let name = if q.name.is_empty() { ".".into() } else { escape(&q.name) };
         out.push(field("question", format!("{name} {} {}", text::qtype(q.qtype), text::qclass(q.qclass))));
@@ -100,7 +106,7 @@ fn dns_lines(row: &Row, out: &mut Vec<Line<'static>>) {
             h.arcount
         ),
     ));
-    if row.judged.event.kind != EventKind::Response {
+    if !m.is_response() {
         return;
     }
     match decode_full(&d.payload) {

@@ -181,7 +181,7 @@ impl Model {
         self.first_ts.get_or_insert(ev.ts);
         self.last_ts = Some(self.last_ts.map_or(ev.ts, |t| t.max(ev.ts)));
         let exposed = judged.is_exposure();
-        let message = matches!(ev.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted);
+        let message = matches!(ev.kind(), EventKind::Query | EventKind::Response | EventKind::Encrypted);
         if exposed {
             self.exposures += 1;
             self.episode = Some(match self.episode {
@@ -199,7 +199,7 @@ impl Model {
             row.dns += message as u64;
             row.exposures += exposed as u64;
         }
-        self.apply_notice(ev.notice.as_ref(), ev.ts);
+        self.apply_notice(ev.as_notice(), ev.ts);
         let file = file.map(|f| match &self.last_file {
             Some(last) if **last == *f => last.clone(),
             _ => {
@@ -271,11 +271,11 @@ impl Model {
 
     fn count_resolver(&mut self, judged: &Judged, exposed: bool) {
         let ev = &judged.event;
-        let (addr, port) = ev.resolver();
+        let (Some((addr, port)), Some(wire)) = (ev.resolver(), ev.wire()) else { return };
         let found = self
             .resolvers
             .iter()
-            .position(|r| r.addr == addr && r.transport == ev.transport && *r.iface == *ev.iface_name);
+            .position(|r| r.addr == addr && r.transport == wire.transport && *r.iface == *ev.iface_name);
         let idx = match found {
             Some(i) => i,
             None if self.resolvers.len() < RESOLVER_CAP => {
@@ -283,8 +283,8 @@ impl Model {
                     addr,
                     port,
                     iface: ev.iface_name.clone(),
-                    transport: ev.transport,
-                    provider: ev.provider,
+                    transport: wire.transport,
+                    provider: wire.provider,
                     queries: 0,
                     exposures: 0,
                     last_verdict: None,
@@ -298,11 +298,11 @@ impl Model {
             }
         };
         let r = &mut self.resolvers[idx];
-        r.queries += matches!(ev.kind, EventKind::Query | EventKind::Encrypted) as u64;
+        r.queries += matches!(ev.kind(), EventKind::Query | EventKind::Encrypted) as u64;
         r.exposures += exposed as u64;
         r.last_verdict = judged.verdict.or(r.last_verdict);
-        r.provider = r.provider.or(ev.provider);
-        if let Some(rtt) = ev.rtt_ns {
+        r.provider = r.provider.or(wire.provider);
+        if let Some(rtt) = ev.as_message().and_then(|m| m.rtt_ns) {
             if r.rtts.len() >= RTT_SAMPLES {
                 r.rtts.pop_front();
             }

@@ -12,6 +12,7 @@ use super::app::{App, Listing, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
 use super::text;
 use crate::output::escape::escape;
+use dnsleak_core::event::{Body, Message, MessageKind};
 use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 
 /// Terminals at least this wide and tall show every pane at once.
@@ -219,7 +220,7 @@ fn render_tabs(app: &App, model: &Model, shown: usize, area: Rect, buf: &mut Buf
 
 /// How an event's verdict looks: words in capitals for exposures, so colour is not the only sign.
 fn verdict_cell(j: &Judged) -> (String, Style) {
-    match j.event.kind {
+    match j.event.kind() {
         EventKind::Notice => ("notice".into(), Style::new().fg(Color::Yellow)),
         _ => verdict_look(j.verdict),
     }
@@ -249,24 +250,23 @@ fn kind_letter(kind: EventKind) -> &'static str {
 
 /// The text of the name column: the question, the SNI, the notice, or why it is malformed.
 pub fn name_text(j: &Judged) -> String {
-    let ev = &j.event;
-    if let Some(n) = &ev.notice {
-        return notice_short(n);
-    }
-    let name = ev.qname().map(|n| if n.is_empty() { "." } else { n });
-    match (ev.kind, name) {
-        (EventKind::Malformed, n) => {
-            let why = ev.malformed.map(|m| m.to_string()).unwrap_or_default();
-            format!("malformed: {why} {}", escape(n.unwrap_or("")))
+    let m = match &j.event.body {
+        Body::Notice(n) => return notice_short(n),
+        Body::Flow(f) => {
+            return f
+                .sni
+                .as_deref()
+                .map_or_else(|| "(no server name seen)".into(), |s| escape(s).into_owned())
         }
-        (EventKind::Encrypted, _) => match &ev.sni {
-            Some(s) => escape(s).into_owned(),
-            None => "(no server name seen)".into(),
-        },
+        Body::Message(m) => m,
+    };
+    let name = m.question().map(|q| if q.name.is_empty() { "." } else { &*q.name });
+    match (m.kind, name) {
+        (MessageKind::Malformed(why), n) => format!("malformed: {why} {}", escape(n.unwrap_or(""))),
         (_, Some(n)) => escape(n).into_owned(),
         // A response without a question (mDNS announcements): name its first answer.
-        (EventKind::Response, None) => {
-            let first = ev.dns.as_ref().and_then(|d| dnsleak_core::dns::decode_full(&d.payload).ok());
+        (MessageKind::Response, None) => {
+            let first = m.dns.as_ref().and_then(|d| dnsleak_core::dns::decode_full(&d.payload).ok());
             match first.as_ref().and_then(|f| f.answers.first()) {
                 Some(a) => format!("{} (answer)", escape(&a.name)),
                 None => "(no question)".into(),
@@ -317,37 +317,38 @@ fn event_cells(row: &Row, cols: Cols) -> (Vec<Cell<'static>>, Style) {
     let j = &row.judged;
     let ev = &j.event;
     let (verdict, vstyle) = verdict_cell(j);
-    let q = ev.dns.as_ref().and_then(|d| d.question.as_ref());
-    let rcode = match (&ev.dns, ev.kind) {
-        (Some(d), EventKind::Response) => text::rcode(d.header.rcode() as u16),
+    let msg = ev.as_message();
+    let q = msg.and_then(Message::question);
+    let rcode = match msg {
+        Some(Message { kind: MessageKind::Response, dns: Some(d), .. }) => {
+            text::rcode(d.header.rcode() as u16)
+        }
         _ => String::new(),
     };
     let time = if wide { text::hms_ms(ev.ts) } else { text::hms(ev.ts) };
-    let via = if ev.kind == EventKind::Notice {
-        String::new()
-    } else if wide {
-        format!("{}/{}", ev.transport.as_str(), ev.proto.as_str())
-    } else {
-        ev.transport.as_str().into()
+    let via = match ev.wire() {
+        None => String::new(),
+        Some(w) if wide => format!("{}/{}", w.transport.as_str(), w.proto.as_str()),
+        Some(w) => w.transport.as_str().into(),
     };
+    let kind = ev.kind();
     let mut cells = vec![
         Cell::from(time),
         Cell::from(escape(&ev.iface_name).into_owned()),
-        Cell::from(kind_letter(ev.kind)),
+        Cell::from(kind_letter(kind)),
         Cell::from(verdict).style(vstyle),
         Cell::from(via),
     ];
     if cols != Cols::Narrow {
-        let (addr, _) = ev.resolver();
-        cells.push(Cell::from(if ev.kind == EventKind::Notice { String::new() } else { addr.to_string() }));
+        cells.push(Cell::from(ev.resolver().map(|(addr, _)| addr.to_string()).unwrap_or_default()));
     }
     cells.push(Cell::from(name_text(j)));
     cells.push(Cell::from(q.map(|q| text::qtype(q.qtype)).unwrap_or_default()));
     cells.push(Cell::from(rcode));
-    cells.push(Cell::from(ev.rtt_ns.map(text::rtt).unwrap_or_default()));
+    cells.push(Cell::from(msg.and_then(|m| m.rtt_ns).map(text::rtt).unwrap_or_default()));
     let style = match j.verdict {
         _ if j.is_exposure() => Style::new().add_modifier(Modifier::BOLD),
-        _ if ev.kind == EventKind::Malformed => Style::new().fg(Color::DarkGray),
+        _ if kind == EventKind::Malformed => Style::new().fg(Color::DarkGray),
         _ => Style::new(),
     };
     (cells, style)

@@ -9,6 +9,7 @@ use dnsleak::tui::app::{App, Source};
 use dnsleak::tui::model::Model;
 use dnsleak::tui::view::Dashboard;
 use dnsleak_core::dns::decode_fast;
+use dnsleak_core::event::{Body, Flow, Message, MessageKind, Wire};
 use dnsleak_core::verdict::{judge, Context};
 use dnsleak_core::{Event, EventKind, IfaceFacts, Judged, Notice, Overrides, Topology, Transport, Ts, L4};
 use ratatui::backend::TestBackend;
@@ -63,7 +64,9 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
     let response = s.kind == EventKind::Response;
     let (src, sport, dst, dport) =
         if response { (server, port, client, 40000) } else { (client, 40000, server, port) };
-    let dns = match s.kind {
+    let wire =
+        Wire { proto: L4::Udp, transport: s.transport, src, sport, dst, dport, encap: None, provider: None };
+    let body = match s.kind {
         EventKind::Query | EventKind::Response => {
             let answers: &[[u8; 4]] = if response { &[[192, 0, 2, 80]] } else { &[] };
             let mut info =
@@ -72,29 +75,19 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
             if let Some(q) = info.question.as_mut() {
                 q.name = s.name.into();
             }
-            Some(info)
+            let kind = if response { MessageKind::Response } else { MessageKind::Query };
+            let rtt_ns = s.rtt_ms.map(|ms| (ms * 1e6) as u64);
+            Body::Message(Message { kind, wire, dns: Some(info), rtt_ns })
         }
-        _ => None,
+        EventKind::Encrypted => Body::Flow(Flow { wire, sni: Some(s.name.into()) }),
+        other => panic!("tui_common::event makes messages and flows, not {other:?}"),
     };
     Event {
         ts: at(s.secs),
         frame: (s.secs * 10.0) as u64 + 1,
         iface: s.iface,
         iface_name: topo.get(s.iface).map(|i| i.name.clone()).unwrap_or_else(|| "if?".into()),
-        kind: s.kind,
-        proto: L4::Udp,
-        transport: s.transport,
-        src,
-        sport,
-        dst,
-        dport,
-        encap: None,
-        dns,
-        sni: (s.kind == EventKind::Encrypted).then(|| s.name.into()),
-        provider: None,
-        malformed: None,
-        rtt_ns: s.rtt_ms.map(|ms| (ms * 1e6) as u64),
-        notice: None,
+        body,
     }
 }
 
