@@ -1,0 +1,124 @@
+//! The keyed hashing the tracker's tables share: a query's pairing key hashed once per message
+//! from a keyed hash of its name, and a hasher that passes that hash through.
+
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
+
+use super::Tracker;
+use crate::event::{Transport, L4};
+use crate::topology::IfaceId;
+
+/// What a query and its response share. Hashed as one packed byte string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PairKey {
+    /// Hash of all the fields below, computed once per message (see `PairKey::seal`); first,
+    /// so that comparing two keys stops at once when they differ.
+    pub(super) hash: u64,
+    pub(super) iface: IfaceId,
+    pub(super) transport: Transport,
+    pub(super) proto: L4,
+    pub(super) client: IpAddr,
+    pub(super) client_port: u16,
+    pub(super) server_port: u16,
+    pub(super) id: u16,
+    pub(super) qtype: u16,
+    pub(super) qclass: u16,
+    /// Keyed hash of the lower-cased question name.
+    pub(super) name: u64,
+}
+
+impl PairKey {
+    /// Computes `hash`: the fields folded into the name's keyed hash with a keyed multiply-fold
+    /// (as foldhash does), so the table's hash is computed once per message and still cannot be
+    /// predicted from the wire (the name's hash is keyed SipHash).
+    pub(super) fn seal(mut self, (seed, mul): (u64, u64)) -> Self {
+        let mut b = [0u8; 40];
+        b[..4].copy_from_slice(&self.iface.to_le_bytes());
+        b[4] = self.transport as u8;
+        b[5] = self.proto as u8;
+        match self.client {
+            IpAddr::V4(a) => b[6..10].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => {
+                b[6..22].copy_from_slice(&a.octets());
+                b[22] = 1;
+            }
+        }
+        for (i, v) in
+            [self.client_port, self.server_port, self.id, self.qtype, self.qclass].iter().enumerate()
+        {
+            b[23 + 2 * i..25 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        let mut h = self.name ^ seed;
+        for w in b.chunks_exact(8) {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            h = folded_multiply(h ^ w, mul);
+        }
+        self.hash = h;
+        self
+    }
+}
+
+impl Hash for PairKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+/// Sets bit 5 of every byte of `w` that is an ASCII capital (SWAR `to_ascii_lowercase`).
+pub(super) fn ascii_lower8(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOW7;
+    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f; // bit 7 set where the byte is >= b'A'
+    let beyond_z = low + 0x2525_2525_2525_2525; // bit 7 set where the byte is > b'Z'
+    let upper = at_least_a & !beyond_z & !w & HIGH;
+    w | (upper >> 2)
+}
+
+pub(super) fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// The hasher of tables whose keys carry their own seeded hash: it passes that hash through.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the keys here (they write one u64); folded so it stays a hash.
+        for &b in bytes {
+            self.0 = folded_multiply(self.0 ^ u64::from(b), 0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(super) type Prehashed = BuildHasherDefault<PassThrough>;
+
+impl Tracker {
+    /// Seeded hash of the lower-cased name, eight bytes at a time (a multiply-fold as in
+    /// foldhash; the seeds are random per tracker, so collisions cannot be planned from the wire).
+    pub(super) fn name_hash(&self, name: &str) -> u64 {
+        let bytes = name.as_bytes();
+        let mul = self.seeds.1;
+        let mut h = self.seeds.0 ^ (bytes.len() as u64);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            h = folded_multiply(h ^ ascii_lower8(w), mul);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            h = folded_multiply(h ^ ascii_lower8(u64::from_le_bytes(buf)), mul);
+        }
+        folded_multiply(h, mul.rotate_left(29))
+    }
+}
