@@ -18,7 +18,7 @@ mod support;
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
 use dnsleak_core::dns;
 use dnsleak_core::event::Malformed;
-use dnsleak_core::{Config, EventKind, Judged, Overrides, Pipeline};
+use dnsleak_core::{Config, EventKind, Fact, Judged, Overrides, Pipeline};
 
 fn corpus() -> Option<PathBuf> {
     let found = support::find_corpus();
@@ -181,7 +181,7 @@ fn judged(dir: &Path, capture: &str) -> Vec<Judged> {
             Input::Interfaces { ifaces, ts } => {
                 let topo = topology_of(ifaces, &Overrides::default());
                 match pipeline.as_mut() {
-                    Some(p) => p.update_topology(topo, ts, &mut out),
+                    Some(p) => p.apply(Fact::Interfaces(topo), ts, &mut out),
                     None => pipeline = Some(Pipeline::new(Config::new(), topo)),
                 }
             }

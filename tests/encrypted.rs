@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
-use dnsleak_core::{Config, EventKind, Judged, Overrides, Pipeline, Stats, Transport, Verdict, L4};
+use dnsleak_core::{Config, EventKind, Fact, Judged, Overrides, Pipeline, Stats, Transport, Verdict, L4};
 
 use support::corpus;
 
@@ -22,7 +22,7 @@ fn judge(capture: &str, config: &Config) -> (Vec<Judged>, Stats) {
             Input::Interfaces { ifaces, ts } => {
                 let topology = topology_of(ifaces, &Overrides::default());
                 match &mut pipeline {
-                    Some(p) => p.update_topology(topology, ts, &mut out),
+                    Some(p) => p.apply(Fact::Interfaces(topology), ts, &mut out),
                     None => pipeline = Some(Pipeline::new(config.clone(), topology)),
                 }
             }

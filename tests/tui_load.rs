@@ -14,6 +14,7 @@ use dnsleak::tui::app::VerdictFilter;
 use dnsleak::tui::model::{Model, EVENT_CAP};
 use dnsleak::tui::sink::{Inbox, TuiSink};
 use dnsleak::tui::FRAME;
+use dnsleak_core::Fact;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use tui_common::*;
@@ -46,7 +47,7 @@ fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
         let (inbox, stop, done) = (inbox.clone(), stop.clone(), done.clone());
         std::thread::spawn(move || {
             let mut sink = TuiSink::new(inbox, stop, true, None);
-            sink.topology(&topology(true)).unwrap();
+            sink.fact(&Fact::Interfaces(topology(true))).unwrap();
             let start = Instant::now();
             let mut slowest = Duration::ZERO;
             // Bursts of RATE/100 events every 10 ms.

@@ -1,4 +1,5 @@
-//! The pure core: bytes and interface facts in, events and verdicts out.
+//! The pure core: bytes and facts in (frames; `Fact`s about the machine through
+//! `Pipeline::apply`), judged events out.
 //!
 //! No pcap, no terminal, no netdev, no clock: trace time comes in with each frame, so replay
 //! and live capture give the same verdicts, and everything here is tested without root.
@@ -11,6 +12,7 @@
 
 pub mod dns;
 pub mod event;
+pub mod fact;
 pub mod frag;
 pub mod frame;
 pub mod ip;
@@ -25,7 +27,8 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
-pub use event::{Encap, Event, EventKind, Judged, Notice, Transport, L4};
+pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
+pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use pipeline::{Config, Pipeline};
 pub use stats::{FrameClass, Stats};

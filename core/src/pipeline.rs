@@ -10,6 +10,7 @@ use super::dns;
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
+use super::fact::Fact;
 use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
@@ -194,8 +195,8 @@ pub struct Held {
     pub pending_queries: usize,
 }
 
-/// The core. Feed it frames and topology changes in order; it appends judged events to the
-/// vector you pass.
+/// The core. Feed it frames (`process`) and facts (`apply`) in order; it appends judged events
+/// to the vector you pass.
 pub struct Pipeline {
     judge: Judge,
     defrag: Defrag,
@@ -261,8 +262,16 @@ impl Pipeline {
         self.judge.tracker.recent_unanswered()
     }
 
+    /// Takes a fact about the machine, true from trace time `ts`: the one way facts reach the
+    /// core, in order with the frames. Appends what it raises (tunnel up/down notices) to `out`.
+    pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
+        match fact {
+            Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+        }
+    }
+
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
-    pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
+    fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
         let old: Vec<(IfaceId, IfaceName)> =
             self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();

@@ -23,7 +23,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::capture::reader::{self, Input};
 use crate::cli::BenchArgs;
-use dnsleak_core::{Config, EventKind, FrameRef, IfaceId, Judged, LinkType, Pipeline, Topology, Ts};
+use dnsleak_core::{Config, EventKind, Fact, FrameRef, IfaceId, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Packets of the built-in mix `dnsleak bench` measures when no file is given.
 pub const BUILTIN_PACKETS: u64 = 100_000;
@@ -105,7 +105,7 @@ impl Capture {
         let mut changes = self.changes.iter().skip(1).peekable();
         for (i, r) in self.frames.iter().enumerate() {
             while let Some((_, ts, topology)) = changes.next_if(|c| c.0 <= i) {
-                pipeline.update_topology(topology.clone(), Ts(ts.0.saturating_add(shift)), out);
+                pipeline.apply(Fact::Interfaces(topology.clone()), Ts(ts.0.saturating_add(shift)), out);
             }
             let frame = FrameRef {
                 iface: r.iface,
@@ -152,7 +152,7 @@ impl Capture {
         };
         for (i, r) in self.frames.iter().enumerate() {
             if let Some((_, ts, t)) = self.changes.iter().skip(1).find(|c| c.0 == i) {
-                p.update_topology(t.clone(), *ts, &mut out);
+                p.apply(Fact::Interfaces(t.clone()), *ts, &mut out);
             }
             let data = &self.data[r.start..r.start + r.len];
             let frame = FrameRef {

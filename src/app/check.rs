@@ -18,7 +18,7 @@ use crate::output::escape::escape;
 use crate::output::{Counters, Sink};
 use crate::system::privilege;
 use crate::Outcome;
-use dnsleak_core::{EventKind, Judged, Topology, Verdict};
+use dnsleak_core::{EventKind, Fact, Judged, Verdict};
 
 /// Events kept for the report (the check's own lookups are a handful).
 const MAX_KEPT: usize = 4096;
@@ -100,8 +100,9 @@ struct Collector {
 }
 
 impl Sink for Collector {
-    fn topology(&mut self, _topology: &Topology) -> io::Result<()> {
-        // The first topology comes once every capture is open: the lookups may start.
+    fn fact(&mut self, _fact: &Fact) -> io::Result<()> {
+        // The first fact (the interfaces) comes once every capture is open: the lookups may
+        // start.
         if let Some(tx) = self.ready.take() {
             let _ = tx.send(());
         }

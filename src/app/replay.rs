@@ -21,7 +21,7 @@ use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
 use crate::Outcome;
 use dnsleak_core::resolvers::ResolverDb;
-use dnsleak_core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
 /// See `config`.
 const REPLAY_MAX_TCP_FLOWS: usize = 4096;
@@ -196,11 +196,15 @@ impl<'a> OneFile<'a> {
     fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match input {
             Input::Interfaces { ifaces, ts } => {
-                let topology = reader::topology_of(ifaces, self.overrides);
-                sink.topology(&topology)?;
-                match &mut self.pipeline {
-                    Some(p) => p.update_topology(topology, ts, &mut self.out),
-                    None => self.pipeline = Some(Pipeline::new(self.config.clone(), topology)),
+                // The file's interface blocks become the same fact live capture reads from the OS.
+                let fact = Fact::Interfaces(reader::topology_of(ifaces, self.overrides));
+                sink.fact(&fact)?;
+                match (&mut self.pipeline, fact) {
+                    (Some(p), fact) => p.apply(fact, ts, &mut self.out),
+                    (None, Fact::Interfaces(topology)) => {
+                        self.pipeline = Some(Pipeline::new(self.config.clone(), topology))
+                    }
+                    (None, _) => {}
                 }
                 self.summary_ifaces(ifaces);
             }

@@ -29,7 +29,9 @@ use crate::output::{CaptureCounters, Counters, Sink};
 use crate::system::clock::wall_now;
 use crate::system::{interfaces, privilege, signals};
 use crate::Outcome;
-use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
+use dnsleak_core::{
+    Config, Fact, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts,
+};
 
 /// Frames waiting for the pipeline, across all interfaces.
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -475,8 +477,9 @@ impl Session<'_> {
             }
             Msg::Topology { topology, ts, ended } => {
                 self.write_topology(&topology, &ended)?;
-                self.sink.topology(&topology).context("writing output")?;
-                self.pipeline.update_topology(topology, ts, &mut self.out);
+                let fact = Fact::Interfaces(topology);
+                self.sink.fact(&fact).context("writing output")?;
+                self.pipeline.apply(fact, ts, &mut self.out);
             }
         }
         self.emit()
@@ -549,7 +552,8 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     let writer = args.write.as_deref().map(create_writer).transpose()?;
     let (mut live, topology) = Live::start(options(args))?;
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
-    sink.topology(&topology).context("writing output")?;
+    let fact = Fact::Interfaces(topology);
+    sink.fact(&fact).context("writing output")?;
     let mut s = Session {
         pipeline: Pipeline::new(config, Topology::new()),
         sink,
@@ -557,8 +561,10 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
         out: Vec::new(),
         number: 0,
     };
-    s.write_topology(&topology, &[])?;
-    s.pipeline.update_topology(topology, wall_now(), &mut s.out);
+    if let Some(topology) = fact.interfaces() {
+        s.write_topology(topology, &[])?;
+    }
+    s.pipeline.apply(fact, wall_now(), &mut s.out);
     s.emit()?;
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{Counters, Sink};
-use dnsleak_core::{Judged, Topology};
+use dnsleak_core::{Fact, Judged};
 
 /// Batches in flight.
 const DEPTH: usize = 8;
@@ -26,7 +26,7 @@ const BATCH: usize = 512;
 
 enum Msg {
     Events(Vec<Judged>, Option<Arc<str>>),
-    Topology(Box<Topology>),
+    Fact(Box<Fact>),
     Counters(Box<Counters>),
     Finish(Box<Counters>),
 }
@@ -123,7 +123,7 @@ fn run<S: Sink>(mut sink: S, rx: &Receiver<Msg>, spare: &Sender<Vec<Judged>>) ->
                 let _ = spare.try_send(batch);
                 r
             }
-            Msg::Topology(t) => sink.topology(&t),
+            Msg::Fact(f) => sink.fact(&f),
             Msg::Counters(c) => sink.counters(&c),
             Msg::Finish(c) => sink.finish(&c),
         };
@@ -139,9 +139,9 @@ impl<S: Sink + Send + 'static> Sink for Background<S> {
         self.wants_payload
     }
 
-    fn topology(&mut self, topology: &Topology) -> io::Result<()> {
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
         self.flush_pending()?;
-        self.send(Msg::Topology(Box::new(topology.clone())))
+        self.send(Msg::Fact(Box::new(fact.clone())))
     }
 
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {

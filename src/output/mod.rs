@@ -13,7 +13,7 @@ pub mod summary;
 
 use std::io;
 
-use dnsleak_core::{Judged, Stats, Topology};
+use dnsleak_core::{Fact, Judged, Stats};
 
 /// Capture-side counters of one interface (live capture). Each has one writer: the capture
 /// thread (pipeline drops) or libpcap (kernel drops).
@@ -42,9 +42,10 @@ pub struct Counters {
 
 /// Where judged events go. Called from one thread, in capture order.
 pub trait Sink {
-    /// The interfaces changed (also called once before the first event).
-    fn topology(&mut self, topology: &Topology) -> io::Result<()> {
-        let _ = topology;
+    /// A fact about the machine reached the core (the interfaces: also once before the first
+    /// event), in order with the events. Sinks take the facts they show and ignore the others.
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        let _ = fact;
         Ok(())
     }
     /// Whether this sink reads a message's bytes (`DnsInfo::payload`, for answers and EDNS).

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use dnsleak_core::{FrameClass, Judged, Topology, Ts, Verdict};
+use dnsleak_core::{Fact, FrameClass, Judged, Ts, Verdict};
 
 use super::escape::escape;
 use super::report::{Report, ReportLimits};
@@ -300,8 +300,10 @@ impl Sink for SummarySink {
         false
     }
 
-    fn topology(&mut self, topology: &Topology) -> io::Result<()> {
-        self.report.topology(topology);
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        if let Some(topology) = fact.interfaces() {
+            self.report.topology(topology);
+        }
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::model::Model;
 use crate::output::{Counters, Sink};
-use dnsleak_core::{Judged, Topology, Ts};
+use dnsleak_core::{Fact, Judged, Topology, Ts};
 
 /// Updates queued at most between two frames.
 pub const INBOX_CAP: usize = 65_536;
@@ -126,8 +126,10 @@ impl TuiSink {
 }
 
 impl Sink for TuiSink {
-    fn topology(&mut self, topology: &Topology) -> io::Result<()> {
-        self.inbox.push(Update::Topology(Box::new(topology.clone())), &self.stop);
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        if let Some(topology) = fact.interfaces() {
+            self.inbox.push(Update::Topology(Box::new(topology.clone())), &self.stop);
+        }
         Ok(())
     }
 

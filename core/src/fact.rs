@@ -1,0 +1,26 @@
+//! Facts about the machine, handed to the core as plain data through one door:
+//! `Pipeline::apply(fact, ts, out)`, in order with the frames, stamped with the trace time at
+//! which they became true. The shells read them (live: `dnsleak::system`; replay: the capture
+//! file's interface blocks); the core never asks the operating system anything.
+//!
+//! Today the interfaces; next: routes, resolver configuration, the processes behind sockets.
+//! Each new kind of fact is a new variant here and one arm in `Pipeline::apply`.
+
+use super::topology::Topology;
+
+/// One fact, replacing what the core knew of its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fact {
+    /// Every interface as it is now (the whole set: one that is missing is gone).
+    Interfaces(Topology),
+}
+
+impl Fact {
+    /// The interfaces, when that is what this fact says.
+    pub fn interfaces(&self) -> Option<&Topology> {
+        match self {
+            Fact::Interfaces(t) => Some(t),
+        }
+    }
+}
