@@ -6,6 +6,7 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod counters;
 pub mod output;
 pub mod system;
 pub mod tui;

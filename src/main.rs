@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Monitor(args) => dnsleak::capture::live::monitor(&args),
+        Command::Monitor(args) => dnsleak::app::monitor::run(&args),
         Command::Replay(args) => dnsleak::app::replay::run(&args),
         Command::Check(args) => dnsleak::app::check::run(&args),
         Command::Bench(args) => dnsleak::app::bench::run(&args).map(|()| Outcome::Clean),

@@ -201,3 +201,54 @@ fn functions_stay_short() {
     }
     assert!(long.is_empty(), "functions over 80 lines:\n{}", long.join("\n"));
 }
+
+/// Which of the crate's modules each module may use (outside its tests): data flows one way,
+/// system + capture -> core -> output / tui, and `app` wires them together. In particular no
+/// cycle among capture, output and tui, the dashboard never reaches into capture or the
+/// commands, and capture never prints or formats (it only produces frames, facts and
+/// diagnostics).
+const MAY_USE: &[(&str, &[&str])] = &[
+    ("system", &[]),
+    ("counters", &[]),
+    ("cli", &[]),
+    ("capture", &["system", "counters"]),
+    ("output", &["counters"]),
+    ("tui", &["output", "counters", "system"]),
+    ("app", &["capture", "cli", "counters", "output", "system", "tui"]),
+];
+
+#[test]
+fn modules_depend_one_way() {
+    let src = Path::new(ROOT).join("src");
+    let mut bad = Vec::new();
+    for (module, allowed) in MAY_USE {
+        let mut files = Vec::new();
+        let dir = src.join(module);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+        let file = src.join(format!("{module}.rs"));
+        if file.exists() {
+            files.push(file);
+        }
+        assert!(!files.is_empty(), "src/{module} is missing");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Tests may use anything (a reader test writes its input with the pcapng writer).
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for (at, _) in code.match_indices("crate::") {
+                    let used: String =
+                        code[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    let own = used == *module;
+                    let shell = MAY_USE.iter().any(|(m, _)| *m == used);
+                    if shell && !own && !allowed.contains(&used.as_str()) {
+                        bad.push(format!("{}:{}: {module} uses crate::{used}", file.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "modules reaching the wrong way:\n{}", bad.join("\n"));
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod support;
 
+use dnsleak::app::config::ReplayConfig;
 use dnsleak::app::replay::judge_files;
 use dnsleak::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 use dnsleak::output::summary::SummarySink;
@@ -43,7 +44,8 @@ fn check(dir: &Path, name: &str, bytes: &[u8]) -> bool {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     let mut sink = SummarySink::new();
-    let result = judge_files(&args(&path), &mut sink);
+    let cfg = ReplayConfig::new(&args(&path)).expect("valid arguments");
+    let result = judge_files(&cfg, &mut sink);
     let st = &sink.counters.core;
     assert_eq!(st.frames, st.frame_classes.iter().sum::<u64>(), "{name}: classes add up");
     match result {

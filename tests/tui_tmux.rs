@@ -71,6 +71,8 @@ fn replay_tui_in_tmux_browse_filter_detail_help_quit() {
     assert!(stty.contains(" icanon") && stty.contains(" echo"), "cooked mode restored: {stty}");
     let s = t.screen();
     assert!(!s.contains("Events (newest first)"), "the dashboard is gone from the screen: {s}");
+    // Once the dashboard closes, the summary `replay` prints is printed too.
+    assert!(s.contains("Packets: 129 read = 25 dns + 59 encrypted + 45 other"), "the summary follows: {s}");
 }
 
 #[test]

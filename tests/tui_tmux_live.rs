@@ -130,4 +130,10 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     assert_eq!(t.display("#{alternate_on}"), "0");
     let stty = t.wait_file("stty");
     assert!(stty.contains(" icanon") && stty.contains(" echo"), "cooked mode restored: {stty}");
+    // Once the dashboard closes, the final summary is printed (it was not, before).
+    let s = t.screen();
+    assert!(
+        s.contains("dnsleak: captured for") && s.contains("dnsleak: LEAK:"),
+        "the final summary follows: {s}"
+    );
 }

@@ -5,7 +5,7 @@
 mod support;
 mod tui_common;
 
-use dnsleak::output::{CaptureCounters, Counters};
+use dnsleak::counters::{CaptureCounters, Counters};
 use dnsleak::tui::app::{App, Source, VerdictFilter};
 use dnsleak::tui::keys::Action;
 use dnsleak::tui::model::{Model, Safety, EVENT_CAP};
@@ -210,4 +210,16 @@ fn tiny_and_odd_terminal_sizes_never_panic() {
             }
         }
     }
+}
+
+/// What live capture says while the dashboard owns the terminal (an interface it cannot open)
+/// is counted and shown in the dashboard, escaped, instead of being printed over it.
+#[test]
+fn capture_diagnostics_are_shown_escaped_in_the_counters_line() {
+    let (app, mut m) = normal();
+    m.apply_diagnostic("cannot capture on eth9: No such device; it is not watched".into());
+    m.apply_diagnostic("cannot capture on ev\u{1b}[2Jil: No such device; it is not watched".into());
+    let text = screen(&app, &m, 160, 40);
+    assert!(text.contains("warnings 2: cannot capture on ev\\x1b[2Jil"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no escape sequence reaches the terminal");
 }

@@ -2,6 +2,10 @@
 
 use super::topology::IfaceId;
 
+/// The most bytes of one frame dnsleak captures and writes (256 KiB: libpcap's largest
+/// default snap length); longer packets are cut, and their `orig_len` says so.
+pub const SNAPLEN: u32 = 262_144;
+
 /// Capture time: nanoseconds since the Unix epoch, as the capture source stamped it.
 /// The core has no clock of its own; every timeout follows this trace time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

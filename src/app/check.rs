@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::capture::live::capture_into;
-use crate::cli::{CheckArgs, MonitorArgs};
+use super::config::CheckConfig;
+use super::monitor::capture_into;
+use crate::cli::CheckArgs;
+use crate::counters::Counters;
 use crate::output::escape::escape;
-use crate::output::{Counters, Sink};
+use crate::output::Sink;
 use crate::system::privilege;
 use crate::Outcome;
 use dnsleak_core::{EventKind, Fact, Judged, Verdict};
@@ -177,42 +179,34 @@ impl Report {
 }
 
 /// Captures while resolving; returns what was seen.
-pub fn measure(args: &CheckArgs) -> anyhow::Result<Report> {
+pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
     let token = random_token();
     let list = lookups(&token);
-    let margs = MonitorArgs {
-        interfaces: args.interfaces.clone(),
-        judge: args.judge.clone(),
-        json: false,
-        no_tui: true,
-        write: None,
-        duration: Some(args.timeout.clamp(0.5, 30.0) + 2.0),
-        color: Default::default(),
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = bounded(1);
-    let timeout = Duration::from_secs_f64(args.timeout.clamp(0.5, 30.0));
+    let timeout = cfg.timeout;
     let (st, l2) = (stop.clone(), list.clone());
     let lookups = std::thread::Builder::new()
         .name("lookups".into())
         .spawn(move || lookup_thread(ready_rx, st, l2, timeout))
         .context("starting the lookup thread")?;
     let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx) };
-    let result = capture_into(&margs, &mut sink, &stop);
+    let result = capture_into(&cfg.capture, &mut sink, &stop);
     stop.store(true, Ordering::Release);
     sink.ready.take(); // wakes the lookup thread if capture never started
     let answers = lookups.join().unwrap_or_default();
-    let counters = result?;
+    let counters = result?.counters;
     let events = sink.events.into_iter().filter(|j| is_ours(j, &token)).collect();
     Ok(Report { lookups: list.into_iter().zip(answers).collect(), events, counters })
 }
 
 /// `dnsleak check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
-    let report = measure(args)?;
+    let cfg = CheckConfig::new(args)?;
+    let report = measure(&cfg)?;
     let mut out = io::stdout().lock();
-    if args.json {
+    if cfg.json {
         write_json(&mut out, &report)?;
     } else {
         write_text(&mut out, &report)?;

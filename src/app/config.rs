@@ -1,10 +1,195 @@
-//! The command line, validated once: each command turns its flags (`cli`, the "low" arguments)
-//! into the decisions it runs on (the "high" ones), here, before anything starts.
+//! The command line, validated once. `cli` holds the flags as clap parsed them (the "low"
+//! arguments); each command turns them here into the decisions it runs on (the "high" ones:
+//! durations checked, the DoH list read, the output chosen, colour decided) before anything
+//! starts, so a mistake is reported before a capture opens or a file is read.
 
 use std::ffi::OsStr;
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::ColorChoice;
+use anyhow::{bail, Context};
+
+use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ReplayArgs};
+use crate::output::summary::SummaryOptions;
+use dnsleak_core::{Config, Overrides};
+
+/// DNS-over-TCP flows held at once: a file can hold any number of flows that never close, and
+/// memory must stay flat; 4096 concurrent flows is far beyond a client's needs.
+const MAX_TCP_FLOWS: usize = 4096;
+/// Bounds of `check --timeout`, in seconds.
+const CHECK_TIMEOUT: (f64, f64) = (0.5, 30.0);
+
+/// How traffic is judged: the core's configuration (the bundled resolver list plus
+/// `--doh-list`) and the user's interface overrides.
+#[derive(Debug, Clone)]
+pub struct Judging {
+    pub core: Config,
+    pub overrides: Overrides,
+}
+
+impl Judging {
+    pub fn new(args: &JudgeArgs) -> anyhow::Result<Judging> {
+        let mut core = Config::new();
+        core.tcp.max_flows = core.tcp.max_flows.min(MAX_TCP_FLOWS);
+        if let Some(path) = &args.doh_list {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the DoH list {}", path.display()))?;
+            core.resolvers
+                .add_user_list(&text)
+                .with_context(|| format!("in the DoH list {}", path.display()))?;
+        }
+        let overrides = Overrides { tunnel: args.tunnel.clone(), physical: args.physical.clone() };
+        Ok(Judging { core, overrides })
+    }
+
+    /// The core's configuration for a sink that does (or does not) read message bytes.
+    pub fn core_for(&self, keep_payload: bool) -> Config {
+        Config { keep_payload, ..self.core.clone() }
+    }
+}
+
+/// What live capture needs: which interfaces, how to judge, where to save, how long.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    /// Interfaces asked for with `-i` (empty: every interface that is up).
+    pub interfaces: Vec<String>,
+    pub judging: Judging,
+    /// `--write FILE.pcapng`.
+    pub write: Option<PathBuf>,
+    /// `--duration`: stop after this long.
+    pub duration: Option<Duration>,
+}
+
+/// Where `monitor` shows what it judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorOutput {
+    /// The dashboard (standard output is a terminal, and neither --json nor --no-tui).
+    Dashboard,
+    Json,
+    Lines {
+        color: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub capture: CaptureConfig,
+    pub output: MonitorOutput,
+}
+
+impl MonitorConfig {
+    pub fn new(args: &MonitorArgs) -> anyhow::Result<MonitorConfig> {
+        let duration = args.duration.map(|s| seconds("--duration", s)).transpose()?;
+        let capture = CaptureConfig {
+            interfaces: args.interfaces.clone(),
+            judging: Judging::new(&args.judge)?,
+            write: args.write.clone(),
+            duration,
+        };
+        let output = if args.json {
+            MonitorOutput::Json
+        } else if !args.no_tui && io::stdout().is_terminal() {
+            MonitorOutput::Dashboard
+        } else {
+            MonitorOutput::Lines { color: use_color(args.color) }
+        };
+        Ok(MonitorConfig { capture, output })
+    }
+}
+
+/// Where `replay` shows what it judges.
+#[derive(Debug, Clone, Copy)]
+pub enum ReplayOutput {
+    /// The summary a person reads.
+    Summary(SummaryOptions),
+    Json,
+    /// `--tui`, played back at `speed` times capture speed when given; the summary once it
+    /// closes.
+    Dashboard {
+        speed: Option<f64>,
+        after: SummaryOptions,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub files: Vec<PathBuf>,
+    pub judging: Judging,
+    pub output: ReplayOutput,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+impl ReplayConfig {
+    pub fn new(args: &ReplayArgs) -> anyhow::Result<ReplayConfig> {
+        let summary = SummaryOptions { top: args.top, color: use_color(args.color) };
+        let output = if args.json {
+            ReplayOutput::Json
+        } else if args.tui {
+            let speed = match args.speed {
+                Some(s) if !(s.is_finite() && s > 0.0) => {
+                    bail!("--speed must be a number above 0 (times capture speed), got {s}")
+                }
+                s => s,
+            };
+            ReplayOutput::Dashboard { speed, after: summary }
+        } else {
+            ReplayOutput::Summary(summary)
+        };
+        // The dashboard shows the progress itself; a bar on standard error would scribble on it.
+        let quiet = args.quiet || matches!(output, ReplayOutput::Dashboard { .. });
+        Ok(ReplayConfig { files: args.files.clone(), judging: Judging::new(&args.judge)?, output, quiet })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub capture: CaptureConfig,
+    /// How long the lookups may take.
+    pub timeout: Duration,
+    pub json: bool,
+}
+
+impl CheckConfig {
+    pub fn new(args: &CheckArgs) -> anyhow::Result<CheckConfig> {
+        let timeout = seconds("--timeout", args.timeout)?;
+        let timeout =
+            timeout.clamp(Duration::from_secs_f64(CHECK_TIMEOUT.0), Duration::from_secs_f64(CHECK_TIMEOUT.1));
+        let capture = CaptureConfig {
+            interfaces: args.interfaces.clone(),
+            judging: Judging::new(&args.judge)?,
+            write: None,
+            // Capture ends when the lookups are done; this is the bound if they hang.
+            duration: Some(timeout + Duration::from_secs(2)),
+        };
+        Ok(CheckConfig { capture, timeout, json: args.json })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub file: Option<PathBuf>,
+    /// Time to measure each contender.
+    pub seconds: f64,
+}
+
+impl BenchConfig {
+    pub fn new(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
+        if !(args.seconds.is_finite() && args.seconds >= 0.0) {
+            bail!("--seconds must be a number of seconds, 0 or more (got {})", args.seconds);
+        }
+        Ok(BenchConfig { file: args.file.clone(), seconds: args.seconds })
+    }
+}
+
+/// A flag given in seconds: finite and not negative.
+fn seconds(flag: &str, s: f64) -> anyhow::Result<Duration> {
+    if !(s.is_finite() && s >= 0.0) {
+        bail!("{flag} must be a number of seconds, 0 or more (got {s})");
+    }
+    Ok(Duration::from_secs_f64(s.min(1e9)))
+}
 
 /// Whether text output is coloured: `--color always|never`, else only when standard output is
 /// a terminal and `NO_COLOR` is not set to a non-empty value (<https://no-color.org>: an empty
@@ -36,5 +221,21 @@ mod tests {
         assert!(!color_for(auto, false, None), "no colour off a terminal");
         assert!(color_for(ColorChoice::Always, false, Some(OsStr::new("1"))));
         assert!(!color_for(ColorChoice::Never, true, None));
+    }
+
+    #[test]
+    fn durations_are_checked_once() {
+        assert_eq!(seconds("--duration", 1.5).unwrap(), Duration::from_millis(1500));
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let err = seconds("--duration", bad).unwrap_err().to_string();
+            assert!(err.starts_with("--duration must be a number of seconds"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_doh_list_is_named() {
+        let args = JudgeArgs { doh_list: Some("/nonexistent/doh.list".into()), ..Default::default() };
+        let err = format!("{:#}", Judging::new(&args).unwrap_err());
+        assert!(err.contains("cannot read the DoH list /nonexistent/doh.list"), "{err}");
     }
 }

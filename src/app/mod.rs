@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod monitor;
 pub mod replay;

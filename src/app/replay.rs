@@ -9,108 +9,144 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::app::config::use_color;
+use super::config::{ReplayConfig, ReplayOutput};
 use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
-use crate::cli::{JudgeArgs, ReplayArgs};
+use crate::cli::ReplayArgs;
+use crate::counters::Counters;
 use crate::output::background::Background;
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
-use crate::output::{Counters, Sink};
+use crate::output::{Sink, Tee};
 use crate::Outcome;
-use dnsleak_core::resolvers::ResolverDb;
 use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
-/// See `config`.
-const REPLAY_MAX_TCP_FLOWS: usize = 4096;
 /// Frames between progress and counter updates.
 const TICK_FRAMES: u64 = 8192;
 
+/// `dnsleak replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
-    if args.tui {
-        return crate::tui::replay(args);
+    let cfg = ReplayConfig::new(args)?;
+    match cfg.output {
+        ReplayOutput::Summary(opts) => summary(&cfg, opts),
+        ReplayOutput::Json => json(&cfg),
+        ReplayOutput::Dashboard { speed, after } => dashboard(cfg, speed, after),
     }
-    if args.json {
-        // Writing NDJSON costs more than judging: it runs on a thread of its own.
-        let sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, io::stdout()));
-        let mut sink = Background::spawn(sink).context("cannot start the output thread")?;
-        let result = judge_inner(args, &mut sink, &mut Vec::new(), &mut Vec::new());
-        let (_, written) = sink.join();
-        let counters = result?;
-        written?;
-        return Ok(Outcome::from_exposures(counters.core.exposures()));
-    }
-    // The summary's counting is cheap: it stays on this thread (a thread of its own would wait
-    // on the channel more than it works).
+}
+
+/// NDJSON on standard output. Writing it costs more than judging: it runs on a thread of its
+/// own.
+fn json(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
+    let sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, io::stdout()));
+    let mut sink = Background::spawn(sink).context("cannot start the output thread")?;
+    let result = judge_inner(cfg, &mut sink, &mut Vec::new(), &mut Vec::new());
+    let (_, written) = sink.join();
+    let counters = result?;
+    written?;
+    Ok(Outcome::from_exposures(counters.core.exposures()))
+}
+
+/// The summary a person reads. Its counting is cheap: it stays on this thread (a thread of its
+/// own would wait on the channel more than it works).
+fn summary(cfg: &ReplayConfig, opts: SummaryOptions) -> anyhow::Result<Outcome> {
     let mut sink = SummarySink::new();
-    let mut sources = Vec::new();
-    let mut notes = Vec::new();
-    let result = judge_inner(args, &mut sink, &mut sources, &mut notes);
-    let opts = SummaryOptions { top: args.top, color: use_color(args.color) };
+    let mut run = Summarised::default();
+    let result = judge_inner(cfg, &mut sink, &mut run.sources, &mut run.notes);
     if result.is_err() {
-        notes.push(
+        run.notes.push(
             "the input ended early with an error (below): what was read before it is counted above.".into(),
         );
     }
-    // A summary of nothing (no file could be read at all) would only hide the error.
-    if result.is_ok() || sources.iter().any(|s| s.interfaces > 0) {
-        sink.render(&mut io::stdout().lock(), &opts, &sources, &notes)?;
-    }
+    run.render(&sink, &opts, result.is_ok())?;
     let counters = result?;
     Ok(Outcome::from_exposures(counters.core.exposures()))
 }
 
-/// Reads every file of `args` through the pipeline into `sink`, in order. The dashboard's
-/// `replay --tui` uses this too. Returns the final counters; an error names the file and the
-/// byte offset or record where reading failed, after every event before it reached the sink.
-pub fn judge_files(args: &ReplayArgs, sink: &mut dyn Sink) -> anyhow::Result<Counters> {
-    judge_inner(args, sink, &mut Vec::new(), &mut Vec::new())
+/// What the summary says beside the counts: the files and notes about them.
+#[derive(Default)]
+struct Summarised {
+    sources: Vec<Source>,
+    notes: Vec<String>,
 }
 
-/// The pipeline configuration for `args`: the bundled resolver list plus `--doh-list`.
-pub fn config(judge: &JudgeArgs) -> anyhow::Result<Config> {
-    let mut config = Config::new();
-    // DNS-over-TCP flows held at once: a file can hold any number of flows that never close,
-    // and memory must stay flat; 4096 concurrent flows is far beyond a client's needs.
-    config.tcp.max_flows = config.tcp.max_flows.min(REPLAY_MAX_TCP_FLOWS);
-    if let Some(path) = &judge.doh_list {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the DoH list {}", path.display()))?;
-        config.resolvers = with_doh_list(config.resolvers, &text)
-            .with_context(|| format!("in the DoH list {}", path.display()))?;
+impl Summarised {
+    fn render(&self, sink: &SummarySink, opts: &SummaryOptions, read_whole: bool) -> io::Result<()> {
+        // A summary of nothing (no file could be read at all) would only hide the error.
+        if read_whole || self.sources.iter().any(|s| s.interfaces > 0) {
+            sink.render(&mut io::stdout().lock(), opts, &self.sources, &self.notes)?;
+        }
+        Ok(())
     }
-    Ok(config)
 }
 
-/// The bundled list plus the user's `--doh-list` entries (`host [provider]` a line).
-fn with_doh_list(mut db: ResolverDb, text: &str) -> anyhow::Result<ResolverDb> {
-    db.add_user_list(text)?;
-    Ok(db)
+/// `replay --tui`: the dashboard over the files; once it closes, the summary of what was read
+/// (what `replay` without `--tui` prints).
+fn dashboard(cfg: ReplayConfig, speed: Option<f64>, after: SummaryOptions) -> anyhow::Result<Outcome> {
+    let files: Vec<String> = cfg
+        .files
+        .iter()
+        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect();
+    let source = crate::tui::app::Source::Replay { files: files.join(","), speed };
+    let closed = crate::tui::run(source, speed, move |sink, _stop| {
+        let mut summary = SummarySink::new();
+        let mut run = Summarised::default();
+        let result = judge_inner(&cfg, &mut Tee(sink, &mut summary), &mut run.sources, &mut run.notes);
+        match result {
+            Ok(_) => Ok((summary, run)),
+            // Closed before the end: what was read is summarised.
+            Err(e) if is_interrupted(&e) => {
+                let note = "the dashboard was closed before the input was read to its end: what was read is counted above.";
+                run.notes.push(note.into());
+                Ok((summary, run))
+            }
+            // The dashboard shows the error; it is said again once the terminal is restored.
+            Err(e) => Err(e),
+        }
+    })?;
+    let Some(result) = closed.result else {
+        bail!("the replay did not stop within a few seconds of closing the dashboard; its summary is lost")
+    };
+    let (sink, run) = result?;
+    run.render(&sink, &after, true)?;
+    Ok(Outcome::from_exposures(closed.exposures.max(sink.counters.core.exposures())))
+}
+
+/// Whether judging stopped because the dashboard was closed (its sink says `Interrupted`).
+fn is_interrupted(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::Interrupted))
+}
+
+/// Reads every file of `cfg` through the pipeline into `sink`, in order. Returns the final
+/// counters; an error names the file and the byte offset or record where reading failed,
+/// after every event before it reached the sink.
+pub fn judge_files(cfg: &ReplayConfig, sink: &mut dyn Sink) -> anyhow::Result<Counters> {
+    judge_inner(cfg, sink, &mut Vec::new(), &mut Vec::new())
 }
 
 fn judge_inner(
-    args: &ReplayArgs,
+    cfg: &ReplayConfig,
     sink: &mut dyn Sink,
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
-    let config = Config { keep_payload: sink.wants_payload(), ..config(&args.judge)? };
-    let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
-    let several = args.files.len() > 1;
+    let config = cfg.judging.core_for(sink.wants_payload());
+    let overrides = &cfg.judging.overrides;
+    let several = cfg.files.len() > 1;
     let mut total = Counters::default();
     let mut result = Ok(());
-    for path in &args.files {
+    for path in &cfg.files {
         let name = reader::display_name(path);
         let label = several.then_some(name.as_str());
-        let mut one = OneFile::new(config.clone(), &overrides, label, args.quiet);
+        let mut one = OneFile::new(config.clone(), overrides, label, cfg.quiet);
         result = one.read(path, sink, &total);
         total.core.add(&one.stats());
         total.bytes_read += one.bytes_read;
         if one.opened {
             sources.push(one.source(&name));
-            notes.extend(default_notes(&one.ifaces, &overrides, several.then_some(name.as_str())));
+            notes.extend(default_notes(&one.ifaces, overrides, several.then_some(name.as_str())));
         }
         if result.is_err() {
             break;

@@ -1,17 +1,16 @@
 //! Live capture: one libpcap capture per interface that is up, each on its own thread, handing
-//! frames to the pipeline thread through one bounded channel (`try_send`: a capture thread
-//! never waits; what it cannot hand over it counts). A watcher thread re-reads the interfaces
-//! every `RESCAN`, opens captures on new ones, closes vanished ones (after their last frames
-//! are in the channel) and sends the new topology through the same channel, so the pipeline
-//! sees interface changes in order with the frames.
+//! frames to the caller through one bounded channel (`try_send`: a capture thread never waits;
+//! what it cannot hand over it counts). A watcher thread re-reads the interfaces every
+//! `RESCAN`, opens captures on new ones, closes vanished ones (after their last frames are in
+//! the channel) and sends the new interfaces as a `Fact` through the same channel, so the
+//! pipeline sees interface changes in order with the frames.
 //!
-//! Threads: capture (one per interface) -> channel -> pipeline (the caller's thread: core,
-//! sink, `--write`). Counters have one writer each: the capture thread.
+//! This module only produces: frames, facts, the captures that closed, and diagnostics (an
+//! interface that cannot be opened). It prints nothing: while the dashboard owns the terminal
+//! a line on standard error would scribble over it, so diagnostics travel in the channel and
+//! the consumer shows them. Counters have one writer each: the capture thread.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,17 +20,11 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
-use crate::app::config::use_color;
-use crate::cli::MonitorArgs;
-use crate::output::lines::LinesSink;
-use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
-use crate::output::{CaptureCounters, Counters, Sink};
+use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
-use crate::system::{interfaces, privilege, signals};
-use crate::Outcome;
-use dnsleak_core::{
-    Config, Fact, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts,
-};
+use crate::system::{interfaces, privilege};
+use dnsleak_core::frame::SNAPLEN;
+use dnsleak_core::{Fact, Frame, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
 /// Frames waiting for the pipeline, across all interfaces.
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -48,8 +41,6 @@ pub const RESCAN: Duration = Duration::from_millis(500);
 const READ_TIMEOUT_MS: i32 = 1;
 /// Kernel buffer per capture.
 const BUFFER_BYTES: i32 = 32 << 20;
-/// Counters go to the sink (and output is flushed) at least this often.
-const COUNTERS_EVERY: Duration = Duration::from_millis(100);
 /// Vanished interfaces remembered (so late events still have a name).
 const MAX_RETIRED: usize = 256;
 /// Capture counters kept for ended captures.
@@ -74,12 +65,24 @@ or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)";
 /// What crosses the channel, in order.
 pub enum Msg {
     Frame(Frame),
-    /// The interfaces changed at `ts`; `ended` lists captures that closed (for `--write`).
-    Topology {
-        topology: Topology,
+    /// A fact about the machine, true from `ts`: today, the interfaces changed.
+    Fact {
+        fact: Fact,
         ts: Ts,
-        ended: Vec<Ended>,
     },
+    /// Captures that closed (sent right after the fact that says their interface went; their
+    /// last frames are before it in the channel).
+    Closed(Vec<Ended>),
+    /// Something the consumer should say (an interface that cannot be captured).
+    Diagnostic(String),
+}
+
+/// The LINKTYPE_ number a pcapng file carries for a libpcap DLT_ value (they differ for raw IP).
+pub fn linktype_of_dlt(dlt: u32) -> u32 {
+    match dlt {
+        12 | 14 => LinkType::RAW.0,
+        other => other,
+    }
 }
 
 /// A capture that closed: its interface, when, and libpcap's counts.
@@ -313,7 +316,7 @@ impl Watcher {
                     pending = Some(cap);
                 }
                 Err(err) => {
-                    eprintln!("dnsleak: cannot capture on {}: {err}; it is not watched", facts.name);
+                    self.say(format!("cannot capture on {}: {err}; it is not watched", facts.name));
                     self.failed.push(key);
                 }
             }
@@ -350,9 +353,17 @@ impl Watcher {
                     }
                     reg.push((e.id, e.facts.name.clone(), stats));
                 }
-                Err(err) => eprintln!("dnsleak: cannot start a capture thread for {}: {err}", e.facts.name),
+                Err(err) => {
+                    let text = format!("cannot start a capture thread for {}: {err}", e.facts.name);
+                    let _ = self.tx.try_send(Msg::Diagnostic(text));
+                }
             }
         }
+    }
+
+    /// Queues a diagnostic for the consumer (dropped, like a frame, if the channel is full).
+    fn say(&self, text: String) {
+        let _ = self.tx.try_send(Msg::Diagnostic(text));
     }
 
     /// Whether an entry was opened for capture but has no thread yet.
@@ -365,8 +376,11 @@ impl Watcher {
         while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(RESCAN) {
             let (changed, ended) = self.scan();
             if changed {
-                let msg = Msg::Topology { topology: self.topology(), ts: wall_now(), ended };
-                if self.tx.send(msg).is_err() {
+                let fact = Fact::Interfaces(self.topology());
+                if self.tx.send(Msg::Fact { fact, ts: wall_now() }).is_err() {
+                    break;
+                }
+                if !ended.is_empty() && self.tx.send(Msg::Closed(ended)).is_err() {
                     break;
                 }
                 self.start_pending();
@@ -383,7 +397,7 @@ impl Watcher {
 
 /// The running capture machinery; dropping it stops every thread (draining the channel so
 /// no thread stays blocked).
-struct Live {
+pub struct Live {
     rx: Receiver<Msg>,
     stop_tx: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -392,8 +406,8 @@ struct Live {
 
 impl Live {
     /// Opens the first captures, drops privileges, starts the threads. Returns the first
-    /// topology too.
-    fn start(opts: Options) -> anyhow::Result<(Live, Topology)> {
+    /// interfaces too (the caller hands them to the pipeline before any frame).
+    pub fn start(opts: Options) -> anyhow::Result<(Live, Topology)> {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let mut w = Watcher::new(opts.clone(), tx);
         w.scan();
@@ -410,7 +424,7 @@ impl Live {
         }
         for name in &opts.interfaces {
             if !w.entries.iter().any(|e| &e.facts.name == name) {
-                eprintln!("dnsleak: interface {name} does not exist yet; it is captured when it appears");
+                w.say(format!("interface {name} does not exist yet; it is captured when it appears"));
             }
         }
         privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
@@ -425,12 +439,19 @@ impl Live {
         Ok((Live { rx, stop_tx: Some(stop_tx), thread: Some(thread), registry }, topology))
     }
 
+    /// What the captures sent, in order. After `stop`, the channel closes once every capture
+    /// has handed over its last frames.
+    pub fn messages(&self) -> &Receiver<Msg> {
+        &self.rx
+    }
+
     /// Tells the watcher to close every capture.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         self.stop_tx.take();
     }
 
-    fn counters(&self) -> Vec<CaptureCounters> {
+    /// Each capture's counters now.
+    pub fn counters(&self) -> Vec<CaptureCounters> {
         let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         reg.iter()
             .map(|(_, name, s)| CaptureCounters {
@@ -454,207 +475,16 @@ impl Drop for Live {
     }
 }
 
-/// The pipeline side: core, sink and `--write`, fed from the channel on the caller's thread.
-struct Session<'a> {
-    pipeline: Pipeline,
-    sink: &'a mut dyn Sink,
-    writer: Option<(PcapngWriter<BufWriter<File>>, String)>,
-    out: Vec<Judged>,
-    number: u64,
-}
-
-impl Session<'_> {
-    fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
-        match msg {
-            Msg::Frame(mut f) => {
-                self.number += 1;
-                f.number = self.number;
-                if let Some((w, path)) = &mut self.writer {
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
-                        .with_context(|| format!("writing {path}"))?;
-                }
-                self.pipeline.process(f.as_ref(), &mut self.out);
-            }
-            Msg::Topology { topology, ts, ended } => {
-                self.write_topology(&topology, &ended)?;
-                let fact = Fact::Interfaces(topology);
-                self.sink.fact(&fact).context("writing output")?;
-                self.pipeline.apply(fact, ts, &mut self.out);
-            }
-        }
-        self.emit()
-    }
-
-    fn emit(&mut self) -> anyhow::Result<()> {
-        self.sink.events(&mut self.out, None).context("writing output")
-    }
-
-    /// Interface blocks for interfaces new to the file (their id is their index in it), and an
-    /// end-of-interface block for each capture that closed.
-    fn write_topology(&mut self, topology: &Topology, ended: &[Ended]) -> anyhow::Result<()> {
-        let Some((w, path)) = &mut self.writer else { return Ok(()) };
-        let max = topology.iter().map(|i| i.id + 1).max().unwrap_or(0);
-        for id in w.interfaces()..max {
-            let (name, link) = match topology.get(id) {
-                Some(i) => (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET)),
-                None => (format!("if{id}"), LinkType::ETHERNET),
-            };
-            w.add_interface(&name, link).with_context(|| format!("writing {path}"))?;
-        }
-        for e in ended {
-            let end = IfaceEnd {
-                start: Some(e.start),
-                end: e.end,
-                received: Some(e.received),
-                dropped: Some(e.dropped),
-            };
-            w.interface_end(e.id, end).with_context(|| format!("writing {path}"))?;
-        }
-        Ok(())
-    }
-
-    fn counters(&self, live: &Live) -> Counters {
-        Counters { core: self.pipeline.stats(), capture: live.counters(), ..Default::default() }
-    }
-
-    fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
-        self.pipeline.advance(wall_now());
-        self.emit()?;
-        if let Some((w, path)) = &mut self.writer {
-            w.flush().with_context(|| format!("writing {path}"))?;
-        }
-        let c = self.counters(live);
-        self.sink.counters(&c).context("writing output")
-    }
-}
-
-/// Creates the `--write` file and its section header.
-fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
-    let name = path.display().to_string();
-    let file = File::create(path).with_context(|| format!("cannot create {name} for --write"))?;
-    let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
-    Ok((w, name))
-}
-
-pub fn options(args: &MonitorArgs) -> Options {
-    Options {
-        interfaces: args.interfaces.clone(),
-        overrides: Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() },
-    }
-}
-
-/// Captures until `stop` is set (or `--duration` passes), feeding `sink` from the pipeline
-/// thread. The dashboard uses this for `monitor` on a terminal.
-pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Counters> {
-    // The bundled resolver list plus --doh-list, read before anything starts.
-    let config = Config { keep_payload: sink.wants_payload(), ..crate::app::replay::config(&args.judge)? };
-    privilege::check()?;
-    let writer = args.write.as_deref().map(create_writer).transpose()?;
-    let (mut live, topology) = Live::start(options(args))?;
-    let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
-    let fact = Fact::Interfaces(topology);
-    sink.fact(&fact).context("writing output")?;
-    let mut s = Session {
-        pipeline: Pipeline::new(config, Topology::new()),
-        sink,
-        writer,
-        out: Vec::new(),
-        number: 0,
-    };
-    if let Some(topology) = fact.interfaces() {
-        s.write_topology(topology, &[])?;
-    }
-    s.pipeline.apply(fact, wall_now(), &mut s.out);
-    s.emit()?;
-    let mut last_tick = Instant::now();
-    while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        match live.rx.recv_timeout(COUNTERS_EVERY / 2) {
-            Ok(msg) => s.handle(msg)?,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if last_tick.elapsed() >= COUNTERS_EVERY {
-            s.tick(&live)?;
-            last_tick = Instant::now();
-        }
-    }
-    // Close every capture; what they still held arrives before the channel closes.
-    live.stop();
-    while let Ok(msg) = live.rx.recv() {
-        s.handle(msg)?;
-    }
-    s.pipeline.finish(&mut s.out);
-    s.emit()?;
-    if let Some((w, path)) = &mut s.writer {
-        w.flush().with_context(|| format!("writing {path}"))?;
-    }
-    let counters = s.counters(&live);
-    s.sink.counters(&counters).context("writing output")?;
-    s.sink.finish(&counters).context("writing output")?;
-    Ok(counters)
-}
-
-/// `dnsleak monitor`.
-pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
-    // Say what is missing before anything else starts.
-    privilege::check()?;
-    // Capabilities are per thread: drop what capture does not need here, before any thread
-    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
-    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
-    if !args.json && !args.no_tui && io::stdout().is_terminal() {
-        return crate::tui::monitor(args);
-    }
-    let stop = signals::install().context("installing the signal handlers")?;
-    let started = Instant::now();
-    let counters = if args.json {
-        let mut sink = crate::output::json::JsonSink::new(io::stdout());
-        capture_into(args, &mut sink, &stop)?
-    } else {
-        let mut sink = LinesSink::new(io::stdout(), use_color(args.color));
-        capture_into(args, &mut sink, &stop)?
-    };
-    let _ = write!(io::stderr(), "{}", final_summary(&counters, started.elapsed()));
-    Ok(Outcome::from_exposures(counters.core.exposures()))
-}
-
-/// The summary printed on standard error when a monitor ends.
-pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
-    use dnsleak_core::{EventKind, Verdict};
-    let s = &c.core;
-    let mut out = format!(
-        "dnsleak: captured for {:.1} s: {} frames, {} DNS messages, {} encrypted flows, {} malformed, {} notices\n",
-        elapsed.as_secs_f64(),
-        s.frames,
-        s.events_of(EventKind::Query) + s.events_of(EventKind::Response),
-        s.events_of(EventKind::Encrypted),
-        s.events_of(EventKind::Malformed),
-        s.events_of(EventKind::Notice),
-    );
-    let verdicts: Vec<String> =
-        Verdict::ALL.iter().map(|v| format!("{} {}", v, s.verdict_count(*v))).collect();
-    out.push_str(&format!("dnsleak: verdicts: {}\n", verdicts.join(", ")));
-    for cc in &c.capture {
-        out.push_str(&format!(
-            "dnsleak: {}: {} frames captured, dropped {} (pipeline full), {} (kernel), {} (interface)\n",
-            crate::output::escape::escape(&cc.iface),
-            cc.received,
-            cc.dropped_pipeline,
-            cc.dropped_kernel,
-            cc.dropped_iface
-        ));
-    }
-    let exposed = s.exposures();
-    out.push_str(&if exposed > 0 {
-        format!("dnsleak: LEAK: {exposed} DNS messages or flows left outside the tunnel\n")
-    } else {
-        "dnsleak: no leak or bypass seen\n".to_string()
-    });
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_ip_dlts_become_the_raw_linktype() {
+        assert_eq!(linktype_of_dlt(12), 101);
+        assert_eq!(linktype_of_dlt(14), 101);
+        assert_eq!(linktype_of_dlt(1), 1);
+    }
 
     #[test]
     fn filter_compiles_for_every_link_type_we_capture() {

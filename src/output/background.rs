@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use super::{Counters, Sink};
+use super::Sink;
+use crate::counters::Counters;
 use dnsleak_core::{Fact, Judged};
 
 /// Batches in flight.

@@ -17,7 +17,8 @@ use dnsleak_core::verdict::Reason;
 use dnsleak_core::Judged;
 use dnsleak_core::{dns, names};
 
-use super::{Counters, Sink};
+use super::Sink;
+use crate::counters::Counters;
 
 /// A key as it is written after the first one: `,"name":` (built at compile time).
 macro_rules! k {

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::escape;
-use super::{Counters, Sink};
+use super::Sink;
+use crate::counters::Counters;
 use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::{EventKind, Judged, Ts, Verdict};
 

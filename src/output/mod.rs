@@ -1,7 +1,8 @@
-//! Outputs: NDJSON, the summary a person reads, the dashboard's model, pcapng for `--write`.
+//! Outputs: judged events in, text out — NDJSON, the summary a person reads, one line per
+//! event, pcapng for `--write`. (The dashboard, `tui`, is a `Sink` too.)
 //!
-//! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
-//! works the same on a file and on the wire.
+//! Every command (replay, monitor, check) drives the same `Sink` interface, so an output works
+//! the same on a file and on the wire. Nothing here reads packets or the OS.
 
 pub mod background;
 pub mod escape;
@@ -13,32 +14,8 @@ pub mod summary;
 
 use std::io;
 
-use dnsleak_core::{Fact, Judged, Stats};
-
-/// Capture-side counters of one interface (live capture). Each has one writer: the capture
-/// thread (pipeline drops) or libpcap (kernel drops).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaptureCounters {
-    pub iface: String,
-    /// Frames the capture thread received from libpcap.
-    pub received: u64,
-    /// Frames dropped because the pipeline's channel was full.
-    pub dropped_pipeline: u64,
-    /// libpcap's own counts: dropped by the kernel, dropped by the interface.
-    pub dropped_kernel: u64,
-    pub dropped_iface: u64,
-}
-
-/// Everything counted so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub core: Stats,
-    /// Per interface, live capture only.
-    pub capture: Vec<CaptureCounters>,
-    /// Replay: bytes of input read so far and in all (when known).
-    pub bytes_read: u64,
-    pub bytes_total: Option<u64>,
-}
+use crate::counters::Counters;
+use dnsleak_core::{Fact, Judged};
 
 /// Where judged events go. Called from one thread, in capture order.
 pub trait Sink {
@@ -71,5 +48,65 @@ pub trait Sink {
     fn finish(&mut self, counters: &Counters) -> io::Result<()> {
         let _ = counters;
         Ok(())
+    }
+    /// Something the source wants said that is not an event (an interface live capture cannot
+    /// open). By default a line on standard error, escaped; the dashboard, which owns the
+    /// terminal, shows it in its own way instead.
+    fn diagnostic(&mut self, text: &str) -> io::Result<()> {
+        use std::io::Write as _;
+        writeln!(io::stderr(), "dnsleak: {}", escape::escape(text))
+    }
+}
+
+/// Two sinks fed the same events, facts and counters (the dashboard and the summary printed
+/// after it closes).
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: Sink, B: Sink> Sink for Tee<A, B> {
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        self.0.fact(fact)?;
+        self.1.fact(fact)
+    }
+    fn wants_payload(&self) -> bool {
+        self.0.wants_payload() || self.1.wants_payload()
+    }
+    fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
+        self.0.event(judged, file)?;
+        self.1.event(judged, file)
+    }
+    fn counters(&mut self, counters: &Counters) -> io::Result<()> {
+        self.0.counters(counters)?;
+        self.1.counters(counters)
+    }
+    fn finish(&mut self, counters: &Counters) -> io::Result<()> {
+        self.0.finish(counters)?;
+        self.1.finish(counters)
+    }
+    fn diagnostic(&mut self, text: &str) -> io::Result<()> {
+        self.0.diagnostic(text)
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        (**self).fact(fact)
+    }
+    fn wants_payload(&self) -> bool {
+        (**self).wants_payload()
+    }
+    fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
+        (**self).event(judged, file)
+    }
+    fn events(&mut self, judged: &mut Vec<Judged>, file: Option<&str>) -> io::Result<()> {
+        (**self).events(judged, file)
+    }
+    fn counters(&mut self, counters: &Counters) -> io::Result<()> {
+        (**self).counters(counters)
+    }
+    fn finish(&mut self, counters: &Counters) -> io::Result<()> {
+        (**self).finish(counters)
+    }
+    fn diagnostic(&mut self, text: &str) -> io::Result<()> {
+        (**self).diagnostic(text)
     }
 }

@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 
+use dnsleak_core::frame::SNAPLEN;
 use dnsleak_core::{LinkType, Ts};
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -20,8 +21,6 @@ const ISB_STARTTIME: u16 = 2;
 const ISB_ENDTIME: u16 = 3;
 const ISB_IFRECV: u16 = 4;
 const ISB_IFDROP: u16 = 5;
-/// Snap length written into every interface block.
-pub const SNAPLEN: u32 = 262_144;
 
 /// What an interface statistics block says.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,14 +35,6 @@ pub struct PcapngWriter<W: Write> {
     out: W,
     ifaces: u32,
     block: Vec<u8>,
-}
-
-/// The LINKTYPE_ number a pcapng file carries for a libpcap DLT_ value (they differ for raw IP).
-pub fn linktype_of_dlt(dlt: u32) -> u32 {
-    match dlt {
-        12 | 14 => LinkType::RAW.0,
-        other => other,
-    }
 }
 
 impl<W: Write> PcapngWriter<W> {
@@ -197,11 +188,5 @@ mod tests {
         let lo = u32::from_le_bytes(epb[8..12].try_into().unwrap()) as u64;
         assert_eq!((hi << 32) | lo, 1_700_000_000_123_456_789);
         assert_eq!(&epb[20..25], b"hello");
-    }
-
-    #[test]
-    fn maps_raw_dlt_to_linktype() {
-        assert_eq!(linktype_of_dlt(12), 101);
-        assert_eq!(linktype_of_dlt(1), 1);
     }
 }

@@ -10,7 +10,8 @@ use dnsleak_core::{Fact, FrameClass, Judged, Ts, Verdict};
 
 use super::escape::escape;
 use super::report::{Report, ReportLimits};
-use super::{Counters, Sink};
+use super::Sink;
+use crate::counters::Counters;
 
 /// How to render.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! The dashboard: `monitor` on a terminal, `replay --tui`.
 //!
-//! The pipeline runs on its own thread and queues updates through `sink::TuiSink` into an
+//! The command (`app`) hands `run` its work; the work runs on its own thread and queues updates through `sink::TuiSink` into an
 //! `Inbox`, never waiting on drawing. The UI thread owns the `model::Model`: it blocks on the
 //! keyboard with a timeout of `FRAME`, swaps the inbox out, applies it, and draws when something
 //! changed (at most once per `FRAME`) or once per second (the clock).
@@ -28,37 +28,14 @@ use crossterm::event::{self, Event as TermEvent};
 use self::app::{App, Effect, Progress, Source};
 use self::model::Model;
 use self::sink::{Inbox, TuiSink};
-use crate::cli::{MonitorArgs, ReplayArgs};
 use crate::output::Sink;
 use crate::system::clock::wall_now;
 use crate::system::signals;
-use crate::Outcome;
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
 /// Live, redraw at least this often (the clock in the header, the chart).
 const TICK: Duration = Duration::from_secs(1);
-
-/// `dnsleak monitor` on a terminal.
-pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
-    let args = args.clone();
-    let source = Source::Live { started: wall_now() };
-    run(source, None, move |sink, stop| crate::capture::live::capture_into(&args, sink, stop).map(drop))
-}
-
-/// `dnsleak replay --tui`.
-pub fn replay(args: &ReplayArgs) -> anyhow::Result<Outcome> {
-    let files: Vec<String> = args
-        .files
-        .iter()
-        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
-        .collect();
-    let source = Source::Replay { files: files.join(","), speed: args.speed };
-    let mut args = args.clone();
-    // The dashboard shows the progress; a bar on stderr would scribble over it.
-    args.quiet = true;
-    run(source, args.speed, move |sink, _| crate::app::replay::judge_files(&args, sink).map(drop))
-}
 
 /// For the tests of terminal restoring: `DNSLEAK_TEST_PANIC=ui` or `=pipeline` makes that
 /// thread panic once the dashboard is up.
@@ -68,11 +45,26 @@ fn test_panic(place: &str) {
     }
 }
 
-type Work = dyn FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<()> + Send;
+/// How the dashboard ended, once the terminal is restored.
+pub struct Closed<T> {
+    /// Leaks and bypasses the dashboard saw (also when the work did not finish).
+    pub exposures: u64,
+    /// What the work returned, when it finished in time after the dashboard closed (it is
+    /// asked to stop when the user quits; a capture closes its handles within a few seconds).
+    pub result: Option<anyhow::Result<T>>,
+}
 
-fn run<F>(source: Source, speed: Option<f64>, work: F) -> anyhow::Result<Outcome>
+/// How long the dashboard waits, after the user quits, for the work to end.
+const WORK_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the dashboard over `work`, which runs on a thread of its own and feeds the sink it is
+/// given until it is done or the flag it is given is set (the user quit). The dashboard knows
+/// nothing of where events come from: the caller (`app`) hands it the work. Returns once the
+/// terminal is restored.
+pub fn run<T, F>(source: Source, speed: Option<f64>, work: F) -> anyhow::Result<Closed<T>>
 where
-    F: FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<()> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Sink, &AtomicBool) -> anyhow::Result<T> + Send + 'static,
 {
     if !io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal on standard output: run it in a terminal, or ask for text output (replay without --tui, monitor --json or --no-tui)");
@@ -85,7 +77,6 @@ where
     let inbox = Arc::new(Inbox::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
-    let work: Box<Work> = Box::new(work);
     let (ib, st) = (inbox.clone(), stop.clone());
     let worker = std::thread::Builder::new()
         .name("dnsleak-pipeline".into())
@@ -93,7 +84,8 @@ where
             test_panic("pipeline");
             let mut sink = TuiSink::new(ib, st.clone(), !live, speed);
             let result = work(&mut sink, &st);
-            let _ = tx.send(result.map_err(|e| format!("{e:#}")));
+            let _ = tx.send(result.as_ref().map(drop).map_err(|e| format!("{e:#}")));
+            result
         })
         .context("starting the pipeline thread")?;
     let mut app = App::new(source);
@@ -101,20 +93,20 @@ where
     let term = term::Term::enter().context("opening the terminal for the dashboard")?;
     let result = ui_loop(term, &mut app, &mut model, &inbox, &rx, live);
     stop.store(true, Ordering::Relaxed);
-    if live {
-        // Let the capture close its handles and files (it checks `stop` often).
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while !worker.is_finished() && Instant::now() < deadline {
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
+    // Let the work close its captures and files (it checks `stop` often).
+    let deadline = Instant::now() + WORK_GRACE;
+    while !worker.is_finished() && Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(20));
     }
     result?;
-    if let Progress::Failed(e) = &app.progress {
-        bail!("{e}");
-    }
     // What the pipeline queued after the last frame still counts for the exit status.
     inbox.drain_into(&mut model, &mut Vec::new());
-    Ok(Outcome::from_exposures(model.exposures))
+    let result = if worker.is_finished() {
+        Some(worker.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the pipeline thread panicked"))))
+    } else {
+        None
+    };
+    Ok(Closed { exposures: model.exposures, result })
 }
 
 /// Draws and reads keys until quit. Takes the terminal so it is restored when this returns.

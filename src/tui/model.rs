@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::output::Counters;
+use crate::counters::Counters;
 use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict};
 
 /// Events kept for browsing (newest win).
@@ -22,6 +22,8 @@ pub const IFACE_CAP: usize = 256;
 pub const SERIES_SECS: usize = 600;
 /// Response times kept per resolver for its median.
 pub const RTT_SAMPLES: usize = 64;
+/// Diagnostics of the capture side kept (the newest; all are counted).
+pub const DIAGNOSTICS_CAP: usize = 8;
 /// A leak episode ends after this long (trace time) without a leak or bypass.
 pub const EPISODE_QUIET_NS: i64 = 60_000_000_000;
 
@@ -126,6 +128,10 @@ pub struct Model {
     pub exposures: u64,
     pub episode: Option<Episode>,
     pub tunnel_down_since: Option<Ts>,
+    /// What the capture side said (an interface it cannot open), the newest
+    /// `DIAGNOSTICS_CAP`, and how many in all.
+    pub diagnostics: VecDeque<String>,
+    pub diagnostics_seen: u64,
     /// Bumped on every change, so the UI redraws only when something changed.
     pub version: u64,
     last_file: Option<Arc<str>>,
@@ -162,6 +168,15 @@ impl Model {
         } else if up > 0 {
             self.tunnel_down_since = None;
         }
+    }
+
+    pub fn apply_diagnostic(&mut self, text: String) {
+        self.version += 1;
+        self.diagnostics_seen += 1;
+        if self.diagnostics.len() >= DIAGNOSTICS_CAP {
+            self.diagnostics.pop_front();
+        }
+        self.diagnostics.push_back(text);
     }
 
     pub fn apply_counters(&mut self, counters: &Counters) {

@@ -13,7 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::model::Model;
-use crate::output::{Counters, Sink};
+use crate::counters::Counters;
+use crate::output::Sink;
 use dnsleak_core::{Fact, Judged, Topology, Ts};
 
 /// Updates queued at most between two frames.
@@ -26,6 +27,7 @@ pub enum Update {
     Event(Box<Judged>, Option<Arc<str>>),
     Topology(Box<Topology>),
     Counters(Box<Counters>),
+    Diagnostic(String),
 }
 
 /// Updates on their way from the pipeline thread to the UI thread.
@@ -52,6 +54,7 @@ impl Inbox {
                 Update::Event(j, file) => model.apply_event(&j, file.as_deref()),
                 Update::Topology(t) => model.apply_topology(&t),
                 Update::Counters(c) => model.apply_counters(&c),
+                Update::Diagnostic(text) => model.apply_diagnostic(text),
             }
         }
         changed
@@ -148,5 +151,11 @@ impl Sink for TuiSink {
 
     fn finish(&mut self, counters: &Counters) -> io::Result<()> {
         self.counters(counters)
+    }
+
+    /// Shown in the dashboard: a line on standard error would scribble over it.
+    fn diagnostic(&mut self, text: &str) -> io::Result<()> {
+        self.inbox.push(Update::Diagnostic(text.to_string()), &self.stop);
+        Ok(())
     }
 }

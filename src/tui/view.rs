@@ -548,15 +548,20 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         Style::new()
     };
-    Line::from(vec![
+    let mut spans = vec![
         Span::raw(format!(
             "packets {} · DNS {dns} · encrypted {} · unparsed {unparsed} · ",
             s.frames,
             s.events_of(EventKind::Encrypted)
         )),
         Span::styled(format!("dropped: pipeline {pipeline}, kernel {kernel}"), drop_style),
-    ])
-    .render(area, buf);
+    ];
+    // What the capture side said (an interface it cannot open): counted, the latest shown.
+    if let Some(last) = model.diagnostics.back() {
+        let text = format!(" · warnings {}: {}", model.diagnostics_seen, escape(last));
+        spans.push(Span::styled(text, Style::new().fg(Color::Yellow)));
+    }
+    Line::from(spans).render(area, buf);
 }
 
 fn render_keys(area: Rect, buf: &mut Buffer) {

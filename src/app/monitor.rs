@@ -1,0 +1,263 @@
+//! `dnsleak monitor`: live capture on every interface into the dashboard, NDJSON or one line per
+//! event, and the final summary on standard error when it ends (after the dashboard closes
+//! too). `capture_into` is the capture session `check` runs as well.
+//!
+//! Threads: one per capture and the interface watcher (`capture::live`) -> one channel -> this
+//! session on the caller's thread (core, sink, `--write`); with the dashboard, the session runs
+//! on the dashboard's work thread and the UI thread draws.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use crossbeam_channel::RecvTimeoutError;
+
+use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use crate::capture::live::{Ended, Live, Msg, Options};
+use crate::cli::MonitorArgs;
+use crate::counters::Counters;
+use crate::output::escape::escape;
+use crate::output::json::JsonSink;
+use crate::output::lines::LinesSink;
+use crate::output::pcapng::{IfaceEnd, PcapngWriter};
+use crate::output::Sink;
+use crate::system::clock::wall_now;
+use crate::system::{privilege, signals};
+use crate::tui::app::Source;
+use crate::Outcome;
+use dnsleak_core::{Fact, Judged, LinkType, Pipeline, Topology};
+
+/// Counters go to the sink (and output is flushed) at least this often.
+const COUNTERS_EVERY: Duration = Duration::from_millis(100);
+/// Diagnostics kept to print again after the dashboard closes.
+const MAX_DIAGNOSTICS: usize = 32;
+
+/// `dnsleak monitor`.
+pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
+    let cfg = MonitorConfig::new(args)?;
+    // Say what is missing before anything else starts.
+    privilege::check()?;
+    // Capabilities are per thread: drop what capture does not need here, before any thread
+    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
+    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    let started = Instant::now();
+    let captured = match cfg.output {
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, started),
+        MonitorOutput::Json => {
+            let stop = signals::install().context("installing the signal handlers")?;
+            capture_into(&cfg.capture, &mut JsonSink::new(io::stdout()), &stop)?
+        }
+        MonitorOutput::Lines { color } => {
+            let stop = signals::install().context("installing the signal handlers")?;
+            capture_into(&cfg.capture, &mut LinesSink::new(io::stdout(), color), &stop)?
+        }
+    };
+    let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
+    Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// The dashboard over a capture session; once it closes, the diagnostics it showed and the
+/// final summary on standard error.
+fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome> {
+    let source = Source::Live { started: wall_now() };
+    let closed = crate::tui::run(source, None, move |sink, stop| capture_into(&capture, sink, stop))?;
+    let Some(result) = closed.result else {
+        bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
+    };
+    let captured = result?;
+    let mut err = io::stderr().lock();
+    for text in &captured.diagnostics {
+        let _ = writeln!(err, "dnsleak: {}", escape(text));
+    }
+    let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
+    Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// What a capture session ends with.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub counters: Counters,
+    /// What the capture side said (the sink was told as it happened), the first
+    /// `MAX_DIAGNOSTICS`.
+    pub diagnostics: Vec<String>,
+}
+
+/// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
+/// thread; then closes every capture, judges what they still held, and says the counters.
+pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Captured> {
+    let core = cfg.judging.core_for(sink.wants_payload());
+    privilege::check()?;
+    let writer = cfg.write.as_deref().map(create_writer).transpose()?;
+    let opts = Options { interfaces: cfg.interfaces.clone(), overrides: cfg.judging.overrides.clone() };
+    let (mut live, topology) = Live::start(opts)?;
+    let deadline = cfg.duration.map(|d| Instant::now() + d);
+    let mut s = Session {
+        pipeline: Pipeline::new(core, Topology::new()),
+        sink,
+        writer,
+        out: Vec::new(),
+        number: 0,
+        diagnostics: Vec::new(),
+    };
+    s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
+        match live.messages().recv_timeout(COUNTERS_EVERY / 2) {
+            Ok(msg) => s.handle(msg)?,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= COUNTERS_EVERY {
+            s.tick(&live)?;
+            last_tick = Instant::now();
+        }
+    }
+    // Close every capture; what they still held arrives before the channel closes.
+    live.stop();
+    while let Ok(msg) = live.messages().recv() {
+        s.handle(msg)?;
+    }
+    s.pipeline.finish(&mut s.out);
+    s.emit()?;
+    if let Some((w, path)) = &mut s.writer {
+        w.flush().with_context(|| format!("writing {path}"))?;
+    }
+    let counters = s.counters(&live);
+    s.sink.counters(&counters).context("writing output")?;
+    s.sink.finish(&counters).context("writing output")?;
+    Ok(Captured { counters, diagnostics: s.diagnostics })
+}
+
+/// The pipeline side: core, sink and `--write`, fed from the channel.
+struct Session<'a> {
+    pipeline: Pipeline,
+    sink: &'a mut dyn Sink,
+    writer: Option<(PcapngWriter<BufWriter<File>>, String)>,
+    out: Vec<Judged>,
+    number: u64,
+    diagnostics: Vec<String>,
+}
+
+impl Session<'_> {
+    fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
+        match msg {
+            Msg::Frame(mut f) => {
+                self.number += 1;
+                f.number = self.number;
+                if let Some((w, path)) = &mut self.writer {
+                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
+                        .with_context(|| format!("writing {path}"))?;
+                }
+                self.pipeline.process(f.as_ref(), &mut self.out);
+            }
+            Msg::Fact { fact, ts } => {
+                if let Some(topology) = fact.interfaces() {
+                    self.write_interfaces(topology)?;
+                }
+                self.sink.fact(&fact).context("writing output")?;
+                self.pipeline.apply(fact, ts, &mut self.out);
+            }
+            Msg::Closed(ended) => self.write_ends(&ended)?,
+            Msg::Diagnostic(text) => {
+                self.sink.diagnostic(&text).context("writing output")?;
+                if self.diagnostics.len() < MAX_DIAGNOSTICS {
+                    self.diagnostics.push(text);
+                }
+            }
+        }
+        self.emit()
+    }
+
+    fn emit(&mut self) -> anyhow::Result<()> {
+        self.sink.events(&mut self.out, None).context("writing output")
+    }
+
+    /// Interface blocks for interfaces new to the `--write` file (their id is their index in it).
+    fn write_interfaces(&mut self, topology: &Topology) -> anyhow::Result<()> {
+        let Some((w, path)) = &mut self.writer else { return Ok(()) };
+        let max = topology.iter().map(|i| i.id + 1).max().unwrap_or(0);
+        for id in w.interfaces()..max {
+            let (name, link) = match topology.get(id) {
+                Some(i) => (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET)),
+                None => (format!("if{id}"), LinkType::ETHERNET),
+            };
+            w.add_interface(&name, link).with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
+    }
+
+    /// An end-of-interface block in the `--write` file for each capture that closed.
+    fn write_ends(&mut self, ended: &[Ended]) -> anyhow::Result<()> {
+        let Some((w, path)) = &mut self.writer else { return Ok(()) };
+        for e in ended {
+            let end = IfaceEnd {
+                start: Some(e.start),
+                end: e.end,
+                received: Some(e.received),
+                dropped: Some(e.dropped),
+            };
+            w.interface_end(e.id, end).with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
+    }
+
+    fn counters(&self, live: &Live) -> Counters {
+        Counters { core: self.pipeline.stats(), capture: live.counters(), ..Default::default() }
+    }
+
+    fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
+        self.pipeline.advance(wall_now());
+        self.emit()?;
+        if let Some((w, path)) = &mut self.writer {
+            w.flush().with_context(|| format!("writing {path}"))?;
+        }
+        let c = self.counters(live);
+        self.sink.counters(&c).context("writing output")
+    }
+}
+
+/// Creates the `--write` file and its section header.
+fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
+    let name = path.display().to_string();
+    let file = File::create(path).with_context(|| format!("cannot create {name} for --write"))?;
+    let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
+    Ok((w, name))
+}
+
+/// The summary printed on standard error when a monitor ends.
+pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
+    use dnsleak_core::{EventKind, Verdict};
+    let s = &c.core;
+    let mut out = format!(
+        "dnsleak: captured for {:.1} s: {} frames, {} DNS messages, {} encrypted flows, {} malformed, {} notices\n",
+        elapsed.as_secs_f64(),
+        s.frames,
+        s.events_of(EventKind::Query) + s.events_of(EventKind::Response),
+        s.events_of(EventKind::Encrypted),
+        s.events_of(EventKind::Malformed),
+        s.events_of(EventKind::Notice),
+    );
+    let verdicts: Vec<String> =
+        Verdict::ALL.iter().map(|v| format!("{} {}", v, s.verdict_count(*v))).collect();
+    out.push_str(&format!("dnsleak: verdicts: {}\n", verdicts.join(", ")));
+    for cc in &c.capture {
+        out.push_str(&format!(
+            "dnsleak: {}: {} frames captured, dropped {} (pipeline full), {} (kernel), {} (interface)\n",
+            escape(&cc.iface),
+            cc.received,
+            cc.dropped_pipeline,
+            cc.dropped_kernel,
+            cc.dropped_iface
+        ));
+    }
+    let exposed = s.exposures();
+    out.push_str(&if exposed > 0 {
+        format!("dnsleak: LEAK: {exposed} DNS messages or flows left outside the tunnel\n")
+    } else {
+        "dnsleak: no leak or bypass seen\n".to_string()
+    });
+    out
+}

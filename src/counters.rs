@@ -1,0 +1,30 @@
+//! What the shells count beside the core's own `Stats`: each live capture's frames and drops,
+//! and how much of the input was read. Produced by the sources (capture, replay), consumed by
+//! the sinks (summary, dashboard, final summary); plain data, in neither.
+
+use dnsleak_core::Stats;
+
+/// Capture-side counters of one interface (live capture). Each has one writer: the capture
+/// thread (pipeline drops) or libpcap (kernel drops).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub iface: String,
+    /// Frames the capture thread received from libpcap.
+    pub received: u64,
+    /// Frames dropped because the pipeline's channel was full.
+    pub dropped_pipeline: u64,
+    /// libpcap's own counts: dropped by the kernel, dropped by the interface.
+    pub dropped_kernel: u64,
+    pub dropped_iface: u64,
+}
+
+/// Everything counted so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub core: Stats,
+    /// Per interface, live capture only.
+    pub capture: Vec<CaptureCounters>,
+    /// Replay: bytes of input read so far and in all (when known).
+    pub bytes_read: u64,
+    pub bytes_total: Option<u64>,
+}
