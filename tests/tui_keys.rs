@@ -118,7 +118,7 @@ fn tab_cycles_panes_and_c_clears() {
     let mut m = m;
     m.clear_events();
     assert!(app.visible(&m).is_empty());
-    assert!(m.resolvers.len() == 1 + 2, "tables stay after clearing the list");
+    assert!(m.tables.resolver_rows().len() == 1 + 2, "tables stay after clearing the list");
 }
 
 #[test]

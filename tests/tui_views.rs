@@ -193,8 +193,8 @@ fn the_event_ring_and_tables_stay_bounded() {
     }
     assert_eq!(m.events.len(), EVENT_CAP);
     assert_eq!(m.events_seen(), (EVENT_CAP + 500) as u64);
-    assert!(m.resolvers.len() <= dnsleak::tui::model::RESOLVER_CAP);
-    assert!(m.resolvers_overflow > 0);
+    assert!(m.tables.resolver_rows().len() <= dnsleak::tui::model::RESOLVER_CAP);
+    assert!(m.tables.resolvers_overflow > 0);
     assert!(m.series.len() <= dnsleak::tui::model::SERIES_SECS);
 }
 

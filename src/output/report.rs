@@ -1,7 +1,8 @@
-//! Bounded aggregates behind the summary (and the dashboard's tables): per-interface verdict
-//! counts, resolvers seen, leaked names (top N through a Space-Saving sketch), encrypted flows
-//! that bypass the tunnel, notices. Every table has a cap, so memory stays flat whatever the
-//! capture holds; what did not fit is counted, never silently lost.
+//! Bounded aggregates behind the summary and the dashboard's interface and resolver panes (one
+//! aggregation for both): per-interface verdict counts and state, resolvers seen (with their
+//! response times when asked), leaked names (top N through a Space-Saving sketch), encrypted
+//! flows that bypass the tunnel, notices. Every table has a cap, so memory stays flat whatever
+//! the capture holds; what did not fit is counted, never silently lost.
 //!
 //! ```
 //! use dnsleak::output::report::{Report, ReportLimits};
@@ -10,8 +11,10 @@
 //! assert!(report.top_leaked(10).is_empty());
 //! ```
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
+use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
     Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict,
@@ -30,28 +33,53 @@ pub struct ReportLimits {
     pub names: usize,
     pub flows: usize,
     pub notices: usize,
+    /// Response times kept per resolver for its median (0: none; the summary shows none).
+    pub rtt_samples: usize,
 }
 
 impl Default for ReportLimits {
     fn default() -> Self {
-        ReportLimits { interfaces: 1024, resolvers: 4096, names: 2048, flows: 1024, notices: 256 }
+        ReportLimits {
+            interfaces: 1024,
+            resolvers: 4096,
+            names: 2048,
+            flows: 1024,
+            notices: 256,
+            rtt_samples: 0,
+        }
     }
 }
 
 /// Verdict counts, indexed as `Verdict::ALL`.
 pub type VerdictCounts = [u64; 5];
 
-/// One interface's counts.
+/// One interface's counts and state, by name (a tunnel that comes back under its name is the
+/// same row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfaceRow {
     pub name: IfaceName,
     /// From the topology, when it was given.
     pub kind: Option<IfaceKind>,
+    /// Up in the latest topology (any interface of this name); true until a topology says.
+    pub up: bool,
+    /// Named by the latest topology (or never told of one).
+    pub present: bool,
     pub verdicts: VerdictCounts,
     pub queries: u64,
     pub responses: u64,
     pub encrypted: u64,
     pub malformed: u64,
+    /// Leaks and bypasses of messages and flows (not of malformed messages).
+    pub exposures: u64,
+    /// Frames captured on it (live capture only).
+    pub packets: Option<u64>,
+}
+
+impl IfaceRow {
+    /// DNS messages (queries, responses) and encrypted flows seen on it.
+    pub fn messages(&self) -> u64 {
+        self.queries + self.responses + self.encrypted
+    }
 }
 
 /// A resolver as seen from one interface over one transport.
@@ -66,9 +94,28 @@ pub struct ResolverRow {
     pub queries: u64,
     pub responses: u64,
     pub verdicts: VerdictCounts,
+    /// The verdict of the latest message or flow.
+    pub last_verdict: Option<Verdict>,
+    /// The latest response times (at most `ReportLimits::rtt_samples`).
+    rtts: VecDeque<u64>,
 }
 
 impl ResolverRow {
+    /// Leaks and bypasses of messages to and from it, and of flows to it.
+    pub fn exposures(&self) -> u64 {
+        self.verdicts[Verdict::Leak as usize] + self.verdicts[Verdict::Bypass as usize]
+    }
+
+    /// Median of the response times kept.
+    pub fn median_rtt_ns(&self) -> Option<u64> {
+        if self.rtts.is_empty() {
+            return None;
+        }
+        let mut v: Vec<u64> = self.rtts.iter().copied().collect();
+        v.sort_unstable();
+        Some(v[v.len() / 2])
+    }
+
     /// The verdict that matters most for the row: leak or bypass if any was seen, else the most
     /// frequent one.
     pub fn verdict(&self) -> Option<Verdict> {
@@ -161,11 +208,26 @@ impl Report {
         }
     }
 
-    /// Records what each interface is (call on every topology change).
+    /// Records what each interface is, and whether it is up and still there (call on every
+    /// topology change).
     pub fn topology(&mut self, topology: &Topology) {
+        for row in &mut self.ifaces {
+            (row.present, row.up) = (false, false);
+        }
         for i in topology.iter() {
             if let Some(row) = self.iface_row(&i.name) {
                 row.kind = Some(i.kind);
+                row.present = true;
+                row.up |= i.facts.up;
+            }
+        }
+    }
+
+    /// Records each interface's captured frames (live capture).
+    pub fn capture(&mut self, capture: &[CaptureCounters]) {
+        for c in capture {
+            if let Some(row) = self.ifaces.iter_mut().find(|r| *r.name == *c.iface) {
+                row.packets = Some(c.received);
             }
         }
     }
@@ -188,6 +250,7 @@ impl Report {
             if let Some(v) = j.verdict {
                 row.verdicts[v as usize] += 1;
             }
+            row.exposures += u64::from(j.is_exposure());
         }
         if kind == EventKind::Malformed {
             return;
@@ -221,11 +284,15 @@ impl Report {
                 self.ifaces.push(IfaceRow {
                     name: name.clone(),
                     kind: None,
+                    up: true,
+                    present: true,
                     verdicts: [0; 5],
                     queries: 0,
                     responses: 0,
                     encrypted: 0,
                     malformed: 0,
+                    exposures: 0,
+                    packets: None,
                 });
                 self.ifaces.len() - 1
             }
@@ -253,6 +320,8 @@ impl Report {
                     queries: 0,
                     responses: 0,
                     verdicts: [0; 5],
+                    last_verdict: None,
+                    rtts: VecDeque::new(),
                 });
                 self.resolver_index.insert(key, self.resolvers.len() - 1);
                 self.resolvers.len() - 1
@@ -271,6 +340,14 @@ impl Report {
         row.provider = row.provider.or(wire.provider);
         if let Some(v) = j.verdict {
             row.verdicts[v as usize] += 1;
+        }
+        row.last_verdict = j.verdict.or(row.last_verdict);
+        let rtt = ev.as_message().and_then(|m| m.rtt_ns);
+        if let (Some(rtt), 1..) = (rtt, self.limits.rtt_samples) {
+            if row.rtts.len() >= self.limits.rtt_samples {
+                row.rtts.pop_front();
+            }
+            row.rtts.push_back(rtt);
         }
     }
 
@@ -307,6 +384,11 @@ impl Report {
     /// Interfaces in the order they were first seen.
     pub fn interfaces(&self) -> &[IfaceRow] {
         &self.ifaces
+    }
+
+    /// Resolvers in the order they were first seen.
+    pub fn resolver_rows(&self) -> &[ResolverRow] {
+        &self.resolvers
     }
 
     /// Resolvers, most queried first.

@@ -274,8 +274,10 @@ impl App {
 
     fn move_by(&mut self, model: &Model, by: isize) {
         match self.pane {
-            Pane::Resolvers => self.resolver_sel = step(self.resolver_sel, by, model.resolvers.len()),
-            Pane::Interfaces => self.iface_sel = step(self.iface_sel, by, model.ifaces.len()),
+            Pane::Resolvers => {
+                self.resolver_sel = step(self.resolver_sel, by, model.tables.resolver_rows().len())
+            }
+            Pane::Interfaces => self.iface_sel = step(self.iface_sel, by, model.tables.interfaces().len()),
             Pane::Events => {
                 let list = self.visible(model);
                 if list.is_empty() {

@@ -26,7 +26,8 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
     let file = row.file.as_deref().map(|f| format!(" in {}", escape(f))).unwrap_or_default();
     out.push(field("event", format!("#{}, frame {}{file}", row.seq, ev.frame)));
     out.push(field("time", text::full_time(ev.ts)));
-    let kind = model.ifaces.iter().find(|i| i.id == ev.iface).map_or(IfaceKind::Other, |i| i.kind);
+    let row = model.tables.interfaces().iter().find(|i| i.name == ev.iface_name);
+    let kind = row.and_then(|i| i.kind).unwrap_or(IfaceKind::Other);
     out.push(field("interface", format!("{} ({})", escape(&ev.iface_name), kind.as_str())));
     let (verdict, style) = match (ev.kind(), j.verdict) {
         (EventKind::Notice, _) | (_, None) => ("notice".to_owned(), Style::new().fg(Color::Yellow)),

@@ -6,11 +6,11 @@
 //! resolver. Updates are O(1) per event (plus a short scan of the resolver table).
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::counters::Counters;
-use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict};
+use crate::output::report::{IfaceRow, Report, ReportLimits};
+use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Topology, Ts};
 
 /// Events kept for browsing (newest win).
 pub const EVENT_CAP: usize = 20_000;
@@ -22,6 +22,17 @@ pub const IFACE_CAP: usize = 256;
 pub const SERIES_SECS: usize = 600;
 /// Response times kept per resolver for its median.
 pub const RTT_SAMPLES: usize = 64;
+
+/// The limits of the dashboard's interface and resolver tables (the summary's aggregation,
+/// smaller; no leaked-name, flow or notice lists: the event list shows those).
+const TABLES: ReportLimits = ReportLimits {
+    interfaces: IFACE_CAP,
+    resolvers: RESOLVER_CAP,
+    names: 1,
+    flows: 0,
+    notices: 0,
+    rtt_samples: RTT_SAMPLES,
+};
 /// Diagnostics of the capture side kept (the newest; all are counted).
 pub const DIAGNOSTICS_CAP: usize = 8;
 /// A leak episode ends after this long (trace time) without a leak or bypass.
@@ -35,48 +46,6 @@ pub struct Row {
     /// The input file, when several are replayed.
     pub file: Option<Arc<str>>,
     pub judged: Judged,
-}
-
-#[derive(Debug, Clone)]
-pub struct ResolverRow {
-    pub addr: IpAddr,
-    pub port: u16,
-    pub iface: IfaceName,
-    pub transport: Transport,
-    pub provider: Option<&'static str>,
-    /// Queries and encrypted flows sent to it.
-    pub queries: u64,
-    /// Leaks and bypasses (queries, responses, flows).
-    pub exposures: u64,
-    pub last_verdict: Option<Verdict>,
-    rtts: VecDeque<u64>,
-}
-
-impl ResolverRow {
-    /// Median of the last `RTT_SAMPLES` response times.
-    pub fn median_rtt_ns(&self) -> Option<u64> {
-        if self.rtts.is_empty() {
-            return None;
-        }
-        let mut v: Vec<u64> = self.rtts.iter().copied().collect();
-        v.sort_unstable();
-        Some(v[v.len() / 2])
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct IfaceRow {
-    pub id: u32,
-    pub name: IfaceName,
-    pub kind: IfaceKind,
-    pub up: bool,
-    /// Still present in the latest topology.
-    pub present: bool,
-    /// DNS messages (queries, responses) and encrypted flows seen on it.
-    pub dns: u64,
-    pub exposures: u64,
-    /// Frames captured on it (live capture only).
-    pub packets: Option<u64>,
 }
 
 /// Counts of one second of trace time.
@@ -112,14 +81,12 @@ pub enum Safety {
     Leaking(Episode),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Model {
     pub events: VecDeque<Row>,
     next_seq: u64,
-    pub resolvers: Vec<ResolverRow>,
-    /// Resolver rows not kept because the table was full.
-    pub resolvers_overflow: u64,
-    pub ifaces: Vec<IfaceRow>,
+    /// Interfaces and resolvers, aggregated as the summary aggregates them.
+    pub tables: Report,
     pub series: VecDeque<Second>,
     pub counters: Counters,
     pub first_ts: Option<Ts>,
@@ -137,6 +104,27 @@ pub struct Model {
     last_file: Option<Arc<str>>,
 }
 
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            events: VecDeque::new(),
+            next_seq: 0,
+            tables: Report::new(TABLES),
+            series: VecDeque::new(),
+            counters: Counters::default(),
+            first_ts: None,
+            last_ts: None,
+            exposures: 0,
+            episode: None,
+            tunnel_down_since: None,
+            diagnostics: VecDeque::new(),
+            diagnostics_seen: 0,
+            version: 0,
+            last_file: None,
+        }
+    }
+}
+
 impl Model {
     pub fn new() -> Self {
         Self::default()
@@ -149,20 +137,8 @@ impl Model {
 
     pub fn apply_topology(&mut self, topo: &Topology) {
         self.version += 1;
-        for row in &mut self.ifaces {
-            row.present = false;
-        }
-        for i in topo.iter() {
-            let row = self.iface_row(i.id, &i.name);
-            if let Some(row) = row {
-                row.name = i.name.clone();
-                row.kind = i.kind;
-                row.up = i.facts.up;
-                row.present = true;
-            }
-        }
-        let tunnels = self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.present);
-        let (known, up) = tunnels.fold((0, 0), |(k, u), i| (k + 1, u + i.up as usize));
+        self.tables.topology(topo);
+        let (known, up) = self.tunnels().fold((0, 0), |(k, u), i| (k + 1, u + i.up as usize));
         if known > 0 && up == 0 {
             self.tunnel_down_since.get_or_insert(self.last_ts.unwrap_or_default());
         } else if up > 0 {
@@ -182,11 +158,7 @@ impl Model {
     pub fn apply_counters(&mut self, counters: &Counters) {
         self.version += 1;
         self.counters = counters.clone();
-        for c in &counters.capture {
-            if let Some(row) = self.ifaces.iter_mut().find(|i| *i.name == *c.iface) {
-                row.packets = Some(c.received);
-            }
-        }
+        self.tables.capture(&counters.capture);
     }
 
     pub fn apply_event(&mut self, judged: &Judged, file: Option<&str>) {
@@ -208,12 +180,8 @@ impl Model {
         }
         if message {
             self.count_second(ev.ts, exposed);
-            self.count_resolver(judged, exposed);
         }
-        if let Some(row) = self.iface_row(ev.iface, &ev.iface_name) {
-            row.dns += message as u64;
-            row.exposures += exposed as u64;
-        }
+        self.tables.observe(judged);
         self.apply_notice(ev.as_notice(), ev.ts);
         let file = file.map(|f| match &self.last_file {
             Some(last) if **last == *f => last.clone(),
@@ -244,27 +212,6 @@ impl Model {
         self.series.clear();
     }
 
-    /// The row of interface `id`, created when there is room.
-    fn iface_row(&mut self, id: u32, name: &IfaceName) -> Option<&mut IfaceRow> {
-        match self.ifaces.iter().position(|i| i.id == id) {
-            Some(p) => self.ifaces.get_mut(p),
-            None if self.ifaces.len() < IFACE_CAP => {
-                self.ifaces.push(IfaceRow {
-                    id,
-                    name: name.clone(),
-                    kind: IfaceKind::Other,
-                    up: true,
-                    present: true,
-                    dns: 0,
-                    exposures: 0,
-                    packets: None,
-                });
-                self.ifaces.last_mut()
-            }
-            None => None,
-        }
-    }
-
     fn count_second(&mut self, ts: Ts, exposed: bool) {
         let sec = ts.0.div_euclid(1_000_000_000);
         let slot = match self.series.back() {
@@ -284,50 +231,9 @@ impl Model {
         }
     }
 
-    fn count_resolver(&mut self, judged: &Judged, exposed: bool) {
-        let ev = &judged.event;
-        let (Some((addr, port)), Some(wire)) = (ev.resolver(), ev.wire()) else { return };
-        let found = self
-            .resolvers
-            .iter()
-            .position(|r| r.addr == addr && r.transport == wire.transport && *r.iface == *ev.iface_name);
-        let idx = match found {
-            Some(i) => i,
-            None if self.resolvers.len() < RESOLVER_CAP => {
-                self.resolvers.push(ResolverRow {
-                    addr,
-                    port,
-                    iface: ev.iface_name.clone(),
-                    transport: wire.transport,
-                    provider: wire.provider,
-                    queries: 0,
-                    exposures: 0,
-                    last_verdict: None,
-                    rtts: VecDeque::new(),
-                });
-                self.resolvers.len() - 1
-            }
-            None => {
-                self.resolvers_overflow += 1;
-                return;
-            }
-        };
-        let r = &mut self.resolvers[idx];
-        r.queries += matches!(ev.kind(), EventKind::Query | EventKind::Encrypted) as u64;
-        r.exposures += exposed as u64;
-        r.last_verdict = judged.verdict.or(r.last_verdict);
-        r.provider = r.provider.or(wire.provider);
-        if let Some(rtt) = ev.as_message().and_then(|m| m.rtt_ns) {
-            if r.rtts.len() >= RTT_SAMPLES {
-                r.rtts.pop_front();
-            }
-            r.rtts.push_back(rtt);
-        }
-    }
-
     /// Tunnel interfaces present now, with whether each is up.
     pub fn tunnels(&self) -> impl Iterator<Item = &IfaceRow> {
-        self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.present)
+        self.tables.interfaces().iter().filter(|i| i.kind == Some(IfaceKind::Tunnel) && i.present)
     }
 
     /// The state the header shows, at time `now`.
@@ -344,7 +250,7 @@ impl Model {
         if known > 0 {
             return Safety::Safe;
         }
-        if self.next_seq == 0 && self.ifaces.is_empty() {
+        if self.next_seq == 0 && self.tables.interfaces().is_empty() {
             return Safety::Waiting;
         }
         Safety::NoTunnel

@@ -146,9 +146,10 @@ fn render_info(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     spans.push(source_status(app, model));
     spans.push(Span::raw(format!(" │ {} │ watching: ", running(app, model))));
     let watched: Vec<String> = model
-        .ifaces
+        .tables
+        .interfaces()
         .iter()
-        .filter(|i| i.present && matches!(i.kind, IfaceKind::Physical | IfaceKind::Other))
+        .filter(|i| i.present && matches!(i.kind, None | Some(IfaceKind::Physical | IfaceKind::Other)))
         .map(|i| escape(&i.name).into_owned())
         .collect();
     spans.push(Span::raw(if watched.is_empty() { "-".to_owned() } else { watched.join(",") }));
@@ -439,20 +440,20 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
 }
 
 fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
-    let more = match model.resolvers_overflow {
+    let more = match model.tables.resolvers_overflow {
         0 => String::new(),
         n => format!(", {n} messages to resolvers beyond the table"),
     };
-    let title = format!(" Resolvers ({}{more}) ", model.resolvers.len());
+    let title = format!(" Resolvers ({}{more}) ", model.tables.resolver_rows().len());
     let block = pane_block(title, app.pane == Pane::Resolvers);
-    let mut order: Vec<_> = model.resolvers.iter().collect();
-    order.sort_by(|a, b| b.exposures.cmp(&a.exposures).then(b.queries.cmp(&a.queries)));
+    let mut order: Vec<_> = model.tables.resolver_rows().iter().collect();
+    order.sort_by(|a, b| b.exposures().cmp(&a.exposures()).then(b.queries.cmp(&a.queries)));
     let sel = app.resolver_sel.min(order.len().saturating_sub(1));
     let rows_fit = block.inner(area).height.saturating_sub(1) as usize;
     let skip = (sel + 1).saturating_sub(rows_fit.max(1));
     let rows = order.iter().enumerate().skip(skip).take(rows_fit).map(|(i, r)| {
         let (verdict, vstyle) = verdict_look(r.last_verdict);
-        let leaks_style = if r.exposures > 0 {
+        let leaks_style = if r.exposures() > 0 {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         } else {
             Style::new()
@@ -466,7 +467,7 @@ fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
             Cell::from(escape(&r.iface).into_owned()),
             Cell::from(r.transport.as_str()),
             Cell::from(r.queries.to_string()),
-            Cell::from(r.exposures.to_string()).style(leaks_style),
+            Cell::from(r.exposures().to_string()).style(leaks_style),
             Cell::from(r.median_rtt_ns().map(text::rtt).unwrap_or_else(|| "-".into())),
             Cell::from(verdict).style(vstyle),
             Cell::from(r.provider.unwrap_or("")),
@@ -481,11 +482,12 @@ fn render_resolvers(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_ifaces(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
-    let block = pane_block(format!(" Interfaces ({}) ", model.ifaces.len()), app.pane == Pane::Interfaces);
-    let sel = app.iface_sel.min(model.ifaces.len().saturating_sub(1));
+    let ifaces = model.tables.interfaces();
+    let block = pane_block(format!(" Interfaces ({}) ", ifaces.len()), app.pane == Pane::Interfaces);
+    let sel = app.iface_sel.min(ifaces.len().saturating_sub(1));
     let rows_fit = block.inner(area).height.saturating_sub(1) as usize;
     let skip = (sel + 1).saturating_sub(rows_fit.max(1));
-    let rows = model.ifaces.iter().enumerate().skip(skip).take(rows_fit).map(|(i, r)| {
+    let rows = ifaces.iter().enumerate().skip(skip).take(rows_fit).map(|(i, r)| {
         let (state, sstyle) = match (r.present, r.up) {
             (false, _) => ("gone", Style::new().fg(Color::DarkGray)),
             (true, true) => ("up", Style::new().fg(Color::Green)),
@@ -502,10 +504,10 @@ fn render_ifaces(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
         }
         TRow::new(vec![
             Cell::from(escape(&r.name).into_owned()),
-            Cell::from(r.kind.as_str()),
+            Cell::from(r.kind.unwrap_or(IfaceKind::Other).as_str()),
             Cell::from(state).style(sstyle),
             Cell::from(r.packets.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
-            Cell::from(r.dns.to_string()),
+            Cell::from(r.messages().to_string()),
             Cell::from(r.exposures.to_string()).style(leaks_style),
         ])
         .style(style)
