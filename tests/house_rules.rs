@@ -1,6 +1,7 @@
 //! The house rules the compiler cannot check by itself, checked here so that a break fails the
 //! tests instead of waiting for a review: the core's dependencies are an allowlist, the core's
-//! purity lints (core/clippy.toml) really fire, functions stay under 80 lines.
+//! purity lints (core/clippy.toml) really fire, modules depend one way, functions stay under 80
+//! lines and files under 600 (or say at the top why not).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -251,4 +252,22 @@ fn modules_depend_one_way() {
         }
     }
     assert!(bad.is_empty(), "modules reaching the wrong way:\n{}", bad.join("\n"));
+}
+/// Files stay under 600 lines, or say in their first lines why they are longer.
+#[test]
+fn files_stay_short_or_say_why() {
+    let mut long = Vec::new();
+    for file in project_files() {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        let lines = text.lines().count();
+        let says_why = text.lines().take(12).any(|l| l.contains("over 600 lines"));
+        if lines > 600 && !says_why {
+            long.push(format!("{}: {lines} lines", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over 600 lines (split them, or say at the top why not with the words \"over 600 lines\"):\n{}",
+        long.join("\n")
+    );
 }

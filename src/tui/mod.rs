@@ -12,6 +12,7 @@ pub mod detail;
 pub mod keys;
 pub mod model;
 pub mod sink;
+mod tables;
 mod term;
 pub mod text;
 pub mod view;
