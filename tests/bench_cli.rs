@@ -82,3 +82,21 @@ fn a_file_without_dns_is_a_clear_error() {
     assert!(stderr.starts_with("dnsleak: ") && stderr.contains("holds no DNS message"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On a release build (`.ci/perf`): frames to judged events run faster than hickory's full
+/// decode of the DNS payloads alone (1.41x measured; the margin is 1.1x). A ratio within one
+/// run, so a slower machine does not move it.
+#[test]
+#[ignore = "perf: release build only, run by .ci/perf"]
+fn perf_the_pipeline_outruns_hickorys_full_decode() {
+    let out = bench(&["--seconds", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("hickory Message::from_vec (full decode)"))
+        .unwrap_or_else(|| panic!("no full-decode row: {stdout}"));
+    let ratio: f64 = row.split_whitespace().last().unwrap().trim_end_matches('x').parse().unwrap();
+    assert!(ratio > 1.1, "dnsleak is only {ratio}x hickory's full decode");
+}

@@ -41,7 +41,8 @@ fn encrypted(events: &[Judged]) -> Vec<&Judged> {
 }
 
 #[test]
-fn dot_flow_reported_once() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_dot_flow_reported_once() {
     let (events, stats) = judge("ndpi__dns_dot.pcap", &Config::new());
     let enc = encrypted(&events);
     assert_eq!(enc.len(), 1, "{enc:#?}");
@@ -60,7 +61,8 @@ fn dot_flow_reported_once() {
 }
 
 #[test]
-fn doh_flow_by_server_name() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_doh_flow_by_server_name() {
     let (events, _) = judge("ndpi__dns_doh.pcap", &Config::new());
     let enc = encrypted(&events);
     assert_eq!(enc.len(), 1, "{enc:#?}");
@@ -74,7 +76,8 @@ fn doh_flow_by_server_name() {
 }
 
 #[test]
-fn doh_flow_provider_from_a_user_list() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_doh_flow_provider_from_a_user_list() {
     let mut config = Config::new();
     config.resolvers.add_user_list("mozilla.cloudflare-dns.com Firefox TRR\n").expect("a valid list");
     let (events, _) = judge("ndpi__dns_doh.pcap", &config);
@@ -84,7 +87,8 @@ fn doh_flow_provider_from_a_user_list() {
 }
 
 #[test]
-fn wireguard_is_not_dns() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_wireguard_is_not_dns() {
     let (events, _) = judge("ndpi__wireguard.pcap", &Config::new());
     assert!(encrypted(&events).is_empty());
 }
@@ -92,7 +96,8 @@ fn wireguard_is_not_dns() {
 /// Ordinary HTTPS (and QUIC) in the two large mixed captures is never called DNS: neither
 /// holds a TLS or QUIC flow to a DoH server name or a well-known DoH address.
 #[test]
-fn ordinary_https_is_not_doh() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_ordinary_https_is_not_doh() {
     for capture in ["pcapplusplus__example.pcap", "ndpi__1kxun.pcap", "ndpi__anyconnect-vpn.pcap"] {
         let (events, stats) = judge(capture, &Config::new());
         let enc = encrypted(&events);
@@ -128,7 +133,8 @@ fn truth_tcp(capture: &str) -> Vec<(u64, u16, u16, u16, u8)> {
 }
 
 #[test]
-fn tcp_dns_through_the_pipeline_equals_tshark() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_tcp_dns_through_the_pipeline_equals_tshark() {
     let captures = [
         "dnscap__dnsotcp-many1pkt.pcap",
         "dnscap__dnsotcp-manyopkts.pcap",
@@ -149,7 +155,8 @@ fn tcp_dns_through_the_pipeline_equals_tshark() {
 /// dnscap__dnso1tcp-bighole: tshark's 41 rows are all found on their frames; resynchronising
 /// after the lost segments finds the 35 later queries tshark does not read.
 #[test]
-fn tcp_big_hole_through_the_pipeline() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_tcp_big_hole_through_the_pipeline() {
     let capture = "dnscap__dnso1tcp-bighole.pcap";
     let (events, stats) = judge(capture, &Config::new());
     let got = tcp_rows(&events);
@@ -183,7 +190,8 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
-fn doh_list_option_names_the_provider() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_doh_list_option_names_the_provider() {
     let list = temp_file("good.list", "# mine\nmozilla.cloudflare-dns.com My Resolver\n");
     let cap = corpus().join("captures/ndpi__dns_doh.pcap");
     let o = replay(&["--json", "--doh-list", list.to_str().expect("utf-8"), cap.to_str().expect("utf-8")]);
@@ -198,7 +206,8 @@ fn doh_list_option_names_the_provider() {
 }
 
 #[test]
-fn doh_list_option_error_names_the_line() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_doh_list_option_error_names_the_line() {
     let list = temp_file("bad.list", "dns.example.net\n\nnot a/host\n");
     let cap = corpus().join("captures/ndpi__dns_doh.pcap");
     let o = replay(&["--doh-list", list.to_str().expect("utf-8"), cap.to_str().expect("utf-8")]);

@@ -271,3 +271,47 @@ fn files_stay_short_or_say_why() {
         long.join("\n")
     );
 }
+
+/// Tests that cannot run everywhere say so: `#[ignore = "root: ..."]`, `"corpus: ..."`,
+/// `"tool: ..."` or `"perf: ..."`, nothing else; `.ci/test` picks them by name, so a corpus
+/// test has "corpus" in its name (and only corpus tests do) and a perf test starts with
+/// `perf_` (and only perf tests do).
+#[test]
+fn ignored_tests_say_why_and_are_named_for_it() {
+    let mut bad = Vec::new();
+    for file in project_files() {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if line.trim() != "#[test]" {
+                continue;
+            }
+            let mut reason = None;
+            let mut name = None;
+            for next in lines.iter().skip(n + 1).take(6) {
+                let t = next.trim();
+                if let Some(r) = t.strip_prefix("#[ignore") {
+                    reason = Some(r.trim_start_matches(" = \"").split(':').next().unwrap_or("").to_string());
+                } else if let Some(rest) = t.strip_prefix("fn ").or_else(|| t.strip_prefix("pub fn ")) {
+                    name = Some(rest.split('(').next().unwrap_or("").to_string());
+                    break;
+                }
+            }
+            let Some(name) = name else { continue };
+            let at = format!("{}:{}: {name}", file.display(), n + 1);
+            match reason.as_deref() {
+                None | Some("root" | "tool") => {}
+                Some("corpus") => {}
+                Some("perf") => {}
+                Some(other) => bad.push(format!("{at}: ignored for {other:?}, not root/corpus/tool/perf")),
+            }
+            if (reason.as_deref() == Some("corpus")) != name.contains("corpus") {
+                bad.push(format!("{at}: \"corpus\" in the name if and only if marked corpus:"));
+            }
+            if (reason.as_deref() == Some("perf")) != name.starts_with("perf_") {
+                bad.push(format!("{at}: perf_ names if and only if marked perf:"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -56,21 +56,24 @@ fn assert_no_panic(o: &Output) {
 }
 
 #[test]
-fn summary_of_a_multi_interface_pcapng() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_summary_of_a_multi_interface_pcapng() {
     let o = replay(&["pcapplusplus__many_interfaces-1.pcapng"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     insta::assert_snapshot!("summary_many_interfaces", text(&o.stdout));
 }
 
 #[test]
-fn summary_of_two_files() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_summary_of_two_files() {
     let o = replay(&["zeek__pcapng-multi-interface.pcapng", "zeek__mdns.pcap", "--top", "3"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     insta::assert_snapshot!("summary_two_files", text(&o.stdout));
 }
 
 #[test]
-fn summary_accounts_for_every_packet() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_summary_accounts_for_every_packet() {
     for file in ["ndpi__1kxun.pcap", "dnscap__frags.pcap", "pcapplusplus__many_interfaces-1.pcapng"] {
         let o = replay(&[file]);
         let out = text(&o.stdout);
@@ -83,7 +86,8 @@ fn summary_accounts_for_every_packet() {
 }
 
 #[test]
-fn exit_status_is_0_clean_1_exposed_2_error() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_exit_status_is_0_clean_1_exposed_2_error() {
     // mDNS only: multicast, nothing leaves.
     assert_eq!(replay(&["zeek__mdns.pcap"]).status.code(), Some(0));
     assert_eq!(replay(&["zeek__dns-edns-ecs.pcap"]).status.code(), Some(1));
@@ -93,7 +97,8 @@ fn exit_status_is_0_clean_1_exposed_2_error() {
 }
 
 #[test]
-fn unnamed_interface_default_is_said_and_overridable() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_unnamed_interface_default_is_said_and_overridable() {
     let o = replay(&["zeek__dns-edns-ecs.pcap"]);
     let out = text(&o.stdout);
     assert!(out.contains("does not name its interface, so it is called if0 and judged physical"), "{out}");
@@ -158,6 +163,7 @@ fn check_schema(v: &serde_json::Value) {
 }
 
 #[test]
+#[ignore = "corpus: needs /work/shared/corpus"]
 fn ndjson_schema_holds_on_every_corpus_capture() {
     let mut kinds = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(corpus()).unwrap() {
@@ -181,7 +187,8 @@ fn ndjson_schema_holds_on_every_corpus_capture() {
 }
 
 #[test]
-fn ndjson_example_line_has_the_documented_values() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_ndjson_example_line_has_the_documented_values() {
     let o = replay(&["--json", "zeek__dns-edns-ecs.pcap"]);
     let lines = json_lines(&o);
     let q = lines.iter().find(|v| v["frame"] == 2).unwrap();
@@ -199,7 +206,8 @@ fn ndjson_example_line_has_the_documented_values() {
 }
 
 #[test]
-fn several_files_add_a_file_field() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_several_files_add_a_file_field() {
     let o = replay(&["--json", "zeek__mdns.pcap", "zeek__pcapng-multi-interface.pcapng"]);
     let lines = json_lines(&o);
     assert!(lines.iter().any(|v| v["file"] == "zeek__mdns.pcap"));
@@ -208,7 +216,8 @@ fn several_files_add_a_file_field() {
 }
 
 #[test]
-fn multi_interface_pcapng_judges_each_packet_by_its_interface() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_multi_interface_pcapng_judges_each_packet_by_its_interface() {
     let o = replay(&["--json", "zeek__pcapng-multi-interface.pcapng"]);
     let ifaces: std::collections::BTreeSet<String> =
         json_lines(&o).iter().map(|v| v["iface"].as_str().unwrap().to_string()).collect();
@@ -219,7 +228,8 @@ fn multi_interface_pcapng_judges_each_packet_by_its_interface() {
 }
 
 #[test]
-fn stdin_and_gzip_give_the_same_lines() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_stdin_and_gzip_give_the_same_lines() {
     let file = capture("zeek__dns-edns-ecs.pcap");
     let plain = replay(&["--json", file.to_str().unwrap()]).stdout;
     let gz_path = tempdir("gz").join("c.pcap.gz");
@@ -245,7 +255,8 @@ fn stdin_and_gzip_give_the_same_lines() {
 }
 
 #[test]
-fn json_into_a_closed_pipe_ends_quietly_with_0() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_json_into_a_closed_pipe_ends_quietly_with_0() {
     let f = capture("ndpi__1kxun.pcap");
     let f = f.to_str().unwrap();
     let mut child = Command::new(BIN)
@@ -304,7 +315,8 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 }
 
 #[test]
-fn every_kind_of_bad_file_exits_2_with_a_message_naming_the_file() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_every_kind_of_bad_file_exits_2_with_a_message_naming_the_file() {
     let dir = tempdir("bad");
     for (name, bytes, says) in hostile_files() {
         std::fs::write(dir.join(name), bytes).unwrap();
@@ -332,7 +344,8 @@ fn every_kind_of_bad_file_exits_2_with_a_message_naming_the_file() {
 }
 
 #[test]
-fn events_before_a_fault_are_printed_and_counted() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_events_before_a_fault_are_printed_and_counted() {
     let src = capture("zeek__dns-edns-ecs.pcap");
     let whole = json_lines(&replay(&["--json", src.to_str().unwrap()]));
     let bytes = std::fs::read(&src).unwrap();
@@ -357,7 +370,8 @@ fn events_before_a_fault_are_printed_and_counted() {
 }
 
 #[test]
-fn escape_sequences_on_the_wire_never_reach_the_terminal() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_escape_sequences_on_the_wire_never_reach_the_terminal() {
     // packetq's capture has names with control bytes; the summary shows them escaped.
     let o = replay(&["packetq__sample-rfc1035escape.pcap", "--top", "50"]);
     assert_no_panic(&o);
@@ -366,7 +380,8 @@ fn escape_sequences_on_the_wire_never_reach_the_terminal() {
 }
 
 #[test]
-fn colour_only_when_asked_or_on_a_terminal() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_colour_only_when_asked_or_on_a_terminal() {
     let piped = replay(&["zeek__dns-edns-ecs.pcap"]);
     assert!(!piped.stdout.contains(&0x1b), "no colour when piped");
     let always = replay(&["zeek__dns-edns-ecs.pcap", "--color", "always"]);

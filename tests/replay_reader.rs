@@ -39,6 +39,7 @@ fn read_all(path: &Path) -> anyhow::Result<(Vec<Seen>, Format)> {
 }
 
 #[test]
+#[ignore = "corpus: needs /work/shared/corpus"]
 fn every_corpus_capture_reads_to_its_end_with_capinfos_packet_count() {
     for (file, packets) in index() {
         let (frames, _) =
@@ -50,7 +51,8 @@ fn every_corpus_capture_reads_to_its_end_with_capinfos_packet_count() {
 
 /// Times and interface names of the truth rows (tshark's frame.time_epoch, iface).
 #[test]
-fn times_and_interface_names_match_tshark() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_times_and_interface_names_match_tshark() {
     for (file, _) in index() {
         let truth = std::fs::read_to_string(corpus().join("truth").join(format!("{file}.tsv"))).unwrap();
         let (frames, _) = read_all(&corpus().join("captures").join(&file)).unwrap();
@@ -69,7 +71,8 @@ fn times_and_interface_names_match_tshark() {
 }
 
 #[test]
-fn formats_are_detected() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_formats_are_detected() {
     let c = corpus().join("captures");
     let (_, f) = read_all(&c.join("arkime__ipv6-gtp6.pcap")).unwrap();
     assert_eq!(f, Format::Pcap { nanos: true, big_endian: false });
@@ -80,7 +83,8 @@ fn formats_are_detected() {
 }
 
 #[test]
-fn gzip_reads_the_same_frames() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_gzip_reads_the_same_frames() {
     let src = corpus().join("captures/zeek__dns-edns-ecs.pcap");
     let dir = tempdir("gzip");
     let gz = dir.join("c.pcap.gz");
@@ -92,7 +96,8 @@ fn gzip_reads_the_same_frames() {
 }
 
 #[test]
-fn truncated_file_keeps_frames_before_the_cut_and_names_the_offset() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_truncated_file_keeps_frames_before_the_cut_and_names_the_offset() {
     let src = std::fs::read(corpus().join("captures/zeek__dns-edns-ecs.pcap")).unwrap();
     let dir = tempdir("trunc");
     let cut = dir.join("cut.pcap");
@@ -109,7 +114,8 @@ fn truncated_file_keeps_frames_before_the_cut_and_names_the_offset() {
 }
 
 #[test]
-fn absurd_record_length_is_refused_without_allocating_it() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_absurd_record_length_is_refused_without_allocating_it() {
     let mut src = std::fs::read(corpus().join("captures/zeek__dns-edns-ecs.pcap")).unwrap();
     // First record header starts at 24: caplen at 32..36.
     src[32..36].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());

@@ -125,44 +125,52 @@ fn check_equal(capture: &str) -> dnsleak_core::stats::TcpStats {
 }
 
 #[test]
-fn many_messages_in_one_segment() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_many_messages_in_one_segment() {
     let s = check_equal("dnscap__dnsotcp-many1pkt.pcap");
     assert_eq!((s.gaps, s.resyncs, s.bytes_lost), (0, 0, 0));
 }
 
 #[test]
-fn messages_across_segments() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_messages_across_segments() {
     check_equal("dnscap__dnsotcp-manyopkts.pcap");
 }
 
 #[test]
-fn twenty_requests_in_one_segment() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_twenty_requests_in_one_segment() {
     let s = check_equal("suricata-verify__dns-tcp-multirequest-buffer.pcap");
     assert_eq!(s.gaps, 0);
 }
 
 #[test]
-fn incomplete_message_completed_later_on_mdns_port() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_incomplete_message_completed_later_on_mdns_port() {
     check_equal("suricata-verify__dns-incomplete.pcap");
 }
 
 #[test]
-fn plain_query_and_response() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_plain_query_and_response() {
     check_equal("tcpdump__dns_tcp.pcap");
 }
 
 #[test]
-fn truncated_answer_retried_over_tcp() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_truncated_answer_retried_over_tcp() {
     check_equal("zeek__dns-edns-ecs.pcap");
 }
 
 #[test]
-fn response_with_trailing_bytes_inside_its_length() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_response_with_trailing_bytes_inside_its_length() {
     check_equal("dnsjit__tcp-response-with-trailing-junk.pcap");
 }
 
 #[test]
-fn tcp_beside_fragments() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_tcp_beside_fragments() {
     check_equal("ndpi__dns_fragmented.pcap");
 }
 
@@ -170,7 +178,8 @@ fn tcp_beside_fragments() {
 /// resynchronising on the next plausible length prefix finds every later query too. Every
 /// truth row is found on its frame, and the extra messages are exactly queries after the hole.
 #[test]
-fn big_hole_is_recovered_by_resynchronising() {
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_big_hole_is_recovered_by_resynchronising() {
     let capture = "dnscap__dnso1tcp-bighole.pcap";
     let (found, stats) = tcp_messages(capture);
     let want = truth(capture);

@@ -1,6 +1,7 @@
 //! The dashboard under load: a pipeline thread pushes 20,000 events/s through the real `TuiSink`
-//! while a UI thread takes them in and draws at the frame interval (20,000 kept, filters on). The pipeline
-//! never waits on the UI, every event is counted, and no frame takes longer than the interval.
+//! while a UI thread takes them in and draws at the frame interval (20,000 kept, filters on).
+//! Every event is counted (the debug suite); the pipeline never waits on the UI and frames stay
+//! under the interval (`perf_`, on a release build: `.ci/perf`).
 
 mod support;
 mod tui_common;
@@ -23,14 +24,43 @@ const EVENTS: usize = 50_000;
 /// Events per second the pipeline offers: a burst of leaks on a busy machine.
 const RATE: usize = 20_000;
 
-#[test]
-fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
+/// What a load run measured.
+struct Load {
+    model: Model,
+    /// Time to push every event, and the slowest single `event` call.
+    took: Duration,
+    slowest_event: Duration,
+    frames: usize,
+    /// 90th percentile and slowest frame (take updates and draw), and the slowest draw alone.
+    p90_frame: Duration,
+    slowest_frame: Duration,
+    slowest_render: Duration,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        EVENTS as f64 / self.took.as_secs_f64()
+    }
+
+    fn print(&self) {
+        eprintln!(
+            "{EVENTS} events in {:?} ({:.0}/s) through the sink; slowest event call {:?}; {} frames, \
+             90th percentile {:?}, slowest {:?} (drawing alone {:?})",
+            self.took,
+            self.rate(),
+            self.slowest_event,
+            self.frames,
+            self.p90_frame,
+            self.slowest_frame,
+            self.slowest_render
+        );
+    }
+}
+
+/// The events of the load: one in ten a leak, names all different.
+fn events() -> Vec<dnsleak_core::Judged> {
     let topo = topology(true);
-    let inbox = Arc::new(Inbox::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicBool::new(false));
-    // Built before the clock starts: the test measures the sink, not the test's own helpers.
-    let events: Vec<_> = (0..EVENTS)
+    (0..EVENTS)
         .map(|i| {
             let (iface, client, server) = if i % 10 == 0 {
                 (0, "192.0.2.10", "192.0.2.1")
@@ -42,7 +72,17 @@ fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
                 event(&topo, &query(i as f64 * 0.0001, iface, client, server, &format!("n{i}.example"))),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// A pipeline thread pushes the events in bursts of RATE/100 every 10 ms through the real
+/// `TuiSink`, while this thread takes updates in and draws at the frame interval.
+fn run_load() -> Load {
+    // Built before the clock starts: the run measures the sink, not the test's own helpers.
+    let events = events();
+    let inbox = Arc::new(Inbox::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let pipeline = {
         let (inbox, stop, done) = (inbox.clone(), stop.clone(), done.clone());
         std::thread::spawn(move || {
@@ -50,7 +90,6 @@ fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
             sink.fact(&Fact::Interfaces(topology(true))).unwrap();
             let start = Instant::now();
             let mut slowest = Duration::ZERO;
-            // Bursts of RATE/100 events every 10 ms.
             for (n, burst) in events.chunks(RATE / 100).enumerate() {
                 for j in burst {
                     let t = Instant::now();
@@ -66,16 +105,14 @@ fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
         })
     };
     let mut term = Terminal::new(TestBackend::new(160, 50)).unwrap();
-    let mut frames = 0;
-    let mut slowest_frame = Duration::ZERO;
+    let (mut slowest_frame, mut slowest_render) = (Duration::ZERO, Duration::ZERO);
     let mut frame_times = Vec::new();
-    let mut slowest_render = Duration::ZERO;
     let mut model = Model::new();
     let mut spare = Vec::new();
     let mut app = replay_app(&model);
     app.verdicts = VerdictFilter::Exposures;
     app.filter = "n9".into();
-    while !done.load(Ordering::Relaxed) || frames == 0 {
+    while !done.load(Ordering::Relaxed) || frame_times.is_empty() {
         let t = Instant::now();
         inbox.drain_into(&mut model, &mut spare);
         app.now = model.last_ts.unwrap_or_default();
@@ -85,24 +122,42 @@ fn thousands_of_events_per_second_never_wait_on_the_ui_and_frames_stay_fast() {
         slowest_render = slowest_render.max(r.elapsed());
         slowest_frame = slowest_frame.max(t.elapsed());
         frame_times.push(t.elapsed());
-        frames += 1;
         std::thread::park_timeout(FRAME.saturating_sub(t.elapsed()));
     }
     let (took, slowest_event) = pipeline.join().unwrap();
     inbox.drain_into(&mut model, &mut spare);
-    let m = &model;
-    let rate = EVENTS as f64 / took.as_secs_f64();
-    eprintln!(
-        "{EVENTS} events in {took:?} ({rate:.0}/s) through the sink; slowest event call {slowest_event:?}; \
-         {frames} frames, slowest {slowest_frame:?} (drawing alone {slowest_render:?})"
-    );
+    let frames = frame_times.len();
+    frame_times.sort();
+    let p90_frame = frame_times[frames * 9 / 10];
+    Load { model, took, slowest_event, frames, p90_frame, slowest_frame, slowest_render }
+}
+
+/// Every event reaches the model through the sink while the UI draws; the model stays within
+/// its caps. (How fast is `perf_` below, on a release build.)
+#[test]
+fn thousands_of_events_reach_the_model_through_the_sink_while_it_draws() {
+    let load = run_load();
+    load.print();
+    let m = &load.model;
     assert_eq!(m.events_seen(), EVENTS as u64, "every event reached the model");
     assert_eq!(m.events.len(), EVENT_CAP);
     assert_eq!(m.exposures, (EVENTS / 10) as u64);
-    assert!(rate > RATE as f64 * 0.8, "the sink kept up with only {rate:.0} events/s");
-    // On a shared machine one frame may be preempted; nine in ten must take less than FRAME.
-    frame_times.sort();
-    let p90 = frame_times[frame_times.len() * 9 / 10];
-    assert!(p90 < FRAME, "frames take up to {p90:?} (90th percentile)");
-    assert!(slowest_event < Duration::from_millis(20), "the pipeline waited {slowest_event:?} for the UI");
+    assert!(load.frames > 0);
+}
+
+/// The speed half, with margins, on a release build (`.ci/perf`): the sink keeps up with
+/// 20,000 events/s, nine frames in ten take less than the frame interval, and the pipeline
+/// never waits 20 ms on the UI.
+#[test]
+#[ignore = "perf: release build only, run by .ci/perf"]
+fn perf_the_sink_keeps_up_and_frames_stay_under_the_interval() {
+    let load = run_load();
+    load.print();
+    assert!(load.rate() > RATE as f64 * 0.8, "the sink kept up with only {:.0} events/s", load.rate());
+    assert!(load.p90_frame < FRAME, "frames take up to {:?} (90th percentile)", load.p90_frame);
+    assert!(
+        load.slowest_event < Duration::from_millis(20),
+        "the pipeline waited {:?} for the UI",
+        load.slowest_event
+    );
 }

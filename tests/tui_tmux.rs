@@ -2,16 +2,15 @@
 //! session of a fixed size; the test sends keys and reads the screen with capture-pane, polling
 //! for what a person would see (with a deadline, never a fixed sleep), quits with `q`, and checks
 //! the exit status and that the terminal was restored (alternate screen left, cooked mode back).
-//! It also measures the idle cost of the open dashboard. Skips with a message when tmux is
-//! missing.
+//! Marked `tool: needs tmux`: run with `--include-ignored`, they fail naming the package when
+//! tmux is missing.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 mod support;
 use support::poll;
-use support::tmux::{cpu_ticks, ended, Tmux, DEADLINE};
+use support::tmux::{ended, Tmux, DEADLINE};
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
@@ -20,9 +19,10 @@ fn fixture(name: &str) -> String {
 }
 
 #[test]
+#[ignore = "tool: needs tmux"]
 fn replay_tui_in_tmux_browse_filter_detail_help_quit() {
     let demo = fixture("demo.pcapng");
-    let Some(t) = Tmux::start("browse", 100, 30, &["replay", "--tui", &demo]) else { return };
+    let t = Tmux::start("browse", 100, 30, &["replay", "--tui", &demo]);
     t.wait_for("the whole file read", |s| {
         s.contains("done: demo.pcapng")
             && s.contains("LEAKING since")
@@ -30,19 +30,7 @@ fn replay_tui_in_tmux_browse_filter_detail_help_quit() {
             && s.contains("LEAK ")
     });
     assert_eq!(t.display("#{alternate_on}"), "1", "the dashboard uses the alternate screen");
-
-    // Idle: the file is read, nothing changes; the dashboard should cost next to nothing.
-    let pid = t.app_pid();
-    let hz = 100.0; // USER_HZ on Linux
-    let (c0, w0) = (cpu_ticks(pid), Instant::now());
-    let window = Duration::from_secs(4);
-    while w0.elapsed() < window {
-        std::thread::park_timeout(window - w0.elapsed());
-    }
-    let used = (cpu_ticks(pid) - c0) as f64 / hz;
-    let pct = 100.0 * used / w0.elapsed().as_secs_f64();
-    eprintln!("idle dashboard: {used:.2}s CPU over {:.1}s = {pct:.2}% of a core", w0.elapsed().as_secs_f64());
-    assert!(pct < 1.0, "idle dashboard uses {pct:.2}% of a core");
+    // (Its idle cost is measured on a release build by `.ci/perf`, not asserted here.)
 
     t.keys(&["/", "c", "o", "r", "p", "Enter"]);
     // capture-pane can read a screen halfway through a redraw: wait for the whole expected
@@ -76,9 +64,10 @@ fn replay_tui_in_tmux_browse_filter_detail_help_quit() {
 }
 
 #[test]
+#[ignore = "tool: needs tmux"]
 fn replay_tui_with_speed_plays_in_capture_time_and_fits_80x24() {
     let f = fixture("tunnel-dies.pcapng");
-    let Some(t) = Tmux::start("speed", 80, 24, &["replay", "--tui", "--speed", "1", &f]) else { return };
+    let t = Tmux::start("speed", 80, 24, &["replay", "--tui", "--speed", "1", &f]);
     let s = t.wait_for("playback", |s| s.contains("playing tunnel-dies.pcapng at x1"));
     assert!(!s.contains("done:"), "{s}");
     let s = t.wait_for("the end of the file", |s| {
@@ -93,8 +82,9 @@ fn replay_tui_with_speed_plays_in_capture_time_and_fits_80x24() {
 }
 
 #[test]
+#[ignore = "tool: needs tmux"]
 fn replay_tui_of_a_missing_file_shows_the_error_then_exits_2() {
-    let Some(t) = Tmux::start("missing", 80, 24, &["replay", "--tui", "/nonexistent/x.pcap"]) else { return };
+    let t = Tmux::start("missing", 80, 24, &["replay", "--tui", "/nonexistent/x.pcap"]);
     t.wait_for("the error", |s| s.contains("error:") && s.contains("x.pcap"));
     t.keys(&["q"]);
     assert_eq!(t.wait_file("status").trim(), "2");
@@ -105,14 +95,12 @@ fn replay_tui_of_a_missing_file_shows_the_error_then_exits_2() {
 
 /// The terminal comes back after a panic on either thread, and after SIGTERM.
 #[test]
+#[ignore = "tool: needs tmux"]
 fn terminal_is_restored_after_a_panic_or_sigterm() {
     let demo = fixture("demo.pcapng");
     for (place, want) in [("ui", "101"), ("pipeline", "2")] {
         let env = format!("DNSLEAK_TEST_PANIC={place} ");
-        let Some(t) = Tmux::start_env(&format!("panic-{place}"), 100, 30, &["replay", "--tui", &demo], &env)
-        else {
-            return;
-        };
+        let t = Tmux::start_env(&format!("panic-{place}"), 100, 30, &["replay", "--tui", &demo], &env);
         assert_eq!(t.wait_file("status").trim(), want, "exit status after a panic on the {place} thread");
         assert_eq!(t.display("#{alternate_on}"), "0", "{place}: the alternate screen was left");
         let stty = t.wait_file("stty");
@@ -120,7 +108,7 @@ fn terminal_is_restored_after_a_panic_or_sigterm() {
         let s = t.screen();
         assert!(s.contains("deliberate panic"), "{place}: the panic message is readable: {s}");
     }
-    let Some(t) = Tmux::start("sigterm", 100, 30, &["replay", "--tui", &demo]) else { return };
+    let t = Tmux::start("sigterm", 100, 30, &["replay", "--tui", &demo]);
     t.wait_for("the dashboard", |s| s.contains("done: demo.pcapng"));
     let pid = t.app_pid();
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
@@ -134,12 +122,36 @@ fn terminal_is_restored_after_a_panic_or_sigterm() {
 /// dashboard spun forever at a fraction of a core inside crossterm's reader, which reads 0 bytes
 /// from a hung-up terminal in a loop, and ignored SIGTERM. It must end on its own.
 #[test]
+#[ignore = "tool: needs tmux"]
 fn dashboard_ends_when_its_terminal_goes_away() {
     let demo = fixture("demo.pcapng");
-    let Some(t) = Tmux::start("hangup", 100, 30, &["replay", "--tui", &demo]) else { return };
+    let t = Tmux::start("hangup", 100, 30, &["replay", "--tui", &demo]);
     t.wait_for("the whole file read", |s| s.contains("done: demo.pcapng"));
     let pid = t.app_pid();
     let _ = t.cmd(&["kill-server"]).status();
     let gone = poll(DEADLINE, || ended(pid).then_some(()));
     assert!(gone.is_some(), "dnsleak (pid {pid}) still running after its terminal closed");
+}
+
+/// The open dashboard, idle (the file read, nothing changes), costs next to nothing: under 1 %
+/// of a core over 4 s. Measured on a release build by `.ci/perf`.
+#[test]
+#[ignore = "perf: release build only, run by .ci/perf (needs tmux)"]
+fn perf_idle_dashboard_costs_under_one_percent_of_a_core() {
+    let demo = fixture("demo.pcapng");
+    let t = Tmux::start("idle", 100, 30, &["replay", "--tui", &demo]);
+    t.wait_for("the whole file read", |s| s.contains("done: demo.pcapng") && s.contains("LEAKING since"));
+    let pid = t.app_pid();
+    let hz = 100.0; // USER_HZ on Linux
+    let (c0, w0) = (support::tmux::cpu_ticks(pid), std::time::Instant::now());
+    let window = std::time::Duration::from_secs(4);
+    while w0.elapsed() < window {
+        std::thread::park_timeout(window - w0.elapsed());
+    }
+    let used = (support::tmux::cpu_ticks(pid) - c0) as f64 / hz;
+    let pct = 100.0 * used / w0.elapsed().as_secs_f64();
+    eprintln!("idle dashboard: {used:.2}s CPU over {:.1}s = {pct:.2}% of a core", w0.elapsed().as_secs_f64());
+    assert!(pct < 1.0, "idle dashboard uses {pct:.2}% of a core");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_file("status").trim(), "1");
 }

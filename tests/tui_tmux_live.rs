@@ -3,19 +3,16 @@
 //! session; `dig` through the tunnel and to the LAN resolver; the screen must show the tunnel up,
 //! both names, and LEAKING; the tunnel is killed (DOWN, the kill-switch notice, the leak while
 //! down) and restarted (up again); `q` ends it with status 1 and the terminal restored. The network is
-//! always torn down (processes ended by PID). Needs root, tmux, wireguard-go, dnsmasq and dig;
-//! skips with a message otherwise.
+//! always torn down (processes ended by PID). Marked `root:`: it needs root, tmux and the test
+//! network's tools, and fails naming what is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod netns;
 mod support;
-use support::tmux::{cpu_ticks, Tmux, DEADLINE};
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
+use support::tmux::{Tmux, DEADLINE};
 
 struct World {
     dir: PathBuf,
@@ -55,26 +52,16 @@ impl Drop for World {
 }
 
 #[test]
+#[ignore = "root: namespace test network (tests/netns/world.sh) and tmux"]
 fn monitor_on_a_terminal_opens_the_live_dashboard() {
-    let root = rustix::process::geteuid().is_root();
-    let missing: Vec<&str> = ["tmux", "wireguard-go", "wg", "dnsmasq", "unbound", "dig", "ip"]
-        .into_iter()
-        .filter(|t| !have(t))
-        .collect();
-    if !root || !missing.is_empty() {
-        eprintln!("skipped: needs root and {missing:?}");
-        return;
-    }
+    netns::require_world();
+    support::require_tool("tmux", "tmux");
     let prefix = format!("{}", 7000 + std::process::id() % 1000);
     let world = World::up(&prefix);
     let netns = format!("ip netns exec '{}' ", world.ns_client);
-    let Some(t) = Tmux::start_env("live", 100, 30, &["monitor"], &netns) else { return };
+    let t = Tmux::start_env("live", 100, 30, &["monitor"], &netns);
     let wg_up = format!("{} up", world.wg);
     let s = t.wait_for("the tunnel up", |s| s.contains(&wg_up) || s.contains("error:"));
-    if s.contains("live capture is not built yet") {
-        eprintln!("skipped: live capture is not built yet");
-        return;
-    }
     assert!(s.contains(&wg_up), "{s}");
     // One lookup through the tunnel, one to the LAN resolver (a leak); retried until seen, as
     // captures start asynchronously.
@@ -107,15 +94,6 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
             );
         }
     }
-
-    // Idle cost of the whole process (capture threads included) over a few seconds.
-    let (c0, w0) = (cpu_ticks(pid), Instant::now());
-    let window = Duration::from_secs(5);
-    while w0.elapsed() < window {
-        std::thread::park_timeout(window - w0.elapsed());
-    }
-    let pct = (cpu_ticks(pid) - c0) as f64 / 100.0 / w0.elapsed().as_secs_f64() * 100.0;
-    eprintln!("idle live dashboard (this build): {pct:.2}% of a core");
 
     // The tunnel dies: the header says so at once, and DNS that falls back to the LAN leaks.
     world.script("tunnel-kill");

@@ -24,13 +24,25 @@ pub const LAN_RESOLVER: &str = "192.0.2.1";
 pub const SPLIT_RESOLVER: &str = "203.0.113.53";
 pub const V6_RESOLVER: &str = "fd00:53::53";
 
-/// Whether the live tests can run here; prints why not when they cannot.
-pub fn root_or_skip(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
+/// What the namespace test network runs: (command, Debian package).
+pub const WORLD_TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("wireguard-go", "wireguard-go"),
+    ("wg", "wireguard-tools"),
+    ("dnsmasq", "dnsmasq"),
+    ("unbound", "unbound"),
+    ("openssl", "openssl"),
+    ("dig", "dnsutils"),
+    ("kdig", "knot-dnsutils"),
+];
+
+/// Fails the test, naming what is missing (root, or the Debian package to install), unless
+/// the namespace test network can be built here.
+pub fn require_world() {
+    crate::support::require_root("network namespaces, a WireGuard tunnel and packet capture");
+    for (command, package) in WORLD_TOOLS {
+        crate::support::require_tool(command, package);
     }
-    eprintln!("SKIPPED {test}: live capture tests need root (network namespaces, WireGuard, packet capture); CI runs them as root");
-    false
 }
 
 fn world_script() -> PathBuf {
@@ -60,6 +72,7 @@ pub struct World {
 
 impl World {
     pub fn up() -> World {
+        require_world();
         let prefix = unique_prefix();
         let dir = std::env::temp_dir().join(format!("dnsleak-live-{prefix}"));
         // The guard exists before anything is built, so a failed build is torn down too.

@@ -8,17 +8,46 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// `shared/corpus` (the third-party captures and tshark's truth) beside the repository or any
-/// directory above it: where CI's clone and every worktree find it.
+/// directory above it: where CI's clone and every worktree find it. `DNSLEAK_CORPUS` names it
+/// elsewhere (or, pointing at nothing, hides it).
 pub fn find_corpus() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DNSLEAK_CORPUS") {
+        let dir = PathBuf::from(dir);
+        return dir.join("INDEX.tsv").exists().then_some(dir);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|a| a.join("shared/corpus"))
         .find(|p| p.join("INDEX.tsv").exists())
 }
 
-/// The corpus, for tests that cannot do without it.
+/// The corpus, for tests marked `#[ignore = "corpus: ..."]`: without it they fail, saying so.
 pub fn corpus() -> PathBuf {
-    find_corpus().expect("the corpus (shared/corpus) next to the repository")
+    find_corpus().unwrap_or_else(|| {
+        panic!(
+            "needs the corpus: shared/corpus (the third-party captures and tshark's truth) was not found \
+             beside the repository or above it, nor at $DNSLEAK_CORPUS"
+        )
+    })
+}
+
+/// Whether `command` can be run (it is on the PATH).
+pub fn have(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(command).is_file()))
+}
+
+/// Fails the test, naming the Debian package, unless `command` is installed.
+pub fn require_tool(command: &str, package: &str) {
+    assert!(have(command), "needs {package}: apt-get install {package} (`{command}` is not on the PATH)");
+}
+
+/// Fails the test, saying why, unless this process runs as root.
+pub fn require_root(why: &str) {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "needs root ({why}): run the tests as root, as CI does (.ci/test runs them with --include-ignored)"
+    );
 }
 
 /// Calls `check` until it gives a value or `within` has passed: the one polling loop of these

@@ -25,16 +25,14 @@ pub struct Tmux {
 
 impl Tmux {
     /// Starts `command` in a detached session of `w` x `h`; the pane stays after it exits.
-    pub fn start(name: &str, w: u16, h: u16, args: &[&str]) -> Option<Tmux> {
+    /// Fails the test, naming the package, when tmux is not installed.
+    pub fn start(name: &str, w: u16, h: u16, args: &[&str]) -> Tmux {
         Tmux::start_env(name, w, h, args, "")
     }
 
     /// As `start`, with `env` (`NAME=value `) before the command.
-    pub fn start_env(name: &str, w: u16, h: u16, args: &[&str], env: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("skipped: tmux is not installed");
-            return None;
-        }
+    pub fn start_env(name: &str, w: u16, h: u16, args: &[&str], env: &str) -> Tmux {
+        super::require_tool("tmux", "tmux");
         let socket = format!("dnsleak-test-{name}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&socket);
         std::fs::create_dir_all(&dir).unwrap();
@@ -69,7 +67,7 @@ impl Tmux {
             .status()
             .unwrap();
         assert!(ok.success(), "tmux new-session failed");
-        Some(t)
+        t
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
