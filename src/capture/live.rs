@@ -39,6 +39,9 @@ pub const RESCAN: Duration = Duration::from_millis(500);
 /// queries sent in 20 ms with their answers). TPACKET_V3 packs packets by their real size and
 /// lost none, and a 1 ms block timeout keeps delivery as prompt as immediate mode in practice.
 const READ_TIMEOUT_MS: i32 = 1;
+/// After a stop, how long a capture keeps reading for what the kernel captured before it
+/// (see `drain`): many periods of the kernel's block timer, whatever its tick.
+const DRAIN_WINDOW: Duration = Duration::from_millis(50);
 /// Kernel buffer per capture.
 const BUFFER_BYTES: i32 = 32 << 20;
 /// Vanished interfaces remembered (so late events still have a name).
@@ -123,8 +126,8 @@ pub fn open_capture(name: &str) -> Result<Capture<Active>, pcap::Error> {
     Ok(cap)
 }
 
-/// Reads one capture until `stop` is set or the interface goes away, then drains what the
-/// kernel still holds.
+/// Reads one capture until `stop` is set or the interface goes away; after a stop, drains what
+/// the kernel captured before it.
 fn capture_thread(
     cap: Capture<Active>,
     id: IfaceId,
@@ -135,31 +138,73 @@ fn capture_thread(
     let link = LinkType(linktype_of_dlt(cap.get_datalink().0 as u32));
     let mut cap = cap;
     let mut last_stats = Instant::now();
+    let mut gone = false;
     while !stop.load(Ordering::Acquire) {
         match cap.next_packet() {
             Ok(p) => hand_over(&tx, &stats, id, link, &p),
-            Err(pcap::Error::TimeoutExpired) => {}
-            // Woken to stop (libpcap's poll waits for packets, not for the timeout), or the interface went away (ENETDOWN, ENXIO): the watcher notices.
-            Err(_) => break,
+            // No packet within the timeout, or woken by `breakloop` to stop (libpcap's poll
+            // waits for packets, not for the timeout): the loop looks at the flag.
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {}
+            // The interface went away (ENETDOWN, ENXIO): the watcher notices.
+            Err(_) => {
+                gone = true;
+                break;
+            }
         }
         if last_stats.elapsed() >= RESCAN {
             kernel_stats(&mut cap, &stats);
             last_stats = Instant::now();
         }
     }
-    // Whatever the kernel captured before the stop is read too (`check` relies on it).
-    if let Ok(mut cap) = cap.setnonblock() {
-        while let Ok(p) = cap.next_packet() {
-            hand_over(&tx, &stats, id, link, &p);
+    if !gone {
+        if let Ok(mut cap) = cap.setnonblock() {
+            drain(&mut cap, &tx, &stats, id, link);
+            kernel_stats(&mut cap, &stats);
         }
-        kernel_stats(&mut cap, &stats);
     }
     stats.done.store(true, Ordering::Release);
 }
 
+/// Reads what the kernel captured before a stop (`check` relies on it: its lookups end, then
+/// it stops), on a capture put in non-blocking mode (with TPACKET_V3 a blocking read waits for
+/// packets with no timeout at all: on a quiet interface it would never return).
+///
+/// TPACKET_V3 hands packets over a block at a time, when the block is full or when its timer
+/// (`READ_TIMEOUT_MS`, rounded up to the kernel's timer tick) retires it; until then the block
+/// is the kernel's and a read sees nothing of it. A drain that gave up at the first empty read
+/// lost the packets of the last millisecond or so before the stop (the check's race: names
+/// that resolved were reported "not seen on the wire"). So the drain keeps looking, a
+/// millisecond apart, until a packet stamped at or after the stop arrives (blocks come in
+/// order: everything before it was delivered) or `DRAIN_WINDOW`, many timer periods, has
+/// passed.
+fn drain(cap: &mut Capture<Active>, tx: &Sender<Msg>, stats: &CaptureStats, id: IfaceId, link: LinkType) {
+    let stopped = wall_now();
+    let deadline = Instant::now() + DRAIN_WINDOW;
+    while Instant::now() < deadline {
+        match cap.next_packet() {
+            Ok(p) => {
+                let after = packet_ts(&p) >= stopped;
+                hand_over(tx, stats, id, link, &p);
+                if after {
+                    return;
+                }
+            }
+            // Nothing the kernel has handed over yet: look again once its timer may have.
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn packet_ts(p: &pcap::Packet<'_>) -> Ts {
+    Ts::from_secs_nanos(p.header.ts.tv_sec, p.header.ts.tv_usec as u32)
+}
+
 fn hand_over(tx: &Sender<Msg>, stats: &CaptureStats, id: IfaceId, link: LinkType, p: &pcap::Packet<'_>) {
     stats.received.fetch_add(1, Ordering::Relaxed);
-    let ts = Ts::from_secs_nanos(p.header.ts.tv_sec, p.header.ts.tv_usec as u32);
+    let ts = packet_ts(p);
     let frame = Frame { iface: id, ts, link, number: 0, orig_len: p.header.len, data: p.data.to_vec() };
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Msg::Frame(frame)) {
         stats.dropped_pipeline.fetch_add(1, Ordering::Relaxed);
@@ -184,10 +229,15 @@ struct Running {
 }
 
 impl Running {
-    /// Stops the thread and waits until its last frames are in the channel.
-    fn close(mut self, id: IfaceId) -> Ended {
+    /// Asks the thread to stop (it drains what the kernel holds, then ends).
+    fn signal(&self) {
         self.stop.store(true, Ordering::Release);
         self.wake.breakloop();
+    }
+
+    /// Stops the thread and waits until its last frames are in the channel.
+    fn close(mut self, id: IfaceId) -> Ended {
+        self.signal();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -386,8 +436,14 @@ impl Watcher {
                 self.start_pending();
             }
         }
+        // Every capture drains at once, then each is waited for.
         for e in &mut self.entries {
             e.pending = None;
+            if let Some(run) = &e.run {
+                run.signal();
+            }
+        }
+        for e in &mut self.entries {
             if let Some(run) = e.run.take() {
                 run.close(e.id);
             }
