@@ -54,6 +54,7 @@ impl Term {
             ));
         }
         enable_raw_mode()?;
+        ENTERED.store(true, Ordering::SeqCst);
         let opened = execute!(io::stdout(), EnterAlternateScreen, Hide)
             .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
         match opened {
@@ -72,10 +73,17 @@ impl Drop for Term {
     }
 }
 
-/// Leaves raw mode and the alternate screen and shows the cursor. Safe to call twice.
+/// The terminal is in raw mode on the alternate screen (set by `Term::enter`).
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen and shows the cursor, once: leaving the alternate
+/// screen a second time moves the cursor back to where it was when the dashboard opened, and
+/// what was printed since (a panic's message) was written over.
 pub fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    if ENTERED.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    }
 }
 
 /// A panic hook that restores the terminal before the message is printed (so it is readable).
