@@ -130,25 +130,11 @@ fn plausible(data: &[u8]) -> Plausible {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A length-prefixed DNS query for `name` (A, IN) with id `id`.
-    fn framed_query(id: u16, name: &str) -> Vec<u8> {
-        let mut m = Vec::new();
-        m.extend_from_slice(&id.to_be_bytes());
-        m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-        for label in name.split('.').filter(|l| !l.is_empty()) {
-            m.push(label.len() as u8);
-            m.extend_from_slice(label.as_bytes());
-        }
-        m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        let mut f = (m.len() as u16).to_be_bytes().to_vec();
-        f.extend(m);
-        f
-    }
+    use crate::tcp::tests::{framed, query};
 
     #[test]
     fn plausibility_rules() {
-        let q = framed_query(1, "ok.example");
+        let q = framed(&query(1, "ok.example"));
         assert_eq!(plausible(&q), Plausible::Yes);
         assert_eq!(plausible(&q[..13]), Plausible::NeedMore);
         assert_eq!(plausible(&q[..16]), Plausible::NeedMore);

@@ -25,7 +25,7 @@ fn key_n(n: u16) -> FlowKey {
 }
 
 /// A DNS query for `name` (A, IN) with id `id`.
-fn query(id: u16, name: &str) -> Vec<u8> {
+pub(in crate::tcp) fn query(id: u16, name: &str) -> Vec<u8> {
     let mut m = Vec::new();
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -37,7 +37,8 @@ fn query(id: u16, name: &str) -> Vec<u8> {
     m
 }
 
-fn framed(msg: &[u8]) -> Vec<u8> {
+/// `msg` with its 2-byte length prefix.
+pub(in crate::tcp) fn framed(msg: &[u8]) -> Vec<u8> {
     let mut v = (msg.len() as u16).to_be_bytes().to_vec();
     v.extend_from_slice(msg);
     v
