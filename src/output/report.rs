@@ -250,7 +250,9 @@ impl Report {
             if let Some(v) = j.verdict {
                 row.verdicts[v as usize] += 1;
             }
-            row.exposures += u64::from(j.is_exposure());
+            let exposed =
+                kind != EventKind::Malformed && matches!(j.verdict, Some(Verdict::Leak | Verdict::Bypass));
+            row.exposures += u64::from(exposed);
         }
         if kind == EventKind::Malformed {
             return;
@@ -342,8 +344,10 @@ impl Report {
             row.verdicts[v as usize] += 1;
         }
         row.last_verdict = j.verdict.or(row.last_verdict);
-        let rtt = ev.as_message().and_then(|m| m.rtt_ns);
-        if let (Some(rtt), 1..) = (rtt, self.limits.rtt_samples) {
+        if self.limits.rtt_samples == 0 {
+            return; // the summary keeps no response times
+        }
+        if let Some(rtt) = ev.as_message().and_then(|m| m.rtt_ns) {
             if row.rtts.len() >= self.limits.rtt_samples {
                 row.rtts.pop_front();
             }
