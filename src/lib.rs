@@ -1,7 +1,8 @@
 //! dnsleak: a packet-level DNS leak monitor.
 //!
-//! `core` is pure (bytes and interface facts in, judged events out). `capture`, `output`,
-//! `tui` and `bench` are the shells around it.
+//! The pure core is the crate `dnsleak_core` (frames and facts in, judged events out). Around
+//! it: `app` (one module per command), `system` (facts from the OS), `capture` (frames and
+//! facts in), `output` and `tui` (judged events out). ARCHITECTURE.md draws it.
 
 pub mod app;
 pub mod capture;
