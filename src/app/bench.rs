@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use hickory_proto::op::{Header, Message, Query};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use super::config::BenchConfig;
 use crate::capture::reader::{self, Input};
 use crate::cli::BenchArgs;
 use dnsleak_core::{Config, EventKind, Fact, FrameRef, IfaceId, Judged, LinkType, Pipeline, Topology, Ts};
@@ -342,9 +343,7 @@ pub fn print_table(
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if !(args.seconds.is_finite() && args.seconds >= 0.0) {
-        anyhow::bail!("--seconds must be a number of seconds, 0 or more (got {})", args.seconds);
-    }
+    let args = BenchConfig::new(args)?;
     let (what, cap) = match &args.file {
         Some(path) => {
             let cap = Capture::read(path).with_context(|| format!("cannot read {}", path.display()))?;
