@@ -250,9 +250,7 @@ impl Report {
             if let Some(v) = j.verdict {
                 row.verdicts[v as usize] += 1;
             }
-            let exposed =
-                kind != EventKind::Malformed && matches!(j.verdict, Some(Verdict::Leak | Verdict::Bypass));
-            row.exposures += u64::from(exposed);
+            row.exposures += u64::from(j.is_exposure());
         }
         if kind == EventKind::Malformed {
             return;
@@ -344,10 +342,8 @@ impl Report {
             row.verdicts[v as usize] += 1;
         }
         row.last_verdict = j.verdict.or(row.last_verdict);
-        if self.limits.rtt_samples == 0 {
-            return; // the summary keeps no response times
-        }
-        if let Some(rtt) = ev.as_message().and_then(|m| m.rtt_ns) {
+        let rtt = ev.as_message().and_then(|m| m.rtt_ns);
+        if let (Some(rtt), 1..) = (rtt, self.limits.rtt_samples) {
             if row.rtts.len() >= self.limits.rtt_samples {
                 row.rtts.pop_front();
             }
