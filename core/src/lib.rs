@@ -10,6 +10,7 @@ pub mod frag;
 pub mod frame;
 pub mod ip;
 pub mod link;
+pub mod net;
 pub mod pipeline;
 pub mod resolvers;
 pub mod stats;
@@ -21,6 +22,7 @@ pub mod verdict;
 
 pub use event::{Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use frame::{Frame, FrameRef, LinkType, Ts};
+pub use net::{Family, IfaceAddr, Prefix};
 pub use pipeline::{Config, Pipeline};
 pub use stats::{FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};

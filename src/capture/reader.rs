@@ -34,9 +34,11 @@ use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError, PcapHeader, PcapNGReader};
+use pcap_parser::{
+    LegacyPcapBlock, LegacyPcapReader, OptionCode, PcapBlockOwned, PcapError, PcapHeader, PcapNGReader,
+};
 
-use dnsleak_core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
+use dnsleak_core::{FrameRef, IfaceAddr, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
 /// The largest record (packet or pcapng block) accepted, and the largest snap length.
 pub const MAX_RECORD: usize = 16 << 20;
@@ -49,6 +51,8 @@ const BUF_START: usize = 1 << 20;
 const PREFIX: usize = 64 << 10;
 /// Addresses kept per interface from the interface block.
 const MAX_ADDRS: usize = 32;
+/// The pcapng option code of `if_IPv6addr`.
+const IF_IPV6ADDR: OptionCode = OptionCode(5);
 
 /// An interface as the file describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +69,8 @@ pub struct FileIface {
     pub snaplen: u32,
     /// False once an ISB with `isb_endtime` was followed by more packets.
     pub up: bool,
-    /// `if_IPv4addr` / `if_IPv6addr`, when the file gives them.
-    pub addrs: Vec<IpAddr>,
+    /// `if_IPv4addr` / `if_IPv6addr`, when the file gives them, with their prefix lengths.
+    pub addrs: Vec<IfaceAddr>,
 }
 
 impl FileIface {
@@ -634,18 +638,37 @@ fn interface_block(idb: &InterfaceDescriptionBlock<'_>, offset: u64, state: &mut
     let units = ts_units(idb.if_tsresol).ok_or_else(|| {
         state.corrupt(offset, format!("if_tsresol {:#x} is not a usable resolution", idb.if_tsresol))
     })?;
-    let mut addrs: Vec<IpAddr> = Vec::new();
-    if let Some(Ok(v4)) = idb.if_ipv4addr() {
-        addrs.extend(v4.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V4(a)));
-    }
-    if let Some(Ok(v6)) = idb.if_ipv6addr() {
-        addrs.extend(v6.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V6(a)));
-    }
-    addrs.truncate(MAX_ADDRS);
+    let addrs = iface_addrs(idb);
     let link = LinkType(idb.linktype.0 as u32 & 0xffff);
     let global = add_iface(state, name, link, idb.snaplen, addrs, offset)?;
     state.section.push(SectionIface { global, units, offset_secs: idb.if_tsoffset });
     Ok(())
+}
+
+/// `if_IPv4addr` (address and netmask) and `if_IPv6addr` (address and prefix length) options,
+/// at most `MAX_ADDRS`. A malformed option is skipped; a netmask that is not contiguous gives
+/// the address without a prefix. IPv6 options are read here because pcap-parser 0.17's
+/// `if_ipv6addr` matches the IPv4 option code (4) instead of 5: it finds no IPv6 address and
+/// fails on every IPv4 one.
+fn iface_addrs(idb: &InterfaceDescriptionBlock<'_>) -> Vec<IfaceAddr> {
+    let mut addrs = Vec::new();
+    for opt in &idb.options {
+        if addrs.len() >= MAX_ADDRS {
+            break;
+        }
+        let Ok(b) = opt.as_bytes() else { continue };
+        if opt.code == OptionCode::IfIpv4Addr && b.len() == 8 {
+            let addr = IpAddr::from([b[0], b[1], b[2], b[3]]);
+            let mask = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            let prefix =
+                (mask.leading_ones() + mask.trailing_zeros() == 32).then_some(mask.leading_ones() as u8);
+            addrs.push(IfaceAddr::new(addr, prefix));
+        } else if opt.code == IF_IPV6ADDR && b.len() == 17 {
+            let octets: [u8; 16] = b[..16].try_into().expect("17 bytes checked");
+            addrs.push(IfaceAddr::new(IpAddr::from(octets), Some(b[16])));
+        }
+    }
+    addrs
 }
 
 fn add_iface(
@@ -653,7 +676,7 @@ fn add_iface(
     name: Option<String>,
     link: LinkType,
     snaplen: u32,
-    addrs: Vec<IpAddr>,
+    addrs: Vec<IfaceAddr>,
     offset: u64,
 ) -> Result<usize, Step> {
     let global = state.ifaces.len();

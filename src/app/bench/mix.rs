@@ -70,9 +70,9 @@ pub fn topology() -> Topology {
         has_mac: i.link == LinkType::ETHERNET,
         link: Some(i.link),
         addrs: if i.id == ETH0 {
-            vec![IpAddr::from(HOST4), HOST6.parse().expect("constant")]
+            vec![IpAddr::from(HOST4).into(), HOST6.parse::<IpAddr>().expect("constant").into()]
         } else {
-            vec![IpAddr::from(TUN4), TUN6.parse().expect("constant")]
+            vec![IpAddr::from(TUN4).into(), TUN6.parse::<IpAddr>().expect("constant").into()]
         },
         ..Default::default()
     };
