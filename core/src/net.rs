@@ -101,6 +101,14 @@ impl Prefix {
         Prefix { addr, len: self.len }
     }
 
+    /// The IPv4 netmask of this length (255.255.255.0 for /24); 0 for an IPv6 prefix.
+    pub fn netmask_v4(&self) -> u32 {
+        match self.addr {
+            IpAddr::V4(_) => mask32(self.len),
+            IpAddr::V6(_) => 0,
+        }
+    }
+
     /// Whether `ip` is inside this prefix (always false across families; an IPv4-mapped IPv6
     /// address is compared as the IPv4 address it maps).
     pub fn contains(&self, ip: &IpAddr) -> bool {
@@ -200,6 +208,7 @@ mod tests {
         let d = Prefix::default_route(Family::V4);
         assert!(d.contains(&ip("203.0.113.1")) && d.is_default());
         assert_eq!(d.to_string(), "0.0.0.0/0");
+        assert_eq!(p.netmask_v4(), 0xffff_ff00);
         let h = Prefix::new(ip("198.51.100.53"), 32).unwrap();
         assert!(h.contains(&ip("198.51.100.53")) && !h.contains(&ip("198.51.100.54")));
         let v6 = Prefix::new(ip("fd00:1:2:3::99"), 64).unwrap();

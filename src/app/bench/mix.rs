@@ -648,7 +648,7 @@ impl Mix {
 pub fn write_pcapng(out: &mut impl Write, packets: u64, seed: u64) -> io::Result<u64> {
     let mut w = PcapngWriter::new(out)?;
     for iface in IFACES {
-        w.add_interface(iface.name, iface.link)?;
+        w.add_interface(iface.name, iface.link, &[])?;
     }
     let mut n = 0;
     for p in MixGen::new(packets, seed) {
