@@ -5,6 +5,7 @@
 //! (`tests/core_boundary.rs` keeps it that way.)
 
 pub mod dns;
+pub mod dnsconfig;
 pub mod event;
 pub mod frag;
 pub mod frame;
@@ -21,6 +22,7 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
+pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use net::{Family, IfaceAddr, Prefix};

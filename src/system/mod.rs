@@ -3,4 +3,5 @@
 
 pub mod interfaces;
 pub mod privilege;
+pub mod resolver;
 pub mod routes;
