@@ -6,6 +6,7 @@
 pub mod nm;
 pub mod resolvconf;
 pub mod resolved;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;
