@@ -82,6 +82,8 @@ impl fmt::Display for RouteDecision {
         }
         match self.matched {
             Some(p) if p.is_default() => f.write_str("default")?,
+            // A host route is printed as its address, as `ip route` does.
+            Some(p) if p.prefix_len() == p.family().max_len() => write!(f, "{}", p.addr())?,
             Some(p) => write!(f, "{}", p.network())?,
             None => write!(f, "{}", self.dst)?,
         }
@@ -171,6 +173,12 @@ mod tests {
         let wg = decision(Some("0.0.0.0/0"), None, "wg0", 51820);
         assert_eq!(wg.to_string(), "default dev wg0 table 51820");
         assert!(wg.on_link(), "a route without a gateway is on the link of its device");
+        let host32 = decision(Some("198.51.100.53/32"), Some("192.0.2.1"), "eth0", MAIN_TABLE);
+        assert_eq!(
+            host32.to_string(),
+            "198.51.100.53 via 192.0.2.1 dev eth0",
+            "a host route as ip prints it"
+        );
         let host = decision(None, Some("192.0.2.1"), "eth0", 0);
         assert_eq!(host.to_string(), "198.51.100.53 via 192.0.2.1 dev eth0");
         let unreachable = RouteDecision { kind: RouteKind::Unreachable, dev: None, ..host };
