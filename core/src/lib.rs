@@ -4,6 +4,7 @@
 //! and live capture give the same verdicts, and everything here is tested without root.
 //! (`tests/core_boundary.rs` keeps it that way.)
 
+pub mod cause;
 pub mod dns;
 pub mod dnsconfig;
 pub mod event;
@@ -22,6 +23,7 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
+pub use cause::{Cause, Explanation, Situation};
 pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use frame::{Frame, FrameRef, LinkType, Ts};
