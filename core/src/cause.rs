@@ -11,6 +11,7 @@
 
 pub mod fix;
 pub mod recent;
+pub mod state;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use crate::verdict::Verdict;
 
 pub use fix::{fix, Advice, Known};
 pub use recent::{Families, Hit, Outage, Recent, TunnelEvidence};
+pub use state::{CauseLimits, Causes, Judgement};
 
 /// Why a leak or bypass happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
