@@ -101,7 +101,7 @@ pub struct Tunnels<'a> {
     pub seen: bool,
     /// The outage under way, when none is up after one was.
     pub outage: Option<&'a Outage>,
-    /// The families the tunnels that are up carry.
+    /// The families the tunnels that are up carry (and whether anything shows it).
     pub carried: Families,
 }
 
@@ -265,7 +265,7 @@ fn leak_cause(s: &Situation<'_>) -> (Cause, String) {
         return (Cause::ParallelResolution, d);
     }
     let family = s.family();
-    if !s.tunnels.carried.carries(family) {
+    if s.tunnels.carried.shows_outside(family) {
         let cause = match family {
             Family::V6 => Cause::Ipv6OutsideTunnel,
             Family::V4 => Cause::Ipv4OutsideTunnel,
@@ -310,13 +310,17 @@ fn split_words(s: &Situation<'_>) -> String {
     match s.route {
         Some(r) if r.kind == RouteKind::Unicast => format!("route {r} takes it outside {tunnel}"),
         Some(r) => format!("the kernel has no route to {} ({r}), yet it left by {}", s.resolver, s.iface),
-        None => format!(
-            "it left by {} although {tunnel} carries {} and {} is not on {}'s network (no route recorded)",
-            s.iface,
-            s.family().name(),
-            s.resolver,
-            s.iface
-        ),
+        None => {
+            let carries = if s.tunnels.carried.known {
+                format!("{tunnel} carries {}", s.family().name())
+            } else {
+                format!("{tunnel} is up")
+            };
+            format!(
+                "it left by {} although {carries} and {} is not on {}'s network (no route recorded)",
+                s.iface, s.resolver, s.iface
+            )
+        }
     }
 }
 

@@ -105,19 +105,32 @@ impl<T: Clone> Recent<T> {
     }
 }
 
-/// Which families a set of tunnels carries.
+/// Which families a set of tunnels carries, and whether anything shows it at all: a capture
+/// without interface addresses and without a message on the tunnel says nothing either way,
+/// and then no family is said to be outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Families {
     pub v4: bool,
     pub v6: bool,
+    /// Some evidence was there (an address, routes read from the OS, a message seen).
+    pub known: bool,
 }
 
 impl Families {
+    pub const fn new(v4: bool, v6: bool) -> Families {
+        Families { v4, v6, known: true }
+    }
+
     pub fn carries(&self, f: Family) -> bool {
         match f {
             Family::V4 => self.v4,
             Family::V6 => self.v6,
         }
+    }
+
+    /// The evidence shows that `f` is not carried.
+    pub fn shows_outside(&self, f: Family) -> bool {
+        self.known && !self.carries(f)
     }
 
     fn add(&mut self, f: Family) {
@@ -153,7 +166,7 @@ impl TunnelEvidence {
         match self.seen.iter_mut().find(|(i, _)| *i == iface) {
             Some((_, f)) => f.add(family),
             None => {
-                let mut f = Families::default();
+                let mut f = Families::new(false, false);
                 f.add(family);
                 self.seen.push((iface, f));
             }
@@ -191,13 +204,14 @@ impl TunnelEvidence {
     }
 
     /// The families the tunnels that are up carry: an address of the family other than
-    /// link-local, a route of the family through it (live: `routes`), or a message of the
-    /// family seen on it.
+    /// link-local, a route of the family through it (live: `routes`, empty when not read), or
+    /// a message of the family seen on it.
     pub fn carried(&self, topology: &Topology, routes: &[LinkRoutes]) -> Families {
-        let mut out = Families::default();
+        let mut out = Families { known: !routes.is_empty(), ..Families::default() };
         for t in topology.tunnels_up() {
             for a in t.facts.addrs.iter().filter(|a| !is_link_local(&a.addr) && !a.addr.is_loopback()) {
                 out.add(Family::of(&a.addr));
+                out.known = true;
             }
             let by_route = routes
                 .iter()
@@ -209,6 +223,7 @@ impl TunnelEvidence {
             if let Some((_, f)) = self.seen.iter().find(|(id, _)| *id == t.id) {
                 out.v4 |= f.v4;
                 out.v6 |= f.v6;
+                out.known = true;
             }
         }
         out
@@ -275,15 +290,18 @@ mod tests {
         let mut e = TunnelEvidence::default();
         let t = topo(Some(("198.51.100.2", true)));
         e.topology_changed(&t, Ts(0));
-        assert_eq!(e.carried(&t, &[]), Families { v4: true, v6: false });
+        assert_eq!(e.carried(&t, &[]), Families::new(true, false));
         let ll = topo(Some(("fe80::1", true)));
-        assert_eq!(e.carried(&ll, &[]), Families::default(), "link-local carries nothing");
+        let nothing = e.carried(&ll, &[]);
+        assert!(!nothing.known && !nothing.shows_outside(Family::V6), "link-local alone shows nothing");
         let routes = [LinkRoutes { ifindex: 7, iface: "wg0".into(), v6: true, ..Default::default() }];
-        assert_eq!(e.carried(&ll, &routes), Families { v4: false, v6: true });
+        assert_eq!(e.carried(&ll, &routes), Families::new(false, true));
+        let eth_only = [LinkRoutes { ifindex: 2, iface: "eth0".into(), v4: true, ..Default::default() }];
+        assert!(e.carried(&ll, &eth_only).shows_outside(Family::V4), "live: routes read, none by the tunnel");
         let bare = topo(Some(("", true)));
         e.topology_changed(&bare, Ts(0));
         e.seen_on_tunnel(1, Family::V6);
-        assert_eq!(e.carried(&bare, &[]), Families { v4: false, v6: true }, "replay: seen on the tunnel");
+        assert_eq!(e.carried(&bare, &[]), Families::new(false, true), "replay: seen on the tunnel");
     }
 
     #[test]
@@ -299,7 +317,7 @@ mod tests {
         e.exposed();
         e.exposed();
         assert_eq!(e.outage().unwrap().exposed, 2);
-        assert_eq!(e.carried(&topo(Some(("", true))), &[]), Families::default(), "forgotten while down");
+        assert!(!e.carried(&topo(Some(("", true))), &[]).known, "forgotten while down");
         e.topology_changed(&topo(Some(("198.51.100.2", true))), Ts::from_millis(9000));
         assert!(e.outage().is_none());
     }

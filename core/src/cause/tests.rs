@@ -22,7 +22,7 @@ fn up() -> Vec<IfaceName> {
     vec![IfaceName::new("wg0")]
 }
 
-const V4_ONLY: Families = Families { v4: true, v6: false };
+const V4_ONLY: Families = Families::new(true, false);
 
 fn eth0_addrs() -> Vec<IfaceAddr> {
     vec![IfaceAddr::new(ip("192.0.2.10"), Some(24)), IfaceAddr::new(ip("fd00:1::10"), Some(64))]
@@ -151,10 +151,20 @@ fn ipv4_outside_an_ipv6_only_tunnel() {
     let tunnels = up();
     let mut s = leak("192.0.2.53", &addrs, &tunnels);
     s.iface_addrs = &[];
-    s.tunnels.carried = Families { v4: false, v6: true };
+    s.tunnels.carried = Families::new(false, true);
     let e = explain(&s);
     assert_eq!(e.cause, Cause::Ipv4OutsideTunnel);
     assert!(fix(&e, &s, &Known::none()).commands[0].contains("0.0.0.0/0"));
+}
+
+/// Replay of a capture with no interface addresses and no message on the tunnel: nothing shows
+/// which families the tunnel carries, so none is said to be outside it.
+#[test]
+fn no_family_is_outside_when_nothing_shows_the_tunnels_families() {
+    let tunnels = up();
+    let mut s = leak("fd00:1::1", &[], &tunnels);
+    s.tunnels.carried = Families::default();
+    assert_eq!(explain(&s).cause, Cause::LanResolver);
 }
 
 #[test]
@@ -298,7 +308,7 @@ fn precedence_follows_the_table() {
     assert_eq!(explain(&s).cause, Cause::ParallelResolution);
     s.parallel = None;
     assert_eq!(explain(&s).cause, Cause::Ipv6OutsideTunnel);
-    s.tunnels.carried = Families { v4: true, v6: true };
+    s.tunnels.carried = Families::new(true, true);
     assert_eq!(explain(&s).cause, Cause::LanResolver);
     // No tunnel up beats everything.
     s.tunnels.up = &[];
