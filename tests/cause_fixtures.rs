@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+mod support;
+
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
 use dnsleak_core::cause::{CauseLimits, Causes};
 use dnsleak_core::{Config, Frame, Judged, Overrides, Pipeline};
@@ -47,15 +49,26 @@ fn in_time_order(path: &Path) -> Vec<Item> {
     items
 }
 
-/// (iface, verdict, name, cause, detail) of every leak and bypass in `file`.
-fn causes(file: &str) -> Vec<(String, String, String, String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(file);
+/// (iface, verdict, name, cause, detail) of one leak or bypass.
+type Row = (String, String, String, String, String);
+
+/// The rows of every leak and bypass in fixtures/`file`.
+fn causes(file: &str) -> Vec<Row> {
+    causes_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(file)).0
+}
+
+/// The causes of every leak and bypass in the file at `path`, and how many leaks and bypasses
+/// the pipeline judged; whether the file had a tunnel interface.
+fn causes_of(path: &Path) -> (Vec<Row>, usize, bool) {
+    let mut exposures = 0;
+    let mut tunnel = false;
     let mut pipeline: Option<Pipeline> = None;
     let mut causes = Causes::new(CauseLimits::default());
     let mut out: Vec<Judged> = Vec::new();
     let mut got = Vec::new();
     let mut drain = |p: &Pipeline, causes: &mut Causes, out: &mut Vec<Judged>| {
         for j in out.drain(..) {
+            exposures += usize::from(j.is_exposure());
             if let Some(c) = causes.observe(&j, p.topology()) {
                 let name = j.event.qname().map(str::to_string).or(j.event.sni.as_deref().map(str::to_string));
                 got.push((
@@ -68,9 +81,10 @@ fn causes(file: &str) -> Vec<(String, String, String, String, String)> {
             }
         }
     };
-    for item in in_time_order(&path) {
+    for item in in_time_order(path) {
         match item {
             Item::Ifaces(topology, ts) => {
+                tunnel |= topology.iter().any(|i| i.kind == dnsleak_core::IfaceKind::Tunnel);
                 causes.set_topology(&topology, ts);
                 match &mut pipeline {
                     Some(p) => p.update_topology(topology, ts, &mut out),
@@ -84,7 +98,7 @@ fn causes(file: &str) -> Vec<(String, String, String, String, String)> {
     let mut p = pipeline.unwrap();
     p.finish(&mut out);
     drain(&p, &mut causes, &mut out);
-    got
+    (got, exposures, tunnel)
 }
 
 fn row(
@@ -190,4 +204,27 @@ fn the_demo_mix_gets_a_cause_per_kind_of_leak() {
             ("stub.example.com", "stub_upstream"),
         ]
     );
+}
+
+/// Every leak and bypass of the shared corpus (real third-party captures) gets exactly one
+/// cause, and a capture without any tunnel interface gets no_tunnel for all of them.
+#[test]
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn every_exposure_in_the_corpus_gets_one_cause() {
+    let dir = support::corpus().join("captures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 10, "{}", dir.display());
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in &files {
+        let (got, exposures, tunnel) = causes_of(f);
+        assert_eq!(got.len(), exposures, "{}", f.display());
+        if !tunnel {
+            assert!(got.iter().all(|g| g.3 == "no_tunnel"), "{}: {got:#?}", f.display());
+        }
+        for g in got {
+            *counts.entry(g.3).or_default() += 1;
+        }
+    }
+    eprintln!("causes over {} corpus captures: {counts:?}", files.len());
 }
