@@ -54,6 +54,23 @@ fn running(conn: &Connection, name: &str) -> Result<bool, String> {
     dbus.name_has_owner(name).map_err(|e| e.to_string())
 }
 
+/// Asks the daemon that owns `name` with `read`, if it is running; else says why not.
+fn ask<T>(
+    conn: &Connection,
+    source: Source,
+    name: &str,
+    read: impl FnOnce(&Connection) -> zbus::Result<T>,
+) -> Result<T, Unread> {
+    let who = source.as_str();
+    match running(conn, name) {
+        Ok(true) => read(conn).map_err(|e| Unread { source, why: format!("{who} did not answer: {e}") }),
+        Ok(false) => {
+            Err(Unread { source, why: format!("{who} is not running (no {name} on the system bus)") })
+        }
+        Err(why) => Err(Unread { source, why }),
+    }
+}
+
 /// Reads everything `opts` names, now.
 pub fn read(opts: &Options, name_of: &dyn Fn(u32) -> IfaceName) -> ResolverConfig {
     let mut c = ResolverConfig::default();
@@ -73,34 +90,13 @@ pub fn read(opts: &Options, name_of: &dyn Fn(u32) -> IfaceName) -> ResolverConfi
             return c;
         }
     };
-    let not_running = |who: &str, name: &str| format!("{who} is not running (no {name} on the system bus)");
-    match running(&conn, resolved::BUS_NAME) {
-        Ok(true) => match resolved::read(&conn, name_of) {
-            Ok(r) => c.resolved = Some(r),
-            Err(e) => c.unread.push(Unread {
-                source: Source::SystemdResolved,
-                why: format!("systemd-resolved did not answer: {e}"),
-            }),
-        },
-        Ok(false) => c.unread.push(Unread {
-            source: Source::SystemdResolved,
-            why: not_running("systemd-resolved", resolved::BUS_NAME),
-        }),
-        Err(why) => c.unread.push(Unread { source: Source::SystemdResolved, why }),
+    match ask(&conn, Source::SystemdResolved, resolved::BUS_NAME, |conn| resolved::read(conn, name_of)) {
+        Ok(r) => c.resolved = Some(r),
+        Err(u) => c.unread.push(u),
     }
-    match running(&conn, nm::BUS_NAME) {
-        Ok(true) => match nm::read(&conn) {
-            Ok(n) => c.network_manager = Some(n),
-            Err(e) => c.unread.push(Unread {
-                source: Source::NetworkManager,
-                why: format!("NetworkManager did not answer: {e}"),
-            }),
-        },
-        Ok(false) => c.unread.push(Unread {
-            source: Source::NetworkManager,
-            why: not_running("NetworkManager", nm::BUS_NAME),
-        }),
-        Err(why) => c.unread.push(Unread { source: Source::NetworkManager, why }),
+    match ask(&conn, Source::NetworkManager, nm::BUS_NAME, nm::read) {
+        Ok(n) => c.network_manager = Some(n),
+        Err(u) => c.unread.push(u),
     }
     c
 }
