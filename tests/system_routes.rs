@@ -99,6 +99,8 @@ fn route_decisions_match_ip_route_get_and_follow_policy_rules() {
     let before = r.decide(split).unwrap();
     assert!(before.leaves_by(&lan));
     let kernel_before = r.stats().kernel;
+    assert!(r.changed(), "true at the first call");
+    assert!(!r.changed(), "nothing changed since");
     for args in [
         vec!["route", "add", "203.0.113.0/24", "dev", wg.as_str(), "table", "51820"],
         vec!["rule", "add", "not", "fwmark", "51820", "table", "51820", "priority", "100"],

@@ -233,6 +233,8 @@ pub struct Routes {
     names: HashMap<u32, IfaceName>,
     cache: HashMap<IpAddr, RouteDecision>,
     stats: RouteStats,
+    /// A change came that `changed()` has not reported yet.
+    unseen_change: bool,
 }
 
 impl Routes {
@@ -240,8 +242,14 @@ impl Routes {
     pub fn open() -> io::Result<Routes> {
         let nl = Netlink::open()?;
         let watch = subscribe().ok();
-        let mut r =
-            Routes { nl, watch, names: HashMap::new(), cache: HashMap::new(), stats: RouteStats::default() };
+        let mut r = Routes {
+            nl,
+            watch,
+            names: HashMap::new(),
+            cache: HashMap::new(),
+            stats: RouteStats::default(),
+            unseen_change: true,
+        };
         r.read_names()?;
         Ok(r)
     }
@@ -250,35 +258,47 @@ impl Routes {
         self.stats
     }
 
-    /// Whether routes, rules, addresses or links changed since the last call (or a lookup);
-    /// if so the cached decisions are dropped. Never blocks.
+    /// Whether routes, rules, addresses or links changed since the last call (true at the
+    /// first): the time to read `link_routes` again. Never blocks.
     pub fn changed(&mut self) -> bool {
-        let Some(w) = &self.watch else { return true };
-        let mut any = false;
-        loop {
-            match w.recv_from_full() {
-                Ok(_) => any = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // ENOBUFS: notifications were lost; assume everything changed.
-                Err(_) => {
-                    any = true;
-                    break;
+        self.poll();
+        std::mem::take(&mut self.unseen_change)
+    }
+
+    /// Reads the pending change notifications; on any, drops the cached decisions and names.
+    /// Without a subscription nothing cached can be trusted, so nothing is kept.
+    fn poll(&mut self) {
+        let any = match &self.watch {
+            None => true,
+            Some(w) => {
+                let mut any = false;
+                loop {
+                    match w.recv_from_full() {
+                        Ok(_) => any = true,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        // ENOBUFS: notifications were lost; assume everything changed.
+                        Err(_) => {
+                            any = true;
+                            break;
+                        }
+                    }
                 }
+                any
             }
-        }
+        };
         if any {
             self.stats.invalidations += 1;
             self.cache.clear();
             self.names.clear();
+            self.unseen_change = true;
         }
-        any
     }
 
     /// The kernel's route for `dst`, as `ip route get` reports it, with the matching entry
     /// (`fibmatch`). No route is a decision too (kind Unreachable); an error means the kernel
     /// could not be asked.
     pub fn decide(&mut self, dst: IpAddr) -> io::Result<RouteDecision> {
-        self.changed();
+        self.poll();
         self.stats.lookups += 1;
         if let Some(d) = self.cache.get(&dst) {
             return Ok(d.clone());
@@ -330,7 +350,7 @@ impl Routes {
 
     /// For every interface with routes: which families it routes beyond its link.
     pub fn link_routes(&mut self) -> io::Result<Vec<LinkRoutes>> {
-        self.changed();
+        self.poll();
         let mut by_index: HashMap<u32, LinkRoutes> = HashMap::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut m = RouteMessage::default();
