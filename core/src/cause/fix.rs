@@ -96,9 +96,13 @@ fn all_names_through(tunnel: &str, iface: &str, k: &Known) -> Vec<String> {
                 format!("resolvconf -d {iface}.dhclient"),
             ]
         }
-        Manager::Static | Manager::Unknown => {
-            vec![format!("/etc/resolv.conf: nameserver {dns} (and no other)")]
-        }
+        Manager::Static => vec![format!("/etc/resolv.conf: nameserver {dns} (and no other)")],
+        // Nothing says what manages DNS here (a replay): the usual ways, each named.
+        Manager::Unknown => vec![
+            format!("systemd-resolved: resolvectl dns {tunnel} {dns}; resolvectl domain {tunnel} '~.'"),
+            "NetworkManager: nmcli connection modify <VPN connection> ipv4.dns-priority -50".into(),
+            format!("a static /etc/resolv.conf: nameserver {dns} (and no other)"),
+        ],
     }
 }
 
@@ -133,7 +137,9 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
                 "Windows: Group Policy > Computer Configuration > Administrative Templates > Network > DNS Client > \
                  Turn off smart multi-homed name resolution: Enabled"
                     .to_string(),
-                r"Windows (registry): HKLM\SOFTWARE\Policies\Microsoft\Windows NT\DNSClient DisableSmartNameResolution = 1 (DWORD)".to_string(),
+                "Windows (registry): key HKLM > SOFTWARE > Policies > Microsoft > Windows NT > DNSClient, \
+                 DWORD DisableSmartNameResolution = 1"
+                    .to_string(),
             ];
             commands.extend(all_names_through(tunnel, iface, k));
             advice(

@@ -129,7 +129,12 @@ fn parallel_resolution_points_at_the_windows_policy() {
     assert_eq!(e.cause, Cause::ParallelResolution);
     assert_eq!(e.detail, "www.example.com A was asked through wg0 1 ms before, and by eth0 here");
     let f = fix(&e, &s, &Known::none());
-    assert!(f.commands.iter().any(|c| c.contains("DisableSmartNameResolution = 1")), "{f}");
+    assert!(f.commands.iter().any(|c| c.contains("DWORD DisableSmartNameResolution = 1")), "{f}");
+    assert!(!f.to_string().contains('\\'), "no backslash: outputs escape them: {f}");
+    assert!(
+        f.commands.iter().any(|c| c.starts_with("systemd-resolved: resolvectl dns wg0")),
+        "unknown manager: {f}"
+    );
 }
 
 #[test]
