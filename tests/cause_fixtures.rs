@@ -153,8 +153,8 @@ fn tunnel_dies_is_tunnel_down() {
     let got = causes("tunnel-dies.pcapng");
     assert_eq!(got.len(), 2, "{got:#?}");
     assert!(got.iter().all(|g| g.2 == "while-down.example.com" && g.3 == "tunnel_down"), "{got:#?}");
-    assert!(got[0].4.starts_with("tunnel wg0 has been down for "), "{}", got[0].4);
-    assert!(got[1].4.ends_with("(2 leak(s) and bypass(es) since, this one included)"), "{}", got[1].4);
+    assert!(got[0].4.starts_with("tunnel wg0 went down "), "{}", got[0].4);
+    assert!(got[1].4.ends_with(" before; leaks and bypasses since, this one included: 2"), "{}", got[1].4);
 }
 
 #[test]

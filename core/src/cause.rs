@@ -210,8 +210,13 @@ fn ms(ns: u64) -> String {
     format!("{} ms", ns / 1_000_000)
 }
 
+/// A duration as a person reads it: "40 ms", "2.5 s", "3 min".
 fn secs(ns: u64) -> String {
-    format!("{:.1} s", ns as f64 / 1e9)
+    match ns {
+        n if n < 1_000_000_000 => ms(n),
+        n if n < 120_000_000_000 => format!("{:.1} s", n as f64 / 1e9),
+        n => format!("{} min", n / 60_000_000_000),
+    }
 }
 
 /// The leak's or bypass's cause, with its evidence in words.
@@ -238,7 +243,7 @@ fn tunnel_cause(s: &Situation<'_>) -> Option<(Cause, String)> {
     }
     let d = match s.tunnels.outage {
         Some(o) => format!(
-            "tunnel {} has been down for {} ({} leak(s) and bypass(es) since, this one included)",
+            "tunnel {} went down {} before; leaks and bypasses since, this one included: {}",
             o.tunnel,
             secs(s.ts.since(o.since)),
             o.exposed.max(1)

@@ -311,7 +311,8 @@ mod tests {
         let j = c.observe(&leak, &down).unwrap();
         assert_eq!(j.explanation.cause, Cause::TunnelDown);
         assert!(
-            j.explanation.detail.starts_with("tunnel wg0 has been down for 1.0 s (1 leak"),
+            j.explanation.detail
+                == "tunnel wg0 went down 1.0 s before; leaks and bypasses since, this one included: 1",
             "{}",
             j.explanation.detail
         );

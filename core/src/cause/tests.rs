@@ -85,10 +85,10 @@ fn tunnel_down_says_since_when_and_how_much_left() {
     s.tunnels.outage = Some(&outage);
     let e = explain(&s);
     assert_eq!(e.cause, Cause::TunnelDown);
-    assert_eq!(
-        e.detail,
-        "tunnel wg0 has been down for 2.5 s (3 leak(s) and bypass(es) since, this one included)"
-    );
+    assert_eq!(e.detail, "tunnel wg0 went down 2.5 s before; leaks and bypasses since, this one included: 3");
+    let just = Outage { since: Ts::from_millis(9_960), ..outage.clone() };
+    s.tunnels.outage = Some(&just);
+    assert!(explain(&s).detail.starts_with("tunnel wg0 went down 40 ms before;"), "{}", explain(&s).detail);
     let f = fix(&e, &s, &resolved());
     assert!(f.text.contains("kill switch") && f.text.contains("(wg0)"), "{f}");
     assert!(f.commands[0].starts_with("PostUp = iptables -I OUTPUT ! -o %i"), "{f}");
