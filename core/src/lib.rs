@@ -14,6 +14,7 @@ pub mod ip;
 pub mod link;
 pub mod net;
 pub mod pipeline;
+pub mod reorder;
 pub mod resolvers;
 pub mod route;
 pub mod stats;
