@@ -13,13 +13,7 @@ use netns::*;
 #[test]
 #[ignore = "root: network namespaces, wireguard-go, dnsmasq, unbound (tests/netns/world.sh)"]
 fn the_written_file_records_addresses_with_prefixes() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
-    assert_eq!(
-        euid,
-        Some("0"),
-        "needs root: network namespaces and packet capture (run as root, as CI does)"
-    );
+    require_root(WORLD_TOOLS);
     let w = World::up();
     let file = w.dir.join("addrs.pcapng");
     let m = w.monitor(&["--write", file.to_str().unwrap()]);

@@ -12,20 +12,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+mod netns;
+mod support;
+
+use netns::require_root;
+
 const DNSLEAK: &str = env!("CARGO_BIN_EXE_dnsleak");
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/daemons.sh")
-}
-
-fn require(tools: &[(&str, &str)]) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "needs root: network and mount namespaces (run as root, as CI does)");
-    for (tool, package) in tools {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
-        assert!(found.status.success(), "needs {tool}: apt-get install {package}");
-    }
 }
 
 /// One daemon in its namespace; `Drop` kills everything by PID.
@@ -36,7 +31,7 @@ struct Daemon {
 
 impl Daemon {
     fn up(kind: &str) -> Daemon {
-        require(&[
+        require_root(&[
             ("dbus-daemon", "dbus-daemon"),
             ("nsenter", "util-linux"),
             ("apt-get", "apt"),

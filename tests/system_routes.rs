@@ -7,25 +7,11 @@ mod netns;
 mod support;
 
 use std::net::IpAddr;
-use std::process::Command;
 
 use dnsleak::system::routes::Routes;
 use dnsleak_core::{Family, RouteDecision, RouteKind};
 use netns::*;
 use serde_json::Value;
-
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "needs root: network namespaces and WireGuard (run as root, as CI does)");
-    for tool in ["ip", "wireguard-go", "dnsmasq", "unbound"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
-        assert!(
-            found.status.success(),
-            "needs {tool}: apt-get install iproute2 wireguard-go dnsmasq unbound"
-        );
-    }
-}
 
 /// `ip -j route get [fibmatch] DST` in the client namespace, first entry.
 fn ip_route_get(w: &World, fibmatch: bool, dst: &str) -> Value {
@@ -69,7 +55,7 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 #[ignore = "root: network namespaces, wireguard-go, dnsmasq, unbound (tests/netns/world.sh)"]
 fn route_decisions_match_ip_route_get_and_follow_policy_rules() {
-    require_root();
+    require_root(WORLD_TOOLS);
     let w = World::up();
     let (lan, wg) = (w.lan.clone(), w.wg.clone());
     // The sockets belong to the namespace they were opened in, whichever thread uses them.

@@ -33,6 +33,31 @@ pub fn root_or_skip(test: &str) -> bool {
     false
 }
 
+/// For tests marked `#[ignore = "root: ..."]`: fails, naming what is missing, unless this runs
+/// as root with every `(program, Debian package)` of `tools` installed.
+pub fn require_root(tools: &[(&str, &str)]) {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "needs root: network and mount namespaces, packet capture (run as root, as CI does)"
+    );
+    for (tool, package) in tools {
+        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        assert!(found.status.success(), "needs {tool}: apt-get install {package}");
+    }
+}
+
+/// What world.sh needs.
+pub const WORLD_TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("wireguard-go", "wireguard-go"),
+    ("wg", "wireguard-tools"),
+    ("dnsmasq", "dnsmasq"),
+    ("unbound", "unbound"),
+    ("dig", "dnsutils"),
+    ("kdig", "knot-dnsutils"),
+];
+
 fn world_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/world.sh")
 }
