@@ -40,6 +40,29 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Print what dnsleak reads from this system: interfaces with prefixes, routes, the
+    /// resolver configuration (a debugging aid).
+    #[command(hide = true)]
+    Facts(FactsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    /// One JSON object (with --watch, one line per change).
+    #[arg(long)]
+    pub json: bool,
+    /// Also show the kernel's route to ADDR, as `ip route get` (repeatable).
+    #[arg(long = "route", value_name = "ADDR")]
+    pub route: Vec<std::net::IpAddr>,
+    /// Read this file as the system's resolv.conf.
+    #[arg(long, value_name = "PATH", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+    /// Do not ask systemd-resolved and NetworkManager over D-Bus.
+    #[arg(long)]
+    pub no_dbus: bool,
+    /// Keep running and print the resolver configuration again whenever it changes.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Options every command that judges traffic shares.

@@ -10,7 +10,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cause;
 pub mod dns;
+pub mod dnsconfig;
 pub mod event;
 pub mod fact;
 pub mod frag;
@@ -18,8 +20,11 @@ pub mod frame;
 pub mod ip;
 pub mod link;
 pub mod names;
+pub mod net;
 pub mod pipeline;
+pub mod reorder;
 pub mod resolvers;
+pub mod route;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
@@ -27,10 +32,14 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
+pub use cause::{Cause, Explanation, Situation};
+pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
+pub use net::{Family, IfaceAddr, Prefix};
 pub use pipeline::{Config, Pipeline};
+pub use route::{LinkRoutes, RouteDecision, RouteKind};
 pub use stats::{FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod facts;
 pub mod monitor;
 pub mod replay;

@@ -180,11 +180,13 @@ impl Session<'_> {
         let Some((w, path)) = &mut self.writer else { return Ok(()) };
         let max = topology.iter().map(|i| i.id + 1).max().unwrap_or(0);
         for id in w.interfaces()..max {
-            let (name, link) = match topology.get(id) {
-                Some(i) => (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET)),
-                None => (format!("if{id}"), LinkType::ETHERNET),
+            let (name, link, addrs) = match topology.get(id) {
+                Some(i) => {
+                    (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET), &i.facts.addrs[..])
+                }
+                None => (format!("if{id}"), LinkType::ETHERNET, &[][..]),
             };
-            w.add_interface(&name, link).with_context(|| format!("writing {path}"))?;
+            w.add_interface(&name, link, addrs).with_context(|| format!("writing {path}"))?;
         }
         Ok(())
     }

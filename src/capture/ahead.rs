@@ -199,7 +199,7 @@ mod tests {
     fn many_frames(n: u32, cut: bool) -> std::path::PathBuf {
         use crate::output::pcapng::PcapngWriter;
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
-        let iface = w.add_interface("wg0", LinkType::RAW).unwrap();
+        let iface = w.add_interface("wg0", LinkType::RAW, &[]).unwrap();
         for i in 0..n {
             let data: Vec<u8> = (0..(i * 7919) % 3000).map(|j| (i + j) as u8).collect();
             w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data).unwrap();

@@ -6,6 +6,7 @@
 
 pub mod background;
 pub mod escape;
+pub mod facts;
 pub mod json;
 pub mod lines;
 pub mod pcapng;

@@ -6,4 +6,6 @@
 pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod resolver;
+pub mod routes;
 pub mod signals;
