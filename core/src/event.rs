@@ -350,12 +350,15 @@ pub struct Judged {
     pub event: Event,
     pub verdict: Option<Verdict>,
     pub reason: Reason,
+    /// Why a leak or bypass happened and what to change (`None` for every other verdict).
+    /// Boxed: most events are not exposures, and they stay small.
+    pub cause: Option<Box<crate::cause::Judgement>>,
 }
 
 impl Judged {
     /// An event not judged yet (notices stay so: they carry no verdict).
     pub fn unjudged(event: Event) -> Judged {
-        Judged { event, verdict: None, reason: Reason::Notice }
+        Judged { event, verdict: None, reason: Reason::Notice, cause: None }
     }
 
     /// Whether this counts against the user: a leak or a bypass of a real message or flow.

@@ -6,13 +6,16 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 
+use super::cause::{CauseLimits, Causes};
 use super::dns;
+use super::dnsconfig::ResolverConfig;
 use super::event::{DnsInfo, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
 use super::resolvers::ResolverDb;
+use super::route::{LinkRoutes, RouteDecision};
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
@@ -41,6 +44,8 @@ pub struct Config {
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
     /// saves a copy and an allocation per message.
     pub keep_payload: bool,
+    /// The causes' tables (recent questions, route decisions).
+    pub causes: CauseLimits,
 }
 
 impl Config {
@@ -83,6 +88,8 @@ struct Judge {
     stats: Stats,
     notices: Vec<Event>,
     keep_payload: bool,
+    /// Why each leak or bypass happened.
+    causes: Causes,
     /// The last resolver looked up in the list, and what it said (messages come in runs to and
     /// from one resolver).
     last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
@@ -185,6 +192,7 @@ impl Judge {
         self.stats.count_event(judged.event.kind, judged.verdict);
         if matches!(judged.event.kind, EventKind::Query | EventKind::Response | EventKind::Encrypted) {
             self.tracker.observe(judged, &self.topology, &mut self.notices);
+            judged.cause = self.causes.observe(judged, &self.topology).map(Box::new);
         }
         self.flush_notices(out);
     }
@@ -232,6 +240,8 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let mut causes = Causes::new(config.causes);
+        causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
             judge: Judge {
                 topology,
@@ -241,6 +251,7 @@ impl Pipeline {
                 stats: Stats::default(),
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
+                causes,
                 last_provider: Cell::new(None),
             },
             defrag: Defrag::new(config.frag),
@@ -290,6 +301,7 @@ impl Pipeline {
         let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
         self.judge.tracker.topology_changed(&topology);
+        self.judge.causes.set_topology(&topology, ts);
         self.judge.topology = topology;
         let frame = self.last_frame;
         for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
@@ -299,6 +311,26 @@ impl Pipeline {
         for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
             self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
         }
+    }
+
+    /// Which families each interface routes, read from the OS (live).
+    pub fn set_link_routes(&mut self, routes: Vec<LinkRoutes>) {
+        self.judge.causes.set_link_routes(routes);
+    }
+
+    /// The kernel's route to one destination (live).
+    pub fn set_route(&mut self, decision: RouteDecision) {
+        self.judge.causes.set_route(decision);
+    }
+
+    /// The resolver configuration read from the OS (live).
+    pub fn set_resolver_config(&mut self, config: ResolverConfig) {
+        self.judge.causes.set_resolver_config(config);
+    }
+
+    /// Whether the route to `resolver` is unknown to the causes (the shell asks the kernel).
+    pub fn wants_route(&self, resolver: &IpAddr) -> bool {
+        self.judge.causes.wants_route(resolver)
     }
 
     /// Decodes one frame and appends what it completed to `out`.

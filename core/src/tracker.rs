@@ -811,7 +811,7 @@ mod tests {
         for m in msgs {
             let ev = event(m, topology);
             let (v, reason) = verdict::judge(&ev, &Context { topology, tunnel_seen: true });
-            let mut judged = Judged { event: ev, verdict: v, reason };
+            let mut judged = Judged { event: ev, verdict: v, reason, cause: None };
             let mut out = Vec::new();
             t.observe(&mut judged, topology, &mut out);
             rtts.push(judged.event.rtt_ns);
@@ -1182,7 +1182,7 @@ mod tests {
         let topology = topo_without_tunnel();
         let ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
         let (v, reason) = verdict::judge(&ev, &Context { topology: &topology, tunnel_seen: false });
-        let mut judged = Judged { event: ev, verdict: v, reason };
+        let mut judged = Judged { event: ev, verdict: v, reason, cause: None };
         let mut out = Vec::new();
         t.observe(&mut judged, &topology, &mut out);
         assert!(out.is_empty());
@@ -1195,7 +1195,8 @@ mod tests {
         for kind in [EventKind::Encrypted, EventKind::Malformed] {
             let mut ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
             ev.kind = kind;
-            let mut judged = Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice };
+            let mut judged =
+                Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice, cause: None };
             let mut out = Vec::new();
             t.observe(&mut judged, &topology, &mut out);
             assert!(out.is_empty());

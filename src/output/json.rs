@@ -260,6 +260,7 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         return;
     }
     o.raw(k!("reason"), scratch.reason(&j.reason));
+    cause_fields(&mut o, j, scratch);
     o.word(k!("proto"), ev.proto.as_str());
     o.word(k!("transport"), ev.transport.as_str());
     o.addr(k!("src"), ev.src);
@@ -279,6 +280,27 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         }
     }
     o.end();
+}
+
+/// `cause`, `cause_detail`, `fix` (the advice's words and commands, one per line) and
+/// `resolver_configured`: all `null` but for leaks and bypasses.
+fn cause_fields(o: &mut Obj<'_>, j: &Judged, scratch: &mut Scratch) {
+    let Some(c) = &j.cause else {
+        for k in [k!("cause"), k!("cause_detail"), k!("fix"), k!("resolver_configured")] {
+            o.null(k);
+        }
+        return;
+    };
+    use std::fmt::Write as _;
+    o.word(k!("cause"), c.explanation.cause.as_str());
+    o.str(k!("cause_detail"), &c.explanation.detail);
+    scratch.text.clear();
+    let _ = write!(scratch.text, "{}", c.fix);
+    o.str(k!("fix"), &scratch.text);
+    match c.resolver_configured {
+        Some(v) => o.bool(k!("resolver_configured"), v),
+        None => o.null(k!("resolver_configured")),
+    }
 }
 
 fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: &mut Scratch) {

@@ -243,7 +243,7 @@ mod tests {
 
     fn judged(e: Event, t: &Topology) -> Judged {
         let (verdict, reason) = judge(&e, &Context { topology: t, tunnel_seen: true });
-        Judged { event: e, verdict, reason }
+        Judged { event: e, verdict, reason, cause: None }
     }
 
     /// The stub's question on lo, then its upstream query by eth0: stub_upstream. The same
