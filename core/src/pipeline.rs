@@ -333,6 +333,13 @@ impl Pipeline {
         self.judge.causes.wants_route(resolver)
     }
 
+    /// Gives a leak or bypass its cause again after `set_route` brought the route it lacked.
+    pub fn rejudge_cause(&mut self, j: &mut Judged) {
+        if j.cause.is_some() {
+            j.cause = self.judge.causes.rejudge(j, &self.judge.topology).map(Box::new);
+        }
+    }
+
     /// Decodes one frame and appends what it completed to `out`.
     pub fn process(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) {
         self.last_frame = frame.number;

@@ -25,6 +25,8 @@ use crate::cli::{ColorChoice, MonitorArgs};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
+use crate::system::resolver::{watch::Watcher as ResolverWatcher, Options as ResolverOptions};
+use crate::system::routes::Routes;
 use crate::system::{interfaces, privilege};
 use crate::Outcome;
 use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
@@ -459,6 +461,10 @@ impl Drop for Live {
 /// The pipeline side: core, sink and `--write`, fed from the channel on the caller's thread.
 struct Session<'a> {
     pipeline: Pipeline,
+    /// Route decisions for the causes; `None` when no netlink socket could be opened (the
+    /// causes then go without routes, as on replay).
+    routes: Option<Routes>,
+    resolver: ResolverWatcher,
     sink: &'a mut dyn Sink,
     writer: Option<(PcapngWriter<BufWriter<File>>, String)>,
     out: Vec<Judged>,
@@ -475,15 +481,57 @@ impl Session<'_> {
                     w.packet(f.iface, f.ts, f.orig_len, &f.data)
                         .with_context(|| format!("writing {path}"))?;
                 }
+                self.resolver_config();
+                let before = self.out.len();
                 self.pipeline.process(f.as_ref(), &mut self.out);
+                self.routes_for(before);
             }
             Msg::Topology { topology, ts, ended } => {
+                self.os_facts();
                 self.write_topology(&topology, &ended)?;
                 self.sink.topology(&topology).context("writing output")?;
                 self.pipeline.update_topology(topology, ts, &mut self.out);
             }
         }
         self.emit()
+    }
+
+    /// A new resolver configuration, if one was read.
+    fn resolver_config(&mut self) {
+        while let Ok(c) = self.resolver.configs().try_recv() {
+            self.pipeline.set_resolver_config(c);
+        }
+    }
+
+    /// The resolver configuration and the routes, when they changed.
+    fn os_facts(&mut self) {
+        self.resolver_config();
+        if let Some(r) = &mut self.routes {
+            if r.changed() {
+                if let Ok(l) = r.link_routes() {
+                    self.pipeline.set_link_routes(l);
+                }
+            }
+        }
+    }
+
+    /// The leaks and bypasses from `out[from..]` whose resolver's route is not known yet: the
+    /// kernel is asked (once per destination until routes change) and their cause given again.
+    fn routes_for(&mut self, from: usize) {
+        let Some(r) = &mut self.routes else { return };
+        for j in &mut self.out[from..] {
+            if j.cause.is_none() {
+                continue;
+            }
+            let (resolver, _) = j.event.resolver();
+            if !self.pipeline.wants_route(&resolver) {
+                continue;
+            }
+            if let Ok(d) = r.decide(resolver) {
+                self.pipeline.set_route(d);
+                self.pipeline.rejudge_cause(j);
+            }
+        }
     }
 
     fn emit(&mut self) -> anyhow::Result<()> {
@@ -521,6 +569,7 @@ impl Session<'_> {
     }
 
     fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
+        self.os_facts();
         self.pipeline.advance(wall_now());
         self.emit()?;
         if let Some((w, path)) = &mut self.writer {
@@ -556,8 +605,21 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     let (mut live, topology) = Live::start(options(args))?;
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     sink.topology(&topology).context("writing output")?;
+    let mut routes = Routes::open().ok();
+    let mut pipeline = Pipeline::new(config, Topology::new());
+    if let Some(l) = routes.as_mut().and_then(|r| r.link_routes().ok()) {
+        pipeline.set_link_routes(l);
+    }
+    // Read once before the first frame, so that the first leak already knows it; the watcher
+    // hands out each change after.
+    pipeline.set_resolver_config(crate::system::resolver::read(
+        &ResolverOptions::default(),
+        &crate::system::resolver::os_names(),
+    ));
     let mut s = Session {
-        pipeline: Pipeline::new(config, Topology::new()),
+        pipeline,
+        routes,
+        resolver: ResolverWatcher::start(ResolverOptions::default()),
         sink,
         writer,
         out: Vec::new(),

@@ -139,6 +139,16 @@ impl Causes {
         }
     }
 
+    /// The judgement of a leak or bypass again, after a fact it lacked came in (the route to
+    /// its resolver): nothing is noted or counted a second time.
+    pub fn rejudge(&mut self, j: &Judged, topology: &Topology) -> Option<Judgement> {
+        let question = j.event.dns.as_ref().and_then(|d| d.question.as_ref()).map(|q| (&*q.name, q.qtype));
+        match j.verdict? {
+            verdict @ (Verdict::Leak | Verdict::Bypass) => Some(self.judge(j, verdict, question, topology)),
+            _ => None,
+        }
+    }
+
     fn judge(
         &mut self,
         j: &Judged,
