@@ -89,7 +89,7 @@ fn every_leak_and_bypass_gets_its_cause_live() {
         "app_encrypted_dns",
         &format!("an application's own dot to 192.0.2.1 by {lan} around {wg}"),
     );
-    check("down.cause.example", "tunnel_down", &format!("tunnel {wg} has been down for "));
+    check("down.cause.example", "tunnel_down", &format!("tunnel {wg} went down "));
     let lan_fix = cause_of(&lines, "lan.cause.example")["fix"].as_str().unwrap();
     assert!(lan_fix.contains("/etc/resolv.conf: nameserver"), "a static resolv.conf: {lan_fix}");
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use dnsleak_core::{FrameClass, Judged, Topology, Ts, Verdict};
+use dnsleak_core::{Cause, FrameClass, Judged, Topology, Ts, Verdict};
 
 use super::escape::escape;
 use super::report::{Report, ReportLimits};
@@ -34,10 +34,21 @@ pub struct Source {
 const MAX_ROWS: usize = 12;
 const NAME_WIDTH: usize = 40;
 
+/// Leaks and bypasses of one cause: how many, the first one's evidence, and the fix (once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CauseRow {
+    pub cause: Cause,
+    pub count: u64,
+    pub first_detail: String,
+    pub fix: String,
+}
+
 /// Collects a replay into a [`Report`] and renders it.
 pub struct SummarySink {
     pub report: Report,
     pub counters: Counters,
+    /// By cause, in the order first seen (at most one row per cause: bounded).
+    pub causes: Vec<CauseRow>,
     first_ts: Option<Ts>,
     last_ts: Option<Ts>,
 }
@@ -53,6 +64,7 @@ impl SummarySink {
         SummarySink {
             report: Report::new(ReportLimits::default()),
             counters: Counters::default(),
+            causes: Vec::new(),
             first_ts: None,
             last_ts: None,
         }
@@ -73,6 +85,7 @@ impl SummarySink {
         self.resolvers(&mut s, &p);
         self.leaked(&mut s, &p, opts.top);
         self.bypasses(&mut s, &p);
+        self.why(&mut s, &p);
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
         self.accounting(&mut s, &p);
@@ -241,6 +254,22 @@ impl SummarySink {
         s.push('\n');
     }
 
+    /// Leaks and bypasses grouped by cause, with the fix once per cause.
+    fn why(&self, s: &mut String, p: &Painter) {
+        if self.causes.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "{}", p.bold("Why, and what to change (by cause)"));
+        for r in &self.causes {
+            let _ = writeln!(s, "{:>8}  {}: {}", r.count, r.cause.as_str(), escape(&r.first_detail));
+            for (i, line) in r.fix.lines().enumerate() {
+                let lead = if i == 0 { "fix:" } else { "" };
+                let _ = writeln!(s, "{:>10}{lead:<5}{}", "", escape(line.trim_start()));
+            }
+        }
+        s.push('\n');
+    }
+
     fn unanswered_and_patterns(&self, s: &mut String, p: &Painter) {
         let pairs = &self.counters.core.pairs;
         if pairs.unanswered + pairs.unmatched_responses > 0 {
@@ -310,6 +339,18 @@ impl Sink for SummarySink {
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.report.observe(judged);
+        if let Some(c) = &judged.cause {
+            let cause = c.explanation.cause;
+            match self.causes.iter_mut().find(|r| r.cause == cause) {
+                Some(r) => r.count += 1,
+                None => self.causes.push(CauseRow {
+                    cause,
+                    count: 1,
+                    first_detail: c.explanation.detail.clone(),
+                    fix: c.fix.to_string(),
+                }),
+            }
+        }
         Ok(())
     }
 
