@@ -29,6 +29,7 @@ use crate::system::resolver::{watch::Watcher as ResolverWatcher, Options as Reso
 use crate::system::routes::Routes;
 use crate::system::{interfaces, privilege};
 use crate::Outcome;
+use dnsleak_core::reorder::Reorder;
 use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 
 /// Frames waiting for the pipeline, across all interfaces.
@@ -48,6 +49,11 @@ const READ_TIMEOUT_MS: i32 = 1;
 const BUFFER_BYTES: i32 = 32 << 20;
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
+/// How long a frame waits for frames of other interfaces that were seen before it (each
+/// interface has its capture thread, and TPACKET_V3 hands packets over in 1 ms blocks).
+const REORDER_WINDOW_NS: u64 = 50_000_000;
+/// Frames held for reordering at most (a burst past it goes out in arrival order, counted).
+const REORDER_MAX_FRAMES: usize = 65_536;
 /// Vanished interfaces remembered (so late events still have a name).
 const MAX_RETIRED: usize = 256;
 /// Capture counters kept for ended captures.
@@ -469,24 +475,21 @@ struct Session<'a> {
     writer: Option<(PcapngWriter<BufWriter<File>>, String)>,
     out: Vec<Judged>,
     number: u64,
+    /// Frames of all interfaces back in time order (each has its capture thread).
+    reorder: Reorder<Frame>,
+    ready: Vec<Frame>,
 }
 
 impl Session<'_> {
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
-            Msg::Frame(mut f) => {
-                self.number += 1;
-                f.number = self.number;
-                if let Some((w, path)) = &mut self.writer {
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
-                        .with_context(|| format!("writing {path}"))?;
-                }
-                self.resolver_config();
-                let before = self.out.len();
-                self.pipeline.process(f.as_ref(), &mut self.out);
-                self.routes_for(before);
+            Msg::Frame(f) => {
+                self.reorder.push(f.ts, f, &mut self.ready);
+                self.frames()?;
             }
             Msg::Topology { topology, ts, ended } => {
+                self.reorder.release_through(ts, &mut self.ready);
+                self.frames()?;
                 self.os_facts();
                 self.write_topology(&topology, &ended)?;
                 self.sink.topology(&topology).context("writing output")?;
@@ -494,6 +497,30 @@ impl Session<'_> {
             }
         }
         self.emit()
+    }
+
+    /// The frames the reordering released, in time order.
+    fn frames(&mut self) -> anyhow::Result<()> {
+        let mut ready = std::mem::take(&mut self.ready);
+        for f in ready.drain(..) {
+            self.frame(f)?;
+        }
+        self.ready = ready;
+        Ok(())
+    }
+
+    /// One frame: numbered, written (--write), judged; its leaks get their routes.
+    fn frame(&mut self, mut f: Frame) -> anyhow::Result<()> {
+        self.number += 1;
+        f.number = self.number;
+        if let Some((w, path)) = &mut self.writer {
+            w.packet(f.iface, f.ts, f.orig_len, &f.data).with_context(|| format!("writing {path}"))?;
+        }
+        self.resolver_config();
+        let before = self.out.len();
+        self.pipeline.process(f.as_ref(), &mut self.out);
+        self.routes_for(before);
+        Ok(())
     }
 
     /// A new resolver configuration, if one was read.
@@ -569,6 +596,8 @@ impl Session<'_> {
     }
 
     fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
+        self.reorder.advance(wall_now(), &mut self.ready);
+        self.frames()?;
         self.os_facts();
         self.pipeline.advance(wall_now());
         self.emit()?;
@@ -624,6 +653,8 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
         writer,
         out: Vec::new(),
         number: 0,
+        reorder: Reorder::new(REORDER_WINDOW_NS, REORDER_MAX_FRAMES),
+        ready: Vec::new(),
     };
     s.write_topology(&topology, &[])?;
     s.pipeline.update_topology(topology, wall_now(), &mut s.out);
@@ -645,6 +676,8 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     while let Ok(msg) = live.rx.recv() {
         s.handle(msg)?;
     }
+    s.reorder.flush(&mut s.ready);
+    s.frames()?;
     s.pipeline.finish(&mut s.out);
     s.emit()?;
     if let Some((w, path)) = &mut s.writer {
