@@ -29,13 +29,7 @@ fn cause_of<'a>(lines: &'a [Value], qname: &str) -> &'a Value {
 #[test]
 #[ignore = "root: network namespaces, wireguard-go, dnsmasq, unbound, dig, kdig (tests/netns/world.sh)"]
 fn every_leak_and_bypass_gets_its_cause_live() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
-    assert_eq!(
-        euid,
-        Some("0"),
-        "needs root: network namespaces and packet capture (run as root, as CI does)"
-    );
+    require_root(WORLD_TOOLS);
     let w = World::up();
     w.set_system_resolver(LAN_RESOLVER);
     w.stub(LAN_RESOLVER);
