@@ -1,7 +1,6 @@
 //! The causes on the real captures of fixtures/ (made in the namespace network of
-//! tests/netns/world.sh): the file is read, put in time order, judged by the pipeline, and
-//! every judged message handed to `cause::Causes` with the interface changes — how replay will
-//! wire it. None of these dumpcap files records interface addresses, so the LAN's network is
+//! tests/netns/world.sh): the file is read, put in time order and judged by the pipeline,
+//! which gives every leak and bypass its cause. None of these dumpcap files records interface addresses, so the LAN's network is
 //! the assumed /24 and says so.
 
 use std::path::Path;
@@ -9,7 +8,6 @@ use std::path::Path;
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
-use dnsleak_core::cause::{CauseLimits, Causes};
 use dnsleak_core::{Config, Frame, Judged, Overrides, Pipeline};
 
 /// What the file holds, in trace-time order: dumpcap writes each interface's packets in
@@ -63,20 +61,19 @@ fn causes_of(path: &Path) -> (Vec<Row>, usize, bool) {
     let mut exposures = 0;
     let mut tunnel = false;
     let mut pipeline: Option<Pipeline> = None;
-    let mut causes = Causes::new(CauseLimits::default());
     let mut out: Vec<Judged> = Vec::new();
     let mut got = Vec::new();
-    let mut drain = |p: &Pipeline, causes: &mut Causes, out: &mut Vec<Judged>| {
+    let mut drain = |out: &mut Vec<Judged>| {
         for j in out.drain(..) {
             exposures += usize::from(j.is_exposure());
-            if let Some(c) = causes.observe(&j, p.topology()) {
+            if let Some(c) = &j.cause {
                 let name = j.event.qname().map(str::to_string).or(j.event.sni().map(str::to_string));
                 got.push((
                     j.event.iface_name.to_string(),
                     j.verdict.unwrap().as_str().to_string(),
                     name.unwrap_or_default(),
-                    c.explanation.cause.as_str().to_string(),
-                    c.explanation.detail,
+                    c.cause.as_str().to_string(),
+                    c.detail(&j.event),
                 ));
             }
         }
@@ -85,7 +82,6 @@ fn causes_of(path: &Path) -> (Vec<Row>, usize, bool) {
         match item {
             Item::Ifaces(topology, ts) => {
                 tunnel |= topology.iter().any(|i| i.kind == dnsleak_core::IfaceKind::Tunnel);
-                causes.set_topology(&topology, ts);
                 match &mut pipeline {
                     Some(p) => p.apply(dnsleak_core::Fact::Interfaces(topology), ts, &mut out),
                     None => pipeline = Some(Pipeline::new(Config::new(), topology)),
@@ -93,11 +89,11 @@ fn causes_of(path: &Path) -> (Vec<Row>, usize, bool) {
             }
             Item::Frame(f) => pipeline.as_mut().expect("interfaces come first").process(f.as_ref(), &mut out),
         }
-        drain(pipeline.as_ref().expect("a pipeline"), &mut causes, &mut out);
+        drain(&mut out);
     }
     let mut p = pipeline.unwrap();
     p.finish(&mut out);
-    drain(&p, &mut causes, &mut out);
+    drain(&mut out);
     (got, exposures, tunnel)
 }
 

@@ -1,34 +1,38 @@
-//! Why a leak or bypass happened: one cause from a closed vocabulary, the evidence in words
-//! (`detail`), and the advice for this system (`fix`, in cause/fix.rs). Pure: every input is a
-//! plain value the pipeline gathers (tunnel state, families the tunnels carry, the route the
-//! kernel chose — live only —, the interface's networks, recent questions asked of a local
-//! stub or through a tunnel), so the same packets give the same causes live and on replay.
+//! Why a leak or bypass happened: one cause from a closed vocabulary, the evidence for it, and
+//! the advice for this system. Pure: every input is a plain value the pipeline gathers (tunnel
+//! state, families the tunnels carry, the route the kernel chose — live only —, the
+//! interface's networks, recent questions asked of a local stub or through a tunnel), so the
+//! same packets give the same causes live and on replay.
 //!
 //! For a leak, the first row that applies wins: no_tunnel, tunnel_down, stub_upstream,
 //! parallel_resolution, ipv6/ipv4_outside_tunnel, lan_resolver, split_route, unknown. For a
 //! bypass: no_tunnel, tunnel_down, else app_encrypted_dns, with what routed it outside the
-//! tunnel (the LAN, a split route) in the detail.
+//! tunnel (the LAN, a split route) in the evidence.
+//!
+//! The hot path builds no text: `decide` keeps the evidence as data in a [`Caused`] (nothing
+//! allocated for `no_tunnel`, one box otherwise); outputs ask for its words (`detail`) and its
+//! advice (`fix`, cause/fix.rs) when they show them.
 
 pub mod fix;
 pub mod recent;
 pub mod state;
+mod words;
 
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write;
 use std::net::IpAddr;
 
-use crate::event::Transport;
+use crate::event::{Event, Transport};
 use crate::frame::Ts;
 use crate::net::{Family, IfaceAddr, Prefix};
 use crate::route::{RouteDecision, RouteKind};
 use crate::topology::IfaceName;
 use crate::verdict::Verdict;
 
-pub use fix::{fix, Advice, Known};
+pub use fix::{Advice, Known};
 pub use recent::{Families, Hit, Outage, Recent, TunnelEvidence};
-pub use state::{CauseLimits, Causes, Judgement};
+pub use state::{CauseLimits, Causes};
 
 /// Why a leak or bypass happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,11 +107,15 @@ pub struct Tunnels<'a> {
     pub outage: Option<&'a Outage>,
     /// The families the tunnels that are up carry (and whether anything shows it).
     pub carried: Families,
+    /// The tunnel the advice names when nothing more specific is known (the state picks the
+    /// one that carries the message's family, holds a default route, has resolvers
+    /// configured); `None`: the first that is up.
+    pub preferred: Option<&'a IfaceName>,
 }
 
 impl Tunnels<'_> {
     fn first(&self) -> Option<&IfaceName> {
-        self.up.first()
+        self.preferred.or(self.up.first())
     }
 
     fn is_tunnel(&self, name: &str) -> bool {
@@ -115,21 +123,44 @@ impl Tunnels<'_> {
     }
 }
 
-/// Everything the cause of one leak or bypass depends on.
-#[derive(Debug, Clone)]
-pub struct Situation<'a> {
-    pub verdict: Verdict,
+/// What the words and the advice take from the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The interface the message used.
+    pub iface: &'a str,
+    /// The resolver's address (a query's destination, a response's source, a flow's server).
+    pub resolver: IpAddr,
     pub transport: Transport,
     /// The TLS server name of an encrypted flow.
     pub sni: Option<&'a str>,
     /// The question, for the words.
     pub question: Option<(&'a str, u16)>,
-    /// The interface the message used, and its addresses.
-    pub iface: &'a str,
+}
+
+impl<'a> Seen<'a> {
+    /// The parts of a message or flow the words use; `None` for a notice.
+    pub fn of(ev: &'a Event) -> Option<Seen<'a>> {
+        let wire = ev.wire()?;
+        let (resolver, _) = ev.resolver()?;
+        Some(Seen {
+            iface: &ev.iface_name,
+            resolver,
+            transport: wire.transport,
+            sni: ev.sni(),
+            question: ev.as_message().and_then(|m| m.question()).map(|q| (&*q.name, q.qtype)),
+        })
+    }
+}
+
+/// Everything the cause of one leak or bypass depends on.
+#[derive(Debug, Clone)]
+pub struct Situation<'a> {
+    pub verdict: Verdict,
+    pub seen: Seen<'a>,
+    /// The interface's addresses.
     pub iface_addrs: &'a [IfaceAddr],
-    /// This machine's side and the resolver's.
+    /// This machine's side of the exchange.
     pub local: IpAddr,
-    pub resolver: IpAddr,
     pub tunnels: Tunnels<'a>,
     /// The kernel's route to the resolver (live only).
     pub route: Option<&'a RouteDecision>,
@@ -142,33 +173,122 @@ pub struct Situation<'a> {
 
 impl Situation<'_> {
     pub fn family(&self) -> Family {
-        Family::of(&self.resolver.to_canonical())
+        Family::of(&self.seen.resolver.to_canonical())
     }
 }
 
-/// A cause and its evidence in words.
+/// A leak's or bypass's cause with its evidence: what the pipeline hands out on `Judged`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
+pub struct Caused {
     pub cause: Cause,
-    pub detail: String,
+    /// Whether a configuration names the resolver; `None` when none was read (replay).
+    pub resolver_configured: Option<bool>,
+    /// `None` when the event says it all (no tunnel was ever seen).
+    evidence: Option<Box<Evidence>>,
+}
+
+/// What a cause's words and advice are made of, beyond the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The tunnel the words and the advice name: the one that went down, the one the name was
+    /// asked through, else the one that should have carried it.
+    pub tunnel: Option<IfaceName>,
+    pub proof: Proof,
+    /// What the system's configuration says (the manager, the tunnel's resolvers).
+    pub known: Known,
+    /// The kernel's route to the resolver was known when the cause was decided.
+    pub routed: bool,
+}
+
+/// The cause-specific part of the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// The outage under way: when it started (before the message) and what left since.
+    Outage { ago_ns: u64, exposed: u64 },
+    /// No tunnel is up, after one was, and the outage is not known.
+    Down,
+    /// The question went to this local stub before.
+    Stub(Hit<IpAddr>),
+    /// The question went through this tunnel before.
+    Parallel(Hit<IfaceName>),
+    /// No tunnel that is up carries the message's family (the tunnels that are up).
+    Family(Vec<IfaceName>),
+    /// The resolver is on the interface's network (the prefix assumed or not).
+    Lan { net: Prefix, assumed: bool },
+    /// The route the kernel chose, or none known; whether the tunnel is known to carry the
+    /// family.
+    Split { route: Option<RouteDecision>, carries: bool },
+    /// The kernel routes the resolver by a tunnel, yet it left outside.
+    Against(RouteDecision),
+    /// An application's own encrypted DNS, and what routed it outside (the LAN, a route).
+    Encrypted { lan: Option<(Prefix, bool)>, route: Option<RouteDecision> },
+}
+
+impl Caused {
+    /// A cause and its evidence, as the pipeline decided them.
+    pub fn new(cause: Cause, resolver_configured: Option<bool>, evidence: Option<Evidence>) -> Caused {
+        Caused { cause, resolver_configured, evidence: evidence.map(Box::new) }
+    }
+
+    pub fn evidence(&self) -> Option<&Evidence> {
+        self.evidence.as_deref()
+    }
+
+    /// The tunnel the words and advice name, when one is.
+    pub fn tunnel(&self) -> Option<&IfaceName> {
+        self.evidence.as_ref()?.tunnel.as_ref()
+    }
+
+    /// The evidence in words ("192.0.2.1 is on eth0's network 192.0.2.0/24").
+    pub fn words(&self, seen: &Seen<'_>) -> String {
+        words::detail(self, seen)
+    }
+
+    /// The advice for this system.
+    pub fn advice(&self, seen: &Seen<'_>) -> Advice {
+        fix::advice(self, seen)
+    }
+
+    /// [`words`](Self::words) of the event it was decided for.
+    pub fn detail(&self, ev: &Event) -> String {
+        Seen::of(ev).map(|s| self.words(&s)).unwrap_or_default()
+    }
+
+    /// [`advice`](Self::advice) for the event it was decided for.
+    pub fn fix(&self, ev: &Event) -> Advice {
+        Seen::of(ev).map(|s| self.advice(&s)).unwrap_or_default()
+    }
+
+    /// Whether the words name the question (stub_upstream, parallel_resolution): outputs that
+    /// keep words made once per cause and evidence key them by it too.
+    pub fn words_use_question(&self) -> bool {
+        self.evidence.as_ref().is_some_and(|e| matches!(e.proof, Proof::Stub(_) | Proof::Parallel(_)))
+    }
+
+    /// The cause depends on a route the kernel was not asked about yet (live: the shell asks
+    /// and hands the answer in as `Fact::Route`).
+    pub fn wants_route(&self) -> bool {
+        matches!(self.cause, Cause::LanResolver | Cause::SplitRoute | Cause::Unknown | Cause::AppEncryptedDns)
+            && self.evidence.as_ref().is_some_and(|e| !e.routed)
+    }
 }
 
 /// Whether the resolver is on a network directly attached to the interface: the network, and
 /// whether its prefix was assumed (/24, /64) because nothing recorded it.
 pub fn on_link(s: &Situation<'_>) -> Option<(Prefix, bool)> {
-    let resolver = s.resolver.to_canonical();
+    let resolver = s.seen.resolver.to_canonical();
+    let known = || s.iface_addrs.iter().filter_map(IfaceAddr::subnet).find(|n| n.contains(&resolver));
     if let Some(r) = s.route {
         // The kernel knows: no gateway, by this interface.
-        if !(r.on_link() && r.leaves_by(s.iface)) {
+        if !(r.on_link() && r.leaves_by(s.seen.iface)) {
             return None;
         }
-        let known = s.iface_addrs.iter().filter_map(IfaceAddr::subnet).find(|n| n.contains(&resolver));
         return Some((
-            known.or(r.matched.filter(|m| !m.is_default())).unwrap_or_else(|| host(resolver)),
+            known().or(r.matched.filter(|m| !m.is_default())).unwrap_or_else(|| host(resolver)),
             false,
         ));
     }
-    if let Some(net) = s.iface_addrs.iter().filter_map(IfaceAddr::subnet).find(|n| n.contains(&resolver)) {
+    if let Some(net) = known() {
         return Some((net, false));
     }
     if s.iface_addrs.iter().any(|a| a.prefix.is_some() && Family::of(&a.addr) == Family::of(&resolver)) {
@@ -190,77 +310,55 @@ fn route_via_tunnel(s: &Situation<'_>) -> Option<bool> {
     Some(r.dev.as_deref().is_some_and(|d| s.tunnels.is_tunnel(d)))
 }
 
-fn question_words(s: &Situation<'_>) -> String {
-    match s.question {
-        Some((name, qtype)) => {
-            format!("{} {}", if name.is_empty() { "." } else { name }, crate::names::qtype(qtype))
-        }
-        None => "the same question".to_string(),
-    }
-}
-
-fn ms(ns: u64) -> String {
-    format!("{} ms", ns / 1_000_000)
-}
-
-/// A duration as a person reads it: "40 ms", "2.5 s", "3 min".
-fn secs(ns: u64) -> String {
-    match ns {
-        n if n < 1_000_000_000 => ms(n),
-        n if n < 120_000_000_000 => format!("{:.1} s", n as f64 / 1e9),
-        n => format!("{} min", n / 60_000_000_000),
-    }
-}
-
-/// The leak's or bypass's cause, with its evidence in words.
-pub fn explain(s: &Situation<'_>) -> Explanation {
-    let (cause, detail) = if let Some(x) = tunnel_cause(s) {
+/// The leak's or bypass's cause and evidence; `known` is what the configuration says for the
+/// advice (the pipeline gives `Known::none()` when nothing was read).
+pub fn decide(
+    s: &Situation<'_>,
+    known: impl FnOnce(Option<&IfaceName>) -> Known,
+) -> (Cause, Option<Evidence>) {
+    let (cause, tunnel, proof) = if let Some(x) = tunnel_cause(s) {
         x
     } else if s.verdict == Verdict::Bypass {
-        (Cause::AppEncryptedDns, encrypted_words(s))
+        let route = s.route.filter(|r| r.kind == RouteKind::Unicast && route_via_tunnel(s) == Some(false));
+        let proof = Proof::Encrypted { lan: on_link(s), route: route.cloned() };
+        (Cause::AppEncryptedDns, s.tunnels.first().cloned(), Some(proof))
     } else {
-        leak_cause(s)
+        let (cause, tunnel, proof) = leak_cause(s);
+        (cause, tunnel, Some(proof))
     };
-    Explanation { cause, detail }
+    let evidence = proof.map(|proof| Evidence {
+        known: known(tunnel.as_ref()),
+        tunnel,
+        proof,
+        routed: s.route.is_some(),
+    });
+    (cause, evidence)
 }
 
 /// no_tunnel and tunnel_down, for leaks and bypasses alike.
-fn tunnel_cause(s: &Situation<'_>) -> Option<(Cause, String)> {
+fn tunnel_cause(s: &Situation<'_>) -> Option<(Cause, Option<IfaceName>, Option<Proof>)> {
     if !s.tunnels.up.is_empty() {
         return None;
     }
     if !s.tunnels.seen {
-        let d =
-            format!("no tunnel interface has been seen; {} is not one (name yours with --tunnel)", s.iface);
-        return Some((Cause::NoTunnel, d));
+        return Some((Cause::NoTunnel, None, None));
     }
-    let d = match s.tunnels.outage {
-        Some(o) => format!(
-            "tunnel {} went down {} before; leaks and bypasses since, this one included: {}",
-            o.tunnel,
-            secs(s.ts.since(o.since)),
-            o.exposed.max(1)
-        ),
-        None => "no tunnel is up, after one was".to_string(),
+    let (tunnel, proof) = match s.tunnels.outage {
+        Some(o) => {
+            (Some(o.tunnel.clone()), Proof::Outage { ago_ns: s.ts.since(o.since), exposed: o.exposed.max(1) })
+        }
+        None => (None, Proof::Down),
     };
-    Some((Cause::TunnelDown, d))
+    Some((Cause::TunnelDown, tunnel, Some(proof)))
 }
 
-fn leak_cause(s: &Situation<'_>) -> (Cause, String) {
-    let q = question_words(s);
+fn leak_cause(s: &Situation<'_>) -> (Cause, Option<IfaceName>, Proof) {
+    let tunnel = s.tunnels.first().cloned();
     if let Some(h) = &s.stub {
-        let d = format!(
-            "{q} went to the local resolver {} {} before: a stub forwarded it to {} by {}",
-            h.via,
-            ms(h.ago_ns),
-            s.resolver,
-            s.iface
-        );
-        return (Cause::StubUpstream, d);
+        return (Cause::StubUpstream, tunnel, Proof::Stub(h.clone()));
     }
     if let Some(h) = &s.parallel {
-        let d = format!("{q} was asked through {} {} before, and by {} here", h.via, ms(h.ago_ns), s.iface);
-        return (Cause::ParallelResolution, d);
+        return (Cause::ParallelResolution, Some(h.via.clone()), Proof::Parallel(h.clone()));
     }
     let family = s.family();
     if s.tunnels.carried.shows_outside(family) {
@@ -268,75 +366,20 @@ fn leak_cause(s: &Situation<'_>) -> (Cause, String) {
             Family::V6 => Cause::Ipv6OutsideTunnel,
             Family::V4 => Cause::Ipv4OutsideTunnel,
         };
-        let tunnels = s.tunnels.up.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
-        let f = family.name();
-        let d = format!(
-            "{tunnels} carries no {f} (no {f} address or route but link-local), so it left by {}",
-            s.iface
-        );
-        return (cause, d);
+        return (cause, tunnel, Proof::Family(s.tunnels.up.to_vec()));
     }
-    if let Some(net) = on_link(s) {
-        return (Cause::LanResolver, lan_words(s, net));
+    if let Some((net, assumed)) = on_link(s) {
+        return (Cause::LanResolver, tunnel, Proof::Lan { net, assumed });
     }
     match route_via_tunnel(s) {
-        Some(false) | None => (Cause::SplitRoute, split_words(s)),
+        Some(false) | None => {
+            let proof = Proof::Split { route: s.route.cloned(), carries: s.tunnels.carried.known };
+            (Cause::SplitRoute, tunnel, proof)
+        }
         Some(true) => {
-            let r = s.route.expect("route_via_tunnel found one");
-            let d = format!(
-                "the kernel routes {} by {} ({r}), yet it left by {}: a socket bound to {} or a firewall mark?",
-                s.resolver,
-                r.dev.as_deref().unwrap_or("?"),
-                s.iface,
-                s.iface
-            );
-            (Cause::Unknown, d)
+            let r = s.route.expect("route_via_tunnel found one").clone();
+            let by = r.dev.clone().or(tunnel);
+            (Cause::Unknown, by, Proof::Against(r))
         }
     }
-}
-
-fn lan_words(s: &Situation<'_>, (net, assumed): (Prefix, bool)) -> String {
-    let mut d = format!("{} is on {}'s network {}", s.resolver, s.iface, net.network());
-    if assumed {
-        let _ = write!(d, " (/{} assumed: the capture records no prefix)", net.prefix_len());
-    }
-    d
-}
-
-fn split_words(s: &Situation<'_>) -> String {
-    let tunnel = s.tunnels.first().map(|t| t.as_str()).unwrap_or("the tunnel");
-    match s.route {
-        Some(r) if r.kind == RouteKind::Unicast => format!("route {r} takes it outside {tunnel}"),
-        Some(r) => format!("the kernel has no route to {} ({r}), yet it left by {}", s.resolver, s.iface),
-        None => {
-            let carries = if s.tunnels.carried.known {
-                format!("{tunnel} carries {}", s.family().name())
-            } else {
-                format!("{tunnel} is up")
-            };
-            format!(
-                "it left by {} although {carries} and {} is not on {}'s network (no route recorded)",
-                s.iface, s.resolver, s.iface
-            )
-        }
-    }
-}
-
-/// A bypass: what went around, and what routed it outside the tunnel.
-fn encrypted_words(s: &Situation<'_>) -> String {
-    let tunnel = s.tunnels.first().map(|t| t.as_str()).unwrap_or("the tunnel");
-    let server = match s.sni {
-        Some(n) => format!("{} ({n})", s.resolver),
-        None => s.resolver.to_string(),
-    };
-    let mut d =
-        format!("an application's own {} to {server} by {} around {tunnel}", s.transport.as_str(), s.iface);
-    if let Some(net) = on_link(s) {
-        let _ = write!(d, "; {}", lan_words(s, net));
-    } else if let Some(r) =
-        s.route.filter(|r| r.kind == RouteKind::Unicast && route_via_tunnel(s) == Some(false))
-    {
-        let _ = write!(d, "; route {r} takes it outside {tunnel}");
-    }
-    d
 }

@@ -32,7 +32,7 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
-pub use cause::{Cause, Explanation, Situation};
+pub use cause::{Cause, Caused};
 pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;

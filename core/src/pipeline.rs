@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 
+use super::cause::{CauseLimits, Causes};
 use super::dns;
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
@@ -44,6 +45,8 @@ pub struct Config {
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
     /// saves a copy and an allocation per message.
     pub keep_payload: bool,
+    /// The causes' tables (recent questions, route decisions).
+    pub causes: CauseLimits,
 }
 
 impl Config {
@@ -86,6 +89,8 @@ struct Judge {
     stats: Stats,
     notices: Vec<Event>,
     keep_payload: bool,
+    /// Why each leak or bypass happened.
+    causes: Causes,
     /// The last resolver looked up in the list, and what it said (messages come in runs to and
     /// from one resolver).
     last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
@@ -160,6 +165,7 @@ impl Judge {
             },
             verdict: None,
             reason: Reason::Notice,
+            cause: None,
         });
         if let Some(Judged { event: Event { body: Body::Message(m), .. }, .. }) = out.last_mut() {
             m.dns = dns;
@@ -181,6 +187,7 @@ impl Judge {
             },
             verdict: None,
             reason: Reason::Notice,
+            cause: None,
         });
         self.judge_last(out);
     }
@@ -198,6 +205,7 @@ impl Judge {
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
         self.tracker.observe(judged, &self.topology, &mut self.notices);
+        judged.cause = self.causes.observe(judged, &self.topology);
         self.flush_notices(out);
     }
 
@@ -244,6 +252,8 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let mut causes = Causes::new(config.causes);
+        causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
             judge: Judge {
                 topology,
@@ -253,6 +263,7 @@ impl Pipeline {
                 stats: Stats::default(),
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
+                causes,
                 last_provider: Cell::new(None),
             },
             defrag: Defrag::new(config.frag),
@@ -297,10 +308,29 @@ impl Pipeline {
 
     /// Takes a fact about the machine, true from trace time `ts`: the one way facts reach the
     /// core, in order with the frames. Appends what it raises (tunnel up/down notices) to `out`.
+    ///
+    /// A route fact also completes the causes of the leaks and bypasses still in `out` whose
+    /// resolver it is about: the shell asks the kernel about a destination when the first leak
+    /// to it wants the route (`Caused::wants_route`), after that leak was judged.
     pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
         match fact {
             Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+            Fact::Resolvers(config) => self.judge.causes.set_resolver_config(*config),
+            Fact::LinkRoutes(routes) => self.judge.causes.set_link_routes(routes),
+            Fact::Route(decision) => {
+                let dst = decision.dst;
+                self.judge.causes.set_route(decision);
+                let judge = &mut self.judge;
+                for j in out.iter_mut().filter(|j| j.event.resolver().is_some_and(|(r, _)| r == dst)) {
+                    judge.causes.complete(j, &judge.topology);
+                }
+            }
         }
+    }
+
+    /// The resolver configuration last handed in (`Fact::Resolvers`), if any.
+    pub fn resolver_config(&self) -> Option<&super::dnsconfig::ResolverConfig> {
+        self.judge.causes.resolver_config()
     }
 
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
@@ -310,6 +340,7 @@ impl Pipeline {
         let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
         self.judge.tracker.topology_changed(&topology);
+        self.judge.causes.set_topology(&topology, ts);
         self.judge.topology = topology;
         let frame = self.last_frame;
         for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,23 +18,29 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
 use crate::capture::live::{Ended, Live, Msg, Options};
+use crate::capture::order::{self, TimeOrder};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
+use crate::output::causes::CauseTally;
 use crate::output::escape::escape;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
 use crate::output::Sink;
 use crate::system::clock::wall_now;
+use crate::system::resolver::Options as ResolverOptions;
+use crate::system::routes::Routes;
 use crate::system::{privilege, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
-use dnsleak_core::{Fact, Judged, LinkType, Pipeline, Topology};
+use dnsleak_core::{Fact, Frame, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
 /// Diagnostics kept to print again after the dashboard closes.
 const MAX_DIAGNOSTICS: usize = 32;
+/// Judged events handed to the sink at once at most (a burst released by the time order).
+const EMIT_EVERY: usize = 1024;
 
 /// `dnsleak monitor`.
 pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
@@ -55,7 +62,7 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
             capture_into(&cfg.capture, &mut LinesSink::new(io::stdout(), color), &stop)?
         }
     };
-    let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
+    let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
@@ -72,7 +79,7 @@ fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome
     for text in &captured.diagnostics {
         let _ = writeln!(err, "dnsleak: {}", escape(text));
     }
-    let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
+    let _ = write!(err, "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
@@ -83,6 +90,8 @@ pub struct Captured {
     /// What the capture side said (the sink was told as it happened), the first
     /// `MAX_DIAGNOSTICS`.
     pub diagnostics: Vec<String>,
+    /// Leaks and bypasses by cause, with the fix once per cause.
+    pub causes: CauseTally,
 }
 
 /// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
@@ -91,7 +100,11 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     let core = cfg.judging.core_for(sink.wants_payload());
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
-    let opts = Options { interfaces: cfg.interfaces.clone(), overrides: cfg.judging.overrides.clone() };
+    let opts = Options {
+        interfaces: cfg.interfaces.clone(),
+        overrides: cfg.judging.overrides.clone(),
+        resolver: Some(ResolverOptions::default()),
+    };
     let (mut live, topology) = Live::start(opts)?;
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut s = Session {
@@ -101,6 +114,10 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
         out: Vec::new(),
         number: 0,
         diagnostics: Vec::new(),
+        order: TimeOrder::new(order::LIVE_WINDOW),
+        released: Vec::new(),
+        routes: Routes::open().ok(),
+        causes: CauseTally::default(),
     };
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
     let mut last_tick = Instant::now();
@@ -120,6 +137,8 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     while let Ok(msg) = live.messages().recv() {
         s.handle(msg)?;
     }
+    s.order.flush();
+    s.judge_released()?;
     s.pipeline.finish(&mut s.out);
     s.emit()?;
     if let Some((w, path)) = &mut s.writer {
@@ -128,10 +147,10 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     let counters = s.counters(&live);
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
-    Ok(Captured { counters, diagnostics: s.diagnostics })
+    Ok(Captured { counters, diagnostics: s.diagnostics, causes: s.causes })
 }
 
-/// The pipeline side: core, sink and `--write`, fed from the channel.
+/// The pipeline side: time order, core, sink and `--write`, fed from the channel.
 struct Session<'a> {
     pipeline: Pipeline,
     sink: &'a mut dyn Sink,
@@ -139,21 +158,35 @@ struct Session<'a> {
     out: Vec<Judged>,
     number: u64,
     diagnostics: Vec<String>,
+    /// Frames of all interfaces back in time order (each has its capture thread).
+    order: TimeOrder,
+    /// Frames the time order released, being judged (kept for its allocation).
+    released: Vec<Frame>,
+    /// Route decisions for the causes; `None` when no netlink socket could be opened (the
+    /// causes then go without routes, as on replay).
+    routes: Option<Routes>,
+    /// Leaks and bypasses by cause, for the final summary.
+    causes: CauseTally,
 }
 
 impl Session<'_> {
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
             Msg::Frame(mut f) => {
+                // Numbered and written as captured: a replay of the file numbers them alike
+                // and puts them in time order the same way.
                 self.number += 1;
                 f.number = self.number;
                 if let Some((w, path)) = &mut self.writer {
                     w.packet(f.iface, f.ts, f.orig_len, &f.data)
                         .with_context(|| format!("writing {path}"))?;
                 }
-                self.pipeline.process(f.as_ref(), &mut self.out);
+                self.order.push(f);
+                self.judge_released()?;
             }
             Msg::Fact { fact, ts } => {
+                self.order.barrier(ts);
+                self.judge_released()?;
                 if let Some(topology) = fact.interfaces() {
                     self.write_interfaces(topology)?;
                 }
@@ -171,7 +204,45 @@ impl Session<'_> {
         self.emit()
     }
 
+    /// Judges the frames the time order released; the leaks among them whose cause wants the
+    /// route to their resolver get it from the kernel (once per destination until routes
+    /// change), handed in as a fact.
+    fn judge_released(&mut self) -> anyhow::Result<()> {
+        let mut released = std::mem::take(&mut self.released);
+        self.order.take_released(&mut released);
+        for f in released.drain(..) {
+            let before = self.out.len();
+            self.pipeline.process(f.as_ref(), &mut self.out);
+            self.routes_for(before, f.ts);
+            if self.out.len() >= EMIT_EVERY {
+                self.emit()?;
+            }
+        }
+        self.released = released;
+        Ok(())
+    }
+
+    fn routes_for(&mut self, from: usize, ts: Ts) {
+        let Some(routes) = &mut self.routes else { return };
+        let mut wanted: Vec<IpAddr> = Vec::new();
+        for j in &self.out[from..] {
+            if let (Some(c), Some((dst, _))) = (&j.cause, j.event.resolver()) {
+                if c.wants_route() && !wanted.contains(&dst) {
+                    wanted.push(dst);
+                }
+            }
+        }
+        for dst in wanted {
+            if let Ok(d) = routes.decide(dst) {
+                self.pipeline.apply(Fact::Route(d), ts, &mut self.out);
+            }
+        }
+    }
+
     fn emit(&mut self) -> anyhow::Result<()> {
+        for j in &self.out {
+            self.causes.observe(j);
+        }
         self.sink.events(&mut self.out, None).context("writing output")
     }
 
@@ -207,11 +278,19 @@ impl Session<'_> {
     }
 
     fn counters(&self, live: &Live) -> Counters {
-        Counters { core: self.pipeline.stats(), capture: live.counters(), ..Default::default() }
+        Counters {
+            core: self.pipeline.stats(),
+            capture: live.counters(),
+            order: self.order.counters(),
+            ..Default::default()
+        }
     }
 
     fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
-        self.pipeline.advance(wall_now());
+        let now = wall_now();
+        self.order.advance(now);
+        self.judge_released()?;
+        self.pipeline.advance(now);
         self.emit()?;
         if let Some((w, path)) = &mut self.writer {
             w.flush().with_context(|| format!("writing {path}"))?;
@@ -229,9 +308,12 @@ fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, 
     Ok((w, name))
 }
 
-/// The summary printed on standard error when a monitor ends.
-pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
+/// The summary printed on standard error when a monitor ends: what was captured and judged,
+/// each capture's drops, the time order's, and the leaks grouped by cause with the fix once
+/// per cause.
+pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
     use dnsleak_core::{EventKind, Verdict};
+    let c = &captured.counters;
     let s = &c.core;
     let mut out = format!(
         "dnsleak: captured for {:.1} s: {} frames, {} DNS messages, {} encrypted flows, {} malformed, {} notices\n",
@@ -255,11 +337,21 @@ pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
             cc.dropped_iface
         ));
     }
+    if c.order.late + c.order.early > 0 {
+        out.push_str(&format!(
+            "dnsleak: time order: {} frames judged out of order (came late), {} before their window ended (stage full)\n",
+            c.order.late, c.order.early
+        ));
+    }
     let exposed = s.exposures();
     out.push_str(&if exposed > 0 {
         format!("dnsleak: LEAK: {exposed} DNS messages or flows left outside the tunnel\n")
     } else {
         "dnsleak: no leak or bypass seen\n".to_string()
     });
+    if !captured.causes.is_empty() {
+        out.push_str("dnsleak: why, and what to change (by cause):\n");
+        captured.causes.write(&mut out, "dnsleak: ");
+    }
     out
 }

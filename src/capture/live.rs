@@ -17,11 +17,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
+use super::os_facts::OsFacts;
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
+use crate::system::resolver::Options as ResolverOptions;
 use crate::system::{interfaces, privilege};
 use dnsleak_core::frame::SNAPLEN;
 use dnsleak_core::{Fact, Frame, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
@@ -268,6 +270,8 @@ struct Entry {
 pub struct Options {
     pub interfaces: Vec<String>,
     pub overrides: Overrides,
+    /// Where the resolver configuration is read from; `None`: it is not read.
+    pub resolver: Option<ResolverOptions>,
 }
 
 impl Options {
@@ -416,24 +420,47 @@ impl Watcher {
         let _ = self.tx.try_send(Msg::Diagnostic(text));
     }
 
+    /// Re-reads the interfaces and says what changed; false when the consumer is gone.
+    fn rescan(&mut self) -> bool {
+        let (changed, ended) = self.scan();
+        if changed {
+            let fact = Fact::Interfaces(self.topology());
+            if self.tx.send(Msg::Fact { fact, ts: wall_now() }).is_err() {
+                return false;
+            }
+            if !ended.is_empty() && self.tx.send(Msg::Closed(ended)).is_err() {
+                return false;
+            }
+            self.start_pending();
+        }
+        true
+    }
+
     /// Whether an entry was opened for capture but has no thread yet.
     fn has_pending(&self) -> bool {
         self.entries.iter().any(|e| e.pending.is_some())
     }
 
-    /// The watcher thread: rescan until told to stop, then close every capture.
-    fn run(mut self, stop: Receiver<()>) {
-        while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(RESCAN) {
-            let (changed, ended) = self.scan();
-            if changed {
-                let fact = Fact::Interfaces(self.topology());
-                if self.tx.send(Msg::Fact { fact, ts: wall_now() }).is_err() {
-                    break;
+    /// The watcher thread: rescan until told to stop, then close every capture. The other
+    /// OS facts travel the same way: the resolver configuration when it changes (its own
+    /// watcher reads it) and the routes' families when the kernel says routes changed.
+    fn run(mut self, stop: Receiver<()>, mut os: OsFacts) {
+        let ticks = tick(RESCAN);
+        let configs = os.resolver.as_ref().map_or_else(never, |w| w.configs().clone());
+        loop {
+            select! {
+                recv(stop) -> _ => break,
+                recv(configs) -> c => {
+                    let Ok(c) = c else { continue };
+                    if self.tx.send(Msg::Fact { fact: Fact::Resolvers(Box::new(c)), ts: wall_now() }).is_err() {
+                        break;
+                    }
                 }
-                if !ended.is_empty() && self.tx.send(Msg::Closed(ended)).is_err() {
-                    break;
+                recv(ticks) -> _ => {
+                    if !self.rescan() || !os.routes_changed(&self.tx) {
+                        break;
+                    }
                 }
-                self.start_pending();
             }
         }
         // Every capture drains at once, then each is waited for.
@@ -485,12 +512,15 @@ impl Live {
         }
         privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
         let topology = w.topology();
+        // The first OS facts go ahead of every frame.
+        let mut os = OsFacts::open(&opts);
+        os.first(&w.tx);
         w.start_pending();
         let registry = w.registry.clone();
         let (stop_tx, stop_rx) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("interfaces".into())
-            .spawn(move || w.run(stop_rx))
+            .spawn(move || w.run(stop_rx, os))
             .context("starting the interface watcher thread")?;
         Ok((Live { rx, stop_tx: Some(stop_tx), thread: Some(thread), registry }, topology))
     }
@@ -540,41 +570,5 @@ mod tests {
         assert_eq!(linktype_of_dlt(12), 101);
         assert_eq!(linktype_of_dlt(14), 101);
         assert_eq!(linktype_of_dlt(1), 1);
-    }
-
-    #[test]
-    fn filter_compiles_for_every_link_type_we_capture() {
-        for link in
-            [pcap::Linktype::ETHERNET, pcap::Linktype(12), pcap::Linktype::LINUX_SLL, pcap::Linktype::NULL]
-        {
-            let dead = Capture::dead(link).expect("a dead capture handle");
-            dead.compile(BPF_FILTER, true).unwrap_or_else(|e| panic!("{link:?}: {e}"));
-        }
-    }
-
-    #[test]
-    fn filter_passes_dns_and_fragments_and_drops_https_data() {
-        let dead = Capture::dead(pcap::Linktype(12)).unwrap();
-        let prog = dead.compile(BPF_FILTER, true).unwrap();
-        // IPv4 + UDP to port 53.
-        let mut udp53 = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1];
-        udp53.extend_from_slice(&[0xc0, 0x00, 0, 53, 0, 8, 0, 0]);
-        assert!(prog.filter(&udp53));
-        // A later fragment (offset 185 * 8), no ports visible.
-        let mut frag = udp53.clone();
-        frag[6] = 0;
-        frag[7] = 185;
-        frag[20..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(prog.filter(&frag));
-        // TCP from 443 carrying application data (ACK only): filtered out.
-        let mut tcp = vec![0x45, 0, 0, 45, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
-        tcp.extend_from_slice(&[1, 187, 0xc0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x10, 0, 0, 0, 0, 0, 0]);
-        tcp.extend_from_slice(&[0x17, 3, 3, 0, 0]);
-        assert!(!prog.filter(&tcp));
-        // A ClientHello to 443: passes.
-        let mut hello = tcp.clone();
-        hello[20..24].copy_from_slice(&[0xc0, 0, 1, 187]);
-        hello[40] = 0x16;
-        assert!(prog.filter(&hello));
     }
 }

@@ -4,4 +4,6 @@
 
 pub mod ahead;
 pub mod live;
+pub mod order;
+mod os_facts;
 pub mod reader;

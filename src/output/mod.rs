@@ -5,6 +5,7 @@
 //! the same on a file and on the wire. Nothing here reads packets or the OS.
 
 pub mod background;
+pub mod causes;
 pub mod escape;
 pub mod facts;
 pub mod json;

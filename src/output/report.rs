@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+use super::causes::CauseTally;
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
@@ -187,6 +188,8 @@ pub struct Report {
     notice_counts: Vec<(&'static str, u64)>,
     /// Leaked queries counted (all of them, also those the sketch folded together).
     pub leaked_queries: u64,
+    /// Leaks and bypasses by cause.
+    pub causes: CauseTally,
 }
 
 impl Report {
@@ -205,6 +208,7 @@ impl Report {
             notices: Vec::new(),
             notice_counts: Vec::new(),
             leaked_queries: 0,
+            causes: CauseTally::default(),
         }
     }
 
@@ -256,6 +260,7 @@ impl Report {
             return;
         }
         self.resolver(j, kind, wire, iface.unwrap_or(usize::MAX));
+        self.causes.observe(j);
         if j.verdict == Some(Verdict::Leak) && kind == EventKind::Query {
             self.leaked_queries += 1;
             if let Some(name) = ev.qname() {

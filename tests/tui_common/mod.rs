@@ -93,7 +93,7 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
 
 pub fn judged(topo: &Topology, ev: Event) -> Judged {
     let (verdict, reason) = judge(&ev, &Context { topology: topo, tunnel_seen: true });
-    Judged { event: ev, verdict, reason }
+    Judged { event: ev, verdict, reason, cause: None }
 }
 
 pub fn feed(model: &mut Model, topo: &Topology, s: Spec<'_>) {

@@ -8,7 +8,7 @@ use crate::dnsconfig::{Manager, ResolverConfig};
 use crate::net::Family;
 use crate::route::{RouteKind, MAIN_TABLE};
 
-use super::{on_link, Cause, Explanation, Situation};
+use super::{Cause, Caused, Proof, Seen};
 
 /// What the system's configuration says, for the advice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Known {
 }
 
 /// Advice: what to do, and the commands that do it here (empty when none fits).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Advice {
     pub text: String,
     pub commands: Vec<String>,
@@ -62,7 +62,7 @@ impl std::fmt::Display for Advice {
     }
 }
 
-fn advice(text: String, commands: Vec<String>) -> Advice {
+fn advice_of(text: String, commands: Vec<String>) -> Advice {
     Advice { text, commands }
 }
 
@@ -106,12 +106,15 @@ fn all_names_through(tunnel: &str, iface: &str, k: &Known) -> Vec<String> {
     }
 }
 
-/// The advice for the cause `e` of the message `s`.
-pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
+/// The advice for the cause `c` of the message `s`.
+pub fn advice(c: &Caused, s: &Seen<'_>) -> Advice {
+    let none = Known::none();
+    let k = c.evidence().map_or(&none, |e| &e.known);
+    let proof = c.evidence().map(|e| &e.proof);
     let iface = s.iface;
-    let tunnel = s.tunnels.up.first().map(|t| t.as_str()).unwrap_or("<tunnel>");
-    match e.cause {
-        Cause::NoTunnel => advice(
+    let tunnel = c.tunnel().map(|t| t.as_str()).unwrap_or("<tunnel>");
+    match c.cause {
+        Cause::NoTunnel => advice_of(
             format!(
                 "No VPN tunnel is up, so DNS leaves by {iface} in the clear. Connect the VPN; if it is connected, \
                  tell dnsleak its interface with --tunnel NAME."
@@ -119,11 +122,19 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
             Vec::new(),
         ),
         Cause::TunnelDown => {
-            let t = s.tunnels.outage.map(|o| o.tunnel.as_str()).unwrap_or("the tunnel");
-            advice(
+            let t = c.tunnel().map(|t| t.as_str()).unwrap_or("the tunnel");
+            let when = match proof {
+                Some(Proof::Outage { ago_ns, exposed }) => format!(
+                    " {} before this message (leaks and bypasses since, this one included: {exposed})",
+                    super::words::secs(*ago_ns)
+                ),
+                _ => String::new(),
+            };
+            advice_of(
                 format!(
-                    "The VPN ({t}) went down and DNS fell back to {iface}. Turn on the VPN client's kill switch \
-                     (block traffic outside the tunnel while it is down); for wg-quick, in the [Interface] section:"
+                    "The VPN ({t}) went down{when}, and DNS fell back to {iface}. Turn on the VPN client's kill \
+                     switch (block traffic outside the tunnel while it is down); for wg-quick, in the [Interface] \
+                     section:"
                 ),
                 vec![
                     "PostUp = iptables -I OUTPUT ! -o %i -m mark ! --mark $(wg show %i fwmark) -m addrtype ! --dst-type LOCAL -j REJECT".into(),
@@ -131,7 +142,7 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
                 ],
             )
         }
-        Cause::StubUpstream => stub_fix(s, k, tunnel),
+        Cause::StubUpstream => stub_fix(s, k, tunnel, proof),
         Cause::ParallelResolution => {
             let mut commands = vec![
                 "Windows: Group Policy > Computer Configuration > Administrative Templates > Network > DNS Client > \
@@ -142,7 +153,7 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
                     .to_string(),
             ];
             commands.extend(all_names_through(tunnel, iface, k));
-            advice(
+            advice_of(
                 format!(
                     "The system asked the same name through {tunnel} and by {iface} at once (smart multi-homed name \
                      resolution). Make it ask only the tunnel's resolver:"
@@ -150,8 +161,8 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
                 commands,
             )
         }
-        Cause::Ipv6OutsideTunnel | Cause::Ipv4OutsideTunnel => family_fix(s, k, tunnel, e.cause),
-        Cause::LanResolver => advice(
+        Cause::Ipv6OutsideTunnel | Cause::Ipv4OutsideTunnel => family_fix(s, k, tunnel, c.cause),
+        Cause::LanResolver => advice_of(
             format!(
                 "{} is the local network's resolver (handed out by DHCP); VPNs route the local network outside the \
                  tunnel. Send every name through {tunnel} (or turn on the VPN client's DNS leak protection):",
@@ -159,9 +170,9 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
             ),
             all_names_through(tunnel, iface, k),
         ),
-        Cause::SplitRoute => split_fix(s, tunnel),
-        Cause::AppEncryptedDns => encrypted_fix(s, k),
-        Cause::Unknown => advice(
+        Cause::SplitRoute => split_fix(s, tunnel, proof),
+        Cause::AppEncryptedDns => encrypted_fix(s, k, proof),
+        Cause::Unknown => advice_of(
             format!(
                 "No cause could be shown. See which program sent it and how it picks its route: `ip rule`, \
                  `ip route get {}`, and sockets bound to {iface} or carrying a firewall mark.",
@@ -172,8 +183,11 @@ pub fn fix(e: &Explanation, s: &Situation<'_>, k: &Known) -> Advice {
     }
 }
 
-fn stub_fix(s: &Situation<'_>, k: &Known, tunnel: &str) -> Advice {
-    let stub = s.stub.as_ref().map(|h| h.via.to_string()).unwrap_or_else(|| "the local stub".into());
+fn stub_fix(s: &Seen<'_>, k: &Known, tunnel: &str, proof: Option<&Proof>) -> Advice {
+    let stub = match proof {
+        Some(Proof::Stub(h)) => h.via.to_string(),
+        _ => "the local stub".into(),
+    };
     let text = format!(
         "The local resolver {stub} forwarded the question to {} by {}, outside the tunnel. Make the stub forward to \
          the tunnel's resolver only:",
@@ -187,10 +201,10 @@ fn stub_fix(s: &Situation<'_>, k: &Known, tunnel: &str) -> Advice {
             vec![format!("dnsmasq: server={} and no-resolv (or your stub's upstream setting)", tunnel_dns(k))]
         }
     };
-    advice(text, commands)
+    advice_of(text, commands)
 }
 
-fn family_fix(s: &Situation<'_>, k: &Known, tunnel: &str, cause: Cause) -> Advice {
+fn family_fix(s: &Seen<'_>, k: &Known, tunnel: &str, cause: Cause) -> Advice {
     let (f, other, all, sysctl) = match cause {
         Cause::Ipv6OutsideTunnel => (Family::V6, "IPv4", "::/0", true),
         _ => (Family::V4, "IPv6", "0.0.0.0/0", false),
@@ -204,7 +218,7 @@ fn family_fix(s: &Situation<'_>, k: &Known, tunnel: &str, cause: Cause) -> Advic
             commands.push("nmcli connection modify <LAN connection> ipv6.method disabled".into());
         }
     }
-    advice(
+    advice_of(
         format!(
             "{tunnel} carries {other} only, so {name} DNS goes around it by {}. Turn on the VPN's {name} leak \
              protection, carry {name} through the tunnel, or turn {name} off on {}:",
@@ -214,9 +228,13 @@ fn family_fix(s: &Situation<'_>, k: &Known, tunnel: &str, cause: Cause) -> Advic
     )
 }
 
-fn split_fix(s: &Situation<'_>, tunnel: &str) -> Advice {
-    let Some(r) = s.route.filter(|r| r.kind == RouteKind::Unicast) else {
-        return advice(
+fn split_fix(s: &Seen<'_>, tunnel: &str, proof: Option<&Proof>) -> Advice {
+    let route = match proof {
+        Some(Proof::Split { route, .. }) => route.as_ref(),
+        _ => None,
+    };
+    let Some(r) = route.filter(|r| r.kind == RouteKind::Unicast) else {
+        return advice_of(
             format!(
                 "A route outside {tunnel} reaches {} (a split-tunnel exclusion or a more specific route). Find it \
                  with `ip route get {}` and remove it, or use a resolver inside the tunnel.",
@@ -236,7 +254,7 @@ fn split_fix(s: &Situation<'_>, tunnel: &str) -> Advice {
     if r.table != MAIN_TABLE && r.table != 0 {
         del.push_str(&format!(" table {}", r.table));
     }
-    advice(
+    advice_of(
         format!(
             "The route {r} sends {} outside {tunnel}. Remove that exclusion (in the VPN client's split-tunnel \
              settings, or by hand), or use a resolver inside the tunnel:",
@@ -246,9 +264,9 @@ fn split_fix(s: &Situation<'_>, tunnel: &str) -> Advice {
     )
 }
 
-fn encrypted_fix(s: &Situation<'_>, k: &Known) -> Advice {
+fn encrypted_fix(s: &Seen<'_>, k: &Known, proof: Option<&Proof>) -> Advice {
     let server = s.sni.map(str::to_string).unwrap_or_else(|| s.resolver.to_string());
-    let lan = on_link(s).is_some();
+    let lan = matches!(proof, Some(Proof::Encrypted { lan: Some(_), .. }));
     let mut commands = vec![
         "Firefox: Settings > Privacy & Security > DNS over HTTPS: Off (or about:config network.trr.mode = 5)".to_string(),
         "Chrome / Edge: Settings > Privacy and security > Security > Use secure DNS: Off (policy DnsOverHttpsMode = off)"
@@ -259,7 +277,7 @@ fn encrypted_fix(s: &Situation<'_>, k: &Known) -> Advice {
             .push(format!("or point the application's secure DNS at the VPN's resolver: {}", tunnel_dns(k)));
     }
     let path = if lan { " on the local network" } else { "" };
-    advice(
+    advice_of(
         format!(
             "An application resolves names itself with {} to {server}{path}, around the tunnel. Turn its own \
              encrypted DNS off so the system's (the VPN's) resolver is used, or point it at the VPN's resolver:",

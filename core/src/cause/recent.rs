@@ -12,7 +12,7 @@ use crate::event::QName;
 use crate::frame::Ts;
 use crate::net::{is_link_local, Family};
 use crate::route::LinkRoutes;
-use crate::topology::{IfaceId, IfaceName, Topology};
+use crate::topology::{Iface, IfaceId, IfaceName, Topology};
 
 /// A name and type as the causes compare them: lower-cased (a stub may forward with the
 /// letters' case randomised, as unbound's 0x20 does).
@@ -176,7 +176,7 @@ impl TunnelEvidence {
     /// The interfaces changed at `ts`: forgets what was seen on tunnels that are no longer up,
     /// opens an outage when the last tunnel went, closes it when one is back.
     pub fn topology_changed(&mut self, topology: &Topology, ts: Ts) {
-        let up: Vec<&crate::topology::Iface> = topology.tunnels_up().collect();
+        let up: Vec<&Iface> = topology.tunnels_up().collect();
         self.seen.retain(|(id, _)| up.iter().any(|i| i.id == *id));
         if up.is_empty() {
             if self.outage.is_none() {
@@ -209,22 +209,31 @@ impl TunnelEvidence {
     pub fn carried(&self, topology: &Topology, routes: &[LinkRoutes]) -> Families {
         let mut out = Families { known: !routes.is_empty(), ..Families::default() };
         for t in topology.tunnels_up() {
-            for a in t.facts.addrs.iter().filter(|a| !is_link_local(&a.addr) && !a.addr.is_loopback()) {
-                out.add(Family::of(&a.addr));
-                out.known = true;
-            }
-            let by_route = routes
-                .iter()
-                .filter(|r| (t.facts.index != 0 && r.ifindex == t.facts.index) || r.iface == t.name);
-            for r in by_route {
-                out.v4 |= r.v4;
-                out.v6 |= r.v6;
-            }
-            if let Some((_, f)) = self.seen.iter().find(|(id, _)| *id == t.id) {
-                out.v4 |= f.v4;
-                out.v6 |= f.v6;
-                out.known = true;
-            }
+            let f = self.families_of(t, routes);
+            out.v4 |= f.v4;
+            out.v6 |= f.v6;
+            out.known |= f.known;
+        }
+        out
+    }
+
+    /// The families one tunnel carries, by the same evidence as [`carried`](Self::carried).
+    pub fn families_of(&self, t: &Iface, routes: &[LinkRoutes]) -> Families {
+        let mut out = Families::default();
+        for a in t.facts.addrs.iter().filter(|a| !is_link_local(&a.addr) && !a.addr.is_loopback()) {
+            out.add(Family::of(&a.addr));
+            out.known = true;
+        }
+        let by_route =
+            routes.iter().filter(|r| (t.facts.index != 0 && r.ifindex == t.facts.index) || r.iface == t.name);
+        for r in by_route {
+            out.v4 |= r.v4;
+            out.v6 |= r.v6;
+        }
+        if let Some((_, f)) = self.seen.iter().find(|(id, _)| *id == t.id) {
+            out.v4 |= f.v4;
+            out.v6 |= f.v6;
+            out.known = true;
         }
         out
     }

@@ -34,19 +34,38 @@ fn leak<'a>(resolver: &str, addrs: &'a [IfaceAddr], tunnels: &'a [IfaceName]) ->
     let local = if r.is_ipv6() { ip("fd00:1::10") } else { ip("192.0.2.10") };
     Situation {
         verdict: Verdict::Leak,
-        transport: Transport::Dns,
-        sni: None,
-        question: Some(("www.example.com", 1)),
-        iface: "eth0",
+        seen: Seen {
+            iface: "eth0",
+            resolver: r,
+            transport: Transport::Dns,
+            sni: None,
+            question: Some(("www.example.com", 1)),
+        },
         iface_addrs: addrs,
         local,
-        resolver: r,
-        tunnels: Tunnels { up: tunnels, seen: true, outage: None, carried: V4_ONLY },
+        tunnels: Tunnels { up: tunnels, seen: true, outage: None, carried: V4_ONLY, preferred: None },
         route: None,
         stub: None,
         parallel: None,
         ts: Ts::from_millis(10_000),
     }
+}
+
+/// A cause and its words, as an output shows them.
+struct Explanation {
+    cause: Cause,
+    detail: String,
+}
+
+fn explain(s: &Situation<'_>) -> Explanation {
+    let (cause, evidence) = decide(s, |_| Known::none());
+    Explanation { cause, detail: Caused::new(cause, None, evidence).words(&s.seen) }
+}
+
+/// The advice for `s`, with `k` what the configuration says.
+fn fix(s: &Situation<'_>, k: &Known) -> Advice {
+    let (cause, evidence) = decide(s, |_| k.clone());
+    Caused::new(cause, None, evidence).advice(&s.seen)
 }
 
 fn route(dst: &str, matched: &str, gw: Option<&str>, dev: &str, table: u32) -> RouteDecision {
@@ -74,7 +93,7 @@ fn no_tunnel_when_none_was_ever_seen() {
     let e = explain(&s);
     assert_eq!(e.cause, Cause::NoTunnel);
     assert_eq!(e.detail, "no tunnel interface has been seen; eth0 is not one (name yours with --tunnel)");
-    assert!(fix(&e, &s, &Known::none()).text.contains("--tunnel NAME"));
+    assert!(fix(&s, &Known::none()).text.contains("--tunnel NAME"));
 }
 
 #[test]
@@ -89,7 +108,7 @@ fn tunnel_down_says_since_when_and_how_much_left() {
     let just = Outage { since: Ts::from_millis(9_960), ..outage.clone() };
     s.tunnels.outage = Some(&just);
     assert!(explain(&s).detail.starts_with("tunnel wg0 went down 40 ms before;"), "{}", explain(&s).detail);
-    let f = fix(&e, &s, &resolved());
+    let f = fix(&s, &resolved());
     assert!(f.text.contains("kill switch") && f.text.contains("(wg0)"), "{f}");
     assert!(f.commands[0].starts_with("PostUp = iptables -I OUTPUT ! -o %i"), "{f}");
 }
@@ -106,7 +125,7 @@ fn stub_upstream_names_the_stub_and_the_upstream() {
         e.detail,
         "www.example.com A went to the local resolver 127.0.0.53 3 ms before: a stub forwarded it to 192.0.2.1 by eth0"
     );
-    let f = fix(&e, &s, &resolved());
+    let f = fix(&s, &resolved());
     assert_eq!(
         f.commands,
         [
@@ -115,7 +134,7 @@ fn stub_upstream_names_the_stub_and_the_upstream() {
             "resolvectl default-route eth0 false"
         ]
     );
-    let plain = fix(&e, &s, &Known::none());
+    let plain = fix(&s, &Known::none());
     assert!(plain.commands[0].starts_with("dnsmasq: server=<the VPN's resolver>"), "{plain}");
 }
 
@@ -128,7 +147,7 @@ fn parallel_resolution_points_at_the_windows_policy() {
     let e = explain(&s);
     assert_eq!(e.cause, Cause::ParallelResolution);
     assert_eq!(e.detail, "www.example.com A was asked through wg0 1 ms before, and by eth0 here");
-    let f = fix(&e, &s, &Known::none());
+    let f = fix(&s, &Known::none());
     assert!(f.commands.iter().any(|c| c.contains("DWORD DisableSmartNameResolution = 1")), "{f}");
     assert!(!f.to_string().contains('\\'), "no backslash: outputs escape them: {f}");
     assert!(
@@ -145,7 +164,7 @@ fn ipv6_outside_an_ipv4_only_tunnel() {
     let e = explain(&s);
     assert_eq!(e.cause, Cause::Ipv6OutsideTunnel);
     assert_eq!(e.detail, "wg0 carries no IPv6 (no IPv6 address or route but link-local), so it left by eth0");
-    let f = fix(&e, &s, &Known { manager: Manager::NetworkManager, tunnel_dns: vec![] });
+    let f = fix(&s, &Known { manager: Manager::NetworkManager, tunnel_dns: vec![] });
     assert!(f.commands.contains(&"sysctl -w net.ipv6.conf.eth0.disable_ipv6=1".to_string()), "{f}");
     assert!(f.commands.iter().any(|c| c.contains("ipv6.method disabled")), "{f}");
 }
@@ -159,7 +178,7 @@ fn ipv4_outside_an_ipv6_only_tunnel() {
     s.tunnels.carried = Families::new(false, true);
     let e = explain(&s);
     assert_eq!(e.cause, Cause::Ipv4OutsideTunnel);
-    assert!(fix(&e, &s, &Known::none()).commands[0].contains("0.0.0.0/0"));
+    assert!(fix(&s, &Known::none()).commands[0].contains("0.0.0.0/0"));
 }
 
 /// Replay of a capture with no interface addresses and no message on the tunnel: nothing shows
@@ -180,10 +199,10 @@ fn lan_resolver_from_the_interface_prefix() {
     let e = explain(&s);
     assert_eq!(e.cause, Cause::LanResolver);
     assert_eq!(e.detail, "192.0.2.1 is on eth0's network 192.0.2.0/24");
-    let f = fix(&e, &s, &resolved());
+    let f = fix(&s, &resolved());
     assert!(f.text.starts_with("192.0.2.1 is the local network's resolver"), "{f}");
     assert_eq!(f.commands[1], "resolvectl domain wg0 '~.'");
-    let nm = fix(&e, &s, &Known { manager: Manager::NetworkManager, tunnel_dns: vec![] });
+    let nm = fix(&s, &Known { manager: Manager::NetworkManager, tunnel_dns: vec![] });
     assert!(
         nm.commands[0].starts_with("nmcli connection modify <VPN connection> ipv4.dns-priority -50"),
         "{nm}"
@@ -226,7 +245,7 @@ fn split_route_live_names_the_route() {
     let e = explain(&s);
     assert_eq!(e.cause, Cause::SplitRoute);
     assert_eq!(e.detail, "route 203.0.113.0/24 via 192.0.2.1 dev eth0 takes it outside wg0");
-    let f = fix(&e, &s, &Known::none());
+    let f = fix(&s, &Known::none());
     assert_eq!(f.commands, ["ip route del 203.0.113.0/24 via 192.0.2.1 dev eth0"]);
 }
 
@@ -241,7 +260,7 @@ fn split_route_on_replay_says_no_route_is_recorded() {
         e.detail,
         "it left by eth0 although wg0 carries IPv4 and 203.0.113.53 is not on eth0's network (no route recorded)"
     );
-    assert!(fix(&e, &s, &Known::none()).text.contains("ip route get 203.0.113.53"));
+    assert!(fix(&s, &Known::none()).text.contains("ip route get 203.0.113.53"));
 }
 
 #[test]
@@ -251,8 +270,8 @@ fn app_encrypted_dns_is_a_bypass_with_its_path() {
     let r = route("203.0.113.53", "203.0.113.0/24", Some("192.0.2.1"), "eth0", 100);
     let mut s = leak("203.0.113.53", &addrs, &tunnels);
     s.verdict = Verdict::Bypass;
-    s.transport = Transport::Doh;
-    s.sni = Some("dns.example");
+    s.seen.transport = Transport::Doh;
+    s.seen.sni = Some("dns.example");
     s.route = Some(&r);
     // A stub hit does not matter for a bypass.
     s.stub = Some(Hit { via: ip("127.0.0.53"), ago_ns: 1 });
@@ -263,12 +282,13 @@ fn app_encrypted_dns_is_a_bypass_with_its_path() {
         "an application's own doh to 203.0.113.53 (dns.example) by eth0 around wg0; \
          route 203.0.113.0/24 via 192.0.2.1 dev eth0 table 100 takes it outside wg0"
     );
-    let f = fix(&e, &s, &resolved());
+    let f = fix(&s, &resolved());
     assert!(f.text.contains("doh to dns.example"), "{f}");
     assert!(f.commands.iter().any(|c| c.contains("network.trr.mode = 5")), "{f}");
     assert!(f.commands.iter().any(|c| c.ends_with("198.51.100.1")), "{f}");
     let lan = leak("192.0.2.1", &addrs, &tunnels);
-    let lan = Situation { verdict: Verdict::Bypass, transport: Transport::Dot, ..lan };
+    let mut lan = Situation { verdict: Verdict::Bypass, ..lan };
+    lan.seen.transport = Transport::Dot;
     assert!(explain(&lan).detail.ends_with("; 192.0.2.1 is on eth0's network 192.0.2.0/24"));
 }
 
@@ -277,7 +297,7 @@ fn a_bypass_while_the_tunnel_is_down_is_tunnel_down() {
     let addrs = eth0_addrs();
     let mut s = leak("203.0.113.53", &addrs, &[]);
     s.verdict = Verdict::Bypass;
-    s.transport = Transport::Dot;
+    s.seen.transport = Transport::Dot;
     assert_eq!(explain(&s).cause, Cause::TunnelDown);
 }
 
@@ -295,7 +315,7 @@ fn unknown_when_the_kernel_routes_it_through_the_tunnel() {
         "the kernel routes 198.51.100.53 by wg0 (default dev wg0 table 51820), yet it left by eth0: \
          a socket bound to eth0 or a firewall mark?"
     );
-    assert!(fix(&e, &s, &Known::none()).text.contains("ip route get 198.51.100.53"));
+    assert!(fix(&s, &Known::none()).text.contains("ip route get 198.51.100.53"));
 }
 
 /// Each row wins over the ones after it.
@@ -330,9 +350,17 @@ fn every_cause_has_words_and_advice() {
     let addrs = eth0_addrs();
     let tunnels = up();
     let s = leak("192.0.2.1", &addrs, &tunnels);
+    let lan = Proof::Lan { net: prefix("192.0.2.0/24"), assumed: false };
     for cause in Cause::ALL {
-        let f = fix(&Explanation { cause, detail: String::new() }, &s, &resolved());
-        assert!(!f.text.is_empty(), "{cause:?}");
+        let evidence = (cause != Cause::NoTunnel).then(|| Evidence {
+            tunnel: Some("wg0".into()),
+            proof: lan.clone(),
+            known: resolved(),
+            routed: false,
+        });
+        let c = Caused::new(cause, None, evidence);
+        assert!(!c.advice(&s.seen).text.is_empty(), "{cause:?}");
+        assert!(!c.words(&s.seen).is_empty(), "{cause:?}");
     }
 }
 
