@@ -1,4 +1,5 @@
-//! Outputs: NDJSON, the summary a person reads, the dashboard's model, pcapng for `--write`.
+//! Outputs: NDJSON, the summary a person reads, the dashboard's model, pcapng for `--write`,
+//! Prometheus metrics and `--on-leak` commands.
 //!
 //! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
 //! works the same on a file and on the wire.
@@ -7,6 +8,9 @@ pub mod background;
 pub mod escape;
 pub mod json;
 pub mod lines;
+pub mod metrics;
+pub mod metrics_http;
+pub mod on_leak;
 pub mod pcapng;
 pub mod report;
 pub mod summary;
