@@ -551,6 +551,10 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     let config = Config { keep_payload: sink.wants_payload(), ..crate::app::replay::config(&args.judge)? };
     privilege::check()?;
     let writer = args.write.as_deref().map(create_writer).transpose()?;
+    // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
+    let mut service = crate::app::service::Service::start(args)?;
+    let mut tee = crate::app::service::Tee { main: sink, side: &mut service };
+    let sink: &mut dyn Sink = &mut tee;
     let (mut live, topology) = Live::start(options(args))?;
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     sink.topology(&topology).context("writing output")?;
@@ -623,12 +627,14 @@ pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
-    if !args.json && !args.no_tui && io::stdout().is_terminal() {
+    if crate::app::service::dashboard(args) {
         return crate::tui::monitor(args);
     }
     let stop = install_signal_handlers();
     let started = Instant::now();
-    let counters = if args.json {
+    let counters = if args.quiet {
+        capture_into(args, &mut crate::app::service::Discard, stop)?
+    } else if args.json {
         let mut sink = crate::output::json::JsonSink::new(io::stdout());
         capture_into(args, &mut sink, stop)?
     } else {
