@@ -194,6 +194,12 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
         "printf '%s|%s|%s|%s|%s\\n' \"$DNSLEAK_VERDICT\" \"$DNSLEAK_IFACE\" \"$DNSLEAK_RESOLVER\" \"$DNSLEAK_TRANSPORT\" \"$DNSLEAK_QNAME\" >> '{}'",
         out.display()
     );
+    // What the command holds, from its own /proc entry.
+    let caps = w.dir.join("caps");
+    let hook = format!(
+        "{hook}; grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs):' /proc/$$/status > '{}'",
+        caps.display()
+    );
     let quiet = 2.0;
     let m = w.monitor(&["--no-tui", "--on-leak", &hook, "--on-leak-quiet", &quiet.to_string()]);
     // One label holding shell syntax: command substitution, a separator, a quote.
@@ -220,4 +226,52 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     assert!(!pwned.exists(), "the name reached a shell");
     assert!(err.contains("2 leak episodes, command run 2 times: 2 succeeded"), "{err}");
     assert!(leaks(&lines) >= 6, "{lines:#?}");
+    // Run by root, the command still holds no capability and cannot gain one.
+    let held = std::fs::read_to_string(&caps).unwrap_or_default();
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert!(held.contains(&format!("{set}:\t0000000000000000")), "{set}: {held}");
+    }
+    assert!(held.contains("NoNewPrivs:\t1"), "{held}");
+}
+
+/// The unit's command line, run with the unit's credentials (setpriv for systemd: an
+/// unprivileged user, CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities and the only ones
+/// bounded, no_new_privs), captures, judges and serves its metrics.
+#[test]
+#[ignore = "root: network namespaces, WireGuard, packet capture; tool: needs setpriv (util-linux)"]
+fn the_units_command_runs_with_the_units_credentials() {
+    require_root_and(&[("setpriv", "util-linux")]);
+    let unit =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/dnsleak.service")).unwrap();
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    let w = World::up();
+    let mut cmd = w.client("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all,+net_raw,+net_admin",
+        "--ambient-caps=+net_raw,+net_admin",
+        "--bounding-set=-all,+net_raw,+net_admin",
+        "--no-new-privs",
+        DNSLEAK,
+    ]);
+    assert!(
+        args.windows(2).any(|a| a == ["--metrics", METRICS]),
+        "the unit serves metrics on {METRICS}: {exec}"
+    );
+    let m = Monitor::start(cmd.args(&args));
+    assert!(m.wait_for(WAIT, |l| notices(l, "tunnel_up") >= 1), "did not start: {}", m.stderr());
+    w.dig(&[&format!("@{LAN_RESOLVER}"), "unit.leak.example.com", "A"]);
+    assert!(m.wait_for(WAIT, |l| has_exchange(l, "unit.leak.example.com")), "{}", m.stderr());
+    let leaked = r#"verdict="leak",transport="dns"} 1"#;
+    let scraped = wait_until(WAIT, || {
+        http_get(&w.ns_c, &format!("http://{METRICS}/metrics"), None).is_some_and(|t| t.contains(leaked))
+    });
+    assert!(scraped, "metrics: {:?}", http_get(&w.ns_c, &format!("http://{METRICS}/metrics"), None));
+    let (status, lines, err) = m.stop();
+    assert_eq!(status.code(), Some(1), "{err}");
+    let ours = about(&lines, "unit.leak.example.com");
+    assert!(ours.iter().all(|v| v["verdict"] == "leak" && v["iface"] == w.lan.as_str()), "{ours:#?}");
 }
