@@ -12,6 +12,8 @@
 
 use std::net::IpAddr;
 
+mod merge;
+
 use dnsleak_core::{EventKind, IfaceKind, IfaceName, Judged, Topology, Transport, Ts, Verdict};
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
