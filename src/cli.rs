@@ -127,6 +127,14 @@ pub struct ReplayArgs {
     /// No progress bar on standard error.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Judge up to N files at once (default: the number of cores); the output is the same,
+    /// in the same order, whatever N.
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// The files are one rotated capture (dumpcap's ring buffer): judge them in name order as
+    /// one, carrying tunnel state, pending queries and streams across files (one at a time).
+    #[arg(long = "continue")]
+    pub continue_: bool,
 }
 
 #[derive(Debug, Args)]

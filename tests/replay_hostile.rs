@@ -24,6 +24,8 @@ fn args(file: &Path) -> ReplayArgs {
         top: 10,
         color: ColorChoice::Never,
         quiet: true,
+        jobs: None,
+        continue_: false,
     }
 }
 

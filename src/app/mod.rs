@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod check;
+pub mod parallel;
 pub mod replay;
 pub mod service;

@@ -31,6 +31,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     if args.tui {
         return crate::tui::replay(args);
     }
+    // Several files that stand alone are judged on every core, written in file order.
+    if args.files.len() > 1 && !args.continue_ {
+        return super::parallel::run(args);
+    }
     if args.json {
         // Writing NDJSON costs more than judging: it runs on a thread of its own.
         let sink = JsonSink::new(io::BufWriter::with_capacity(256 << 10, io::stdout()));
@@ -108,26 +112,107 @@ fn judge_inner(
 ) -> anyhow::Result<Counters> {
     let config = Config { keep_payload: sink.wants_payload(), ..config(&args.judge)? };
     let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
-    let several = args.files.len() > 1;
+    let files = files_in_order(args);
+    let several = files.len() > 1;
     let mut total = Counters::default();
     let mut result = Ok(());
-    for path in &args.files {
+    // --continue: one pipeline through every file, settled after the last one.
+    let mut carried: Option<Pipeline> = None;
+    let mut settled = false;
+    for (i, path) in files.iter().enumerate() {
         let name = reader::display_name(path);
-        let label = several.then_some(name.as_str());
-        let mut one = OneFile::new(config.clone(), &overrides, label, args.quiet);
-        result = one.read(path, sink, &total);
-        total.core.add(&one.stats());
-        total.bytes_read += one.bytes_read;
-        if one.opened {
-            sources.push(one.source(&name));
-            notes.extend(default_notes(&one.ifaces, &overrides, several.then_some(name.as_str())));
-        }
+        let job = FileJob {
+            config: &config,
+            overrides: &overrides,
+            label: several.then_some(&name),
+            quiet: args.quiet,
+        };
+        let done = if args.continue_ {
+            let last = i + 1 == files.len();
+            let (done, now) = judge_one_carried(path, &job, sink, &total, &mut carried, last);
+            settled |= now;
+            done
+        } else {
+            let done = judge_one(path, &job, sink, &total);
+            total.core.add(&done.stats);
+            done
+        };
+        total.bytes_read += done.bytes_read;
+        sources.extend(done.source);
+        notes.extend(done.notes);
+        result = done.result;
         if result.is_err() {
             break;
         }
     }
+    if let Some(mut p) = carried.take() {
+        if !settled {
+            // A file that could not be opened ended the run before the pipeline was settled.
+            let mut out = Vec::new();
+            p.finish(&mut out);
+            sink.events(&mut out, None)?;
+        }
+        total.core = p.stats();
+    }
     sink.finish(&total)?;
     result.map(|()| total)
+}
+
+/// The files as given, or in name order for `--continue` (a ring buffer's files sort by
+/// their number and time).
+pub(crate) fn files_in_order(args: &ReplayArgs) -> Vec<std::path::PathBuf> {
+    let mut files = args.files.clone();
+    if args.continue_ {
+        files.sort();
+    }
+    files
+}
+
+/// What one file is judged with.
+pub(crate) struct FileJob<'a> {
+    pub config: &'a Config,
+    pub overrides: &'a Overrides,
+    /// The name NDJSON gives the file (when several are replayed).
+    pub label: Option<&'a str>,
+    pub quiet: bool,
+}
+
+/// What judging one file gave: its counters, its line in the summary and notes (when it could
+/// be opened), and how the read ended.
+pub(crate) struct FileDone {
+    pub stats: Stats,
+    pub bytes_read: u64,
+    pub source: Option<Source>,
+    pub notes: Vec<String>,
+    pub result: anyhow::Result<()>,
+}
+
+/// One file through a pipeline of its own into `sink` (`total`: the counters before it, for
+/// progress). The parallel replay runs this on several files at once.
+pub(crate) fn judge_one(path: &Path, job: &FileJob, sink: &mut dyn Sink, total: &Counters) -> FileDone {
+    let mut one = OneFile::new(job.config.clone(), job.overrides, job.label, job.quiet);
+    let result = one.read(path, sink, total);
+    one.done(path, result)
+}
+
+/// As [`judge_one`] with the pipeline `carried` from the file before (`--continue`); the
+/// pipeline is settled after the `last` file (or a read error: then this says true) and
+/// left in `carried`.
+fn judge_one_carried(
+    path: &Path,
+    job: &FileJob,
+    sink: &mut dyn Sink,
+    total: &Counters,
+    carried: &mut Option<Pipeline>,
+    last: bool,
+) -> (FileDone, bool) {
+    let mut one = OneFile::new(job.config.clone(), job.overrides, job.label, job.quiet);
+    one.pipeline = carried.take();
+    one.settle = last;
+    let result = one.read(path, sink, total);
+    *carried = one.pipeline.take();
+    let settled = one.settled;
+    (one.done(path, result), settled)
 }
 
 /// One file through one pipeline.
@@ -145,6 +230,10 @@ struct OneFile<'a> {
     /// The file's interfaces as last described, and packets read (also when a read fails).
     ifaces: Vec<FileIface>,
     packets: u64,
+    /// Whether the pipeline is settled at the end (always but for `--continue`'s files before
+    /// the last), and whether it was.
+    settle: bool,
+    settled: bool,
 }
 
 impl<'a> OneFile<'a> {
@@ -161,6 +250,24 @@ impl<'a> OneFile<'a> {
             opened: false,
             ifaces: Vec::new(),
             packets: 0,
+            settle: true,
+            settled: false,
+        }
+    }
+
+    /// The file's results once read.
+    fn done(&self, path: &Path, result: anyhow::Result<()>) -> FileDone {
+        let name = reader::display_name(path);
+        FileDone {
+            stats: self.stats(),
+            bytes_read: self.bytes_read,
+            source: self.opened.then(|| self.source(&name)),
+            notes: if self.opened {
+                default_notes(&self.ifaces, self.overrides, self.label)
+            } else {
+                Vec::new()
+            },
+            result,
         }
     }
 
@@ -193,7 +300,7 @@ impl<'a> OneFile<'a> {
             bar.finish_and_clear();
         }
         self.bytes_read = progress.bytes();
-        let flushed = self.flush_end(sink);
+        let flushed = self.flush_end(sink, read.is_err());
         match read {
             Ok(summary) => {
                 self.summary = Some(summary);
@@ -245,10 +352,14 @@ impl<'a> OneFile<'a> {
         Ok(sink.events(&mut self.out, self.label)?)
     }
 
-    /// End of the file (or of what could be read): pending queries and streams are settled.
-    fn flush_end(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        if let Some(p) = &mut self.pipeline {
-            p.finish(&mut self.out);
+    /// End of the file (or of what could be read): pending queries and streams are settled
+    /// (with `--continue`, only after the last file or a read error).
+    fn flush_end(&mut self, sink: &mut dyn Sink, failed: bool) -> anyhow::Result<()> {
+        if self.settle || failed {
+            if let Some(p) = &mut self.pipeline {
+                p.finish(&mut self.out);
+                self.settled = true;
+            }
         }
         self.drain(sink)
     }
