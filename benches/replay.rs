@@ -14,10 +14,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dnsleak::app::bench::mix::Rng;
+
+mod support;
+use support::{best_of, mb, run, Cost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
 const DISTINCT_NAMES: u64 = 300_000;
@@ -154,41 +157,6 @@ fn capture(packets: u64) -> PathBuf {
     path
 }
 
-/// What one run cost.
-#[derive(Clone, Copy)]
-struct Cost {
-    wall: Duration,
-    /// User + system CPU time of the child: what the machine's other load does not inflate.
-    cpu: Duration,
-    peak_rss: u64,
-}
-
-fn tv(t: libc::timeval) -> Duration {
-    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-}
-
-/// Runs a command with stdout to /dev/null; returns its wall time, CPU time and peak RSS.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
-fn run(cmd: &mut Command) -> Cost {
-    let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in; the pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let elapsed = start.elapsed();
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
-    Cost {
-        wall: elapsed,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        peak_rss: usage.ru_maxrss as u64 * 1024,
-    }
-}
-
-fn best_of(n: usize, mut f: impl FnMut() -> Cost) -> Cost {
-    (0..n).map(|_| f()).min_by_key(|r| r.cpu).unwrap()
-}
-
 fn dnsleak(args: &[&str], file: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("replay").args(args).arg(file).env("NO_COLOR", "1");
@@ -197,10 +165,6 @@ fn dnsleak(args: &[&str], file: &Path) -> Command {
 
 fn tshark_available() -> bool {
     Command::new("tshark").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
-fn mb(b: u64) -> f64 {
-    b as f64 / 1e6
 }
 
 fn line(what: &str, packets: u64, c: &Cost) {
