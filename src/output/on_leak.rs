@@ -15,10 +15,14 @@
 //! Privileges: the runner thread gives up every capability (effective, permitted, inheritable,
 //! ambient) and sets no_new_privs before it starts anything, so a command started from it holds
 //! no capability even when dnsleak runs as root (capabilities and no_new_privs are per thread
-//! and inherited by the processes a thread starts). It needs, in a system-call filter:
-//! clone/clone3/vfork, execve (in the child), wait4, kill, pipe2, close, dup2/dup3, read,
-//! write, prctl, capset, capget, rt_sigprocmask, and whatever the command itself runs (a filter
-//! applied to all threads is inherited by the command).
+//! and inherited by the processes a thread starts). System calls (strace -f of a run): the
+//! runner thread: capget, capset, prctl (PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT), clone3, wait4,
+//! kill (a command past its time), openat (/dev/null), close, prlimit64, futex, mmap, munmap,
+//! mprotect, madvise, rt_sigprocmask, sched_getaffinity, sched_yield, restart_syscall, rseq,
+//! set_robust_list, sigaltstack, gettid, exit; the new process before it runs /bin/sh: dup2,
+//! fcntl, close, rt_sigprocmask, execve. A filter that applies to every thread is inherited by
+//! the command (sh and what it runs), so with `--on-leak` it must allow what they need too, or
+//! be installed without TSYNC on threads that exist after this one started.
 
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
