@@ -115,7 +115,10 @@ fn judge(work: &Work, i: usize) -> Judged1 {
     let path = &work.files[i];
     let name = reader::display_name(path);
     let label = (work.files.len() > 1).then_some(name.as_str());
-    let job = FileJob { config: &work.config, overrides: &work.overrides, label, quiet: true };
+    // The workers keep the cores busy: each reads its file itself (a reading thread per worker
+    // would only add hand-overs).
+    let job =
+        FileJob { config: &work.config, overrides: &work.overrides, label, quiet: true, read_ahead: false };
     let base = Counters::default();
     if work.json {
         let mut sink = Stoppable { sink: JsonSink::new(Spool::default()), stop: &work.stop };

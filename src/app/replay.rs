@@ -126,6 +126,7 @@ fn judge_inner(
             overrides: &overrides,
             label: several.then_some(&name),
             quiet: args.quiet,
+            read_ahead: true,
         };
         let done = if args.continue_ {
             let last = i + 1 == files.len();
@@ -175,6 +176,8 @@ pub(crate) struct FileJob<'a> {
     /// The name NDJSON gives the file (when several are replayed).
     pub label: Option<&'a str>,
     pub quiet: bool,
+    /// Read the file on a thread of its own (not when every core already judges a file).
+    pub read_ahead: bool,
 }
 
 /// What judging one file gave: its counters, its line in the summary and notes (when it could
@@ -191,6 +194,7 @@ pub(crate) struct FileDone {
 /// progress). The parallel replay runs this on several files at once.
 pub(crate) fn judge_one(path: &Path, job: &FileJob, sink: &mut dyn Sink, total: &Counters) -> FileDone {
     let mut one = OneFile::new(job.config.clone(), job.overrides, job.label, job.quiet);
+    one.read_ahead = job.read_ahead;
     let result = one.read(path, sink, total);
     one.done(path, result)
 }
@@ -234,6 +238,8 @@ struct OneFile<'a> {
     /// the last), and whether it was.
     settle: bool,
     settled: bool,
+    /// Whether the file is read on a thread of its own.
+    read_ahead: bool,
 }
 
 impl<'a> OneFile<'a> {
@@ -252,6 +258,7 @@ impl<'a> OneFile<'a> {
             packets: 0,
             settle: true,
             settled: false,
+            read_ahead: true,
         }
     }
 
@@ -282,7 +289,8 @@ impl<'a> OneFile<'a> {
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
         let mut frames = 0u64;
-        let read = crate::capture::ahead::for_each(rdr, |input| {
+        let read_ahead = self.read_ahead;
+        let body = |input: Input<'_>| {
             self.input(input, sink)?;
             frames += 1;
             if frames % TICK_FRAMES == 0 {
@@ -295,7 +303,9 @@ impl<'a> OneFile<'a> {
                 }
             }
             Ok(())
-        });
+        };
+        // Read on a thread of its own, beside the pipeline; `replay -j` reads in its workers.
+        let read = if read_ahead { crate::capture::ahead::for_each(rdr, body) } else { rdr.for_each(body) };
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
