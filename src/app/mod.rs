@@ -5,4 +5,6 @@ pub mod bench;
 pub mod check;
 pub mod config;
 pub mod monitor;
+pub mod parallel;
 pub mod replay;
+pub mod service;
