@@ -40,6 +40,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Debugging: print each socket fact (which program owns which DNS socket) as NDJSON.
+    #[command(hide = true)]
+    Procs(ProcsArgs),
 }
 
 /// Options every command that judges traffic shares.
@@ -138,4 +141,14 @@ pub struct BenchArgs {
     /// Seconds to measure each contender.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub seconds: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcsArgs {
+    /// Do not try eBPF: use the sock_diag + /proc fallback.
+    #[arg(long)]
+    pub no_ebpf: bool,
+    /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
 }
