@@ -148,7 +148,9 @@ pub struct Attributor {
     programs: Programs,
     #[cfg(dnsleak_ebpf)]
     ebpf: Option<ebpf::Loaded>,
-    scanner: ScanThread,
+    /// Started on the first drain, so that it runs with the capabilities the caller kept.
+    scanner: Option<ScanThread>,
+    scan: (Vec<u16>, Option<Duration>, Duration),
     stats: AttributorStats,
 }
 
@@ -175,7 +177,6 @@ impl Attributor {
             })?;
         }
         let periodic = (method == Method::SockDiag).then_some(opts.scan_interval);
-        let scanner = ScanThread::start(&opts.ports, netns, periodic, opts.scan_interval)?;
         Ok(Attributor {
             method,
             why_not_ebpf,
@@ -184,7 +185,8 @@ impl Attributor {
             programs: Programs::new(8192),
             #[cfg(dnsleak_ebpf)]
             ebpf: loaded,
-            scanner,
+            scanner: None,
+            scan: (opts.ports.clone(), periodic, opts.scan_interval),
             stats: AttributorStats::default(),
         })
     }
@@ -207,12 +209,22 @@ impl Attributor {
         s
     }
 
-    /// Appends every fact available now to `out` and returns how many; never blocks.
+    /// Appends every fact available now to `out` and returns how many; never blocks. The
+    /// first call starts the fallback's scan thread (call it after dropping capabilities).
     pub fn drain(&mut self, out: &mut Vec<SocketOwner>) -> usize {
         let before = out.len();
+        if self.scanner.is_none() {
+            let (ports, periodic, gap) = &self.scan;
+            match ScanThread::start(ports, self.netns, *periodic, *gap) {
+                Ok(t) => self.scanner = Some(t),
+                Err(_) => self.stats.scan.errors += 1,
+            }
+        }
         #[cfg(dnsleak_ebpf)]
         self.drain_ebpf(out);
-        self.scanner.drain(out);
+        if let Some(t) = &self.scanner {
+            t.drain(out);
+        }
         let n = out.len() - before;
         self.stats.facts += n as u64;
         n
@@ -249,7 +261,9 @@ impl Attributor {
         }
         if s.tgid == 0 {
             self.stats.unowned += 1;
-            self.scanner.poke();
+            if let Some(t) = &self.scanner {
+                t.poke();
+            }
             return;
         }
         let process = self.programs.process(s.tgid, Some(s.uid), &s.thread);
@@ -277,7 +291,9 @@ impl Attributor {
             s.lost = k.lost;
         }
         s.unnamed = self.programs.unnamed;
-        s.scan = self.scanner.stats();
+        if let Some(t) = &self.scanner {
+            s.scan = t.stats();
+        }
         s
     }
 }
@@ -292,7 +308,20 @@ fn load_ebpf(opts: &Options, netns: u64) -> (Option<ebpf::Loaded>, Option<String
     };
     match ebpf::load(inum, &opts.ports) {
         Ok(l) => (Some(l), None),
-        Err(e) => (None, Some(format!("{e:#} (loading needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN; attaching to the cgroup needs CAP_NET_ADMIN)"))),
+        Err(e) => {
+            let missing = crate::system::privilege::missing_for_ebpf();
+            let why = if missing.is_empty() {
+                format!("{e:#}")
+            } else {
+                let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+                format!(
+                    "{e:#} (this process lacks {}: {})",
+                    names.join(" and "),
+                    crate::system::privilege::HOW_TO_FIX
+                )
+            };
+            (None, Some(why))
+        }
     }
 }
 
