@@ -51,12 +51,16 @@ pub fn check() -> anyhow::Result<()> {
     bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
 }
 
-/// Drops every capability but those capture needs from this thread's effective, permitted
-/// and inheritable sets (threads started afterwards inherit that): everything root has, and
-/// CAP_BPF and CAP_PERFMON that `setcap` gave for loading eBPF. Call it once the eBPF program
-/// is loaded and before any other thread starts.
-pub fn keep_only_capture_caps() -> anyhow::Result<()> {
-    let keep: CapsHashSet = capture_caps()
+/// What the fallback's scan thread keeps to see which process holds a socket: reading
+/// /proc/PID/fd of another user's process, or of one with more capabilities than dnsleak kept.
+pub fn scan_caps() -> CapsHashSet {
+    [Capability::CAP_SYS_PTRACE, Capability::CAP_DAC_READ_SEARCH].into_iter().collect()
+}
+
+/// Drops every capability but `keep` (those of them this thread has) from this thread's
+/// effective, permitted and inheritable sets.
+pub fn keep_only(keep: &CapsHashSet) -> anyhow::Result<()> {
+    let keep: CapsHashSet = keep
         .intersection(&caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?)
         .copied()
         .collect();
@@ -66,6 +70,14 @@ pub fn keep_only_capture_caps() -> anyhow::Result<()> {
     // Ambient capabilities are only in kernels since 4.3; their absence is not an error.
     let _ = caps::clear(None, CapSet::Ambient);
     Ok(())
+}
+
+/// Drops every capability but those capture needs from this thread's effective, permitted
+/// and inheritable sets (threads started afterwards inherit that): everything root has, and
+/// CAP_BPF and CAP_PERFMON that `setcap` gave for loading eBPF. Call it once the eBPF program
+/// is loaded and before any other thread starts.
+pub fn keep_only_capture_caps() -> anyhow::Result<()> {
+    keep_only(&capture_caps())
 }
 
 #[cfg(test)]

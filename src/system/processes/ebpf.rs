@@ -4,7 +4,7 @@
 //! Everything is detached when `Loaded` is dropped (aya owns the links).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
@@ -30,19 +30,43 @@ pub struct KernelCounts {
     pub written: u64,
 }
 
-/// Where cgroup v2 is mounted: /sys/fs/cgroup/unified (hybrid) or /sys/fs/cgroup (pure v2),
-/// as /proc/self/mountinfo says.
+/// Where cgroup v2 is mounted, as /proc/self/mountinfo says (/sys/fs/cgroup/unified on a
+/// hybrid system, /sys/fs/cgroup on a pure v2 one). `ip netns exec` gives its programs a /sys of
+/// their own without the cgroup mounts: then the nearest ancestor process that sees the mount
+/// lends its view, through /proc/PID/root.
 fn cgroup2_root() -> anyhow::Result<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    info.lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mount_point = pre.split_whitespace().nth(4)?;
-            (post.split_whitespace().next()? == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
-        .ok_or_else(|| {
-            anyhow!("no cgroup v2 file system is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)")
-        })
+    let mut pid = "self".to_string();
+    for _ in 0..64 {
+        if let Some(p) = cgroup2_mount(&format!("/proc/{pid}/mountinfo")) {
+            if pid == "self" {
+                return Ok(p);
+            }
+            let through = Path::new("/proc").join(&pid).join("root").join(p.strip_prefix("/").unwrap_or(&p));
+            if through.is_dir() {
+                return Ok(through);
+            }
+        }
+        match parent_of(&pid) {
+            Some(ppid) if ppid != 0 => pid = ppid.to_string(),
+            _ => break,
+        }
+    }
+    Err(anyhow!("no cgroup v2 file system is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)"))
+}
+
+fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    let info = std::fs::read_to_string(mountinfo).ok()?;
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mount_point = pre.split_whitespace().nth(4)?;
+        (post.split_whitespace().next()? == "cgroup2").then(|| PathBuf::from(mount_point))
+    })
+}
+
+/// The parent process id, from /proc/PID/stat (after the command name's closing parenthesis).
+fn parent_of(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Loads and attaches everything; only sockets of network namespace `netns` (an inode

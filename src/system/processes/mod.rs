@@ -118,9 +118,11 @@ struct Clock {
 impl Clock {
     fn now() -> Clock {
         let ns = |t: rustix::time::Timespec| t.tv_sec.saturating_mul(1_000_000_000).saturating_add(t.tv_nsec);
-        let mono = ns(rustix::time::clock_gettime(rustix::time::ClockId::Monotonic));
+        // The wall clock read between two monotonic reads: their midpoint is its instant.
+        let m1 = ns(rustix::time::clock_gettime(rustix::time::ClockId::Monotonic));
         let real = ns(rustix::time::clock_gettime(rustix::time::ClockId::Realtime));
-        Clock { offset_ns: real.saturating_sub(mono) }
+        let m2 = ns(rustix::time::clock_gettime(rustix::time::ClockId::Monotonic));
+        Clock { offset_ns: real.saturating_sub(m1 / 2 + m2 / 2) }
     }
 
     fn ts(self, mono_ns: u64) -> Ts {
@@ -138,8 +140,9 @@ pub fn current_netns() -> std::io::Result<u64> {
     Ok(std::fs::metadata("/proc/thread-self/ns/net")?.ino())
 }
 
-/// Socket facts from the OS: start it (with the privileges to load eBPF, then drop them),
-/// and call [`Attributor::drain`] before each batch of frames.
+/// Socket facts from the OS: start it (with the privileges to load eBPF, then drop them with
+/// `privilege::keep_only_capture_caps`), and call [`Attributor::drain`] before each batch of
+/// frames. Its scan thread keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for itself alone.
 pub struct Attributor {
     method: Method,
     why_not_ebpf: Option<String>,
@@ -148,9 +151,7 @@ pub struct Attributor {
     programs: Programs,
     #[cfg(dnsleak_ebpf)]
     ebpf: Option<ebpf::Loaded>,
-    /// Started on the first drain, so that it runs with the capabilities the caller kept.
-    scanner: Option<ScanThread>,
-    scan: (Vec<u16>, Option<Duration>, Duration),
+    scanner: ScanThread,
     stats: AttributorStats,
 }
 
@@ -177,6 +178,7 @@ impl Attributor {
             })?;
         }
         let periodic = (method == Method::SockDiag).then_some(opts.scan_interval);
+        let scanner = ScanThread::start(&opts.ports, netns, periodic, opts.scan_interval)?;
         Ok(Attributor {
             method,
             why_not_ebpf,
@@ -185,8 +187,7 @@ impl Attributor {
             programs: Programs::new(8192),
             #[cfg(dnsleak_ebpf)]
             ebpf: loaded,
-            scanner: None,
-            scan: (opts.ports.clone(), periodic, opts.scan_interval),
+            scanner,
             stats: AttributorStats::default(),
         })
     }
@@ -209,22 +210,16 @@ impl Attributor {
         s
     }
 
-    /// Appends every fact available now to `out` and returns how many; never blocks. The
-    /// first call starts the fallback's scan thread (call it after dropping capabilities).
+    /// Appends every fact available now to `out` and returns how many; never blocks.
     pub fn drain(&mut self, out: &mut Vec<SocketOwner>) -> usize {
         let before = out.len();
-        if self.scanner.is_none() {
-            let (ports, periodic, gap) = &self.scan;
-            match ScanThread::start(ports, self.netns, *periodic, *gap) {
-                Ok(t) => self.scanner = Some(t),
-                Err(_) => self.stats.scan.errors += 1,
-            }
-        }
+        // The wall clock may be slewed against the monotonic one (NTP): take their offset anew
+        // for each batch (two vDSO reads), so a record's time stays within microseconds of its
+        // packet's capture time.
+        self.clock = Clock::now();
         #[cfg(dnsleak_ebpf)]
         self.drain_ebpf(out);
-        if let Some(t) = &self.scanner {
-            t.drain(out);
-        }
+        self.scanner.drain(out);
         let n = out.len() - before;
         self.stats.facts += n as u64;
         n
@@ -261,9 +256,7 @@ impl Attributor {
         }
         if s.tgid == 0 {
             self.stats.unowned += 1;
-            if let Some(t) = &self.scanner {
-                t.poke();
-            }
+            self.scanner.poke();
             return;
         }
         let process = self.programs.process(s.tgid, Some(s.uid), &s.thread);
@@ -291,9 +284,7 @@ impl Attributor {
             s.lost = k.lost;
         }
         s.unnamed = self.programs.unnamed;
-        if let Some(t) = &self.scanner {
-            s.scan = t.stats();
-        }
+        s.scan = self.scanner.stats();
         s
     }
 }

@@ -1,7 +1,8 @@
 //! The fallback scan on a thread of its own, so its system calls (sock_diag, a walk of /proc)
 //! never hold up the pipeline: it scans every interval (the fallback method) or when poked
 //! (eBPF saw a socket older than itself), at most once per interval, and hands facts back
-//! through a bounded channel (what does not fit is counted, never waited for).
+//! through a bounded channel (what does not fit is counted, never waited for). Start it before
+//! the caller drops capabilities: it keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for itself.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -43,7 +44,16 @@ impl ScanThread {
         let sh = shared.clone();
         let handle = std::thread::Builder::new()
             .name("dnsleak-procs".into())
-            .spawn(move || run(&mut scanner, &poked, &fact_tx, &sh, periodic, min_gap))
+            .spawn(move || {
+                // Capabilities are per thread: this one keeps what reading /proc/PID/fd of
+                // other processes needs, and nothing else, whatever the caller keeps.
+                if crate::system::privilege::keep_only(&crate::system::privilege::scan_caps()).is_err() {
+                    if let Ok(mut s) = sh.lock() {
+                        s.errors += 1;
+                    }
+                }
+                run(&mut scanner, &poked, &fact_tx, &sh, periodic, min_gap)
+            })
             .context("starting the process scan thread")?;
         Ok(ScanThread { facts, poke: Some(poke), shared, handle: Some(handle) })
     }
