@@ -67,6 +67,7 @@ fn stats_json(s: &AttributorStats) -> serde_json::Value {
     json!({
         "kind": "stats",
         "records": s.records,
+        "written": s.written,
         "lost": s.lost,
         "unowned": s.unowned,
         "foreign": s.foreign,
