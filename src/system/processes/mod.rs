@@ -320,3 +320,68 @@ fn load_ebpf(opts: &Options, netns: u64) -> (Option<ebpf::Loaded>, Option<String
 fn load_ebpf(_: &Options, _: u64) -> (Option<()>, Option<String>) {
     (None, Some("this dnsleak was built without eBPF (clang was missing at build time)".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dnsleak_core::SockProto;
+    use record::ExecRec;
+
+    fn fallback() -> Attributor {
+        let opts =
+            Options { allow_ebpf: false, scan_interval: Duration::from_secs(3600), ..Options::default() };
+        Attributor::start(&opts).expect("sock_diag works without privileges")
+    }
+
+    fn sock(netns: u64, tgid: u32) -> Record {
+        Record::Sock(SockRec {
+            proto: SockProto::Udp,
+            local: "192.0.2.2:40000".parse().unwrap(),
+            remote: "192.0.2.1:53".parse().unwrap(),
+            netns: netns as u32,
+            tgid,
+            uid: 0,
+            mono_ns: 5_000_000_000,
+            cookie: 9,
+            thread: "isc-net-0000".into(),
+        })
+    }
+
+    #[test]
+    fn a_record_becomes_a_fact_named_by_the_exec_before_it() {
+        let mut a = fallback();
+        assert_eq!(a.method(), Method::SockDiag);
+        assert!(a.describe().contains("eBPF not used: turned off"), "{}", a.describe());
+        let mut out = Vec::new();
+        let exec = ExecRec {
+            tgid: 4_000_001,
+            netns: a.netns() as u32,
+            mono_ns: 1,
+            comm: "dig".into(),
+            exe: "/usr/bin/dig".into(),
+        };
+        a.take(Some(Record::Exec(exec)), &mut out);
+        a.take(Some(sock(a.netns(), 4_000_001)), &mut out);
+        assert_eq!(out.len(), 1);
+        let f = &out[0];
+        assert_eq!(
+            (f.process.pid, f.process.name.as_str(), f.process.exe.as_deref()),
+            (4_000_001, "dig", Some("/usr/bin/dig"))
+        );
+        assert_eq!((f.proto, f.netns), (SockProto::Udp, a.netns()));
+        // Monotonic 5 s is converted to the wall clock: well after the epoch.
+        assert!(f.ts.as_secs_f64() > 1.0e9);
+    }
+
+    #[test]
+    fn another_namespace_an_unknown_owner_and_garbage_are_counted_not_told() {
+        let mut a = fallback();
+        let mut out = Vec::new();
+        a.take(Some(sock(a.netns() + 1, 4_000_002)), &mut out);
+        a.take(Some(sock(a.netns(), 0)), &mut out);
+        a.take(None, &mut out);
+        assert!(out.is_empty());
+        let s = a.stats();
+        assert_eq!((s.records, s.foreign, s.unowned, s.undecodable), (3, 1, 1, 1));
+    }
+}
