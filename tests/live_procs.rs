@@ -136,6 +136,12 @@ fn each_socket_is_named_by_its_program_and_pid() {
         &["+tcp", "+tries=1", "+timeout=2", &format!("@{LAN_RESOLVER}"), "tcp.procs.test"],
     );
     let (tcp_pid, _) = (tcp.id(), finish(tcp));
+    let tcp6 = spawn_in(
+        &w.ns_c,
+        "dig",
+        &["+tcp", "+tries=1", "+timeout=2", &format!("@{V6_RESOLVER}"), "tcp6.procs.test"],
+    );
+    let (tcp6_pid, _) = (tcp6.id(), finish(tcp6));
     let dot = spawn_in(
         &w.ns_c,
         "kdig",
@@ -165,6 +171,7 @@ fn each_socket_is_named_by_its_program_and_pid() {
     };
     has(dig_pid, "udp", &lan53, "dig");
     has(tcp_pid, "tcp", &lan53, "dig");
+    has(tcp6_pid, "tcp", &format!("[{V6_RESOLVER}]:53"), "dig");
     has(dot_pid, "tcp", &format!("{LAN_RESOLVER}:853"), "kdig");
     has(doh_pid, "tcp", &format!("{LAN_RESOLVER}:443"), "kdig");
     let py = |f: &(String, String, String, String), remote: &str| {
