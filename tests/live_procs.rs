@@ -436,3 +436,117 @@ fn without_bpf_capabilities_the_fallback_is_used_and_says_its_coverage() {
     assert!(stats["scans"].as_u64().unwrap_or(0) >= 1, "{stats}");
     assert_eq!(stats["records"], 0, "{stats}");
 }
+
+/// The addresses and ports of an Ethernet frame's UDP or TCP segment.
+fn tuple(data: &[u8]) -> Option<(SockProto, SocketAddr, SocketAddr)> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let s = SlicedPacket::from_ethernet(data).ok()?;
+    let (src, dst): (std::net::IpAddr, std::net::IpAddr) = match s.net? {
+        NetSlice::Ipv4(v4) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+        NetSlice::Ipv6(v6) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
+        _ => return None,
+    };
+    let (proto, sport, dport) = match s.transport? {
+        TransportSlice::Udp(u) => (SockProto::Udp, u.source_port(), u.destination_port()),
+        TransportSlice::Tcp(t) => (SockProto::Tcp, t.source_port(), t.destination_port()),
+        _ => return None,
+    };
+    Some((proto, SocketAddr::new(src, sport), SocketAddr::new(dst, dport)))
+}
+
+/// What the capture loop saw: frames to port 53 whose owner was already drained, those whose
+/// owner was not, and the owners by source port.
+#[derive(Debug, Default)]
+struct Seen {
+    hits: usize,
+    misses: Vec<String>,
+    owners: Vec<(u16, u32, String)>,
+}
+
+/// The pipeline's order, one frame per batch: a frame arrives from the project's own live
+/// capture on `lan`, the attributor is drained, then the frame is looked up. No time stamps
+/// are compared. Runs until `stop`; counts the frames to the LAN resolver in `frames`.
+fn capture_and_look_up(
+    lan: &str,
+    stop: &std::sync::atomic::AtomicBool,
+    frames: &std::sync::atomic::AtomicUsize,
+    ready: std::sync::mpsc::Sender<()>,
+) -> Seen {
+    use dnsleak::system::processes::{Attributor, Method, Options};
+    use std::sync::atomic::Ordering;
+    let mut attributor = Attributor::start(&Options::default()).expect("attributor");
+    assert_eq!(attributor.method(), Method::Ebpf, "{}", attributor.describe());
+    let mut cap = dnsleak::capture::live::open_capture(lan).expect("capture on the LAN interface");
+    ready.send(()).unwrap();
+    let (mut table, mut facts, mut seen) = (ProcessTable::default(), Vec::new(), Seen::default());
+    while !stop.load(Ordering::Relaxed) {
+        let p = match cap.next_packet() {
+            Ok(p) => p,
+            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(e) => panic!("capture on {lan}: {e}"),
+        };
+        let Some((proto, src, dst)) = tuple(p.data) else { continue };
+        facts.clear();
+        attributor.drain(&mut facts);
+        facts.drain(..).for_each(|f| table.insert(f));
+        if dst.port() != 53 || dst.ip().to_string() != LAN_RESOLVER {
+            continue;
+        }
+        frames.fetch_add(1, Ordering::Relaxed);
+        match table.owner(proto, src, dst, Ts::ZERO) {
+            Some(o) => {
+                seen.hits += 1;
+                seen.owners.push((src.port(), o.pid, o.name.to_string()));
+            }
+            None => seen.misses.push(format!("{proto:?} {src} -> {dst}")),
+        }
+    }
+    seen
+}
+
+#[test]
+#[ignore = "root: network namespaces, eBPF (CAP_BPF, CAP_PERFMON), libpcap capture, dig"]
+fn a_frame_captured_live_finds_its_record_already_in_the_ring() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    require();
+    require_ebpf();
+    let w = World::up();
+    let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (lan, stop2, frames2) = (w.lan.clone(), stop.clone(), frames.clone());
+    let capture = spawn_in_netns(&w.ns_c, move || capture_and_look_up(&lan, &stop2, &frames2, ready_tx));
+    ready_rx.recv_timeout(WAIT).expect("the capture thread did not start");
+    let mut pids = Vec::new();
+    for i in 0..40 {
+        let mut args = vec!["+tries=1", "+timeout=2"];
+        if i % 2 == 1 {
+            args.push("+tcp");
+        }
+        let target = format!("@{LAN_RESOLVER}");
+        let name = format!("order{i}.procs.test");
+        args.extend([target.as_str(), name.as_str()]);
+        let dig = spawn_in(&w.ns_c, "dig", &args);
+        pids.push(dig.id());
+        finish(dig);
+    }
+    // 20 UDP queries, and at least SYN, query and FIN for each of 20 TCP ones.
+    let all = wait_until(WAIT, || frames.load(Ordering::Relaxed) >= 20 + 3 * 20);
+    stop.store(true, Ordering::Relaxed);
+    // libpcap waits for packets, not for its timeout: a query wakes the capture to stop.
+    let ended = wait_until(WAIT, || {
+        finish(spawn_in(
+            &w.ns_c,
+            "dig",
+            &["+tries=1", "+timeout=1", &format!("@{LAN_RESOLVER}"), "wake.procs.test"],
+        ));
+        capture.is_finished()
+    });
+    assert!(ended, "the capture thread did not stop");
+    let seen = capture.join().expect("capture thread");
+    assert!(all, "the capture saw {} frames: {seen:?}", frames.load(Ordering::Relaxed));
+    assert!(seen.misses.is_empty(), "frames whose record was not drained before them: {:?}", seen.misses);
+    for pid in pids {
+        assert!(seen.owners.iter().any(|(_, p, n)| *p == pid && n == "dig"), "dig {pid} not seen: {seen:?}");
+    }
+}
