@@ -6,5 +6,6 @@ pub mod check;
 pub mod config;
 pub mod monitor;
 pub mod parallel;
+pub mod procs;
 pub mod replay;
 pub mod service;
