@@ -11,6 +11,7 @@ pub mod frame;
 pub mod ip;
 pub mod link;
 pub mod pipeline;
+pub mod quic;
 pub mod resolvers;
 pub mod stats;
 pub mod tcp;

@@ -277,10 +277,50 @@ fn eviction_spares_reported_flows() {
 }
 
 #[test]
-fn other_ports_are_not_looked_at() {
+fn doh_and_dot_on_any_tcp_port() {
     let mut t = T::new();
-    assert_eq!(t.tcp(key("8.8.8.8", 8443), &client_hello(Some("dns.google"), false, 0)), Seen::NotDns);
-    assert_eq!(t.flows.flow_count(), 0);
+    let doh = new_flow(t.tcp(key("203.0.113.5", 8443), &client_hello(Some("dns.google"), false, 0)));
+    assert_eq!(
+        (doh.transport, doh.sni.as_deref(), doh.provider),
+        (Transport::Doh, Some("dns.google"), Some("Google"))
+    );
+    assert_eq!(t.tcp(from_server(key("203.0.113.5", 8443)), b"\x17\x03\x03\x00\x01x"), Seen::Known);
+    // ALPN "dot" on another port, to a name in no list.
+    let hello = client_hello_alpn(Some("resolver.example"), &["dot"]);
+    let dot = new_flow(t.tcp(key("203.0.113.6", 10853), &hello));
+    assert_eq!((dot.transport, dot.sni.as_deref()), (Transport::Dot, Some("resolver.example")));
+    // Ordinary TLS on another port is not remembered; neither is data that is no hello.
+    let before = t.flows.flow_count();
+    assert_eq!(
+        t.tcp(key("203.0.113.7", 8443), &client_hello_alpn(Some("www.example"), &["h2"])),
+        Seen::NotDns
+    );
+    assert_eq!(t.tcp(key("203.0.113.7", 8080), b"GET / HTTP/1.1\r\n\r\n"), Seen::NotDns);
+    assert_eq!(t.tcp(key("1.1.1.1", 8443), &client_hello(None, false, 0)), Seen::NotDns, "no name, not 443");
+    assert_eq!(t.flows.flow_count(), before);
+}
+
+#[test]
+fn alpn_is_read_with_drafts() {
+    let mut a = Alpn::default();
+    for p in ["h2", "doq-i11", "h3-29", "doq-ix", "h3-"] {
+        a.add(p.as_bytes());
+    }
+    assert_eq!(a, Alpn { dot: false, doq: true, h3: true, other: true });
+    assert!(Alpn::default().is_empty());
+    let Hello::Found(info) = parse_client_hello(&client_hello_alpn(Some("a.example"), &["dot", "h2"])) else {
+        panic!("a hello")
+    };
+    assert!(info.alpn.dot && info.alpn.other && !info.alpn.doq);
+}
+
+/// A ClientHello record offering ALPN protocols.
+fn client_hello_alpn(sni: Option<&str>, alpn: &[&str]) -> Vec<u8> {
+    let hs = crate::quic::tests::hello_message(sni, alpn, 0);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
 }
 
 #[test]
@@ -295,7 +335,8 @@ fn hello_parser_cases() {
     server[5] = 2;
     assert_eq!(parse_client_hello(&server), Hello::Other);
     let hello = client_hello(Some("x.example"), false, 0);
-    assert_eq!(parse_client_hello(&hello), Hello::Found { sni: Some("x.example".into()), ech: false });
+    let found = HelloInfo { sni: Some("x.example".into()), ..HelloInfo::default() };
+    assert_eq!(parse_client_hello(&hello), Hello::Found(found));
     assert_eq!(parse_client_hello(&hello[..hello.len() - 1]), Hello::Incomplete);
 }
 
