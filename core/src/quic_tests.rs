@@ -327,3 +327,164 @@ fn random_datagrams_do_not_panic() {
         }
     }
 }
+
+/// Client and server datagrams recorded from aioquic 1.7.2 (fixtures/quic-*.pcapng, see
+/// fixtures/README.md): the UDP payloads, as sent.
+mod real {
+    pub const DOQ_V1: &[u8] = include_bytes!("testdata/quic/doq-v1.bin");
+    pub const DOQ_V1_SERVER: &[u8] = include_bytes!("testdata/quic/doq-v1-server.bin");
+    pub const DOQ_V1_SECOND: &[u8] = include_bytes!("testdata/quic/doq-v1-client-second.bin");
+    pub const DOQ_V2: &[u8] = include_bytes!("testdata/quic/doq-v2.bin");
+    pub const DOH3_V1_SPLIT: [&[u8]; 2] = [
+        include_bytes!("testdata/quic/doh3-v1-split-1.bin"),
+        include_bytes!("testdata/quic/doh3-v1-split-2.bin"),
+    ];
+    pub const DOH3_V2: &[u8] = include_bytes!("testdata/quic/doh3-v2.bin");
+    pub const WEB_V1: &[u8] = include_bytes!("testdata/quic/web-v1.bin");
+    pub const WEB_V2_SPLIT: [&[u8]; 2] = [
+        include_bytes!("testdata/quic/web-v2-split-1.bin"),
+        include_bytes!("testdata/quic/web-v2-split-2.bin"),
+    ];
+}
+
+#[test]
+fn real_doq_v1_and_v2_hellos() {
+    assert_eq!(reassemble(&[real::DOQ_V1.to_vec()], V1), found("resolver.example", &["doq"]));
+    assert_eq!(reassemble(&[real::DOQ_V2.to_vec()], V2), found("resolver.example", &["doq"]));
+}
+
+#[test]
+fn real_split_hellos_in_and_out_of_order() {
+    let [a, b] = real::DOH3_V1_SPLIT.map(<[u8]>::to_vec);
+    assert_eq!(reassemble(&[a.clone(), b.clone()], V1), found("dns.google", &["h3"]));
+    assert_eq!(reassemble(&[b, a], V1), found("dns.google", &["h3"]));
+    let [a, b] = real::WEB_V2_SPLIT.map(<[u8]>::to_vec);
+    assert_eq!(reassemble(&[b, a.clone()], V2), found("www.example.com", &["h3"]));
+    // Half a hello is not a hello.
+    let mut c = Crypto::default();
+    let p = initials(&a).next().expect("initial");
+    let mut buf = Vec::new();
+    Keys::client(V2, p.dcid).expect("keys").open(&p, &mut buf).expect("opens");
+    crypto_frames(&buf, |o, d| c.add(o, d));
+    assert_eq!(c.progress(), Progress::Incomplete);
+}
+
+#[test]
+fn real_coalesced_and_server_datagrams() {
+    // The server's first datagram: an Initial and a Handshake packet, neither the client's.
+    let server: Vec<_> = initials(real::DOQ_V1_SERVER).collect();
+    assert_eq!(server.len(), 1, "the Handshake packet after the Initial is skipped");
+    let keys = Keys::client(V1, server[0].dcid).expect("keys");
+    assert!(keys.open(&server[0], &mut Vec::new()).is_none());
+    // The client's second datagram (Initial with an ACK, then Handshake): its Initial opens
+    // with the keys of the first Destination Connection ID, not of its own.
+    let first = initials(real::DOQ_V1).next().expect("first");
+    let second = initials(real::DOQ_V1_SECOND).next().expect("second");
+    assert_ne!(first.dcid, second.dcid);
+    let keys = Keys::client(V1, first.dcid).expect("keys");
+    let mut buf = Vec::new();
+    assert!(keys.open(&second, &mut buf).is_some());
+    let mut crypto = 0;
+    assert!(crypto_frames(&buf, |_, _| crypto += 1));
+    assert_eq!(crypto, 0, "an ACK, no CRYPTO data");
+}
+
+mod flows {
+    use super::real;
+    use crate::event::{Transport, L4};
+    use crate::frame::Ts;
+    use crate::resolvers::ResolverDb;
+    use crate::tcp::FlowKey;
+    use crate::tls::{EncryptedDns, EncryptedFlows, Seen};
+    use std::net::IpAddr;
+
+    fn key(server: &str, dport: u16) -> FlowKey {
+        FlowKey {
+            iface: 1,
+            src: IpAddr::from([192, 0, 2, 2]),
+            sport: 51_112,
+            dst: server.parse().expect("ip"),
+            dport,
+        }
+    }
+
+    fn udp(f: &mut EncryptedFlows, k: FlowKey, d: &[u8]) -> Seen {
+        f.observe(Ts(1), k, L4::Udp, d, &ResolverDb::builtin())
+    }
+
+    fn new(seen: Seen) -> EncryptedDns {
+        match seen {
+            Seen::New(f) => f,
+            other => panic!("expected a new flow, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn doq_on_any_port_with_its_name() {
+        let mut f = EncryptedFlows::new(64);
+        let k = key("192.0.2.1", 8853);
+        let doq = new(udp(&mut f, k, real::DOQ_V1));
+        assert_eq!(
+            (doq.transport, doq.sni.as_deref(), doq.provider),
+            (Transport::Doq, Some("resolver.example"), None)
+        );
+        assert_eq!(udp(&mut f, k.reverse(), real::DOQ_V1_SERVER), Seen::Known);
+        assert_eq!(udp(&mut f, k, real::DOQ_V1_SECOND), Seen::Known);
+        assert_eq!(udp(&mut f, k, &[0x41, 1, 2, 3]), Seen::Known, "a short-header packet");
+        let v2 = new(udp(&mut f, key("198.51.100.1", 784), real::DOQ_V2));
+        assert_eq!(v2.transport, Transport::Doq);
+    }
+
+    #[test]
+    fn doh_over_http3_by_name_and_split_out_of_order() {
+        let mut f = EncryptedFlows::new(64);
+        let k = key("192.0.2.1", 4433);
+        assert_eq!(udp(&mut f, k, real::DOH3_V1_SPLIT[1]), Seen::NotDns, "the second half first");
+        let doh = new(udp(&mut f, k, real::DOH3_V1_SPLIT[0]));
+        assert_eq!(
+            (doh.transport, doh.sni.as_deref(), doh.provider),
+            (Transport::Doh, Some("dns.google"), Some("Google"))
+        );
+        assert_eq!(udp(&mut f, k, real::DOH3_V1_SPLIT[1]), Seen::Known, "a retransmission");
+        assert_eq!(new(udp(&mut f, key("192.0.2.1", 8853), real::DOH3_V2)).transport, Transport::Doh);
+        assert_eq!(f.waiting_bytes(), 0);
+    }
+
+    #[test]
+    fn ordinary_http3_is_decided_once_and_remembered() {
+        let mut f = EncryptedFlows::new(64);
+        let k = key("192.0.2.1", 4433);
+        assert_eq!(udp(&mut f, k, real::WEB_V1), Seen::NotDns);
+        assert_eq!(f.flow_count(), 1, "remembered as not DNS");
+        assert_eq!(udp(&mut f, k, real::WEB_V1), Seen::NotDns);
+        let k2 = key("192.0.2.1", 8853);
+        assert_eq!(udp(&mut f, k2, real::WEB_V2_SPLIT[0]), Seen::NotDns);
+        assert_eq!(udp(&mut f, k2, real::WEB_V2_SPLIT[1]), Seen::NotDns);
+        assert_eq!((f.flow_count(), f.waiting_bytes(), f.quic_given_up()), (2, 0, 0));
+        // Even to a well-known DoH address on 443: a name not in the list is not DoH.
+        assert_eq!(udp(&mut f, key("8.8.8.8", 443), real::WEB_V1), Seen::NotDns);
+    }
+
+    #[test]
+    fn random_udp_on_443_is_not_remembered_and_server_first_is_not_a_client() {
+        let mut f = EncryptedFlows::new(64);
+        let noise: Vec<u8> = (0..1300u32).map(|i| (i * 7 + 3) as u8 | 0x80).collect();
+        assert_eq!(udp(&mut f, key("192.0.2.1", 443), &noise), Seen::NotDns);
+        assert_eq!(udp(&mut f, key("192.0.2.1", 4433).reverse(), real::DOQ_V1_SERVER), Seen::NotDns);
+        assert_eq!(f.flow_count(), 0);
+    }
+
+    #[test]
+    fn half_a_hello_then_short_headers_is_given_up() {
+        let mut f = EncryptedFlows::new(64);
+        let k = key("192.0.2.1", 4433);
+        assert_eq!(udp(&mut f, k, real::DOH3_V1_SPLIT[0]), Seen::NotDns);
+        assert!(f.waiting_bytes() > 0);
+        assert_eq!(udp(&mut f, k, &[0x41, 9, 9, 9]), Seen::NotDns);
+        assert_eq!((f.quic_given_up(), f.waiting_bytes()), (1, 0));
+        // The same on 443 to a well-known DoH address falls back to the address.
+        let k = key("1.1.1.1", 443);
+        udp(&mut f, k, real::DOH3_V1_SPLIT[0]);
+        assert_eq!(new(udp(&mut f, k, &[0x41, 9, 9, 9])).transport, Transport::Doh);
+    }
+}

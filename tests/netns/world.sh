@@ -6,6 +6,10 @@
 #   world.sh tunnel-kill STATE_DIR  end the client's wireguard-go (the tunnel interface vanishes)
 #   world.sh tunnel-start STATE_DIR start it again under the same name
 #   world.sh stub STATE_DIR UPSTREAM  a dnsmasq stub on the client's 127.0.0.53 forwarding to UPSTREAM
+#   world.sh quic STATE_DIR PYTHON  QUIC servers on the router (tests/netns/quic_peer.py, aioquic
+#                                   in PYTHON): DoQ and HTTP/3 (DoH at /dns-query, a page
+#                                   elsewhere) on UDP 784, 4433 and 8853, every address
+#                                   (unbound holds UDP 443 and 853)
 #
 # Layout (only 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and fd00::/8 are used):
 #
@@ -247,11 +251,29 @@ cmd_tunnel_start() {
   poll ip netns exec "$NS_C" ping -c1 -W1 -I "$WG" 198.51.100.1 || die "the tunnel did not come back"
 }
 
+cmd_quic() { # QUIC servers (DoQ + HTTP/3) on the router's UDP 784, 4433 and 8853
+  load_env "$1"
+  local py=$2 port peer
+  peer="$(cd "$(dirname "$0")" && pwd)/quic_peer.py"
+  "$py" -c 'import aioquic' 2>/dev/null || die "$py has no aioquic (pip install -r .ci/requirements.txt)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj /CN=resolver.example -keyout "$DIR/quic.key" -out "$DIR/quic.crt" 2>/dev/null
+  for port in 784 4433 8853; do
+    kill_pid_file "$DIR/quic-$port.pid"
+    start "quic-$port" "$NS_R" "$py" "$peer" server --host :: --port "$port" \
+      --cert "$DIR/quic.crt" --key "$DIR/quic.key" --answer 203.0.113.80 --lifetime 600
+  done
+  for port in 784 4433 8853; do
+    poll grep -q "^listening" "$DIR/quic-$port.log" || die "quic_peer.py did not start: $(cat "$DIR/quic-$port.log")"
+  done
+}
+
 case "${1:-}" in
   up) [ $# -eq 3 ] || die "usage: world.sh up STATE_DIR PREFIX"; cmd_up "$2" "$3" ;;
   down) [ $# -eq 2 ] || die "usage: world.sh down STATE_DIR"; cmd_down "$2" ;;
   tunnel-kill) cmd_tunnel_kill "$2" ;;
   tunnel-start) cmd_tunnel_start "$2" ;;
   stub) [ $# -eq 3 ] || die "usage: world.sh stub STATE_DIR UPSTREAM"; cmd_stub "$2" "$3" ;;
-  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub STATE_DIR [ARG]" ;;
+  quic) [ $# -eq 3 ] || die "usage: world.sh quic STATE_DIR PYTHON"; cmd_quic "$2" "$3" ;;
+  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub|quic STATE_DIR [ARG]" ;;
 esac
