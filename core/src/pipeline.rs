@@ -262,6 +262,7 @@ impl Pipeline {
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
         s.encrypted_flows_evicted = self.encrypted.evicted();
+        s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
         s
     }
@@ -481,21 +482,18 @@ impl Pipeline {
         class
     }
 
+    /// TLS on any TCP port and QUIC on any UDP port that is not plaintext DNS.
     fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
-        if ![853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport) {
-            return FrameClass::Other;
-        }
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
         match self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers) {
             Seen::NotDns => FrameClass::Other,
             Seen::Known => FrameClass::Encrypted,
             Seen::New(found) => {
                 // The flow's event names the client as src and the server as dst.
-                let server_is_src = [853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport);
-                let path = if server_is_src {
-                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
-                } else {
+                let path = if (p.src, p.sport) == found.client {
                     p
+                } else {
+                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
                 };
                 self.judge.emit(o, path, EventKind::Encrypted, found.transport, out, |ev| {
                     ev.sni = found.sni;

@@ -37,6 +37,8 @@ use super::topology::IfaceId;
 /// An encrypted-DNS flow, reported once, on the packet that made it recognisable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptedDns {
+    /// The client's address and port (the flow's event names it as the source).
+    pub client: (IpAddr, u16),
     pub transport: Transport,
     pub sni: Option<Box<str>>,
     pub provider: Option<&'static str>,
@@ -524,7 +526,7 @@ fn decide_with_name(conn: &ConnKey, info: HelloInfo, db: &ResolverDb) -> Option<
         _ => None,
     };
     if let Some(transport) = transport {
-        return Some(EncryptedDns { transport, sni, provider });
+        return Some(EncryptedDns { client: conn.client, transport, sni, provider });
     }
     if sni.is_none() || ech {
         // The name is hidden: only the address can tell.
@@ -542,7 +544,7 @@ fn decide_without_name(conn: &ConnKey, db: &ResolverDb) -> Option<EncryptedDns> 
         (HTTPS_PORT, _) if db.is_encrypted_dns_addr(&conn.server.0) => Transport::Doh,
         _ => return None,
     };
-    Some(EncryptedDns { transport, sni: None, provider })
+    Some(EncryptedDns { client: conn.client, transport, sni: None, provider })
 }
 
 /// Reads a TLS ClientHello at the start of `data` (one record).

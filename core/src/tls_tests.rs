@@ -3,6 +3,7 @@
 use super::*;
 
 const CLIENT: [u8; 4] = [192, 0, 2, 10];
+const CLIENT_END: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10)), 50_000);
 
 fn key(server: &str, dport: u16) -> FlowKey {
     FlowKey {
@@ -88,7 +89,12 @@ fn dot_is_reported_once_with_its_server_name() {
     let f = new_flow(t.tcp(k, &client_hello(Some("dns.google"), false, 0)));
     assert_eq!(
         f,
-        EncryptedDns { transport: Transport::Dot, sni: Some("dns.google".into()), provider: Some("Google") }
+        EncryptedDns {
+            client: CLIENT_END,
+            transport: Transport::Dot,
+            sni: Some("dns.google".into()),
+            provider: Some("Google")
+        }
     );
     assert_eq!(t.tcp(from_server(k), &[0x16, 3, 3, 0, 10]), Seen::Known);
     assert_eq!(t.tcp(k, &[0x17, 3, 3, 0, 1, 0]), Seen::Known);
@@ -100,7 +106,7 @@ fn dot_seen_mid_flow_is_reported_without_a_name() {
     let mut t = T::new();
     let k = key("192.0.2.53", 853);
     let f = new_flow(t.tcp(from_server(k), &[0x17, 3, 3, 0, 2, 1, 2]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Dot, sni: None, provider: None });
+    assert_eq!(f, EncryptedDns { client: CLIENT_END, transport: Transport::Dot, sni: None, provider: None });
     assert_eq!(t.tcp(k, &[0x17, 3, 3, 0, 2, 1, 2]), Seen::Known);
 }
 
@@ -109,7 +115,10 @@ fn doq_on_udp_853() {
     let mut t = T::new();
     let k = key("94.140.14.14", 853);
     let f = new_flow(t.udp(k, &[0xc0, 0, 0, 0, 1]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doq, sni: None, provider: Some("AdGuard") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doq, sni: None, provider: Some("AdGuard") }
+    );
     assert_eq!(t.udp(from_server(k), &[0x40, 1]), Seen::Known);
 }
 
@@ -122,6 +131,7 @@ fn doh_by_server_name_suffix() {
     assert_eq!(
         f,
         EncryptedDns {
+            client: CLIENT_END,
             transport: Transport::Doh,
             sni: Some("mozilla.cloudflare-dns.com".into()),
             provider: Some("Cloudflare")
@@ -156,7 +166,15 @@ fn no_name_falls_back_to_the_address() {
     let mut t = T::new();
     let doh = key("2606:4700:4700::1111", 443);
     let f = new_flow(t.tcp(doh, &client_hello(None, false, 0)));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Cloudflare") });
+    assert_eq!(
+        f,
+        EncryptedDns {
+            client: CLIENT_END,
+            transport: Transport::Doh,
+            sni: None,
+            provider: Some("Cloudflare")
+        }
+    );
     let plain = key("203.0.113.5", 443);
     assert_eq!(t.tcp(plain, &client_hello(None, false, 0)), Seen::NotDns);
 }
@@ -177,7 +195,10 @@ fn mid_flow_https_uses_the_address() {
     let mut t = T::new();
     let k = key("8.8.4.4", 443);
     let f = new_flow(t.tcp(k, &[0x17, 3, 3, 0, 3, 1, 2, 3]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Google") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doh, sni: None, provider: Some("Google") }
+    );
     let other = key("203.0.113.9", 443);
     assert_eq!(t.tcp(from_server(other), &[0x17, 3, 3, 0, 1, 1]), Seen::NotDns);
 }
@@ -187,7 +208,10 @@ fn quic_on_443_by_address_only() {
     let mut t = T::new();
     let k = key("9.9.9.9", 443);
     let f = new_flow(t.udp(k, &[0xc3, 0, 0, 0, 1, 8]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Quad9") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doh, sni: None, provider: Some("Quad9") }
+    );
     assert_eq!(t.udp(from_server(k), &[0x40]), Seen::Known);
     let before = t.flows.flow_count();
     assert_eq!(t.udp(key("203.0.113.10", 443), &[0xc3, 0, 0, 0, 1]), Seen::NotDns);
@@ -210,6 +234,7 @@ fn client_hello_over_two_segments() {
     assert_eq!(
         f,
         EncryptedDns {
+            client: CLIENT_END,
             transport: Transport::Doh,
             sni: Some("doh.mullvad.net".into()),
             provider: Some("Mullvad")
