@@ -5,6 +5,7 @@
 //! (`tests/core_boundary.rs` keeps it that way.)
 
 pub mod dns;
+pub mod dnscrypt;
 pub mod event;
 pub mod frag;
 pub mod frame;

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use super::dns;
+use super::dnscrypt::{Dnscrypt, DnscryptLimits};
 use super::event::{DnsInfo, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
@@ -223,6 +224,7 @@ pub struct Pipeline {
     defrag: Defrag,
     tcp: TcpStreams,
     encrypted: EncryptedFlows,
+    dnscrypt: Dnscrypt,
     /// Interfaces whose unknown link type was already reported.
     warned_links: Vec<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
@@ -246,6 +248,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
+            dnscrypt: Dnscrypt::new(DnscryptLimits::default()),
             warned_links: Vec::new(),
             last_sweep: None,
             last_frame: 0,
@@ -261,7 +264,7 @@ impl Pipeline {
         let mut s = self.judge.stats.clone();
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
-        s.encrypted_flows_evicted = self.encrypted.evicted();
+        s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
         s
@@ -323,6 +326,7 @@ impl Pipeline {
         self.flush_tcp(end, out);
         self.tcp.expire(end);
         self.encrypted.expire(end);
+        self.dnscrypt.expire(end);
         self.judge.tracker.finish();
         self.judge.flush_notices(out);
     }
@@ -338,6 +342,7 @@ impl Pipeline {
                 self.defrag.expire(now);
                 self.tcp.expire(now);
                 self.encrypted.expire(now);
+                self.dnscrypt.expire(now);
                 self.judge.tracker.expire(now);
             }
         }
@@ -436,6 +441,10 @@ impl Pipeline {
             return FrameClass::Undecodable;
         };
         let path = Path { src, sport, dst, dport, proto: L4::Udp };
+        // DNSCrypt first, on any port: a DNSCrypt resolver on 5353 is not malformed mDNS.
+        if let Some(class) = self.dnscrypt(o, path, payload, out) {
+            return class;
+        }
         if let Some(transport) = Transport::from_ports(sport, dport) {
             return self.judge.message(o, path, transport, payload, out);
         }
@@ -454,6 +463,10 @@ impl Pipeline {
         };
         let path = Path { src, sport: hdr.source_port(), dst, dport: hdr.destination_port(), proto: L4::Tcp };
         let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
+            // DNSCrypt over TCP: each packet after a 2-byte length.
+            if let Some(class) = payload.get(2..).and_then(|p| self.dnscrypt(o, path, p, out)) {
+                return class;
+            }
             return self.encrypted(o, path, payload, out);
         };
         let seg = Segment {
@@ -485,7 +498,21 @@ impl Pipeline {
     /// TLS on any TCP port and QUIC on any UDP port that is not plaintext DNS.
     fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
-        match self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers) {
+        let seen = self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers);
+        self.flow_seen(o, p, seen, out)
+    }
+
+    /// DNSCrypt's certificate exchange or encrypted packets, on any port; `None` when the
+    /// payload is not DNSCrypt.
+    fn dnscrypt(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> Option<FrameClass> {
+        let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
+        let seen = self.dnscrypt.observe(o.ts, &key, p.proto, payload)?;
+        Some(self.flow_seen(o, p, seen, out))
+    }
+
+    /// Reports a new encrypted-DNS flow; counts a packet of a known one.
+    fn flow_seen(&mut self, o: Origin, p: Path, seen: Seen, out: &mut Vec<Judged>) -> FrameClass {
+        match seen {
             Seen::NotDns => FrameClass::Other,
             Seen::Known => FrameClass::Encrypted,
             Seen::New(found) => {
