@@ -32,8 +32,12 @@ use super::topology::IfaceId;
 pub const RESOLVER_MAGIC: [u8; 8] = *b"r6fnvWj8";
 /// What every certificate starts with.
 pub const CERT_MAGIC: [u8; 4] = *b"DNSC";
-/// Where the client magic is in a certificate: magic, es-version, minor, signature, key.
+/// Where the client magic is in a certificate: magic, es-version, minor, signature, key (an
+/// X25519 key of 32 bytes; an X-Wing key of 1216 in the post-quantum es-version 3 that
+/// encrypted-dns sends).
 const CLIENT_MAGIC_AT: usize = 4 + 2 + 2 + 64 + 32;
+const PQ_CLIENT_MAGIC_AT: usize = 4 + 2 + 2 + 64 + 1216;
+const PQ_ES_VERSION: [u8; 2] = [0, 3];
 /// Shortest encrypted query: client magic, client key (32), half nonce (12), tag (16).
 const MIN_QUERY: usize = 8 + 32 + 12 + 16;
 /// Shortest encrypted answer: resolver magic, nonce (24), tag (16).
@@ -182,7 +186,12 @@ impl Dnscrypt {
             if let hickory_proto::rr::RData::TXT(txt) = &record.data {
                 let cert: Vec<u8> = txt.txt_data.iter().flat_map(|s| s.iter().copied()).collect();
                 if cert.starts_with(&CERT_MAGIC) {
-                    if let Some(m) = cert.get(CLIENT_MAGIC_AT..CLIENT_MAGIC_AT + 8).and_then(first8) {
+                    let at = if cert.get(4..6) == Some(&PQ_ES_VERSION) {
+                        PQ_CLIENT_MAGIC_AT
+                    } else {
+                        CLIENT_MAGIC_AT
+                    };
+                    if let Some(m) = cert.get(at..at + 8).and_then(first8) {
                         found.push(m);
                     }
                 }
