@@ -487,4 +487,15 @@ mod flows {
         udp(&mut f, k, real::DOH3_V1_SPLIT[0]);
         assert_eq!(new(udp(&mut f, k, &[0x41, 9, 9, 9])).transport, Transport::Doh);
     }
+
+    /// Regression: expiry released the held bytes of TCP hellos only, so an expired half QUIC
+    /// hello stayed counted in `waiting_bytes` for ever.
+    #[test]
+    fn regression_expired_quic_hello_releases_its_bytes() {
+        let mut f = EncryptedFlows::new(64);
+        udp(&mut f, key("192.0.2.1", 4434), real::DOH3_V1_SPLIT[0]);
+        assert!(f.waiting_bytes() > 0);
+        f.expire(Ts(i64::MAX));
+        assert_eq!((f.flow_count(), f.waiting_bytes()), (0, 0));
+    }
 }

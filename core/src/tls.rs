@@ -132,6 +132,17 @@ enum State {
     NotDns,
 }
 
+impl State {
+    /// Bytes of a partial ClientHello this state holds (counted in `waiting_bytes`).
+    fn held(&self) -> usize {
+        match self {
+            State::Waiting(buf) => buf.len(),
+            State::Quic(q) => q.crypto.held(),
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Flow {
     state: State,
@@ -264,9 +275,7 @@ impl EncryptedFlows {
         self.flows.retain(|_, f| {
             let keep = now.since(f.last_seen) < IDLE_TIMEOUT_NS;
             if !keep {
-                if let State::Waiting(buf) = &f.state {
-                    *waiting = waiting.saturating_sub(buf.len());
-                }
+                *waiting = waiting.saturating_sub(f.state.held());
             }
             keep
         });
@@ -321,12 +330,7 @@ impl EncryptedFlows {
     }
 
     fn release(&mut self, state: &State) {
-        let held = match state {
-            State::Waiting(buf) => buf.len(),
-            State::Quic(q) => q.crypto.held(),
-            _ => 0,
-        };
-        self.waiting_bytes = self.waiting_bytes.saturating_sub(held);
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(state.held());
     }
 
     /// QUIC connections given up before their ClientHello was whole (too many packets, too
