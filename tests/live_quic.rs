@@ -1,0 +1,87 @@
+//! Live capture of QUIC in a real namespace network (root only), with real aioquic clients and
+//! servers (tests/netns/quic_peer.py, Python from `.ci/venv` or `$DNSLEAK_PYTHON`): DoQ and DoH
+//! over HTTP/3 to a resolver at an address in no list are `bypass` with the server name read
+//! from the decrypted Initial packets, on ports 8853 and 4433; DoQ through the tunnel is
+//! `tunnel`; HTTP/3 to a web server is nothing.
+
+mod netns;
+mod support;
+
+use std::time::Duration;
+
+use netns::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[test]
+fn doq_and_doh_over_http3_on_any_port_are_judged_and_http3_is_not_dns() {
+    if !root_or_skip("doq_and_doh_over_http3_on_any_port_are_judged_and_http3_is_not_dns") {
+        return;
+    }
+    let python = quic_python();
+    let w = World::up();
+    w.quic_servers(&python);
+    let m = w.monitor(&[]);
+    // The web exchange first: once a later flow on the same interface is reported, the web
+    // exchange's packets were judged too.
+    w.quic_client(
+        &python,
+        &["--mode", "web", "--host", LAN_RESOLVER, "--port", "4433", "--sni", "www.example.com"],
+    );
+    w.quic_client(
+        &python,
+        &["--mode", "doq", "--host", LAN_RESOLVER, "--port", "8853", "--sni", "resolver.example"],
+    );
+    w.quic_client(
+        &python,
+        &[
+            "--mode",
+            "doh3",
+            "--host",
+            LAN_RESOLVER,
+            "--port",
+            "4433",
+            "--sni",
+            "dns.google",
+            "--version",
+            "2",
+        ],
+    );
+    w.quic_client(
+        &python,
+        &["--mode", "doq", "--host", TUNNEL_RESOLVER, "--port", "784", "--sni", "resolver.example"],
+    );
+    let encrypted = |l: &[serde_json::Value]| l.iter().filter(|v| v["kind"] == "encrypted").count();
+    let ok = m.wait_for(WAIT, |l| encrypted(l) >= 3);
+    let (status, lines, err) = m.stop();
+    assert!(ok, "not all seen: {lines:#?}\n{err}");
+    let flows: Vec<_> = lines
+        .iter()
+        .filter(|v| v["kind"] == "encrypted")
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+            format!(
+                "{} {} {} {}:{} {} {}",
+                s("iface"),
+                s("transport"),
+                s("verdict"),
+                s("dst"),
+                v["dport"],
+                s("sni"),
+                s("provider")
+            )
+        })
+        .collect();
+    let (lan, wg) = (w.lan.as_str(), w.wg.as_str());
+    assert_eq!(
+        flows,
+        [
+            format!("{lan} doq bypass 192.0.2.1:8853 resolver.example -"),
+            format!("{lan} doh bypass 192.0.2.1:4433 dns.google Google"),
+            format!("{wg} doq tunnel 198.51.100.1:784 resolver.example -"),
+        ],
+        "{err}"
+    );
+    assert!(!lines.iter().any(|v| v["kind"] == "malformed" || v["kind"] == "query"), "{lines:#?}");
+    assert_eq!(status.code(), Some(1), "a bypass was seen: exit 1\n{err}");
+}
