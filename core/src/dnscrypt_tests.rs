@@ -180,3 +180,54 @@ fn random_payloads_do_not_panic() {
         assert!(d.magic_count() <= 16 && d.flow_count() <= 16);
     }
 }
+
+/// Packets recorded from encrypted-dns 0.9.22 (server) and tests/netns/dnscrypt_client.py
+/// (client) in fixtures/dnscrypt.pcapng: UDP payloads, and TCP messages as the stream carried
+/// them.
+mod real {
+    pub const CERT_QUERY: &[u8] = include_bytes!("testdata/dnscrypt/cert-query.bin");
+    /// Truncated (TC): the classical certificate only.
+    pub const CERT_ANSWER: &[u8] = include_bytes!("testdata/dnscrypt/cert-answer.bin");
+    pub const QUERY: &[u8] = include_bytes!("testdata/dnscrypt/query.bin");
+    pub const ANSWER: &[u8] = include_bytes!("testdata/dnscrypt/answer.bin");
+    /// Over TCP, whole: the classical and the post-quantum (es-version 3) certificate.
+    pub const TCP_CERT_ANSWER: &[u8] = include_bytes!("testdata/dnscrypt/tcp-cert-answer.bin");
+    /// With its 2-byte length.
+    pub const TCP_QUERY: &[u8] = include_bytes!("testdata/dnscrypt/tcp-query.bin");
+}
+
+#[test]
+fn real_exchange_over_udp_on_5353() {
+    let mut d = Dnscrypt::new(DnscryptLimits::default());
+    let k = key("192.0.2.1", 5353, 45_071);
+    let f = new(d.observe(Ts(1), &k, L4::Udp, real::CERT_QUERY));
+    assert_eq!((f.transport, f.sni.as_deref()), (Transport::Dnscrypt, Some("resolver.example")));
+    assert_eq!(d.observe(Ts(2), &k.reverse(), L4::Udp, real::CERT_ANSWER), Some(Seen::Known));
+    assert_eq!(d.magic_count(), 1, "the classical certificate's client magic");
+    let k2 = key("192.0.2.1", 5353, 34_013);
+    assert_eq!(d.observe(Ts(3), &k2, L4::Udp, real::QUERY), Some(Seen::Known), "the learned magic");
+    assert_eq!(d.observe(Ts(4), &k2.reverse(), L4::Udp, real::ANSWER), Some(Seen::Known));
+    assert_eq!(d.flow_count(), 1);
+}
+
+#[test]
+fn real_answer_alone_and_query_alone() {
+    let mut d = Dnscrypt::new(DnscryptLimits::default());
+    let k = key("192.0.2.1", 5353, 34_013);
+    // A client query whose certificate exchange was not seen cannot be told from noise ...
+    assert_eq!(d.observe(Ts(1), &k, L4::Udp, real::QUERY), None);
+    // ... but the resolver's answer can.
+    let f = new(d.observe(Ts(2), &k.reverse(), L4::Udp, real::ANSWER));
+    assert_eq!((f.client, f.sni), ((IpAddr::from(CLIENT), 34_013), None));
+}
+
+#[test]
+fn real_post_quantum_certificate_over_tcp() {
+    let mut d = Dnscrypt::new(DnscryptLimits::default());
+    let k = key("192.0.2.1", 5353, 52_808);
+    let f = new(d.observe(Ts(1), &k.reverse(), L4::Tcp, real::TCP_CERT_ANSWER));
+    assert_eq!(f.sni.as_deref(), Some("resolver.example"));
+    assert_eq!(d.magic_count(), 2, "the classical and the X-Wing certificate");
+    let k2 = key("192.0.2.1", 5353, 52_810);
+    assert_eq!(d.observe(Ts(2), &k2, L4::Tcp, &real::TCP_QUERY[2..]), Some(Seen::Known));
+}

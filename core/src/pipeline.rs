@@ -190,6 +190,46 @@ impl Judge {
         self.flush_notices(out);
     }
 
+    /// Reports a new encrypted-DNS flow; counts a packet of a known one.
+    fn flow_seen(&mut self, o: Origin, p: Path, seen: Seen, out: &mut Vec<Judged>) -> FrameClass {
+        match seen {
+            Seen::NotDns => FrameClass::Other,
+            Seen::Known => FrameClass::Encrypted,
+            Seen::New(found) => {
+                // The flow's event names the client as src and the server as dst.
+                let path = if (p.src, p.sport) == found.client {
+                    p
+                } else {
+                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
+                };
+                self.emit(o, path, EventKind::Encrypted, found.transport, out, |ev| {
+                    ev.sni = found.sni;
+                    ev.provider = found.provider.or(ev.provider);
+                });
+                FrameClass::Encrypted
+            }
+        }
+    }
+
+    /// One message of a TCP stream on a DNS port: DNSCrypt (its certificate exchange or an
+    /// encrypted packet) or plaintext DNS.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_message(
+        &mut self,
+        dnscrypt: &mut Dnscrypt,
+        o: Origin,
+        p: Path,
+        transport: Transport,
+        msg: &[u8],
+        out: &mut Vec<Judged>,
+    ) -> FrameClass {
+        let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
+        match dnscrypt.observe(o.ts, &key, L4::Tcp, msg) {
+            Some(seen) => self.flow_seen(o, p, seen, out),
+            None => self.message(o, p, transport, msg, out),
+        }
+    }
+
     fn notice(&mut self, ts: Ts, frame: u64, iface: IfaceId, notice: Notice, out: &mut Vec<Judged>) {
         let name = self.iface_name(iface);
         self.notices.push(Event::notice(ts, frame, iface, name, notice));
@@ -352,6 +392,7 @@ impl Pipeline {
     /// them at the end of input), on the current frame.
     fn flush_tcp(&mut self, now: Ts, out: &mut Vec<Judged>) {
         let judge = &mut self.judge;
+        let dnscrypt = &mut self.dnscrypt;
         let frame = self.last_frame;
         self.tcp.flush_stale(now, &mut |key, ts, item| {
             let (StreamItem::Message(msg), Some(transport)) =
@@ -362,7 +403,7 @@ impl Pipeline {
             let o = Origin { ts, frame, iface: key.iface, encap: None };
             let path =
                 Path { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, proto: L4::Tcp };
-            judge.message(o, path, transport, msg, out);
+            judge.stream_message(dnscrypt, o, path, transport, msg, out);
         });
     }
 
@@ -479,11 +520,12 @@ impl Pipeline {
         };
         let key = FlowKey { iface: o.iface, src, sport: path.sport, dst, dport: path.dport };
         let judge = &mut self.judge;
+        let dnscrypt = &mut self.dnscrypt;
         let mut class = FrameClass::Dns;
         let mut saw_message = false;
         self.tcp.segment(o.ts, key, &seg, &mut |item| match item {
             StreamItem::Message(msg) => {
-                let c = judge.message(o, path, transport, msg, out);
+                let c = judge.stream_message(dnscrypt, o, path, transport, msg, out);
                 // A segment is DNS if any message in it decoded.
                 if !saw_message || c == FrameClass::Dns {
                     class = c;
@@ -499,7 +541,7 @@ impl Pipeline {
     fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
         let seen = self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers);
-        self.flow_seen(o, p, seen, out)
+        self.judge.flow_seen(o, p, seen, out)
     }
 
     /// DNSCrypt's certificate exchange or encrypted packets, on any port; `None` when the
@@ -507,28 +549,7 @@ impl Pipeline {
     fn dnscrypt(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> Option<FrameClass> {
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
         let seen = self.dnscrypt.observe(o.ts, &key, p.proto, payload)?;
-        Some(self.flow_seen(o, p, seen, out))
-    }
-
-    /// Reports a new encrypted-DNS flow; counts a packet of a known one.
-    fn flow_seen(&mut self, o: Origin, p: Path, seen: Seen, out: &mut Vec<Judged>) -> FrameClass {
-        match seen {
-            Seen::NotDns => FrameClass::Other,
-            Seen::Known => FrameClass::Encrypted,
-            Seen::New(found) => {
-                // The flow's event names the client as src and the server as dst.
-                let path = if (p.src, p.sport) == found.client {
-                    p
-                } else {
-                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
-                };
-                self.judge.emit(o, path, EventKind::Encrypted, found.transport, out, |ev| {
-                    ev.sni = found.sni;
-                    ev.provider = found.provider.or(ev.provider);
-                });
-                FrameClass::Encrypted
-            }
-        }
+        Some(self.judge.flow_seen(o, p, seen, out))
     }
 }
 

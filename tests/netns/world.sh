@@ -10,6 +10,10 @@
 #                                   in PYTHON): DoQ and HTTP/3 (DoH at /dns-query, a page
 #                                   elsewhere) on UDP 784, 4433 and 8853, every address
 #                                   (unbound holds UDP 443 and 853)
+#   world.sh dnscrypt STATE_DIR BIN  a DNSCrypt server on the router (BIN: encrypted-dns, from
+#                                   `cargo install encrypted-dns`) on 192.0.2.1:5353 and
+#                                   198.51.100.1:8443, UDP and TCP, provider resolver.example,
+#                                   forwarding to dnsmasq
 #
 # Layout (only 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and fd00::/8 are used):
 #
@@ -268,6 +272,56 @@ cmd_quic() { # QUIC servers (DoQ + HTTP/3) on the router's UDP 784, 4433 and 885
   done
 }
 
+cmd_dnscrypt() {
+  load_env "$1"
+  local bin=$2
+  [ -x "$bin" ] || die "no encrypted-dns at $bin (cargo install encrypted-dns)"
+  mkdir -p "$DIR/dnscrypt"
+  cat >"$DIR/dnscrypt/encrypted-dns.toml" <<CONF
+listen_addrs = [
+  { local = "192.0.2.1:5353", external = "192.0.2.1:5353" },
+  { local = "198.51.100.1:8443", external = "198.51.100.1:8443" },
+]
+upstream_addrs = ["192.0.2.1:53"]
+state_file = "$DIR/dnscrypt/encrypted-dns.state"
+udp_timeout = 10
+tcp_timeout = 10
+udp_max_active_connections = 100
+tcp_max_active_connections = 100
+cache_capacity = 100
+cache_ttl_min = 1
+cache_ttl_max = 60
+cache_ttl_error = 1
+client_ttl_holdon = 60
+daemonize = false
+[dnscrypt]
+provider_name = "resolver.example"
+pq_enabled = true
+dnssec = false
+no_filters = true
+no_logs = true
+key_cache_capacity = 100
+[tls]
+[filtering]
+[anonymized_dns]
+enabled = false
+allowed_ports = [443]
+allow_non_reserved_ports = false
+blacklisted_ips = []
+[access_control]
+enabled = false
+tokens = []
+[rate_limit]
+enabled = false
+max_queries_per_second = 100
+capacity = 100
+CONF
+  kill_pid_file "$DIR/dnscrypt.pid"
+  start dnscrypt "$NS_R" "$bin" --config "$DIR/dnscrypt/encrypted-dns.toml"
+  poll udp_listening "$NS_R" 5353 || die "encrypted-dns did not start: $(cat "$DIR/dnscrypt.log")"
+  poll udp_listening "$NS_R" 8443 || die "encrypted-dns did not start: $(cat "$DIR/dnscrypt.log")"
+}
+
 case "${1:-}" in
   up) [ $# -eq 3 ] || die "usage: world.sh up STATE_DIR PREFIX"; cmd_up "$2" "$3" ;;
   down) [ $# -eq 2 ] || die "usage: world.sh down STATE_DIR"; cmd_down "$2" ;;
@@ -275,5 +329,6 @@ case "${1:-}" in
   tunnel-start) cmd_tunnel_start "$2" ;;
   stub) [ $# -eq 3 ] || die "usage: world.sh stub STATE_DIR UPSTREAM"; cmd_stub "$2" "$3" ;;
   quic) [ $# -eq 3 ] || die "usage: world.sh quic STATE_DIR PYTHON"; cmd_quic "$2" "$3" ;;
-  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub|quic STATE_DIR [ARG]" ;;
+  dnscrypt) [ $# -eq 3 ] || die "usage: world.sh dnscrypt STATE_DIR ENCRYPTED_DNS"; cmd_dnscrypt "$2" "$3" ;;
+  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub|quic|dnscrypt STATE_DIR [ARG]" ;;
 esac

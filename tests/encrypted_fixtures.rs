@@ -1,6 +1,7 @@
-//! `dnsleak replay --json` on the QUIC captures in fixtures/ (real aioquic clients and servers,
-//! see fixtures/README.md): DoQ and DoH over HTTP/3 on any port, told by the ClientHello read
-//! from the decrypted Initial packets; ordinary HTTP/3 is nothing.
+//! `dnsleak replay --json` on the QUIC and DNSCrypt captures in fixtures/ (real aioquic clients
+//! and servers, encrypted-dns; see fixtures/README.md): DoQ and DoH over HTTP/3 on any port,
+//! told by the ClientHello read from the decrypted Initial packets; ordinary HTTP/3 is nothing;
+//! DNSCrypt on 5353 is DNSCrypt, not malformed mDNS.
 
 use std::path::Path;
 use std::process::Command;
@@ -20,7 +21,7 @@ fn flows(file: &str) -> (Vec<String>, Option<i32>) {
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json");
         assert_ne!(v["kind"], "malformed", "{line}");
-        assert_ne!(v["kind"], "query", "QUIC is never plaintext DNS: {line}");
+        assert_ne!(v["kind"], "query", "never plaintext DNS: {line}");
         if v["kind"] == "encrypted" {
             let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
             rows.push(format!(
@@ -67,4 +68,20 @@ fn ordinary_http3_is_nothing() {
     let (rows, code) = flows("quic-web.pcapng");
     assert!(rows.is_empty(), "{rows:?}");
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn dnscrypt_on_5353_udp_and_tcp_and_through_the_tunnel() {
+    let (rows, code) = flows("dnscrypt.pcapng");
+    assert_eq!(
+        rows,
+        [
+            // Each decided on its certificate query; the encrypted packets that follow (two
+            // queries from new source ports) belong to the same flow.
+            "5 eth0 dnscrypt bypass 5353 resolver.example -",
+            "12 wg0 dnscrypt tunnel 8443 resolver.example -",
+            "22 eth0 dnscrypt bypass 5353 resolver.example -",
+        ]
+    );
+    assert_eq!(code, Some(1));
 }
