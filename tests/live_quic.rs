@@ -85,3 +85,55 @@ fn doq_and_doh_over_http3_on_any_port_are_judged_and_http3_is_not_dns() {
     assert!(!lines.iter().any(|v| v["kind"] == "malformed" || v["kind"] == "query"), "{lines:#?}");
     assert_eq!(status.code(), Some(1), "a bypass was seen: exit 1\n{err}");
 }
+
+/// encrypted-dns: `$ENCRYPTED_DNS`, else on `PATH`. Fails naming the fix when missing.
+fn encrypted_dns() -> String {
+    let path = std::env::var("ENCRYPTED_DNS").ok().or_else(|| {
+        let out = std::process::Command::new("sh").args(["-c", "command -v encrypted-dns"]).output().ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|p| !p.is_empty())
+    });
+    match path {
+        Some(p) if std::path::Path::new(&p).is_file() => p,
+        _ => panic!("encrypted-dns is needed: cargo install encrypted-dns (or set ENCRYPTED_DNS)"),
+    }
+}
+
+#[test]
+#[ignore = "tool: needs encrypted-dns (cargo install encrypted-dns; a long build)"]
+fn dnscrypt_on_5353_is_bypass_with_the_provider_and_not_mdns() {
+    if !root_or_skip("dnscrypt_on_5353_is_bypass_with_the_provider_and_not_mdns") {
+        return;
+    }
+    let server = encrypted_dns();
+    let w = World::up();
+    w.dnscrypt_server(&server);
+    let m = w.monitor(&[]);
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/dnscrypt_client.py");
+    let client = client.to_str().unwrap_or_default();
+    let provider = "2.dnscrypt-cert.resolver.example";
+    for (host, port) in [(LAN_RESOLVER, "5353"), (TUNNEL_RESOLVER, "8443")] {
+        let out = w.run(
+            "python3",
+            &[client, "--host", host, "--port", port, "--provider", provider, "--queries", "2"],
+        );
+        assert!(out.status.success(), "dnscrypt_client.py: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ok = m.wait_for(WAIT, |l| l.iter().filter(|v| v["kind"] == "encrypted").count() >= 2);
+    let (status, lines, err) = m.stop();
+    assert!(ok, "not all seen: {lines:#?}\n{err}");
+    let flows: Vec<_> = lines
+        .iter()
+        .filter(|v| v["kind"] != "notice")
+        .map(|v| format!("{} {} {} {} {}", v["kind"], v["iface"], v["transport"], v["verdict"], v["sni"]))
+        .collect();
+    let (lan, wg) = (w.lan.as_str(), w.wg.as_str());
+    assert_eq!(
+        flows,
+        [
+            format!("\"encrypted\" \"{lan}\" \"dnscrypt\" \"bypass\" \"resolver.example\""),
+            format!("\"encrypted\" \"{wg}\" \"dnscrypt\" \"tunnel\" \"resolver.example\""),
+        ],
+        "{err}"
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+}

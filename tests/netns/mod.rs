@@ -138,6 +138,12 @@ impl World {
         self.script("quic", &[python]);
     }
 
+    /// A DNSCrypt server (encrypted-dns at `binary`) on the router's 192.0.2.1:5353 and
+    /// 198.51.100.1:8443, provider `2.dnscrypt-cert.resolver.example`.
+    pub fn dnscrypt_server(&self, binary: &str) {
+        self.script("dnscrypt", &[binary]);
+    }
+
     /// One exchange of the aioquic client (`tests/netns/quic_peer.py client ARGS`) in the client
     /// namespace; it must succeed.
     pub fn quic_client(&self, python: &str, args: &[&str]) {
