@@ -89,18 +89,24 @@ pub(crate) fn seal(k: &RfcKeys, dcid: &[u8], pn: u32, frames: &[u8], size: usize
     p
 }
 
+/// A server-name extension (type 0) naming `name`.
+pub(crate) fn sni_extension(name: &str) -> Vec<u8> {
+    let n = name.as_bytes();
+    let mut ext = vec![0, 0];
+    ext.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
+    ext.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(n.len() as u16).to_be_bytes());
+    ext.extend_from_slice(n);
+    ext
+}
+
 /// The body of a ClientHello handshake message (type and length first) with a server name and
 /// ALPN protocols.
 pub(crate) fn hello_message(sni: Option<&str>, alpn: &[&str], pad: usize) -> Vec<u8> {
     let mut ext = Vec::new();
     if let Some(name) = sni {
-        let n = name.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(n.len() as u16).to_be_bytes());
-        ext.extend_from_slice(n);
+        ext.extend_from_slice(&sni_extension(name));
     }
     if !alpn.is_empty() {
         let list: Vec<u8> = alpn.iter().flat_map(|a| [&[a.len() as u8][..], a.as_bytes()].concat()).collect();

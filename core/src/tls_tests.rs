@@ -24,13 +24,7 @@ fn from_server(k: FlowKey) -> FlowKey {
 fn client_hello(sni: Option<&str>, ech: bool, pad: usize) -> Vec<u8> {
     let mut ext = Vec::new();
     if let Some(name) = sni {
-        let n = name.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(n.len() as u16).to_be_bytes());
-        ext.extend_from_slice(n);
+        ext.extend_from_slice(&crate::quic::tests::sni_extension(name));
     }
     if ech {
         ext.extend_from_slice(&[0xfe, 0x0d, 0, 4, 0, 1, 2, 3]);
