@@ -504,4 +504,21 @@ mod flows {
         f.expire(Ts(i64::MAX));
         assert_eq!((f.flow_count(), f.waiting_bytes()), (0, 0));
     }
+
+    /// Regression: a pending connection derived keys from each later packet's Destination
+    /// Connection ID (the server's), so the rest of a hello sent after the server answered
+    /// never decrypted. The keys stay those of the first DCID.
+    #[test]
+    fn regression_later_initials_use_the_first_dcid_keys() {
+        use super::{crypto_frame, hello_message, rfc9001, seal, RFC_DCID};
+        let hello = hello_message(Some("dns.google"), &["h3"], 1500);
+        let (a, b) = hello.split_at(900);
+        let first = seal(&rfc9001(), &RFC_DCID, 0, &crypto_frame(0, a), 1200);
+        // Addressed to the server's connection ID, sealed with the first DCID's keys.
+        let second = seal(&rfc9001(), &[9; 8], 1, &crypto_frame(900, b), 1200);
+        let mut f = EncryptedFlows::new(64);
+        let k = key("192.0.2.1", 4433);
+        assert_eq!(udp(&mut f, k, &first), Seen::NotDns);
+        assert_eq!(new(udp(&mut f, k, &second)).sni.as_deref(), Some("dns.google"));
+    }
 }

@@ -73,9 +73,10 @@ impl EncryptedFlows {
         let before = q.crypto.held();
         let mut any = false;
         for p in quic::initials(datagram) {
-            let mut opened = q.keys.fit(&p) && q.keys.open(&p, &mut self.scratch).is_some();
+            // Keys stay those of the first Destination Connection ID even when later packets
+            // carry the server's; only after a Retry do they follow the new one.
+            let mut opened = q.keys.open(&p, &mut self.scratch).is_some();
             if !opened && !q.keys.fit(&p) {
-                // Keys stay those of the first Destination Connection ID, except after a Retry.
                 if let Some(k) = quic::Keys::client(p.version, p.dcid) {
                     opened = k.open(&p, &mut self.scratch).is_some();
                     if opened {
