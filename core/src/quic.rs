@@ -348,6 +348,8 @@ impl Crypto {
             return;
         }
         if self.buf.len() < end {
+            // Exactly what is needed: doubling would hold up to twice the cap.
+            self.buf.reserve_exact(end - self.buf.len());
             self.buf.resize(end, 0);
         }
         self.buf[start..end].copy_from_slice(data);

@@ -277,6 +277,16 @@ fn crypto_stream_is_bounded() {
     assert_eq!(c.progress(), Progress::GiveUp, "a ServerHello");
 }
 
+/// Regression (found by the `encrypted` fuzz target): the buffer grew by doubling, so a stream
+/// filled in increasing pieces held up to twice `MAX_HELLO_BYTES`.
+#[test]
+fn regression_crypto_buffer_stays_within_its_cap() {
+    let mut c = Crypto::default();
+    c.add(0, &[7; 9000]);
+    c.add(9000, &[7; 7000]);
+    assert!(c.held() <= MAX_HELLO_BYTES, "{} bytes held", c.held());
+}
+
 #[test]
 fn what_is_not_a_client_initial() {
     let keys = Keys::client(V1, &RFC_DCID).expect("keys");

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let mut crypto = quic::Crypto::default();
     let _ = quic::crypto_frames(data, |offset, bytes| crypto.add(offset, bytes));
     let _ = crypto.progress();
-    assert!(crypto.held() <= quic::MAX_HELLO_BYTES + 64);
+    assert!(crypto.held() <= quic::MAX_HELLO_BYTES);
 
     let db = ResolverDb::builtin();
     let mut flows = EncryptedFlows::new(16);
