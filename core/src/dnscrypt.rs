@@ -113,9 +113,23 @@ impl Dnscrypt {
         Dnscrypt { limits, ..Dnscrypt::default() }
     }
 
+    /// A first look that costs a few byte compares: false when `observe` would surely say
+    /// `None` (the resolver magic is not there, the question does not start with a one-byte
+    /// label and a 13-byte one, and no client magic was learned).
+    #[inline(always)]
+    pub fn may_be(&self, p: &[u8]) -> bool {
+        let Some(head) = p.first_chunk::<8>() else { return false };
+        let magic = u64::from_ne_bytes(*head) == u64::from_ne_bytes(RESOLVER_MAGIC);
+        let cert = matches!(p.get(HEADER_LEN..HEADER_LEN + 3), Some([1, _, 13]));
+        magic || cert || (!self.magics.is_empty() && p.len() >= MIN_QUERY)
+    }
+
     /// Looks at one UDP payload, or the first bytes of a TCP segment (after the 2-byte length):
     /// `None` when it is not DNSCrypt (the caller goes on with it as usual).
     pub fn observe(&mut self, ts: Ts, key: &FlowKey, l4: L4, payload: &[u8]) -> Option<Seen> {
+        if !self.may_be(payload) {
+            return None;
+        }
         let kind = self.kind(key, payload)?;
         let from_client = matches!(kind, Kind::CertQuery | Kind::Query);
         let (client, server) = if from_client {

@@ -223,6 +223,9 @@ impl Judge {
         msg: &[u8],
         out: &mut Vec<Judged>,
     ) -> FrameClass {
+        if !dnscrypt.may_be(msg) {
+            return self.message(o, p, transport, msg, out);
+        }
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
         match dnscrypt.observe(o.ts, &key, L4::Tcp, msg) {
             Some(seen) => self.flow_seen(o, p, seen, out),
@@ -483,8 +486,10 @@ impl Pipeline {
         };
         let path = Path { src, sport, dst, dport, proto: L4::Udp };
         // DNSCrypt first, on any port: a DNSCrypt resolver on 5353 is not malformed mDNS.
-        if let Some(class) = self.dnscrypt(o, path, payload, out) {
-            return class;
+        if self.dnscrypt.may_be(payload) {
+            if let Some(class) = self.dnscrypt(o, path, payload, out) {
+                return class;
+            }
         }
         if let Some(transport) = Transport::from_ports(sport, dport) {
             return self.judge.message(o, path, transport, payload, out);
@@ -505,8 +510,11 @@ impl Pipeline {
         let path = Path { src, sport: hdr.source_port(), dst, dport: hdr.destination_port(), proto: L4::Tcp };
         let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
             // DNSCrypt over TCP: each packet after a 2-byte length.
-            if let Some(class) = payload.get(2..).and_then(|p| self.dnscrypt(o, path, p, out)) {
-                return class;
+            let after_length = payload.get(2..).unwrap_or_default();
+            if self.dnscrypt.may_be(after_length) {
+                if let Some(class) = self.dnscrypt(o, path, after_length, out) {
+                    return class;
+                }
             }
             return self.encrypted(o, path, payload, out);
         };
@@ -539,6 +547,9 @@ impl Pipeline {
 
     /// TLS on any TCP port and QUIC on any UDP port that is not plaintext DNS.
     fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
+        if !self.encrypted.may_be(p.proto, p.sport, p.dport, payload) {
+            return FrameClass::Other; // most traffic that is not DNS, before building a key
+        }
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
         let seen = self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers);
         self.judge.flow_seen(o, p, seen, out)

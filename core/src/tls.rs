@@ -173,6 +173,9 @@ pub struct EncryptedFlows {
     evicted: u64,
     /// QUIC connections whose ClientHello could not be reassembled.
     quic_given_up: u64,
+    /// Flows whose server port is neither 443 nor 853: while there are none, packets between
+    /// other ports are not looked up.
+    unwatched: usize,
     /// Decrypted QUIC packets (one buffer, reused).
     scratch: Vec<u8>,
 }
@@ -180,6 +183,18 @@ pub struct EncryptedFlows {
 impl EncryptedFlows {
     pub fn new(max_flows: usize) -> Self {
         EncryptedFlows { max_flows: max_flows.max(1), ..EncryptedFlows::default() }
+    }
+
+    /// A first look that costs a few compares: false when `observe` would surely say
+    /// `NotDns` without remembering anything (no flow on another port than 443 or 853 is
+    /// known, neither port is one of those, and the payload cannot start a TLS or QUIC hello).
+    #[inline(always)]
+    pub fn may_be(&self, l4: L4, sport: u16, dport: u16, payload: &[u8]) -> bool {
+        let hello = match l4 {
+            L4::Udp => payload.len() >= quic::MIN_CLIENT_DATAGRAM && payload[0] & 0x80 != 0,
+            L4::Tcp => matches!(payload, [0x16, 3, ..]),
+        };
+        hello || self.unwatched != 0 || watched(sport) || watched(dport)
     }
 
     /// Looks at one TCP or UDP packet that is not plaintext DNS, on any port.
@@ -209,7 +224,9 @@ impl EncryptedFlows {
         };
         if matches!(next, State::NotDns) && conn.l4 == L4::Tcp && !watched(conn.server.1) {
             // Ordinary TLS on another port: nothing to remember.
-            self.flows.remove(&conn);
+            if self.flows.remove(&conn).is_some() {
+                self.unwatched -= 1;
+            }
         } else if let Some(flow) = self.flows.get_mut(&conn) {
             flow.state = next;
         }
@@ -218,7 +235,7 @@ impl EncryptedFlows {
 
     /// The flow a packet belongs to, in either direction, and whether it comes from the client.
     fn known(&self, key: &FlowKey, l4: L4) -> Option<(ConnKey, bool)> {
-        if self.flows.is_empty() {
+        if self.flows.is_empty() || (self.unwatched == 0 && !watched(key.sport) && !watched(key.dport)) {
             return None;
         }
         let fwd =
@@ -271,11 +288,12 @@ impl EncryptedFlows {
 
     /// Forgets flows idle longer than the timeout at trace time `now`.
     pub fn expire(&mut self, now: Ts) {
-        let waiting = &mut self.waiting_bytes;
-        self.flows.retain(|_, f| {
+        let (waiting, unwatched) = (&mut self.waiting_bytes, &mut self.unwatched);
+        self.flows.retain(|k, f| {
             let keep = now.since(f.last_seen) < IDLE_TIMEOUT_NS;
             if !keep {
                 *waiting = waiting.saturating_sub(f.state.held());
+                *unwatched -= usize::from(!watched(k.server.1));
             }
             keep
         });
@@ -304,7 +322,9 @@ impl EncryptedFlows {
         while self.flows.len() >= self.max_flows && self.evict_oldest() {}
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.flows.insert(conn, Flow { state, last_seen: ts, generation });
+        if self.flows.insert(conn, Flow { state, last_seen: ts, generation }).is_none() {
+            self.unwatched += usize::from(!watched(conn.server.1));
+        }
         self.order.push_back((conn, generation));
     }
 
@@ -321,6 +341,7 @@ impl EncryptedFlows {
                 }
                 if let Some(f) = self.flows.remove(&key) {
                     self.release(&f.state);
+                    self.unwatched -= usize::from(!watched(key.server.1));
                     self.evicted += 1;
                     return true;
                 }

@@ -383,12 +383,19 @@ fn random_payloads_do_not_panic() {
             }
         }
         data.truncate((r >> 30) as usize % (data.len() + 1));
-        let mut k =
-            key(if r & 2 == 0 { "1.1.1.1" } else { "203.0.113.1" }, [443, 853][(r >> 2) as usize & 1]);
+        let mut k = key(
+            if r & 2 == 0 { "1.1.1.1" } else { "203.0.113.1" },
+            [443, 853, 4433, 8443][(r >> 2) as usize & 3],
+        );
         k.sport = (r >> 40) as u16 % 50;
         let k = if r & 8 == 0 { k } else { from_server(k) };
         let _ = if r & 16 == 0 { t.tcp(k, &data) } else { t.udp(k, &data) };
         assert!(t.flows.flow_count() <= 64);
         assert!(t.flows.waiting_bytes() <= MAX_WAITING_BYTES);
+        let unwatched = t.flows.flows.keys().filter(|k| !watched(k.server.1)).count();
+        assert_eq!(t.flows.unwatched, unwatched);
+        if r % 997 == 0 {
+            t.flows.expire(Ts(2_000_000_000_000));
+        }
     }
 }
