@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod dnscrypt;
 pub mod event;
 pub mod fact;
 pub mod frag;
@@ -19,6 +20,7 @@ pub mod ip;
 pub mod link;
 pub mod names;
 pub mod pipeline;
+pub mod quic;
 pub mod resolvers;
 pub mod stats;
 pub mod tcp;
