@@ -85,20 +85,37 @@ fn doq_and_doh_over_http3_on_any_port_are_judged_and_http3_is_not_dns() {
     assert_eq!(status.code(), Some(1), "a bypass was seen: exit 1\n{err}");
 }
 
-/// encrypted-dns: `$ENCRYPTED_DNS`, else on `PATH`. Fails naming the fix when missing.
+/// The encrypted-dns version `.ci/run` builds (a real DNSCrypt server).
+const ENCRYPTED_DNS_VERSION: &str = "0.9.22";
+
+/// encrypted-dns: `$ENCRYPTED_DNS`, else on `PATH`, else where `.ci/run` builds it. Fails naming
+/// the fix when missing.
 fn encrypted_dns() -> String {
-    let path = std::env::var("ENCRYPTED_DNS").ok().or_else(|| {
-        let out = std::process::Command::new("sh").args(["-c", "command -v encrypted-dns"]).output().ok()?;
-        Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|p| !p.is_empty())
+    let built = std::env::var_os("HOME").map(|home| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map_or_else(|| std::path::Path::new(&home).join(".cache"), std::path::PathBuf::from);
+        cache.join(format!("dnsleak-ci/encrypted-dns-{ENCRYPTED_DNS_VERSION}/bin/encrypted-dns"))
     });
-    match path {
-        Some(p) if std::path::Path::new(&p).is_file() => p,
-        _ => panic!("encrypted-dns is needed: cargo install encrypted-dns (or set ENCRYPTED_DNS)"),
+    let on_path = || {
+        let paths = std::env::var_os("PATH")?;
+        std::env::split_paths(&paths).map(|d| d.join("encrypted-dns")).find(|p| p.is_file())
+    };
+    let found = std::env::var_os("ENCRYPTED_DNS")
+        .map(std::path::PathBuf::from)
+        .or_else(on_path)
+        .or(built)
+        .filter(|p| p.is_file());
+    match found {
+        Some(p) => p.display().to_string(),
+        None => panic!(
+            "needs encrypted-dns (a DNSCrypt server): run .ci/run, or `cargo install --locked \
+             encrypted-dns --version {ENCRYPTED_DNS_VERSION}` and set ENCRYPTED_DNS to the binary"
+        ),
     }
 }
 
 #[test]
-#[ignore = "tool: needs encrypted-dns (cargo install encrypted-dns; a long build)"]
+#[ignore = "root: namespace test network and encrypted-dns (a DNSCrypt server .ci/run builds)"]
 fn dnscrypt_on_5353_is_bypass_with_the_provider_and_not_mdns() {
     require_world();
     let server = encrypted_dns();

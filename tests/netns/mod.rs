@@ -64,7 +64,7 @@ pub fn quic_python() -> String {
     let ok = Command::new(&python).args(["-c", "import aioquic"]).output().is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "{python} with aioquic is needed for the QUIC tests: python3 -m venv .ci/venv && \
+        "{python} with aioquic is needed for the QUIC tests: run .ci/run, or python3 -m venv .ci/venv && \
          .ci/venv/bin/pip install -r .ci/requirements.txt (or set DNSLEAK_PYTHON)"
     );
     python
