@@ -5,18 +5,26 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the version, and whether this build names programs with eBPF.
+#[cfg(dnsleak_ebpf)]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (eBPF process attribution: built in)");
+#[cfg(not(dnsleak_ebpf))]
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (eBPF process attribution: not built in, clang was missing)");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dnsleak",
     max_term_width = 100,
-    version,
+    version = VERSION,
     about = "Packet-level DNS leak monitor: is your DNS really going through the VPN?",
     long_about = "dnsleak watches every packet on every interface and says, for each DNS message, which \
 interface it left by, to which resolver, over which transport, and whether that was through the \
 tunnel (tunnel), a plaintext leak (leak), encrypted DNS going around the tunnel (bypass), loopback \
 (local) or link-local multicast (multicast).",
     after_help = "Exit status: 0 no leak or bypass seen, 1 leak or bypass seen, 2 error.\n\
-Live capture needs root or: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v dnsleak)\""
+Live capture needs root, or once (cap_bpf and cap_perfmon let eBPF name the program behind each\n\
+DNS message): sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon=eip \"$(command -v dnsleak)\""
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,6 +48,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Debugging: print each socket fact (which program owns which DNS socket) as NDJSON.
+    #[command(hide = true)]
+    Procs(ProcsArgs),
     /// Print what dnsleak reads from this system: interfaces with prefixes, routes, the
     /// resolver configuration (a debugging aid).
     #[command(hide = true)]
@@ -97,9 +108,23 @@ pub struct MonitorArgs {
     /// Stream NDJSON events to stdout instead of the dashboard.
     #[arg(long)]
     pub json: bool,
-    /// Print one line per event instead of the dashboard.
-    #[arg(long, conflicts_with = "json")]
+    /// No dashboard: one line per event (NDJSON with --json).
+    #[arg(long)]
     pub no_tui: bool,
+    /// No events on standard output and no dashboard (headless, with --metrics or --on-leak);
+    /// warnings and the summary at exit still go to standard error.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9153).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Run `sh -c CMD` when a leak episode starts (the first leak or bypass after a quiet
+    /// period), with what happened in DNSLEAK_* environment variables, never in CMD itself.
+    #[arg(long, value_name = "CMD")]
+    pub on_leak: Option<String>,
+    /// Seconds without a leak or bypass that end an episode (for --on-leak).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "on_leak")]
+    pub on_leak_quiet: f64,
     /// Also save what was captured to a pcapng file (one interface block per interface).
     #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
     pub write: Option<PathBuf>,
@@ -136,6 +161,14 @@ pub struct ReplayArgs {
     /// No progress bar on standard error.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Judge up to N files at once (default: the number of cores); the output is the same,
+    /// in the same order, whatever N.
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// The files are one rotated capture (dumpcap's ring buffer): judge them in name order as
+    /// one, carrying tunnel state, pending queries and streams across files (one at a time).
+    #[arg(long = "continue")]
+    pub continue_: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,4 +194,14 @@ pub struct BenchArgs {
     /// Seconds to measure each contender.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub seconds: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcsArgs {
+    /// Do not try eBPF: use the sock_diag + /proc fallback.
+    #[arg(long)]
+    pub no_ebpf: bool,
+    /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
 }

@@ -6,4 +6,7 @@ pub mod check;
 pub mod config;
 pub mod facts;
 pub mod monitor;
+pub mod parallel;
+pub mod procs;
 pub mod replay;
+pub mod service;

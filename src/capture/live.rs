@@ -20,6 +20,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
+use super::filter::BPF_FILTER;
 use super::os_facts::OsFacts;
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
@@ -50,22 +51,6 @@ const BUFFER_BYTES: i32 = 32 << 20;
 const MAX_RETIRED: usize = 256;
 /// Capture counters kept for ended captures.
 const MAX_REGISTRY: usize = 512;
-
-/// The BPF filter every capture gets: only what the core needs, and what carries it without
-/// showing the ports.
-/// - DNS, mDNS, LLMNR on UDP and TCP; DoT and DoQ (port 853) whole.
-/// - TLS on TCP 443: connection set-up and tear-down (SYN, FIN, RST) and, from the client,
-///   every segment that is not TLS application data (record type 0x17): the ClientHello and
-///   its continuation segments pass, a download's data does not.
-/// - QUIC on UDP 443: long-header packets only (Initial, Handshake: first byte's top bit).
-/// - IPv4 fragments after the first (they carry no ports), IPv6 packets whose first
-///   extension header is a fragment header, 6in4 (protocol 41), Teredo (UDP 3544).
-pub const BPF_FILTER: &str = "port 53 or port 5353 or port 5355 or port 853 \
-or (tcp port 443 and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 \
-or (tcp dst port 443 and tcp[((tcp[12] & 0xf0) >> 2)] != 0x17))) \
-or (udp port 443 and udp[8] & 0x80 != 0) \
-or udp port 3544 or ip proto 41 \
-or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)";
 
 /// What crosses the channel, in order.
 pub enum Msg {

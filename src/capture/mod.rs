@@ -3,6 +3,7 @@
 //! to the core and the outputs.
 
 pub mod ahead;
+pub mod filter;
 pub mod live;
 pub mod order;
 mod os_facts;

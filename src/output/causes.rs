@@ -43,6 +43,16 @@ impl CauseTally {
         }
     }
 
+    /// Adds the next file's tally: counts add, a cause first seen there keeps its evidence.
+    pub fn merge(&mut self, other: &CauseTally) {
+        for o in &other.rows {
+            match self.rows.iter_mut().find(|r| r.cause == o.cause) {
+                Some(r) => r.count += o.count,
+                None => self.rows.push(o.clone()),
+            }
+        }
+    }
+
     pub fn rows(&self) -> &[CauseRow] {
         &self.rows
     }
@@ -109,5 +119,19 @@ mod tests {
         t.write(&mut s, "");
         assert_eq!(s.matches("fix:").count(), 1, "{s}");
         assert!(s.contains("no_tunnel: no tunnel interface has been seen; eth0"), "{s}");
+    }
+
+    /// The next file's tally adds to the first: counts add, new causes keep first-seen order.
+    #[test]
+    fn merged_tallies_add_up_as_one_would() {
+        let (mut a, mut b, mut one) = (CauseTally::default(), CauseTally::default(), CauseTally::default());
+        a.observe(&leak(Cause::NoTunnel));
+        b.observe(&leak(Cause::LanResolver));
+        b.observe(&leak(Cause::NoTunnel));
+        for c in [Cause::NoTunnel, Cause::LanResolver, Cause::NoTunnel] {
+            one.observe(&leak(c));
+        }
+        a.merge(&b);
+        assert_eq!(a, one);
     }
 }

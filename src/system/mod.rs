@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod processes;
 pub mod resolver;
 pub mod routes;
 pub mod signals;

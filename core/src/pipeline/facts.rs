@@ -1,0 +1,58 @@
+//! Facts about the machine reaching the pipeline (`Pipeline::apply`), in order with the
+//! frames: interfaces (tunnel up/down notices), the resolver configuration and routes (the
+//! causes' inputs).
+
+use super::Pipeline;
+use crate::dnsconfig::ResolverConfig;
+use crate::event::{Judged, Notice};
+use crate::fact::Fact;
+use crate::frame::Ts;
+use crate::topology::{IfaceId, IfaceKind, IfaceName, Topology};
+
+impl Pipeline {
+    /// Takes a fact about the machine, true from trace time `ts`: the one way facts reach the
+    /// core, in order with the frames. Appends what it raises (tunnel up/down notices) to `out`.
+    ///
+    /// A route fact also completes the causes of the leaks and bypasses still in `out` whose
+    /// resolver it is about: the shell asks the kernel about a destination when the first leak
+    /// to it wants the route (`Caused::wants_route`), after that leak was judged.
+    pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
+        match fact {
+            Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+            Fact::Resolvers(config) => self.judge.causes.set_resolver_config(*config),
+            Fact::LinkRoutes(routes) => self.judge.causes.set_link_routes(routes),
+            Fact::Route(decision) => {
+                let dst = decision.dst;
+                self.judge.causes.set_route(decision);
+                let judge = &mut self.judge;
+                for j in out.iter_mut().filter(|j| j.event.resolver().is_some_and(|(r, _)| r == dst)) {
+                    judge.causes.complete(j, &judge.topology);
+                }
+            }
+        }
+    }
+
+    /// The resolver configuration last handed in (`Fact::Resolvers`), if any.
+    pub fn resolver_config(&self) -> Option<&ResolverConfig> {
+        self.judge.causes.resolver_config()
+    }
+
+    /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
+    fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
+        let old: Vec<(IfaceId, IfaceName)> =
+            self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == IfaceKind::Tunnel);
+        self.judge.tracker.topology_changed(&topology);
+        self.judge.causes.set_topology(&topology, ts);
+        self.judge.topology = topology;
+        let frame = self.last_frame;
+        for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
+            let notice = Notice::TunnelDown { iface: name.clone(), none_up: new.is_empty() };
+            self.judge.notice(ts, frame, *id, notice, out);
+        }
+        for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
+            self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
+        }
+    }
+}
