@@ -1,51 +1,18 @@
 //! The causes on the real captures of fixtures/ (made in the namespace network of
-//! tests/netns/world.sh): the file is read, put in time order and judged by the pipeline,
-//! which gives every leak and bypass its cause. None of these dumpcap files records interface addresses, so the LAN's network is
-//! the assumed /24 and says so.
+//! tests/netns/world.sh), read the way users read them: `dnsleak replay --json`, whose
+//! time-order stage puts the interfaces' batches (dumpcap writes each interface's packets in
+//! batches, fixtures/README.md "Frame order") back in time order before the pipeline gives
+//! every leak and bypass its cause. None of these dumpcap files records interface addresses,
+//! so the LAN's network is the assumed /24 and says so.
 
 use std::path::Path;
+use std::process::Command;
 
 mod support;
 
 use dnsleak::capture::reader::{for_each_frame, topology_of, Input};
-use dnsleak_core::{Config, Frame, Judged, Overrides, Pipeline};
-
-/// What the file holds, in trace-time order: dumpcap writes each interface's packets in
-/// batches (fixtures/README.md, "Frame order"), so a stub's question on lo can come after the
-/// upstream query it caused. The causes that look back at other messages need time order;
-/// replay will get it from a bounded reordering stage before the pipeline. Frames between two
-/// interface changes are sorted by time (stable); interface changes stay where they are.
-enum Item {
-    Ifaces(dnsleak_core::Topology, dnsleak_core::Ts),
-    Frame(Frame),
-}
-
-fn in_time_order(path: &Path) -> Vec<Item> {
-    let mut items: Vec<Item> = Vec::new();
-    let mut segment: Vec<Frame> = Vec::new();
-    for_each_frame(path, |input| {
-        match input {
-            Input::Interfaces { ifaces, ts } => {
-                segment.sort_by_key(|f| f.ts);
-                items.extend(segment.drain(..).map(Item::Frame));
-                items.push(Item::Ifaces(topology_of(ifaces, &Overrides::default()), ts));
-            }
-            Input::Frame(f) => segment.push(Frame {
-                iface: f.iface,
-                ts: f.ts,
-                link: f.link,
-                number: f.number,
-                orig_len: f.orig_len,
-                data: f.data.to_vec(),
-            }),
-        }
-        Ok(())
-    })
-    .unwrap();
-    segment.sort_by_key(|f| f.ts);
-    items.extend(segment.into_iter().map(Item::Frame));
-    items
-}
+use dnsleak_core::{IfaceKind, Overrides};
+use serde_json::Value;
 
 /// (iface, verdict, name, cause, detail) of one leak or bypass.
 type Row = (String, String, String, String, String);
@@ -55,45 +22,43 @@ fn causes(file: &str) -> Vec<Row> {
     causes_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(file)).0
 }
 
-/// The causes of every leak and bypass in the file at `path`, and how many leaks and bypasses
-/// the pipeline judged; whether the file had a tunnel interface.
+/// The causes of every leak and bypass `dnsleak replay --json` gives for the file at `path`,
+/// how many leaks and bypasses it gave, and whether the file had a tunnel interface.
 fn causes_of(path: &Path) -> (Vec<Row>, usize, bool) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_dnsleak")).args(["replay", "--json"]).arg(path).output().unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let mut exposures = 0;
-    let mut tunnel = false;
-    let mut pipeline: Option<Pipeline> = None;
-    let mut out: Vec<Judged> = Vec::new();
     let mut got = Vec::new();
-    let mut drain = |out: &mut Vec<Judged>| {
-        for j in out.drain(..) {
-            exposures += usize::from(j.is_exposure());
-            if let Some(c) = &j.cause {
-                let name = j.event.qname().map(str::to_string).or(j.event.sni().map(str::to_string));
-                got.push((
-                    j.event.iface_name.to_string(),
-                    j.verdict.unwrap().as_str().to_string(),
-                    name.unwrap_or_default(),
-                    c.cause.as_str().to_string(),
-                    c.detail(&j.event),
-                ));
-            }
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        // Exposures (`Judged::is_exposure`): a leak or bypass of a message or flow; malformed
+        // packets get a verdict but no cause.
+        let exposure = ["query", "response", "encrypted"].contains(&v["kind"].as_str().unwrap_or_default());
+        if !exposure || (v["verdict"] != "leak" && v["verdict"] != "bypass") {
+            continue;
         }
-    };
-    for item in in_time_order(path) {
-        match item {
-            Item::Ifaces(topology, ts) => {
-                tunnel |= topology.iter().any(|i| i.kind == dnsleak_core::IfaceKind::Tunnel);
-                match &mut pipeline {
-                    Some(p) => p.apply(dnsleak_core::Fact::Interfaces(topology), ts, &mut out),
-                    None => pipeline = Some(Pipeline::new(Config::new(), topology)),
-                }
-            }
-            Item::Frame(f) => pipeline.as_mut().expect("interfaces come first").process(f.as_ref(), &mut out),
+        exposures += 1;
+        if !v["cause"].is_null() {
+            let name = if v["qname"].is_string() { &v["qname"] } else { &v["sni"] };
+            got.push((
+                text(&v["iface"]),
+                text(&v["verdict"]),
+                text(name),
+                text(&v["cause"]),
+                text(&v["cause_detail"]),
+            ));
         }
-        drain(&mut out);
     }
-    let mut p = pipeline.unwrap();
-    p.finish(&mut out);
-    drain(&mut out);
+    let mut tunnel = false;
+    for_each_frame(path, |input| {
+        if let Input::Interfaces { ifaces, .. } = input {
+            tunnel |= topology_of(ifaces, &Overrides::default()).iter().any(|i| i.kind == IfaceKind::Tunnel);
+        }
+        Ok(())
+    })
+    .unwrap();
     (got, exposures, tunnel)
 }
 
@@ -129,6 +94,8 @@ fn ipv6_leak_is_ipv6_outside_tunnel() {
     assert_eq!(causes("ipv6-leak.pcapng"), [want.clone(), want]);
 }
 
+/// Regression: replay judged this dumpcap file in file order (eth0's batch before lo's), so the
+/// stub's question on lo came after its upstream leak and the cause was lan_resolver.
 #[test]
 fn stub_leak_is_stub_upstream() {
     let got = causes("stub-leak.pcapng");

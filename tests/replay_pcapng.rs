@@ -183,8 +183,13 @@ fn binary_and_decimal_time_resolutions() {
     f.extend(epb(0, 1_700_000_000u64 << 20 | 1 << 19, &dns_query_ip("a.example", [198, 51, 100, 1], 1)));
     f.extend(epb(1, 1_700_000_000_250_000_000, &dns_query_ip("b.example", [198, 51, 100, 1], 2)));
     let (lines, _) = json(&write("tsresol.pcapng", &f));
-    assert!(close(&lines[0]["ts"], 1_700_000_000.5), "{}", lines[0]["ts"]);
-    assert!(close(&lines[1]["ts"], 1_700_000_000.25), "{}", lines[1]["ts"]);
+    // Two interfaces: judged in time order, so b (0.25 s) comes before a (0.5 s).
+    assert_eq!(
+        (lines[0]["qname"].as_str(), lines[1]["qname"].as_str()),
+        (Some("b.example"), Some("a.example"))
+    );
+    assert!(close(&lines[1]["ts"], 1_700_000_000.5), "{}", lines[1]["ts"]);
+    assert!(close(&lines[0]["ts"], 1_700_000_000.25), "{}", lines[0]["ts"]);
 }
 
 /// A second section renumbers interfaces from 0; its packets are judged by its own blocks.

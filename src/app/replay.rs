@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ReplayConfig, ReplayOutput};
+use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
 use crate::cli::ReplayArgs;
 use crate::counters::Counters;
@@ -257,6 +258,9 @@ struct OneFile<'a> {
     settled: bool,
     /// Whether the file is read on a thread of its own.
     read_ahead: bool,
+    /// Puts frames back in time order once the file describes more than one interface
+    /// (dumpcap writes each interface's packets in batches); `None` for one interface.
+    order: Option<TimeOrder>,
 }
 
 impl<'a> OneFile<'a> {
@@ -276,6 +280,7 @@ impl<'a> OneFile<'a> {
             settle: true,
             settled: false,
             read_ahead: job.read_ahead,
+            order: None,
         }
     }
 
@@ -340,6 +345,14 @@ impl<'a> OneFile<'a> {
     fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match input {
             Input::Interfaces { ifaces, ts } => {
+                // What was seen before the change is judged first, in time order.
+                if let Some(o) = &mut self.order {
+                    o.barrier(ts);
+                }
+                self.judge_released();
+                if ifaces.len() > 1 && self.order.is_none() {
+                    self.order = Some(TimeOrder::new(order::FILE_WINDOW));
+                }
                 // The file's interface blocks become the same fact live capture reads from the OS.
                 let fact = Fact::Interfaces(reader::topology_of(ifaces, self.overrides));
                 sink.fact(&fact)?;
@@ -354,12 +367,26 @@ impl<'a> OneFile<'a> {
             }
             Input::Frame(frame) => {
                 self.packets += 1;
-                if let Some(p) = &mut self.pipeline {
-                    p.process(frame, &mut self.out);
+                match (&mut self.order, &mut self.pipeline) {
+                    (Some(o), Some(_)) => {
+                        o.push_ref(frame);
+                        self.judge_released();
+                    }
+                    (None, Some(p)) => p.process(frame, &mut self.out),
+                    (_, None) => {}
                 }
             }
         }
         self.drain(sink)
+    }
+
+    /// Judges the frames the time-order stage has released.
+    fn judge_released(&mut self) {
+        if let (Some(o), Some(p)) = (&mut self.order, &mut self.pipeline) {
+            for f in o.released() {
+                p.process(f.as_ref(), &mut self.out);
+            }
+        }
     }
 
     /// Keeps the interfaces for the summary's notes even when the read fails later.
@@ -386,6 +413,10 @@ impl<'a> OneFile<'a> {
     /// End of the file (or of what could be read): pending queries and streams are settled
     /// (with `--continue`, only after the last file or a read error).
     fn flush_end(&mut self, sink: &mut dyn Sink, failed: bool) -> anyhow::Result<()> {
+        if let Some(o) = &mut self.order {
+            o.flush();
+        }
+        self.judge_released();
         if self.settle || failed {
             if let Some(p) = &mut self.pipeline {
                 p.finish(&mut self.out);
