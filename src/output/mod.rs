@@ -18,7 +18,7 @@ pub mod pcapng;
 pub mod report;
 pub mod summary;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::io;
 
