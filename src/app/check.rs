@@ -193,6 +193,7 @@ pub fn measure(args: &CheckArgs) -> anyhow::Result<Report> {
         no_tui: true,
         write: None,
         duration: Some(args.timeout.clamp(0.5, 30.0) + 2.0),
+        report: None,
         color: Default::default(),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
 use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 use crate::output::background::Background;
+use crate::output::html::{HtmlReport, Tee};
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
@@ -106,6 +107,9 @@ fn judge_inner(
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
+    let mut report = args.report.as_deref().map(|p| HtmlReport::replay(p, &args.files)).transpose()?;
+    let mut tee = Tee::new(sink, report.as_mut());
+    let sink: &mut dyn Sink = &mut tee;
     let config = Config { keep_payload: sink.wants_payload(), ..config(&args.judge)? };
     let overrides = Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() };
     let several = args.files.len() > 1;
@@ -127,6 +131,9 @@ fn judge_inner(
         }
     }
     sink.finish(&total)?;
+    if let Some(r) = report {
+        r.write(sources, notes.clone(), result.as_ref().err())?;
+    }
     result.map(|()| total)
 }
 

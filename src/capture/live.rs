@@ -22,6 +22,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use pcap::{Active, Capture, Precision};
 
 use crate::cli::{ColorChoice, MonitorArgs};
+use crate::output::html::{HtmlReport, Tee};
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
@@ -548,6 +549,9 @@ pub fn options(args: &MonitorArgs) -> Options {
 /// thread. The dashboard uses this for `monitor` on a terminal.
 pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Counters> {
     // The bundled resolver list plus --doh-list, read before anything starts.
+    let mut report = args.report.as_deref().map(HtmlReport::live).transpose()?;
+    let mut tee = Tee::new(sink, report.as_mut());
+    let sink: &mut dyn Sink = &mut tee;
     let config = Config { keep_payload: sink.wants_payload(), ..crate::app::replay::config(&args.judge)? };
     privilege::check()?;
     let writer = args.write.as_deref().map(create_writer).transpose()?;
@@ -589,6 +593,9 @@ pub fn capture_into(args: &MonitorArgs, sink: &mut dyn Sink, stop: &AtomicBool) 
     let counters = s.counters(&live);
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
+    if let Some(r) = report {
+        r.write(&[], Vec::new(), None)?;
+    }
     Ok(counters)
 }
 

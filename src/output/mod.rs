@@ -1,10 +1,12 @@
-//! Outputs: NDJSON, the summary a person reads, the dashboard's model, pcapng for `--write`.
+//! Outputs: NDJSON, the summary a person reads, the HTML audit report, the dashboard's model,
+//! pcapng for `--write`.
 //!
 //! Every shell (replay, live capture, check) drives the same `Sink` interface, so an output
 //! works the same on a file and on the wire.
 
 pub mod background;
 pub mod escape;
+pub mod html;
 pub mod json;
 pub mod lines;
 pub mod pcapng;
