@@ -184,7 +184,7 @@ fn lane_view(l: &Lane, scale: &Scale, y: f64, span: (Ts, Ts), marks_total: usize
                     px(cx - d),
                     px(cy)
                 ),
-                title: format!("{} on {name}: {} {what}", scale.bin_label(i), count(n)),
+                title: format!("{}: {} {what}", scale.bin_label(i), count(n)),
                 label: (n > 1 && marks_total <= MAX_COUNTED_MARKS).then(|| count(n)),
                 label_x: px(cx + d + 2.0),
             });
@@ -258,7 +258,7 @@ fn notice_marks(
                 num: *num,
                 severity,
                 line: matches!(n.code, "tunnel_down" | "tunnel_up" | "kill_switch_failed") && labelled,
-                title: format!("{num}. {}: {}", at(n.ts.0), escape(&n.text)),
+                title: format!("{num}. {}: {}", at(n.ts.0), clip(&escape(&n.text), 160)),
                 label: label.map(|(lx, ly)| (px(lx), px(ly), text)),
             }
         })

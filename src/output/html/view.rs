@@ -2,21 +2,24 @@
 //! passed through `output::escape` here (control and bidi characters made visible); the
 //! template engine then HTML-escapes every one of them.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use dnsleak_core::{FrameClass, IfaceKind, Verdict};
+use dnsleak_core::{FrameClass, IfaceKind, Transport, Verdict};
 
 use super::chart::{self, count, hbars, BarInput, HBars};
 use super::data::{Origin, ReportData};
 use super::timeline::{self, Timeline, VerdictChart};
 use crate::output::escape::escape;
-use crate::output::report::ResolverRow;
+use crate::output::report::{FlowRow, ResolverRow};
 use crate::tui::text::full_time;
 
 /// Leaked names in the table before "all of them".
 const TOP_NAMES: usize = 20;
-/// Rows of the long tables (the rest are counted).
+/// Rows of the long tables (the rest are counted): resolvers, all leaked names.
 const MAX_TABLE_ROWS: usize = 1000;
+/// Groups of bypassing flows listed.
+const MAX_FLOW_ROWS: usize = 500;
 /// Bars per chart.
 const MAX_BARS: usize = 12;
 
@@ -96,8 +99,11 @@ pub struct NameView {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowView {
+    /// First seen: time and frame.
     pub time: String,
     pub frame: u64,
+    /// Flows to the same server, by the same interface, with the same server name.
+    pub flows: String,
     pub iface: String,
     pub server: String,
     pub transport: &'static str,
@@ -325,7 +331,7 @@ fn names(data: &ReportData) -> (Vec<NameView>, Vec<NameView>, String) {
         pct: ((n.count as f64 / top as f64) * 100.0).round().clamp(1.0, 100.0) as u32,
         approx: (n.error > 0).then(|| format!("between {} and {}", count(n.count - n.error), count(n.count))),
     };
-    let all: Vec<NameView> = l.names.iter().map(view).collect();
+    let all: Vec<NameView> = l.names.iter().take(MAX_TABLE_ROWS).map(view).collect();
     let note = if l.saturated {
         format!(
             "{} leaked queries; more than {} distinct names, so the table keeps the {} most frequent (a count may include up to the stated error of names it replaced).",
@@ -351,14 +357,28 @@ fn names(data: &ReportData) -> (Vec<NameView>, Vec<NameView>, String) {
     )
 }
 
+/// Bypassing flows grouped by interface, server, transport and server name, in order of
+/// first appearance.
 fn flows(data: &ReportData) -> (Vec<FlowView>, Option<String>) {
-    let views = data
-        .flows
+    let mut groups: Vec<(&FlowRow, u64)> = Vec::new();
+    let mut index: HashMap<(&str, IpAddr, u16, Transport, Option<&str>), usize> = HashMap::new();
+    for f in &data.flows {
+        let key = (f.iface.as_str(), f.server, f.port, f.transport, f.sni.as_deref());
+        match index.get(&key) {
+            Some(i) => groups[*i].1 += 1,
+            None => {
+                index.insert(key, groups.len());
+                groups.push((f, 1));
+            }
+        }
+    }
+    let views = groups
         .iter()
-        .take(MAX_TABLE_ROWS)
-        .map(|f| FlowView {
+        .take(MAX_FLOW_ROWS)
+        .map(|(f, n)| FlowView {
             time: chart::clock(f.ts.0, 1),
             frame: f.frame,
+            flows: count(*n),
             iface: escape(&f.iface).into_owned(),
             server: addr_port(f.server, f.port),
             transport: f.transport.as_str(),
@@ -366,7 +386,16 @@ fn flows(data: &ReportData) -> (Vec<FlowView>, Option<String>) {
             provider: f.provider.unwrap_or("").to_string(),
         })
         .collect();
-    (views, more(data.flows.len() as u64 + data.flows_overflow, MAX_TABLE_ROWS, "flows"))
+    let mut note = more(groups.len() as u64, MAX_FLOW_ROWS, "groups of flows");
+    if data.flows_overflow > 0 {
+        let beyond = format!(
+            "{} flows beyond the first {} were counted, not kept",
+            count(data.flows_overflow),
+            count(data.flows.len() as u64)
+        );
+        note = Some(note.map_or(beyond.clone(), |n| format!("{n}; {beyond}")));
+    }
+    (views, note)
 }
 
 fn causes(data: &ReportData) -> Vec<CauseView> {
