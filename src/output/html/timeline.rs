@@ -103,8 +103,20 @@ pub fn timeline(data: &ReportData) -> Option<Timeline> {
     }
     let scale = Scale::new(span, 80, PLOT_X0, PLOT_X1);
     let notices = numbered(data);
-    let strip = if notices.is_empty() { 0.0 } else { 12.0 + LABEL_ROWS as f64 * LABEL_ROW_H + 14.0 };
-    let lanes_top = 6.0 + strip;
+    // Notices are placed as if every label row were needed, then the strip shrinks to the rows
+    // used.
+    let full_top = 6.0 + 12.0 + LABEL_ROWS as f64 * LABEL_ROW_H + 14.0;
+    let mut marks = notice_marks(&notices, &scale, full_top);
+    let rows_used = marks
+        .iter()
+        .filter_map(|m| m.label.as_ref())
+        .map(|l| ((full_top - 14.0 - f64::from(l.1)) / LABEL_ROW_H).round() as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let lanes_top = if notices.is_empty() { 6.0 } else { 6.0 + 12.0 + rows_used as f64 * LABEL_ROW_H + 14.0 };
+    for l in marks.iter_mut().filter_map(|m| m.label.as_mut()) {
+        l.1 = px(f64::from(l.1) - (full_top - lanes_top));
+    }
     let marks_total: usize = lanes
         .iter()
         .map(|l| rebin(l.bins.iter().copied(), scale.t0, scale.width, scale.count))
@@ -125,7 +137,7 @@ pub fn timeline(data: &ReportData) -> Option<Timeline> {
         axis_y: px(lanes_bottom + 20.0),
         ticks: scale.ticks(8),
         lanes: views,
-        notices: notice_marks(&notices, &scale, lanes_top),
+        notices: marks,
         resolution: format!("each column is {}", duration(scale.width)),
     })
 }

@@ -446,18 +446,20 @@ fn interfaces(data: &ReportData) -> Vec<IfaceView> {
 
 /// Leaks by resolver, cause and program (the last two when the events carry them).
 fn bar_charts(data: &ReportData) -> Vec<HBars> {
+    // By address and provider: a LAN resolver that also answers DoH for a provider's name is
+    // two rows, not one named after the provider.
     let mut by_addr: Vec<(IpAddr, Option<&str>, u64, u64)> = Vec::new();
     for r in &data.resolvers {
         let (l, b) = (r.verdicts[Verdict::Leak as usize], r.verdicts[Verdict::Bypass as usize]);
         if l + b == 0 {
             continue;
         }
-        match by_addr.iter_mut().find(|e| e.0 == r.addr) {
-            Some(e) => (e.1, e.2, e.3) = (e.1.or(r.provider), e.2 + l, e.3 + b),
+        match by_addr.iter_mut().find(|e| e.0 == r.addr && e.1 == r.provider) {
+            Some(e) => (e.2, e.3) = (e.2 + l, e.3 + b),
             None => by_addr.push((r.addr, r.provider, l, b)),
         }
     }
-    by_addr.sort_by(|a, b| (b.2 + b.3).cmp(&(a.2 + a.3)).then(a.0.cmp(&b.0)));
+    by_addr.sort_by(|a, b| (b.2 + b.3).cmp(&(a.2 + a.3)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
     let mut charts = Vec::new();
     if !by_addr.is_empty() {
         let rows = by_addr
