@@ -137,3 +137,27 @@ fn a_full_report_stays_under_five_megabytes() {
     assert!(html.len() < 5 << 20, "{} bytes", html.len());
     assert!(html.contains("more resolver rows not listed"));
 }
+
+/// A file cut short: replay exits 2 and the report still comes, saying so.
+#[test]
+fn a_truncated_capture_still_gets_its_report() {
+    let dir = tmp_dir("truncated");
+    let bytes = std::fs::read(fixture("demo.pcapng")).unwrap();
+    let cut = dir.join("cut.pcapng");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = dir.join("r.html");
+    let run = Command::new(env!("CARGO_BIN_EXE_dnsleak"))
+        .args(["replay", "--quiet", "--report"])
+        .arg(&out)
+        .arg(&cut)
+        .output()
+        .expect("run dnsleak");
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    let html = std::fs::read_to_string(&out).expect("the report was written");
+    let doc = Html::parse_document(&html);
+    let notes: String = doc.select(&sel(".notes")).flat_map(|e| e.text()).collect();
+    assert!(notes.contains("The input ended early with an error"), "{notes}");
+    let sha: String = doc.select(&sel("td.sha")).flat_map(|e| e.text()).collect();
+    assert_eq!(sha.len(), 64, "{sha}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
