@@ -326,3 +326,71 @@ impl Sink for Collector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dnsleak_core::verdict::Reason;
+    use dnsleak_core::{Event, IfaceFacts, Overrides};
+
+    fn notice(ts: i64, n: Notice) -> Judged {
+        Judged::unjudged(Event::notice(Ts(ts), 1, 0, IfaceName::new("wg0"), n))
+    }
+
+    fn flow(ts: i64, iface: &str, verdict: Verdict) -> Judged {
+        let mut j = notice(ts, Notice::UnknownLinkType { link: 0 });
+        j.event.kind = EventKind::Encrypted;
+        j.event.notice = None;
+        j.event.iface_name = IfaceName::new(iface);
+        j.verdict = Some(verdict);
+        j.reason = Reason::Notice;
+        j
+    }
+
+    #[test]
+    fn tunnel_lanes_follow_the_topology_and_the_notices() {
+        let mut c = Collector::default();
+        let facts =
+            |name: &str| IfaceFacts { name: name.into(), up: true, has_mac: true, ..Default::default() };
+        let topo = Topology::from_facts([(0, facts("wg0")), (1, facts("eth0"))], &Overrides::default());
+        c.topology(&topo).unwrap();
+        c.observe(&flow(10, "wg0", Verdict::Tunnel));
+        c.observe(&notice(20, Notice::TunnelDown { iface: "wg0".into(), none_up: true }));
+        c.observe(&flow(30, "eth0", Verdict::Bypass));
+        c.observe(&notice(40, Notice::TunnelUp { iface: "wg0".into() }));
+        let d = c.data(Origin::Live, Vec::new(), None);
+        let wg = d.lanes.iter().find(|l| l.name == "wg0").unwrap();
+        assert_eq!(wg.kind, Some(IfaceKind::Tunnel));
+        assert_eq!(wg.initial_up, Some(true));
+        assert_eq!(wg.changes, vec![(Ts(20), false), (Ts(40), true)]);
+        let eth = d.lanes.iter().find(|l| l.name == "eth0").unwrap();
+        let counts: Vec<[u64; 3]> = eth.bins.iter().map(|b| b.counts).collect();
+        assert_eq!(counts, vec![[1, 0, 1]]);
+        assert_eq!(d.span, Some((Ts(10), Ts(40))));
+        let bypass: u64 = d.over_time.iter().map(|b| b.counts[Verdict::Bypass as usize]).sum();
+        assert_eq!(bypass, 1);
+    }
+
+    #[test]
+    fn interfaces_beyond_the_lanes_are_counted() {
+        let limits = Limits { lanes: 2, ..Limits::default() };
+        let mut c = Collector::new(limits, ReportLimits::default());
+        for i in 0..5 {
+            c.observe(&flow(i, &format!("eth{i}"), Verdict::Leak));
+        }
+        let d = c.data(Origin::Live, Vec::new(), None);
+        assert_eq!(d.lanes.len(), 2);
+        assert_eq!(d.lanes_overflow, 3);
+    }
+
+    #[test]
+    fn upsert_stops_at_its_cap() {
+        let mut v: Vec<(u32, u64)> = Vec::new();
+        for k in [1, 2, 1, 3, 2] {
+            if let Some(e) = upsert(&mut v, 2, |e| e.0 == k, || (k, 0)) {
+                e.1 += 1;
+            }
+        }
+        assert_eq!(v, vec![(1, 2), (2, 2)]);
+    }
+}
