@@ -18,7 +18,7 @@ const LABEL_ROW_H: f64 = 15.0;
 /// Above this many notices the timeline shows markers only (the table lists them all).
 const MAX_LABELLED: usize = 40;
 /// Above this many marks, counts are left to the tooltips.
-const MAX_COUNTED_MARKS: usize = 60;
+const MAX_COUNTED_MARKS: usize = 20;
 
 /// The timeline, ready to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -348,7 +348,7 @@ pub fn verdict_chart(data: &ReportData) -> Option<VerdictChart> {
             .enumerate()
             .filter(|(_, c)| c[k] > 0)
             .map(|(i, c)| {
-                let h = ((ROW_H - 4.0) * c[k] as f64 / top as f64).max(2.0);
+                let h = ((ROW_H - 13.0) * c[k] as f64 / top as f64).max(2.0);
                 let title = format!("{}: {} {}", scale.bin_label(i), count(c[k]), v.as_str());
                 Rect::new(scale.x0 + i as f64 * bw, y + ROW_H - h, (bw - gap).max(0.8), h, "", title)
             })
