@@ -68,6 +68,23 @@ fn an_unwritable_report_path_fails_before_reading() {
     assert!(run.stdout.is_empty(), "nothing replayed: {}", String::from_utf8_lossy(&run.stdout));
 }
 
+#[test]
+fn the_report_never_overwrites_an_input() {
+    let dir = tmp_dir("overwrite");
+    let input = dir.join("in.pcapng");
+    std::fs::copy(fixture("demo.pcapng"), &input).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dnsleak"))
+        .args(["replay", "--quiet", "--report"])
+        .arg(&input)
+        .arg(&input)
+        .output()
+        .expect("run dnsleak");
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("is also an input file"));
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(fixture("demo.pcapng")).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Names, server names, interface names and notices carrying markup, quotes and bidi
 /// overrides: the parsed page holds them as text only.
 #[test]

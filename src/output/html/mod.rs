@@ -63,6 +63,15 @@ pub struct HtmlReport {
 impl HtmlReport {
     /// For `replay --report PATH FILE...`: starts hashing the input files on a thread.
     pub fn replay(path: &Path, files: &[PathBuf]) -> anyhow::Result<HtmlReport> {
+        // Creating the report truncates it: never over an input.
+        if let Ok(out) = path.canonicalize() {
+            if files.iter().any(|f| f.canonicalize().is_ok_and(|f| f == out)) {
+                anyhow::bail!(
+                    "the report {} is also an input file: give the report another name",
+                    path.display()
+                );
+            }
+        }
         let mut r = Self::create(path)?;
         r.hashes = Some(Hashes::spawn(files));
         Ok(r)
