@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dnsleak::output::html::{render, Collector, Origin};
+use dnsleak::output::html::{render, CauseRow, Collector, Origin};
 use dnsleak::output::Sink;
 use report_common::{event, fixture, replay_report, tmp_dir};
 
@@ -213,8 +213,17 @@ fn reports_are_valid_html() {
     c.event(&event::leak(0, "eth<0>", "<script>x</script>\u{202e}.example"), None).unwrap();
     c.event(&event::bypass(5, "eth\"0", Some("\"><a href=x>")), None).unwrap();
     c.event(&event::parallel(9, "wg'0", "eth0", "q\"uote"), None).unwrap();
+    let mut data = c.data(Origin::Live, vec!["<note>".into()], None);
+    data.causes = vec![CauseRow {
+        cause: "<c>".into(),
+        detail: Some("\"d\"".into()),
+        fix: Some("'f'".into()),
+        count: 1,
+    }];
+    data.programs = vec![("p<rog>".into(), 1)];
+    data.configured = vec![("192.0.2.1".parse().unwrap(), false)];
     let page = dir.join("hostile.html");
-    std::fs::write(&page, render(&c.data(Origin::Live, vec!["<note>".into()], None)).unwrap()).unwrap();
+    std::fs::write(&page, render(&data).unwrap()).unwrap();
     tidy(&page);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ mod report_common;
 
 use std::process::Command;
 
-use dnsleak::output::html::{render, Collector, Limits, Origin};
+use dnsleak::output::html::{render, CauseRow, Collector, Limits, Origin};
 use dnsleak::output::report::ReportLimits;
 use dnsleak::output::Sink;
 use report_common::{event, fixture, outline, replay_report, tmp_dir};
@@ -177,4 +177,39 @@ fn a_truncated_capture_still_gets_its_report() {
     let sha: String = doc.select(&sel("td.sha")).flat_map(|e| e.text()).collect();
     assert_eq!(sha.len(), 64, "{sha}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Causes, fixes, programs and resolver configuration show when the events carry them (set
+/// here on the data, as the facts and process work will), with their text escaped.
+#[test]
+fn optional_parts_show_when_present() {
+    let mut c = Collector::default();
+    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
+    let mut data = c.data(Origin::Live, Vec::new(), None);
+    assert!(data.causes.is_empty() && data.programs.is_empty() && data.configured.is_empty());
+    let bare = Html::parse_document(&render(&data).unwrap());
+    for gone in ["#causes", "#by-cause", "#by-program"] {
+        assert_eq!(bare.select(&sel(gone)).count(), 0, "{gone} shown without data");
+    }
+    assert!(!bare.select(&sel("#resolvers th")).any(|th| th.text().any(|t| t == "configured")));
+    data.causes = vec![CauseRow {
+        cause: "split route <via eth0>".into(),
+        detail: Some("203.0.113.0/24 \"goes\" around the tunnel".into()),
+        fix: Some("route 203.0.113.0/24 through wg0".into()),
+        count: 3,
+    }];
+    data.programs = vec![("firefox<x>".into(), 2)];
+    data.configured = vec![("192.0.2.1".parse().unwrap(), true)];
+    let html = render(&data).unwrap();
+    let doc = Html::parse_document(&html);
+    let causes: String = doc.select(&sel("#causes")).flat_map(|e| e.text()).collect();
+    assert!(causes.contains("split route <via eth0>") && causes.contains("route 203.0.113.0/24 through wg0"));
+    assert!(causes.contains("203.0.113.0/24 \"goes\" around the tunnel"), "{causes}");
+    let program: String = doc.select(&sel("#by-program text")).flat_map(|e| e.text()).collect();
+    assert!(program.contains("firefox<x>"), "{program}");
+    assert_eq!(doc.select(&sel("#by-cause")).count(), 1);
+    let configured: Vec<String> =
+        doc.select(&sel("#resolvers tbody td:last-child")).map(|e| e.text().collect()).collect();
+    assert_eq!(configured, ["yes"]);
+    assert_eq!(doc.select(&sel("x")).count(), 0);
 }
