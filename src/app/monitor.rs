@@ -20,10 +20,11 @@ use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
 use crate::output::escape::escape;
+use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
-use crate::output::Sink;
+use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::{privilege, signals};
 use crate::tui::app::Source;
@@ -43,16 +44,18 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // Created now: a path that cannot be written fails before the capture starts.
+    let report = cfg.report.as_deref().map(HtmlReport::live).transpose()?;
     let started = Instant::now();
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, started),
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, report, started),
         MonitorOutput::Json => {
             let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut JsonSink::new(io::stdout()), &stop)?
+            capture_reported(&cfg.capture, report, &mut JsonSink::new(io::stdout()), &stop)?
         }
         MonitorOutput::Lines { color } => {
             let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut LinesSink::new(io::stdout(), color), &stop)?
+            capture_reported(&cfg.capture, report, &mut LinesSink::new(io::stdout(), color), &stop)?
         }
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
@@ -61,9 +64,14 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
-fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome> {
+fn dashboard(
+    capture: CaptureConfig,
+    report: Option<HtmlReport>,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
-    let closed = crate::tui::run(source, None, move |sink, stop| capture_into(&capture, sink, stop))?;
+    let closed =
+        crate::tui::run(source, None, move |sink, stop| capture_reported(&capture, report, sink, stop))?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
     };
@@ -74,6 +82,22 @@ fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome
     }
     let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
+/// capture ends: also when it ends with an error, which the page then names.
+fn capture_reported(
+    cfg: &CaptureConfig,
+    mut report: Option<HtmlReport>,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> anyhow::Result<Captured> {
+    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
+    if let Some(r) = report {
+        let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
+        r.write(&[], notes, captured.as_ref().err(), wall_now())?;
+    }
+    captured
 }
 
 /// What a capture session ends with.

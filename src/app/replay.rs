@@ -17,9 +17,11 @@ use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, Read
 use crate::cli::ReplayArgs;
 use crate::counters::Counters;
 use crate::output::background::Background;
+use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
+use crate::system::clock::wall_now;
 use crate::Outcome;
 use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
@@ -132,6 +134,10 @@ fn judge_inner(
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
+    let names = || cfg.files.iter().map(|p| reader::display_name(p)).collect();
+    let mut report = cfg.report.as_deref().map(|p| HtmlReport::replay(p, &cfg.files, names())).transpose()?;
+    let mut tee = Tee(sink, report.as_mut().map(|r| &mut r.collector));
+    let sink: &mut dyn Sink = &mut tee;
     let config = cfg.judging.core_for(sink.wants_payload());
     let overrides = &cfg.judging.overrides;
     let several = cfg.files.len() > 1;
@@ -153,6 +159,9 @@ fn judge_inner(
         }
     }
     sink.finish(&total)?;
+    if let Some(r) = report {
+        r.write(sources, notes.clone(), result.as_ref().err(), wall_now())?;
+    }
     result.map(|()| total)
 }
 
