@@ -6,4 +6,5 @@
 pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod processes;
 pub mod signals;
