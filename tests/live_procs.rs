@@ -231,7 +231,10 @@ impl Tcpdump {
     /// Stops it by PID and returns what it said (its counts of packets captured and dropped).
     fn stop(mut self) -> String {
         let c = self.child.take().unwrap();
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&c), rustix::process::Signal::TERM);
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&c),
+            rustix::process::Signal::TERM,
+        );
         let _ = c.wait_with_output();
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

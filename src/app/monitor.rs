@@ -95,7 +95,7 @@ fn capture_reported(
     let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
     if let Some(r) = report {
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
-        r.write(&[], notes, captured.as_ref().err(), wall_now())?;
+        r.write(notes, captured.as_ref().err(), wall_now())?;
     }
     captured
 }

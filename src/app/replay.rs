@@ -13,11 +13,11 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ReplayConfig, ReplayOutput};
-use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
+use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::cli::ReplayArgs;
 use crate::counters::Counters;
 use crate::output::background::Background;
-use crate::output::html::HtmlReport;
+use crate::output::html::{HtmlReport, InputFile};
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
@@ -134,33 +134,42 @@ fn judge_inner(
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
-    let names = || cfg.files.iter().map(|p| reader::display_name(p)).collect();
-    let mut report = cfg.report.as_deref().map(|p| HtmlReport::replay(p, &cfg.files, names())).transpose()?;
-    let mut tee = Tee(sink, report.as_mut().map(|r| &mut r.collector));
-    let sink: &mut dyn Sink = &mut tee;
+    let mut report = cfg.report.as_deref().map(HtmlReport::replay).transpose()?;
     let config = cfg.judging.core_for(sink.wants_payload());
     let overrides = &cfg.judging.overrides;
     let several = cfg.files.len() > 1;
     let mut total = Counters::default();
     let mut result = Ok(());
+    let mut read = 0;
     for path in &cfg.files {
+        read += 1;
         let name = reader::display_name(path);
         let label = several.then_some(name.as_str());
         let mut one = OneFile::new(config.clone(), overrides, label, cfg.quiet);
-        result = one.read(path, sink, &total);
+        one.hash = report.is_some();
+        result = one.read(path, &mut Tee(&mut *sink, report.as_mut().map(|r| &mut r.collector)), &total);
         total.core.add(&one.stats());
         total.bytes_read += one.bytes_read;
         if one.opened {
             sources.push(one.source(&name));
             notes.extend(default_notes(&one.ifaces, overrides, several.then_some(name.as_str())));
         }
+        if let Some(r) = &mut report {
+            r.input_read(one.input_file(&name, path));
+        }
         if result.is_err() {
             break;
         }
     }
-    sink.finish(&total)?;
+    if let Some(r) = &mut report {
+        // The files after an error are listed, not read.
+        for path in &cfg.files[read..] {
+            r.input_read(InputFile::not_read(reader::display_name(path)));
+        }
+    }
+    Tee(&mut *sink, report.as_mut().map(|r| &mut r.collector)).finish(&total)?;
     if let Some(r) = report {
-        r.write(sources, notes.clone(), result.as_ref().err(), wall_now())?;
+        r.write(notes.clone(), result.as_ref().err(), wall_now())?;
     }
     result.map(|()| total)
 }
@@ -180,6 +189,9 @@ struct OneFile<'a> {
     /// The file's interfaces as last described, and packets read (also when a read fails).
     ifaces: Vec<FileIface>,
     packets: u64,
+    /// Compute the file's SHA-256 as it is read (for `--report`), and what that gave.
+    hash: bool,
+    digest: Option<std::io::Result<FileDigest>>,
 }
 
 impl<'a> OneFile<'a> {
@@ -196,6 +208,8 @@ impl<'a> OneFile<'a> {
             opened: false,
             ifaces: Vec::new(),
             packets: 0,
+            hash: false,
+            digest: None,
         }
     }
 
@@ -204,8 +218,9 @@ impl<'a> OneFile<'a> {
     }
 
     fn read(&mut self, path: &Path, sink: &mut dyn Sink, total: &Counters) -> anyhow::Result<()> {
-        let rdr = CaptureReader::open(path)?;
+        let rdr = if self.hash { CaptureReader::open_hashed(path)? } else { CaptureReader::open(path)? };
         self.opened = true;
+        let digest = rdr.digest();
         let progress = rdr.progress();
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
@@ -228,6 +243,7 @@ impl<'a> OneFile<'a> {
             bar.finish_and_clear();
         }
         self.bytes_read = progress.bytes();
+        self.digest = digest.map(|d| d.finish(path));
         let flushed = self.flush_end(sink);
         match read {
             Ok(summary) => {
@@ -278,6 +294,35 @@ impl<'a> OneFile<'a> {
                 interfaces: self.ifaces.len(),
             },
         }
+    }
+
+    /// The file for the report's audit trail: what `source` says, and its size and SHA-256.
+    fn input_file(&self, name: &str, path: &Path) -> InputFile {
+        let source = self.source(name);
+        let mut file = InputFile {
+            name: source.name,
+            format: source.format,
+            packets: source.packets,
+            ..Default::default()
+        };
+        match &self.digest {
+            Some(Ok(d)) => {
+                file.size = Some(d.bytes);
+                file.sha256 = Some(d.hex());
+                if !d.whole {
+                    file.note = Some(format!(
+                        "the SHA-256 of the first {} bytes only: the read stopped there, and standard input cannot be read again",
+                        d.bytes
+                    ));
+                }
+            }
+            Some(Err(e)) => {
+                file.note = Some(format!("not hashed: reading {} again failed: {e}", path.display()))
+            }
+            None if !self.opened => file.format = "could not be opened".into(),
+            None => {}
+        }
+        file
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {

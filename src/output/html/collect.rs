@@ -96,8 +96,11 @@ pub struct Collector {
     lane_bins: Vec<TimeBins<3>>,
     lanes_overflow: u64,
     last_lane: Option<usize>,
-    /// No event has been seen yet: interfaces in a topology are as they were at the start.
-    at_start: bool,
+    /// Tunnels up or down as the last interfaces fact said, drawn from the next event's time
+    /// (a fact carries no time of its own).
+    pending: Option<Vec<(IfaceName, bool)>>,
+    /// The last event time of the input being read (a file of a replay).
+    input_last: Option<Ts>,
     causes: Vec<CauseRow>,
     causes_overflow: u64,
     programs: Vec<(String, u64)>,
@@ -123,7 +126,8 @@ impl Collector {
             lane_bins: Vec::new(),
             lanes_overflow: 0,
             last_lane: None,
-            at_start: true,
+            pending: None,
+            input_last: None,
             causes: Vec::new(),
             causes_overflow: 0,
             programs: Vec::new(),
@@ -137,9 +141,12 @@ impl Collector {
         self.report.observe(j);
         let s = seen(j);
         self.span = Some(self.span.map_or((s.ts, s.ts), |(a, b)| (a.min(s.ts), b.max(s.ts))));
-        self.at_start = false;
+        self.input_last = Some(self.input_last.map_or(s.ts, |t| t.max(s.ts)));
+        if let Some(states) = self.pending.take() {
+            self.tunnel_states(&states, s.ts);
+        }
         if let Some((iface, up)) = s.tunnel_change {
-            self.tunnel_change(iface, s.ts, up);
+            self.tunnel_state(iface, s.ts, Some(up));
         }
         if s.what != What::Traffic {
             return;
@@ -206,7 +213,6 @@ impl Collector {
                 self.lanes.push(Lane {
                     name: name.clone(),
                     kind,
-                    initial_up: None,
                     changes: Vec::new(),
                     changes_dropped: 0,
                     bins: Vec::new(),
@@ -220,13 +226,48 @@ impl Collector {
         Some(i)
     }
 
-    fn tunnel_change(&mut self, iface: &IfaceName, ts: Ts, up: bool) {
+    /// Tunnel `iface` is up, down or (None) not known from `ts` on: a change when it differs
+    /// from what the lane says now.
+    fn tunnel_state(&mut self, iface: &IfaceName, ts: Ts, state: Option<bool>) {
         let Some(i) = self.lane(iface, Some(IfaceKind::Tunnel)) else { return };
         let lane = &mut self.lanes[i];
+        lane.kind = Some(IfaceKind::Tunnel);
+        if lane.state() == state {
+            return;
+        }
         if lane.changes.len() < self.limits.changes {
-            lane.changes.push((ts, up));
+            lane.changes.push((ts, state));
         } else {
             lane.changes_dropped += 1;
+        }
+    }
+
+    /// The tunnels of an interfaces fact, from `ts`: a tunnel that was known and is no longer
+    /// listed is gone (down).
+    fn tunnel_states(&mut self, states: &[(IfaceName, bool)], ts: Ts) {
+        let gone: Vec<IfaceName> = self
+            .lanes
+            .iter()
+            .filter(|l| l.state().is_some() && !states.iter().any(|(n, _)| *n == l.name))
+            .map(|l| l.name.clone())
+            .collect();
+        for name in &gone {
+            self.tunnel_state(name, ts, Some(false));
+        }
+        for (name, up) in states {
+            self.tunnel_state(name, ts, Some(*up));
+        }
+    }
+
+    /// The input being read ended (one file of a replay): until the next one says otherwise,
+    /// no tunnel's state is known, and the next input's interfaces are its own.
+    pub fn end_of_input(&mut self) {
+        self.pending = None;
+        let Some(ts) = self.input_last.take() else { return };
+        let known: Vec<IfaceName> =
+            self.lanes.iter().filter(|l| l.state().is_some()).map(|l| l.name.clone()).collect();
+        for name in &known {
+            self.tunnel_state(name, ts, None);
         }
     }
 
@@ -301,16 +342,8 @@ impl Sink for Collector {
     fn fact(&mut self, fact: &Fact) -> io::Result<()> {
         let Some(topology) = fact.interfaces() else { return Ok(()) };
         self.report.topology(topology);
-        let at_start = self.at_start;
-        for i in topology.iter().filter(|i| i.kind == IfaceKind::Tunnel) {
-            if let Some(l) = self.lane(&i.name, Some(IfaceKind::Tunnel)) {
-                let lane = &mut self.lanes[l];
-                lane.kind = Some(IfaceKind::Tunnel);
-                if at_start && lane.changes.is_empty() {
-                    lane.initial_up = Some(i.facts.up);
-                }
-            }
-        }
+        let tunnels = topology.iter().filter(|i| i.kind == IfaceKind::Tunnel);
+        self.pending = Some(tunnels.take(self.limits.lanes).map(|i| (i.name.clone(), i.facts.up)).collect());
         Ok(())
     }
 
@@ -375,14 +408,54 @@ mod tests {
         let d = c.data(Origin::Live, Vec::new(), None);
         let wg = d.lanes.iter().find(|l| l.name == "wg0").unwrap();
         assert_eq!(wg.kind, Some(IfaceKind::Tunnel));
-        assert_eq!(wg.initial_up, Some(true));
-        assert_eq!(wg.changes, vec![(Ts(20), false), (Ts(40), true)]);
+        // Up from the first event (the interfaces fact carries no time), down, up again.
+        assert_eq!(wg.changes, vec![(Ts(10), Some(true)), (Ts(20), Some(false)), (Ts(40), Some(true))]);
         let eth = d.lanes.iter().find(|l| l.name == "eth0").unwrap();
         let counts: Vec<[u64; 3]> = eth.bins.iter().map(|b| b.counts).collect();
         assert_eq!(counts, vec![[1, 0, 1]]);
         assert_eq!(d.span, Some((Ts(10), Ts(40))));
         let bypass: u64 = d.over_time.iter().map(|b| b.counts[Verdict::Bypass as usize]).sum();
         assert_eq!(bypass, 1);
+    }
+
+    /// Regression: a tunnel first seen in the second file of a replay had no band before its
+    /// first change, and a tunnel down at the end of one file stayed down through the next.
+    #[test]
+    fn tunnel_bands_follow_each_file_of_a_replay() {
+        let facts = |name: &str, up: bool| IfaceFacts { name: name.into(), up, ..Default::default() };
+        let fact = |ifaces: Vec<IfaceFacts>| {
+            let topo = Topology::from_facts(
+                ifaces.into_iter().enumerate().map(|(i, f)| (i as u32, f)),
+                &Overrides::default(),
+            );
+            Fact::Interfaces(topo)
+        };
+        let mut c = Collector::default();
+        // File one: wg0 up, then down.
+        c.fact(&fact(vec![facts("wg0", true), facts("eth0", true)])).unwrap();
+        c.observe(&flow(10, "eth0", Verdict::Leak));
+        c.observe(&notice(20, Notice::TunnelDown { iface: "wg0".into(), none_up: true }));
+        c.observe(&flow(30, "eth0", Verdict::Leak));
+        c.end_of_input();
+        // File two, later: wg0 up again, and a tunnel that file one did not have.
+        c.fact(&fact(vec![facts("wg0", true), facts("tun1", false), facts("eth0", true)])).unwrap();
+        c.observe(&flow(100, "eth0", Verdict::Tunnel));
+        c.observe(&flow(120, "eth0", Verdict::Tunnel));
+        c.end_of_input();
+        let d = c.data(Origin::Live, Vec::new(), None);
+        let lane = |n: &str| d.lanes.iter().find(|l| l.name == n).unwrap().changes.clone();
+        assert_eq!(
+            lane("wg0"),
+            vec![
+                (Ts(10), Some(true)),
+                (Ts(20), Some(false)),
+                (Ts(30), None),
+                (Ts(100), Some(true)),
+                (Ts(120), None)
+            ]
+        );
+        assert_eq!(lane("tun1"), vec![(Ts(100), Some(false)), (Ts(120), None)]);
+        assert!(lane("eth0").is_empty(), "physical interfaces have no bands");
     }
 
     #[test]

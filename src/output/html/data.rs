@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use dnsleak_core::{IfaceKind, IfaceName, Ts};
 
 use super::bins::Bin;
+use crate::counters::Counters;
 use crate::output::report::{FlowRow, IfaceRow, NameCount, NoticeRow, ResolverRow};
-use crate::output::Counters;
 
 /// Counters per lane bin: every DNS message and flow, leaks, bypasses.
 pub const LANE_ALL: usize = 0;
@@ -21,12 +21,20 @@ pub struct InputFile {
     /// "pcapng", "pcap, nanoseconds", "..., gzip".
     pub format: String,
     pub packets: u64,
-    /// Bytes on disk, when it is a regular file.
+    /// Bytes hashed: the whole file, or the part of standard input that was read.
     pub size: Option<u64>,
-    /// SHA-256 of the file's bytes as lowercase hex, when it could be read twice.
+    /// SHA-256 of those bytes as lowercase hex (compressed bytes for gzip), as `sha256sum`
+    /// prints it.
     pub sha256: Option<String>,
-    /// Why there is no hash, or what else went wrong with this file.
+    /// Why there is no hash or it covers only part of the input, or what else went wrong.
     pub note: Option<String>,
+}
+
+impl InputFile {
+    /// A file named but not read (a file before it could not be).
+    pub fn not_read(name: String) -> InputFile {
+        InputFile { name, format: "not read".into(), ..Default::default() }
+    }
 }
 
 /// Where the events came from.
@@ -43,13 +51,19 @@ pub enum Origin {
 pub struct Lane {
     pub name: IfaceName,
     pub kind: Option<IfaceKind>,
-    /// For tunnels: up or down when the capture began, when known.
-    pub initial_up: Option<bool>,
-    /// Tunnel went down (false) or came up (true), in order of arrival.
-    pub changes: Vec<(Ts, bool)>,
+    /// For tunnels: up (true), down (false) or not known (None: before its interfaces were
+    /// seen, between the files of a replay) from this time on, in order of arrival.
+    pub changes: Vec<(Ts, Option<bool>)>,
     pub changes_dropped: u64,
     /// Counts per bin, indexed by `LANE_ALL`, `LANE_LEAK`, `LANE_BYPASS`.
     pub bins: Vec<Bin<3>>,
+}
+
+impl Lane {
+    /// Up, down or not known, as of the last change.
+    pub fn state(&self) -> Option<bool> {
+        self.changes.last().and_then(|c| c.1)
+    }
 }
 
 /// A cause of exposure with its fix (filled when the events carry causes).

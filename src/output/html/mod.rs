@@ -19,7 +19,6 @@ pub mod bins;
 mod chart;
 mod collect;
 mod data;
-mod inputs;
 mod timeline;
 mod view;
 
@@ -34,11 +33,13 @@ use dnsleak_core::Ts;
 
 pub use collect::{Collector, Limits};
 pub use data::{CauseRow, InputFile, Lane, Leaked, Origin, ReportData};
-pub use inputs::Hashes;
 pub use view::{page, Page};
 
+// The engine's configuration sits beside this module (not at the crate root, askama's
+// default): where the templates are and how whitespace between tags is trimmed. HTML escaping
+// is on for every .html template.
 #[derive(Template)]
-#[template(path = "report.html")]
+#[template(path = "report.html", config = "src/output/html/askama.toml")]
 struct PageTemplate<'a> {
     p: &'a Page,
 }
@@ -55,16 +56,15 @@ pub struct HtmlReport {
     path: PathBuf,
     file: File,
     pub collector: Collector,
-    hashes: Option<Hashes>,
+    /// The files replayed so far (None: live capture).
+    inputs: Option<Vec<InputFile>>,
 }
 
 impl HtmlReport {
-    /// For `replay --report PATH FILE...`: starts hashing the input files on a thread.
-    pub fn replay(path: &Path, files: &[PathBuf], names: Vec<String>) -> anyhow::Result<HtmlReport> {
+    /// For `replay --report PATH FILE...`; each file is added with [`HtmlReport::input_read`].
+    pub fn replay(path: &Path) -> anyhow::Result<HtmlReport> {
         // app::config refused a report path that is one of the inputs.
-        let mut r = Self::create(path)?;
-        r.hashes = Some(Hashes::spawn(files, names));
-        Ok(r)
+        Ok(HtmlReport { inputs: Some(Vec::new()), ..Self::create(path)? })
     }
 
     /// For `monitor --report PATH`.
@@ -76,22 +76,27 @@ impl HtmlReport {
         let file = File::create(path).with_context(|| {
             format!("cannot create the report {}: check the directory exists and is writable", path.display())
         })?;
-        Ok(HtmlReport { path: path.to_path_buf(), file, collector: Collector::default(), hashes: None })
+        Ok(HtmlReport { path: path.to_path_buf(), file, collector: Collector::default(), inputs: None })
     }
 
-    /// Writes the page. `sources` are the files as replay read them (name, format, packets);
-    /// `error` is how the input ended early, if it did; `generated` is the wall clock's now.
+    /// One input file was read (or could not be): it joins the audit trail, and what the
+    /// collector knows of its interfaces ends with it.
+    pub fn input_read(&mut self, file: InputFile) {
+        self.collector.end_of_input();
+        if let Some(v) = &mut self.inputs {
+            v.push(file);
+        }
+    }
+
+    /// Writes the page. `error` is how the input ended early, if it did; `generated` is the
+    /// wall clock's now.
     pub fn write(
         self,
-        sources: &[crate::output::summary::Source],
         mut notes: Vec<String>,
         error: Option<&anyhow::Error>,
         generated: Ts,
     ) -> anyhow::Result<()> {
-        let origin = match self.hashes {
-            Some(h) => Origin::Replay(h.join(sources)),
-            None => Origin::Live,
-        };
+        let origin = self.inputs.map_or(Origin::Live, Origin::Replay);
         if let Some(e) = error {
             notes.push(format!(
                 "The input ended early with an error; what was read before it is counted here: {e:#}"

@@ -220,29 +220,32 @@ fn lane_view(l: &Lane, scale: &Scale, y: f64, span: (Ts, Ts), marks_total: usize
     }
 }
 
-/// Up (green) and down (hatched red) bands of a tunnel; one neutral track for other lanes.
+/// Up (green) and down (hatched red) bands of a tunnel, each from its change to the next (in
+/// order of arrival: the files of a replay may overlap in time); where the state is not known
+/// (before the interfaces were seen, between files) only the neutral track shows, as it does
+/// for every other lane.
 fn bands(l: &Lane, scale: &Scale, y: f64, span: (Ts, Ts), name: &str) -> Vec<Rect> {
-    let track = || Rect::new(PLOT_X0, y, PLOT_X1 - PLOT_X0, LANE_H, "track", name.to_string());
+    let mut out = vec![Rect::new(PLOT_X0, y, PLOT_X1 - PLOT_X0, LANE_H, "track", name.to_string())];
     if l.kind != Some(IfaceKind::Tunnel) {
-        return vec![track()];
+        return out;
     }
-    let mut changes = l.changes.clone();
-    changes.sort_by_key(|c| c.0);
-    let mut state = l.initial_up.or_else(|| changes.first().map(|c| !c.1));
-    let mut from = scale.t0.min(span.0 .0);
-    let mut out = vec![track()];
     let end = scale.end();
-    for (t, up) in changes.iter().map(|(t, up)| (t.0, *up)).chain([(end, true)]) {
-        if let Some(s) = state {
-            let (x0, x1) = (scale.x(from), scale.x(t));
-            if x1 > x0 || t == end {
-                let (class, word) = if s { ("band-up", "up") } else { ("band-down", "DOWN") };
-                let title = format!("tunnel {name} {word} from {} to {}", at(from), at(t.min(span.1 .0)));
-                out.push(Rect::new(x0, y, (x1 - x0).max(1.0), LANE_H, class, title));
-            }
+    for (i, (t, state)) in l.changes.iter().enumerate() {
+        let Some(up) = state else { continue };
+        // From the first event on is from the chart's left edge; to the last, to its right.
+        let from = if *t <= span.0 { scale.t0.min(t.0) } else { t.0 };
+        let to = match l.changes.get(i + 1) {
+            Some((next, _)) if *next < span.1 => next.0,
+            _ => end,
+        };
+        if to <= from {
+            continue;
         }
-        state = Some(up);
-        from = t;
+        let (x0, x1) = (scale.x(from), scale.x(to));
+        let (class, word) = if *up { ("band-up", "up") } else { ("band-down", "DOWN") };
+        let title =
+            format!("tunnel {name} {word} from {} to {}", at(from.max(span.0 .0)), at(to.min(span.1 .0)));
+        out.push(Rect::new(x0, y, (x1 - x0).max(1.0), LANE_H, class, title));
     }
     out
 }
