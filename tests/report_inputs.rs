@@ -172,3 +172,36 @@ fn tunnel_bands_stay_within_each_file() {
     assert!(down[0].contains("from 23:23:"), "{down:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--continue`: the files are one rotated capture, so the tunnel's state runs on from one
+/// file into the next (the opposite of separate files, above), and every file is listed.
+#[test]
+fn continued_files_carry_tunnel_bands_across() {
+    let dir = tmp_dir("bands-continue");
+    let files = [fixture("clean-tunnel.pcapng"), fixture("tunnel-dies.pcapng")];
+    let html = replay_report(&dir, &[&files[0], &files[1]], &["--continue"]);
+    assert_eq!(inputs(&html).len(), 2);
+    let doc = Html::parse_document(&html);
+    let bands: Vec<String> =
+        doc.select(&sel("#timeline rect.band-up title")).map(|t| t.text().collect()).collect();
+    assert!(bands.iter().any(|b| b.contains("from 22:02:") && b.contains("to 23:23:")), "{bands:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-j` with `--report`: the report still covers every file, in order, the same page as
+/// without `-j` (the report's timeline takes the files one after another).
+#[test]
+fn jobs_with_a_report_cover_every_file() {
+    let dir = tmp_dir("jobs");
+    let names = ["demo.pcapng", "tunnel-dies.pcapng", "quic-doq.pcapng", "dnscrypt.pcapng"];
+    let files: Vec<_> = names.iter().map(|n| fixture(n)).collect();
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let parallel = replay_report(&dir, &paths, &["-j", "2"]);
+    let rows = inputs(&parallel);
+    let listed: Vec<&str> = rows.iter().map(|r| r.0.trim_start_matches("fixtures/")).collect();
+    assert_eq!(listed, names, "{rows:?}");
+    assert!(rows.iter().all(|r| r.2.len() == 64), "every file hashed: {rows:?}");
+    let one = replay_report(&dir, &paths, &["-j", "1"]);
+    assert_eq!(report_common::outline(&parallel), report_common::outline(&one));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
@@ -47,31 +48,46 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Created now: a path that cannot be written fails before the capture starts.
     let report = cfg.report.as_deref().map(HtmlReport::live).transpose()?;
     let started = Instant::now();
+    // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
+    let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
+    let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, report, started),
-        MonitorOutput::Json => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_reported(&cfg.capture, report, &mut JsonSink::new(io::stdout()), &stop)?
-        }
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, report, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report)?,
         MonitorOutput::Lines { color } => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_reported(&cfg.capture, report, &mut LinesSink::new(io::stdout(), color), &stop)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report)?
         }
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// A capture session into `display`, the service and the report, until a signal (or
+/// `--duration`).
+fn headless(
+    cfg: &CaptureConfig,
+    display: impl Sink,
+    service: Service,
+    report: Option<HtmlReport>,
+) -> anyhow::Result<Captured> {
+    let stop = signals::install().context("installing the signal handlers")?;
+    capture_reported(cfg, report, &mut Tee(display, service), &stop)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
 fn dashboard(
     capture: CaptureConfig,
+    service: Service,
     report: Option<HtmlReport>,
     started: Instant,
 ) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
-    let closed =
-        crate::tui::run(source, None, move |sink, stop| capture_reported(&capture, report, sink, stop))?;
+    let hooks = service.hooks();
+    let closed = crate::tui::run(source, None, move |sink, stop| {
+        capture_reported(&capture, report, &mut Tee(sink, service), stop)
+    })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
     };
@@ -81,6 +97,9 @@ fn dashboard(
         let _ = writeln!(err, "dnsleak: {}", escape(text));
     }
     let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
+    if let Some(h) = hooks {
+        let _ = write!(err, "{}", h.line());
+    }
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 

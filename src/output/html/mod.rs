@@ -79,10 +79,13 @@ impl HtmlReport {
         Ok(HtmlReport { path: path.to_path_buf(), file, collector: Collector::default(), inputs: None })
     }
 
-    /// One input file was read (or could not be): it joins the audit trail, and what the
-    /// collector knows of its interfaces ends with it.
-    pub fn input_read(&mut self, file: InputFile) {
-        self.collector.end_of_input();
+    /// One input file was read (or could not be): it joins the audit trail, and (when
+    /// `ends`: its pipeline ends with it, not with `--continue`) what the collector knows of
+    /// its interfaces ends with it.
+    pub fn input_read(&mut self, file: InputFile, ends: bool) {
+        if ends {
+            self.collector.end_of_input();
+        }
         if let Some(v) = &mut self.inputs {
             v.push(file);
         }
