@@ -213,3 +213,53 @@ fn optional_parts_show_when_present() {
     assert_eq!(configured, ["yes"]);
     assert_eq!(doc.select(&sel("x")).count(), 0);
 }
+
+/// Every encrypted DNS protocol the core tells apart has its row, DoH on HTTP/3 (QUIC) apart
+/// from DoH over TCP, with flows through and around the tunnel counted (the fixtures'
+/// summaries say the same).
+#[test]
+fn encrypted_protocols_are_told_apart() {
+    let dir = tmp_dir("encrypted");
+    let files: Vec<_> = ["demo.pcapng", "quic-doq.pcapng", "quic-doh3.pcapng", "dnscrypt.pcapng"]
+        .iter()
+        .map(|n| fixture(n))
+        .collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let html = replay_report(&dir, &paths, &[]);
+    let doc = Html::parse_document(&html);
+    let rows: Vec<Vec<String>> = doc
+        .select(&sel("#encrypted tbody tr"))
+        .map(|tr| {
+            let cells: Vec<String> = tr.select(&sel("td")).map(|td| td.text().collect()).collect();
+            // protocol, through the tunnel, around it.
+            vec![cells[0].clone(), cells[3].clone(), cells[4].clone()]
+        })
+        .collect();
+    let want =
+        [["DoT", "1", "1"], ["DoH", "0", "1"], ["DoH3", "0", "2"], ["DoQ", "1", "1"], ["DNSCrypt", "1", "2"]];
+    assert_eq!(rows, want.map(|r| r.map(String::from).to_vec()).to_vec());
+    let transports: Vec<String> = doc
+        .select(&sel("#flows table:not(#encrypted) tbody td:nth-child(6)"))
+        .map(|e| e.text().collect())
+        .collect();
+    for t in ["DoT", "DoH", "DoH3", "DoQ", "DNSCrypt"] {
+        assert!(transports.iter().any(|x| x == t), "{t} not among the bypassing flows: {transports:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Counters of what was given up or dropped are shown when not zero, named.
+#[test]
+fn given_up_and_dropped_counters_are_named() {
+    let mut c = Collector::default();
+    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
+    let mut data = c.data(Origin::Live, Vec::new(), None);
+    let html = render(&data).unwrap();
+    assert!(html.contains("Nothing was dropped"), "nothing dropped, nothing said");
+    data.counters.core.quic_given_up = 3;
+    data.counters.core.encrypted_flows_evicted = 5;
+    let doc = Html::parse_document(&render(&data).unwrap());
+    let text: String = doc.select(&sel("#unparsed")).flat_map(|e| e.text()).collect();
+    assert!(text.contains("QUIC connections whose first message could not be read whole"), "{text}");
+    assert!(text.contains("encrypted-flow records dropped to keep memory bounded"), "{text}");
+}
