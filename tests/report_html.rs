@@ -6,7 +6,7 @@ mod report_common;
 
 use std::process::Command;
 
-use dnsleak::output::html::{render, CauseRow, Collector, Limits, Origin};
+use dnsleak::output::html::{render, CauseRow, Collector, Limits, OnLeakCounts, Origin};
 use dnsleak::output::report::ReportLimits;
 use dnsleak::output::Sink;
 use report_common::{event, fixture, outline, replay_report, tmp_dir};
@@ -258,8 +258,11 @@ fn given_up_and_dropped_counters_are_named() {
     assert!(html.contains("Nothing was dropped"), "nothing dropped, nothing said");
     data.counters.core.quic_given_up = 3;
     data.counters.core.encrypted_flows_evicted = 5;
+    data.on_leak = Some(OnLeakCounts { episodes: 9, succeeded: 4, failed: 1, dropped: 4 });
     let doc = Html::parse_document(&render(&data).unwrap());
     let text: String = doc.select(&sel("#unparsed")).flat_map(|e| e.text()).collect();
     assert!(text.contains("QUIC connections whose first message could not be read whole"), "{text}");
     assert!(text.contains("encrypted-flow records dropped to keep memory bounded"), "{text}");
+    assert!(text.contains("--on-leak commands not run (queue full, or the monitor stopping)4"), "{text}");
+    assert!(text.contains("--on-leak commands that failed1"), "{text}");
 }

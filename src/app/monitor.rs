@@ -72,7 +72,7 @@ fn headless(
     report: Option<HtmlReport>,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_reported(cfg, report, &mut Tee(display, service), &stop)
+    capture_reported(cfg, report, display, service, &stop)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
@@ -86,7 +86,7 @@ fn dashboard(
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_reported(&capture, report, &mut Tee(sink, service), stop)
+        capture_reported(&capture, report, sink, service, stop)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -103,16 +103,22 @@ fn dashboard(
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
-/// capture ends: also when it ends with an error, which the page then names.
+/// `capture_into` the display, the service and the HTML report (`--report`), which is written
+/// when the capture ends (also when it ends with an error, which the page then names), with
+/// what `--on-leak` did: the session's end has stopped its runner.
 fn capture_reported(
     cfg: &CaptureConfig,
     mut report: Option<HtmlReport>,
-    sink: &mut dyn Sink,
+    display: impl Sink,
+    service: Service,
     stop: &AtomicBool,
 ) -> anyhow::Result<Captured> {
-    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
-    if let Some(r) = report {
+    let hooks = service.hooks();
+    let mut sinks = Tee(Tee(display, service), report.as_mut().map(|r| &mut r.collector));
+    let captured = capture_into(cfg, &mut sinks, stop);
+    drop(sinks);
+    if let Some(mut r) = report {
+        r.on_leak = hooks.map(|h| h.counts());
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;
     }

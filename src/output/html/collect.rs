@@ -339,6 +339,7 @@ impl Collector {
             causes_overflow: self.causes_overflow,
             programs,
             programs_overflow: self.programs_overflow,
+            on_leak: None,
         }
     }
 }

@@ -132,6 +132,16 @@ pub struct EncryptedRow {
     pub first: Ts,
 }
 
+/// What `monitor --on-leak` did, once its runner has stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnLeakCounts {
+    pub episodes: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Not run: the queue was full, or the monitor was stopping.
+    pub dropped: u64,
+}
+
 /// Leaked names: the most frequent, from a bounded sketch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leaked {
@@ -177,4 +187,6 @@ pub struct ReportData {
     /// Exposures per program (when the events carry the process), most first.
     pub programs: Vec<(String, u64)>,
     pub programs_overflow: u64,
+    /// `monitor --on-leak`'s commands, when it was given.
+    pub on_leak: Option<OnLeakCounts>,
 }

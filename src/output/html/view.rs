@@ -581,6 +581,10 @@ fn dropped(data: &ReportData) -> Vec<(String, String)> {
         ("exposures whose cause did not fit the cause table".into(), data.causes_overflow),
         ("exposures whose program did not fit the program table".into(), data.programs_overflow),
     ];
+    if let Some(h) = data.on_leak {
+        v.push(("--on-leak commands not run (queue full, or the monitor stopping)".into(), h.dropped));
+        v.push(("--on-leak commands that failed".into(), h.failed));
+    }
     for c in &data.counters.capture {
         let name = escape(&c.iface);
         v.push((format!("{name}: frames dropped, dnsleak's pipeline full"), c.dropped_pipeline));
