@@ -179,13 +179,18 @@ fn a_truncated_capture_still_gets_its_report() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The data of a live capture that saw one leak.
+fn one_leak() -> dnsleak::output::html::ReportData {
+    let mut c = Collector::default();
+    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
+    c.data(Origin::Live, Vec::new(), None)
+}
+
 /// Causes, fixes, programs and resolver configuration show when the events carry them (set
 /// here on the data, as the facts and process work will), with their text escaped.
 #[test]
 fn optional_parts_show_when_present() {
-    let mut c = Collector::default();
-    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
-    let mut data = c.data(Origin::Live, Vec::new(), None);
+    let mut data = one_leak();
     assert!(data.causes.is_empty() && data.programs.is_empty() && data.configured.is_empty());
     let bare = Html::parse_document(&render(&data).unwrap());
     for gone in ["#causes", "#by-cause", "#by-program"] {
@@ -251,9 +256,7 @@ fn encrypted_protocols_are_told_apart() {
 /// Counters of what was given up or dropped are shown when not zero, named.
 #[test]
 fn given_up_and_dropped_counters_are_named() {
-    let mut c = Collector::default();
-    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
-    let mut data = c.data(Origin::Live, Vec::new(), None);
+    let mut data = one_leak();
     let html = render(&data).unwrap();
     assert!(html.contains("Nothing was dropped"), "nothing dropped, nothing said");
     data.counters.core.quic_given_up = 3;
