@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use dnsleak_core::process::{Attribution, ProcessTable, QueryOwner, QuerySeen, SockProto};
+use dnsleak_core::process::{Attribution, Owner, ProcessTable, QuerySeen, SockProto};
 use dnsleak_core::{Process, SocketOwner, Ts};
 use netns::*;
 use serde_json::Value;
@@ -231,7 +231,10 @@ impl Tcpdump {
     /// Stops it by PID and returns what it said (its counts of packets captured and dropped).
     fn stop(mut self) -> String {
         let c = self.child.take().unwrap();
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&c), rustix::process::Signal::TERM);
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&c),
+            rustix::process::Signal::TERM,
+        );
         let _ = c.wait_with_output();
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -289,7 +292,7 @@ fn fact(v: &Value) -> SocketOwner {
 /// Facts and captured queries in time order through the core's table (a fact before a
 /// query at the same time, as the pipeline drains facts before each batch): each query with
 /// what the table says of it.
-fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, QueryOwner)>, ProcessTable) {
+fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, Owner)>, ProcessTable) {
     let mut all: Vec<(Ts, u8, &Value)> = facts.iter().map(|f| (ts_of(f), 0, f)).collect();
     all.extend(queries.iter().map(|q| (ts_of(q), 1, q)));
     all.sort_by_key(|(ts, k, _)| (*ts, *k));

@@ -413,7 +413,7 @@ mod tests {
         let question = Some(Question { name: QName::from("example.com"), qtype, qclass: 1 });
         let header = DnsHeader { id: 7, flags: 0x0100, qdcount: 1, ..Default::default() };
         let dns = Some(DnsInfo { header, question, payload: Box::default() });
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None });
+        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None, owner: None });
         Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body })
     }
 
