@@ -67,6 +67,20 @@ pub struct JudgeArgs {
     pub doh_list: Option<PathBuf>,
 }
 
+/// How live capture names the program behind each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProcessMode {
+    // eBPF when it loads, else the sock_diag + /proc scan (long-lived sockets only).
+    #[default]
+    Auto,
+    // eBPF or fail (every socket, short-lived ones included).
+    Ebpf,
+    // The sock_diag + /proc scan only.
+    Scan,
+    // Do not name programs.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorChoice {
     #[default]
@@ -94,6 +108,9 @@ pub struct MonitorArgs {
     /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
@@ -139,6 +156,9 @@ pub struct CheckArgs {
     /// Report as NDJSON.
     #[arg(long)]
     pub json: bool,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,11 @@
 //! and joined with the facts in dnsleak_core's process table by time, must attribute every
 //! query (2,000 of 2,000 from one socket) and give the stub's upstream query `on_behalf_of`
 //! the program that asked it. Without the capabilities eBPF needs, the fallback must say so.
+//! `live_procs/monitor.rs` asserts the same through `dnsleak monitor --json`, `--write` and
+//! replay of the written file.
 
+#[path = "live_procs/monitor.rs"]
+mod monitor;
 mod netns;
 mod support;
 

@@ -9,6 +9,7 @@ pub mod escape;
 pub mod json;
 pub mod lines;
 pub mod pcapng;
+pub mod programs;
 pub mod report;
 pub mod summary;
 
