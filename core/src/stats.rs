@@ -112,6 +112,8 @@ pub struct Stats {
     /// Which programs sent the outgoing messages: how many were attributed, and how (`None`
     /// when process attribution did not run).
     pub processes: Option<super::process::ProcessStats>,
+    /// QUIC connections whose ClientHello could not be read whole (decided without a name).
+    pub quic_given_up: u64,
 }
 
 impl Stats {
@@ -167,6 +169,7 @@ impl Stats {
             pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
             encrypted_flows_evicted,
             processes,
+            quic_given_up,
         } = other;
         self.frames += frames;
         self.bytes += bytes;
@@ -203,6 +206,7 @@ impl Stats {
         if let Some(p) = processes {
             self.processes.get_or_insert_with(Default::default).add(p);
         }
+        self.quic_given_up += quic_given_up;
     }
 }
 

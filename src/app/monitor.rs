@@ -17,6 +17,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
@@ -25,7 +26,7 @@ use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
 use crate::output::programs::{self, Programs};
-use crate::output::Sink;
+use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::{privilege, signals};
 use crate::tui::app::Source;
@@ -49,26 +50,45 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
     let started = Instant::now();
+    // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
+    let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
+    let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, started),
-        MonitorOutput::Json => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut JsonSink::new(io::stdout()), &stop, procs)?
-        }
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, procs)?,
         MonitorOutput::Lines { color } => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut LinesSink::new(io::stdout(), color), &stop, procs)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, procs)?
         }
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, procs)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
+/// A capture session into `display` and the service, until a signal (or `--duration`).
+fn headless(
+    cfg: &CaptureConfig,
+    display: impl Sink,
+    service: Service,
+    procs: Started,
+) -> anyhow::Result<Captured> {
+    let stop = signals::install().context("installing the signal handlers")?;
+    capture_into(cfg, &mut Tee(display, service), &stop, procs)
+}
+
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
-fn dashboard(capture: CaptureConfig, procs: Started, started: Instant) -> anyhow::Result<Outcome> {
+fn dashboard(
+    capture: CaptureConfig,
+    procs: Started,
+    service: Service,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
-    let closed = crate::tui::run(source, None, move |sink, stop| capture_into(&capture, sink, stop, procs))?;
+    let hooks = service.hooks();
+    let closed = crate::tui::run(source, None, move |sink, stop| {
+        capture_into(&capture, &mut Tee(sink, service), stop, procs)
+    })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
     };
@@ -78,6 +98,9 @@ fn dashboard(capture: CaptureConfig, procs: Started, started: Instant) -> anyhow
         let _ = writeln!(err, "dnsleak: {}", escape(text));
     }
     let _ = write!(err, "{}", final_summary(&captured, started.elapsed()));
+    if let Some(h) = hooks {
+        let _ = write!(err, "{}", h.line());
+    }
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
