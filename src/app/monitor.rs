@@ -58,9 +58,7 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
         MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
-        MonitorOutput::Json => {
-            headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?
-        }
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
         MonitorOutput::Lines { color } => {
             headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report, procs)?
         }
@@ -121,8 +119,7 @@ fn capture_reported(
     stop: &AtomicBool,
     procs: Started,
 ) -> anyhow::Result<Captured> {
-    let captured =
-        capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
+    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
     if let Some(r) = report {
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;

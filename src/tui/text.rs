@@ -2,7 +2,7 @@
 //! programs.
 
 use crate::output::escape::escape;
-use dnsleak_core::{names, Attribution, Owner, Process, ProcessStats, Ts};
+use dnsleak_core::{names, Attribution, Owner, Process, ProcessStats};
 
 pub use crate::output::time::{full_time, hms, hms_ms};
 

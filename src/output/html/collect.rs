@@ -53,7 +53,7 @@ struct Seen<'a> {
     exposure: bool,
     /// A tunnel that went down (false) or came up (true).
     tunnel_change: Option<(&'a IfaceName, bool)>,
-    /// Filled once events carry causes, fixes, processes and resolver configuration.
+    /// Filled once events carry causes, fixes and resolver configuration.
     cause: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
     process: Option<&'a str>,
     configured: Option<(IpAddr, bool)>,
@@ -80,7 +80,7 @@ fn seen(j: &Judged) -> Seen<'_> {
         exposure: j.is_exposure(),
         tunnel_change,
         cause: None,
-        process: None,
+        process: ev.owner().and_then(|o| o.program()).map(|p| p.name.as_str()),
         configured: None,
     }
 }
@@ -387,7 +387,7 @@ mod tests {
             encap: None,
             provider: None,
         };
-        j.event.body = Body::Flow(Flow { wire, sni: None });
+        j.event.body = Body::Flow(Flow { wire, sni: None, owner: None });
         j.event.iface_name = IfaceName::new(iface);
         j.verdict = Some(verdict);
         j.reason = Reason::Notice;
