@@ -23,6 +23,7 @@ use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
 use crate::output::escape::escape;
+use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
@@ -50,31 +51,35 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // Created now: a path that cannot be written fails before the capture starts.
+    let report = cfg.report.as_deref().map(HtmlReport::live).transpose()?;
     let started = Instant::now();
     // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
     let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, started),
-        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, procs)?,
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
         MonitorOutput::Lines { color } => {
-            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, procs)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report, procs)?
         }
-        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, procs)?,
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report, procs)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// A capture session into `display` and the service, until a signal (or `--duration`).
+/// A capture session into `display`, the service and the report, until a signal (or
+/// `--duration`).
 fn headless(
     cfg: &CaptureConfig,
     display: impl Sink,
     service: Service,
+    report: Option<HtmlReport>,
     procs: Started,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_into(cfg, &mut Tee(display, service), &stop, procs)
+    capture_reported(cfg, report, &mut Tee(display, service), &stop, procs)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
@@ -83,12 +88,13 @@ fn dashboard(
     capture: CaptureConfig,
     procs: Started,
     service: Service,
+    report: Option<HtmlReport>,
     started: Instant,
 ) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_into(&capture, &mut Tee(sink, service), stop, procs)
+        capture_reported(&capture, report, &mut Tee(sink, service), stop, procs)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -103,6 +109,23 @@ fn dashboard(
         let _ = write!(err, "{}", h.line());
     }
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
+/// capture ends: also when it ends with an error, which the page then names.
+fn capture_reported(
+    cfg: &CaptureConfig,
+    mut report: Option<HtmlReport>,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    procs: Started,
+) -> anyhow::Result<Captured> {
+    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
+    if let Some(r) = report {
+        let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
+        r.write(notes, captured.as_ref().err(), wall_now())?;
+    }
+    captured
 }
 
 /// What a capture session ends with.
