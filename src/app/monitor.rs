@@ -17,6 +17,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::reorder::Reorder;
 use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
@@ -169,12 +170,21 @@ pub fn capture_into(
         s.handle(Msg::Diagnostic(note))?;
     }
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
+    // Programs named: frames of all interfaces in capture order (`reorder` says why).
+    let mut hold = s.procs.is_some().then(Reorder::default);
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        match live.messages().recv_timeout(COUNTERS_EVERY / 2) {
-            Ok(msg) => s.handle(msg)?,
+        let due = hold.as_ref().and_then(Reorder::next_due);
+        let wait = due.map_or(COUNTERS_EVERY / 2, |d| d.saturating_duration_since(Instant::now()));
+        match live.messages().recv_timeout(wait.min(COUNTERS_EVERY / 2)) {
+            Ok(msg) => s.feed(&mut hold, msg)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(h) = &mut hold {
+            while let Some(f) = h.pop_due(Instant::now()) {
+                s.handle(Msg::Frame(f))?;
+            }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
             s.tick(&live)?;
@@ -184,7 +194,10 @@ pub fn capture_into(
     // Close every capture; what they still held arrives before the channel closes.
     live.stop();
     while let Ok(msg) = live.messages().recv() {
-        s.handle(msg)?;
+        s.feed(&mut hold, msg)?;
+    }
+    if let Some(h) = &mut hold {
+        s.release(h)?;
     }
     s.pipeline.finish(&mut s.out);
     s.emit()?;
@@ -212,6 +225,31 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// A message from the captures: a frame waits in `hold` (when frames are reordered);
+    /// anything else first lets every held frame go, so it stays after the frames before it.
+    fn feed(&mut self, hold: &mut Option<Reorder>, msg: Msg) -> anyhow::Result<()> {
+        match (hold, msg) {
+            (Some(h), Msg::Frame(f)) => {
+                h.push(f, Instant::now());
+                Ok(())
+            }
+            (h, msg) => {
+                if let Some(h) = h {
+                    self.release(h)?;
+                }
+                self.handle(msg)
+            }
+        }
+    }
+
+    /// Every held frame, in capture order.
+    fn release(&mut self, hold: &mut Reorder) -> anyhow::Result<()> {
+        while let Some(f) = hold.pop() {
+            self.handle(Msg::Frame(f))?;
+        }
+        Ok(())
+    }
+
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
             Msg::Frame(mut f) => {

@@ -359,10 +359,14 @@ fn event_cells(row: &Row, cols: Cols, programs: bool) -> (Vec<Cell<'static>>, St
     (cells, style)
 }
 
+/// Terminal width from which the events table has a program column (the name keeps at least
+/// 26 columns; narrower, the program is in the detail pane).
+const PROGRAM_COLUMN_FROM: u16 = 136;
+
 /// Whether the events table has a program column: programs are named (live attribution, or
 /// a file that recorded them) and the terminal is wide enough.
-fn program_column(model: &Model, cols: Cols) -> bool {
-    cols != Cols::Narrow && model.counters.core.processes.is_some()
+fn program_column(model: &Model, width: u16) -> bool {
+    width >= PROGRAM_COLUMN_FROM && model.counters.core.processes.is_some()
 }
 
 fn event_widths(cols: Cols, programs: bool) -> Vec<Constraint> {
@@ -440,7 +444,7 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
         offset = pos + 1 - rows_fit;
     }
     app.offset.set(offset);
-    let programs = program_column(model, cols);
+    let programs = program_column(model, area.width);
     let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
         |(i, r)| {
             let (cells, mut style) = event_cells(r, cols, programs);

@@ -458,6 +458,34 @@ mod tests {
         assert!(lane("eth0").is_empty(), "physical interfaces have no bands");
     }
 
+    /// The program behind each leak or bypass (the one a stub asked for, when forwarded).
+    #[test]
+    fn exposures_are_counted_by_program() {
+        use dnsleak_core::{Attribution, Owner, Process};
+        let p = |pid, name: &str| Process { pid, name: name.into(), exe: None, uid: None };
+        let owned = |owner: Owner, verdict| {
+            let mut j = flow(1, "eth0", verdict);
+            if let Body::Flow(f) = &mut j.event.body {
+                f.owner = Some(std::sync::Arc::new(owner));
+            }
+            j
+        };
+        let mut c = Collector::default();
+        let dig = Owner { process: Attribution::Process(p(4242, "dig")), on_behalf_of: None };
+        let via =
+            Owner { process: Attribution::Process(p(77, "dnsmasq")), on_behalf_of: Some(p(1200, "firefox")) };
+        for (o, v) in [
+            (&dig, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&dig, Verdict::Tunnel),
+        ] {
+            c.observe(&owned(o.clone(), v));
+        }
+        let d = c.data(Origin::Live, Vec::new(), None);
+        assert_eq!(d.programs, [("firefox".to_string(), 2), ("dig".to_string(), 1)]);
+    }
+
     #[test]
     fn interfaces_beyond_the_lanes_are_counted() {
         let limits = Limits { lanes: 2, ..Limits::default() };
