@@ -35,6 +35,6 @@ pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use pipeline::{Config, Pipeline};
 pub use process::{Attribution, Process, ProcessStats, ProcessTable, SockProto, SocketOwner};
-pub use stats::{FrameClass, Stats};
+pub use stats::{FlowCarrier, FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};
