@@ -14,6 +14,8 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+mod merge;
+
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
