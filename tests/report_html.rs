@@ -264,7 +264,7 @@ fn given_up_and_dropped_counters_are_named() {
     data.on_leak = Some(OnLeakCounts { episodes: 9, succeeded: 4, failed: 1, dropped: 4 });
     let doc = Html::parse_document(&render(&data).unwrap());
     let text: String = doc.select(&sel("#unparsed")).flat_map(|e| e.text()).collect();
-    assert!(text.contains("QUIC connections whose first message could not be read whole"), "{text}");
+    assert!(text.contains("QUIC connections whose ClientHello could not be read whole"), "{text}");
     assert!(text.contains("encrypted-flow records dropped to keep memory bounded"), "{text}");
     assert!(text.contains("--on-leak commands not run (queue full, or the monitor stopping)4"), "{text}");
     assert!(text.contains("--on-leak commands that failed1"), "{text}");

@@ -8,11 +8,11 @@ use std::io;
 use std::net::IpAddr;
 
 use dnsleak_core::event::MessageKind;
-use dnsleak_core::{Body, Fact, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict};
+use dnsleak_core::{Body, Fact, FlowCarrier, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict};
 
 use super::bins::TimeBins;
 use super::data::{
-    CauseRow, Encrypted, EncryptedRow, Lane, Leaked, Origin, ReportData, LANE_ALL, LANE_BYPASS, LANE_LEAK,
+    CauseRow, EncryptedRow, Lane, Leaked, Origin, ReportData, LANE_ALL, LANE_BYPASS, LANE_LEAK,
 };
 use crate::counters::Counters;
 use crate::output::report::{Report, ReportLimits};
@@ -56,8 +56,8 @@ struct Seen<'a> {
     /// A tunnel that went down (false) or came up (true).
     tunnel_change: Option<(&'a IfaceName, bool)>,
     /// An encrypted DNS flow's protocol.
-    encrypted: Option<Encrypted>,
-    /// Filled once events carry causes, fixes, processes and resolver configuration.
+    encrypted: Option<FlowCarrier>,
+    /// Filled once events carry causes, fixes and resolver configuration.
     cause: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
     process: Option<&'a str>,
     configured: Option<(IpAddr, bool)>,
@@ -77,7 +77,7 @@ fn seen(j: &Judged) -> Seen<'_> {
         _ => None,
     };
     let encrypted = match &ev.body {
-        Body::Flow(f) => Encrypted::of(f.wire.transport, f.wire.proto),
+        Body::Flow(f) => FlowCarrier::of(f.wire.transport, f.wire.proto),
         _ => None,
     };
     Seen {
@@ -89,7 +89,7 @@ fn seen(j: &Judged) -> Seen<'_> {
         tunnel_change,
         encrypted,
         cause: None,
-        process: None,
+        process: ev.owner().and_then(|o| o.program()).map(|p| p.name.as_str()),
         configured: None,
     }
 }
@@ -210,7 +210,7 @@ impl Collector {
         }
     }
 
-    fn encrypted_flow(&mut self, protocol: Encrypted, verdict: Verdict, ts: Ts) {
+    fn encrypted_flow(&mut self, protocol: FlowCarrier, verdict: Verdict, ts: Ts) {
         let make = || EncryptedRow { protocol, verdicts: [0; 5], first: ts };
         // Bounded by the protocols there are.
         if let Some(row) = upsert(&mut self.encrypted, usize::MAX, |r| r.protocol == protocol, make) {
@@ -308,7 +308,7 @@ impl Collector {
         let mut programs = self.programs.clone();
         programs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let mut encrypted = self.encrypted.clone();
-        encrypted.sort_by_key(|r| r.protocol);
+        encrypted.sort_by_key(|r| r.protocol as usize);
         let mut causes = self.causes.clone();
         causes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
         ReportData {
@@ -415,7 +415,7 @@ mod tests {
             encap: None,
             provider: None,
         };
-        j.event.body = Body::Flow(Flow { wire, sni: None });
+        j.event.body = Body::Flow(Flow { wire, sni: None, owner: None });
         j.event.iface_name = IfaceName::new(iface);
         j.verdict = Some(verdict);
         j.reason = Reason::Notice;
@@ -486,6 +486,34 @@ mod tests {
         assert!(lane("eth0").is_empty(), "physical interfaces have no bands");
     }
 
+    /// The program behind each leak or bypass (the one a stub asked for, when forwarded).
+    #[test]
+    fn exposures_are_counted_by_program() {
+        use dnsleak_core::{Attribution, Owner, Process};
+        let p = |pid, name: &str| Process { pid, name: name.into(), exe: None, uid: None };
+        let owned = |owner: Owner, verdict| {
+            let mut j = flow(1, "eth0", verdict);
+            if let Body::Flow(f) = &mut j.event.body {
+                f.owner = Some(std::sync::Arc::new(owner));
+            }
+            j
+        };
+        let mut c = Collector::default();
+        let dig = Owner { process: Attribution::Process(p(4242, "dig")), on_behalf_of: None };
+        let via =
+            Owner { process: Attribution::Process(p(77, "dnsmasq")), on_behalf_of: Some(p(1200, "firefox")) };
+        for (o, v) in [
+            (&dig, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&dig, Verdict::Tunnel),
+        ] {
+            c.observe(&owned(o.clone(), v));
+        }
+        let d = c.data(Origin::Live, Vec::new(), None);
+        assert_eq!(d.programs, [("firefox".to_string(), 2), ("dig".to_string(), 1)]);
+    }
+
     #[test]
     fn interfaces_beyond_the_lanes_are_counted() {
         let limits = Limits { lanes: 2, ..Limits::default() };
@@ -517,9 +545,9 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (Encrypted::Doh, [1, 0, 0, 0, 0], Ts(3)),
-                (Encrypted::Doh3, [1, 0, 1, 0, 0], Ts(4)),
-                (Encrypted::Dnscrypt, [0, 0, 1, 0, 0], Ts(6)),
+                (FlowCarrier::Doh, [1, 0, 0, 0, 0], Ts(3)),
+                (FlowCarrier::Doh3, [1, 0, 1, 0, 0], Ts(4)),
+                (FlowCarrier::Dnscrypt, [0, 0, 1, 0, 0], Ts(6)),
             ]
         );
     }

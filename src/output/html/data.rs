@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use dnsleak_core::{IfaceKind, IfaceName, Transport, Ts, L4};
+use dnsleak_core::{FlowCarrier, IfaceKind, IfaceName, Ts};
 
 use super::bins::Bin;
 use crate::counters::Counters;
@@ -75,57 +75,32 @@ pub struct CauseRow {
     pub count: u64,
 }
 
-/// The encrypted DNS protocols the report tells apart: DoH over HTTP/3 (QUIC) is not DoH over
-/// TCP, though both are `Transport::Doh`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Encrypted {
-    Dot,
-    Doh,
-    Doh3,
-    Doq,
-    Dnscrypt,
+/// A carrier's usual short name, as an auditor knows it.
+pub fn carrier_name(c: FlowCarrier) -> &'static str {
+    match c {
+        FlowCarrier::Dot => "DoT",
+        FlowCarrier::Doh => "DoH",
+        FlowCarrier::Doh3 => "DoH3",
+        FlowCarrier::Doq => "DoQ",
+        FlowCarrier::Dnscrypt => "DNSCrypt",
+    }
 }
 
-impl Encrypted {
-    /// The protocol of a flow, from its transport and layer-4 protocol (None: plaintext DNS).
-    pub fn of(transport: Transport, proto: L4) -> Option<Encrypted> {
-        match (transport, proto) {
-            (Transport::Dot, _) => Some(Encrypted::Dot),
-            (Transport::Doh, L4::Tcp) => Some(Encrypted::Doh),
-            (Transport::Doh, L4::Udp) => Some(Encrypted::Doh3),
-            (Transport::Doq, _) => Some(Encrypted::Doq),
-            (Transport::Dnscrypt, _) => Some(Encrypted::Dnscrypt),
-            (Transport::Dns | Transport::Mdns | Transport::Llmnr, _) => None,
-        }
-    }
-
-    /// Its usual short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Encrypted::Dot => "DoT",
-            Encrypted::Doh => "DoH",
-            Encrypted::Doh3 => "DoH3",
-            Encrypted::Doq => "DoQ",
-            Encrypted::Dnscrypt => "DNSCrypt",
-        }
-    }
-
-    /// What it is, for a reader who does not know the short name.
-    pub fn what(self) -> &'static str {
-        match self {
-            Encrypted::Dot => "DNS over TLS (TCP, RFC 7858)",
-            Encrypted::Doh => "DNS over HTTPS (HTTP/2 or 1.1 over TLS, TCP; RFC 8484)",
-            Encrypted::Doh3 => "DNS over HTTPS on HTTP/3 (QUIC, UDP)",
-            Encrypted::Doq => "DNS over QUIC (UDP, RFC 9250)",
-            Encrypted::Dnscrypt => "DNSCrypt (its own encryption, UDP or TCP)",
-        }
+/// What a carrier is, for a reader who does not know the short name.
+pub fn carrier_what(c: FlowCarrier) -> &'static str {
+    match c {
+        FlowCarrier::Dot => "DNS over TLS (TCP, RFC 7858)",
+        FlowCarrier::Doh => "DNS over HTTPS (HTTP/2 or 1.1 over TLS, TCP; RFC 8484)",
+        FlowCarrier::Doh3 => "DNS over HTTPS on HTTP/3 (QUIC, UDP)",
+        FlowCarrier::Doq => "DNS over QUIC (UDP, RFC 9250)",
+        FlowCarrier::Dnscrypt => "DNSCrypt (its own encryption, UDP or TCP)",
     }
 }
 
 /// Encrypted DNS flows of one protocol, per verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptedRow {
-    pub protocol: Encrypted,
+    pub protocol: FlowCarrier,
     /// Flows per verdict, indexed as `Verdict::ALL`.
     pub verdicts: [u64; 5],
     /// When the first one was seen.
@@ -178,7 +153,7 @@ pub struct ReportData {
     pub leaked: Leaked,
     pub flows: Vec<FlowRow>,
     pub flows_overflow: u64,
-    /// Every encrypted DNS flow by protocol (at most one row per `Encrypted`), in that order.
+    /// Every encrypted DNS flow by carrier (at most one row per `FlowCarrier`), in that order.
     pub encrypted: Vec<EncryptedRow>,
     pub notices: Vec<NoticeRow>,
     pub notice_counts: Vec<(&'static str, u64)>,

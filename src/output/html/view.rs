@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use dnsleak_core::{FrameClass, IfaceKind, Transport, Verdict};
+use dnsleak_core::{FlowCarrier, FrameClass, IfaceKind, Transport, Verdict};
 
 use super::chart::{self, count, hbars, BarInput, HBars};
-use super::data::{Encrypted, Origin, ReportData};
+use super::data::{carrier_name, carrier_what, Origin, ReportData};
 use super::timeline::{self, Timeline, VerdictChart};
 use crate::output::escape::escape;
 use crate::output::report::{FlowRow, ResolverRow};
@@ -377,9 +377,9 @@ fn names(data: &ReportData) -> (Vec<NameView>, Vec<NameView>, String) {
 /// DNSCrypt; plaintext ones DNS, mDNS, LLMNR.
 fn transport_name(transport: Transport, proto: Option<dnsleak_core::L4>) -> &'static str {
     let proto = proto.unwrap_or(dnsleak_core::L4::Tcp);
-    match Encrypted::of(transport, proto) {
+    match FlowCarrier::of(transport, proto) {
         // Without the flow's protocol, DoH is DoH on either.
-        Some(e) => e.name(),
+        Some(c) => carrier_name(c),
         None => match transport {
             Transport::Mdns => "mDNS",
             Transport::Llmnr => "LLMNR",
@@ -394,8 +394,8 @@ fn encrypted(data: &ReportData) -> Vec<EncryptedView> {
     data.encrypted
         .iter()
         .map(|r| EncryptedView {
-            name: r.protocol.name(),
-            what: r.protocol.what(),
+            name: carrier_name(r.protocol),
+            what: carrier_what(r.protocol),
             first: full_time(r.first),
             tunnel: count(n(&r.verdicts, Verdict::Tunnel)),
             bypass: count(n(&r.verdicts, Verdict::Bypass) + n(&r.verdicts, Verdict::Leak)),
@@ -560,7 +560,7 @@ fn unparsed(data: &ReportData) -> Vec<(String, String)> {
     v.push(("IP datagrams whose fragments never all arrived".into(), st.frag.timed_out));
     v.push(("inconsistent IP fragments".into(), st.frag.invalid));
     v.push((
-        "QUIC connections whose first message could not be read whole (judged without a server name)".into(),
+        "QUIC connections whose ClientHello could not be read whole (judged by port and address)".into(),
         st.quic_given_up,
     ));
     nonzero(v)
