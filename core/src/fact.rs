@@ -6,6 +6,7 @@
 //! Each kind of fact is a variant here and one arm in `Pipeline::apply`.
 
 use super::dnsconfig::ResolverConfig;
+use super::process::{Recorded, SocketOwner};
 use super::route::{LinkRoutes, RouteDecision};
 use super::topology::Topology;
 
@@ -22,6 +23,10 @@ pub enum Fact {
     LinkRoutes(Vec<LinkRoutes>),
     /// The kernel's route to one destination (asked as `ip route get` asks).
     Route(RouteDecision),
+    /// This socket belongs to this process, from now on (live process attribution).
+    Socket(SocketOwner),
+    /// The sender of the next frame's message or flow, as a file dnsleak wrote recorded it.
+    Recorded(Recorded),
 }
 
 impl Fact {

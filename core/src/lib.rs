@@ -42,8 +42,10 @@ pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use net::{Family, IfaceAddr, Prefix};
 pub use pipeline::{Config, Pipeline};
-pub use process::{Attribution, Process, ProcessStats, ProcessTable, SockProto, SocketOwner};
+pub use process::{
+    Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
+};
 pub use route::{LinkRoutes, RouteDecision, RouteKind};
-pub use stats::{FrameClass, Stats};
+pub use stats::{FlowCarrier, FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

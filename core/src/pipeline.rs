@@ -16,6 +16,7 @@ use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
+use super::process::ProcessTable;
 use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
@@ -49,6 +50,10 @@ pub struct Config {
     pub keep_payload: bool,
     /// The causes' tables (recent questions, route decisions).
     pub causes: CauseLimits,
+    /// Name the program behind each outgoing message from the start (live capture with an
+    /// attributor), counting what stays unattributed. Without it, attribution starts with the
+    /// first `Fact::Socket` or `Fact::Recorded`, and a file without them costs nothing.
+    pub attribute_processes: bool,
 }
 
 impl Config {
@@ -96,6 +101,8 @@ struct Judge {
     /// The last resolver looked up in the list, and what it said (messages come in runs to and
     /// from one resolver).
     last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
+    /// Sockets to programs, once process attribution runs.
+    processes: Option<Box<ProcessTable>>,
 }
 
 impl Judge {
@@ -163,7 +170,7 @@ impl Judge {
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None }),
+                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -179,13 +186,14 @@ impl Judge {
     /// Appends the event of an encrypted flow to `out` and judges it.
     fn flow(&mut self, o: Origin, wire: Wire, sni: Option<Box<str>>, out: &mut Vec<Judged>) {
         let iface_name = self.iface_name(o.iface);
+        self.stats.count_flow(wire.transport, wire.proto);
         out.push(Judged {
             event: Event {
                 ts: o.ts,
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Flow(Flow { wire, sni }),
+                body: Body::Flow(Flow { wire, sni, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -203,6 +211,9 @@ impl Judge {
     /// every layer: replay 9% slower), and a message's DNS part is moved in afterwards.
     fn judge_last(&mut self, out: &mut Vec<Judged>) {
         let Some(judged) = out.last_mut() else { return };
+        if let Some(table) = self.processes.as_deref_mut() {
+            table.attribute_event(&self.topology, &mut judged.event);
+        }
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
@@ -310,6 +321,7 @@ impl Pipeline {
                 keep_payload: config.keep_payload,
                 causes,
                 last_provider: Cell::new(None),
+                processes: config.attribute_processes.then(Box::default),
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
@@ -333,6 +345,7 @@ impl Pipeline {
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
+        s.processes = self.judge.processes.as_ref().map(|t| t.stats());
         s
     }
 

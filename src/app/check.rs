@@ -19,6 +19,7 @@ use crate::counters::Counters;
 use crate::output::causes::CauseTally;
 use crate::output::escape::escape;
 use crate::output::facts::configured_json;
+use crate::output::programs::{self, Programs};
 use crate::output::Sink;
 use crate::system::privilege;
 use crate::Outcome;
@@ -211,6 +212,8 @@ impl Report {
 /// Captures while resolving; returns what was seen.
 pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
+    // Before any thread starts and before capture drops the capabilities loading eBPF needs.
+    let procs = super::attribution::start(cfg.capture.processes)?;
     let token = random_token();
     let list = lookups(&token);
     let stop = Arc::new(AtomicBool::new(false));
@@ -222,7 +225,7 @@ pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
         .spawn(move || lookup_thread(ready_rx, st, l2, timeout))
         .context("starting the lookup thread")?;
     let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx), configured: None };
-    let result = capture_into(&cfg.capture, &mut sink, &stop);
+    let result = capture_into(&cfg.capture, &mut sink, &stop, procs);
     stop.store(true, Ordering::Release);
     sink.ready.take(); // wakes the lookup thread if capture never started
     let answers = lookups.join().unwrap_or_default();
@@ -270,14 +273,16 @@ fn event_line(j: &Judged) -> String {
     let verdict = j.verdict.map_or("-", Verdict::as_str);
     let arrow = if e.kind() == EventKind::Response { "<-" } else { "->" };
     let sni = e.sni().map(|s| format!(" sni={}", escape(s)));
+    let by = e.owner().map(|o| format!(" by {}", programs::owner_text(o)));
     format!(
-        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}  -- {}",
+        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}{}  -- {}",
         verdict.to_uppercase(),
         e.kind().as_str(),
         escape(&e.iface_name),
         w.proto.as_str(),
         w.transport.as_str(),
         sni.unwrap_or_default(),
+        by.unwrap_or_default(),
         j.reason
     )
 }
@@ -331,6 +336,11 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             "LEAK: {n} DNS messages or flows of the check left outside the tunnel ({})",
             via.join(", ")
         )?;
+        let mut by = Programs::default();
+        r.events.iter().for_each(|j| by.observe(j));
+        if let Some(line) = by.line() {
+            writeln!(out, "  leaked by: {line}")?;
+        }
         let mut why = String::new();
         r.causes().write(&mut why, "  ");
         write!(out, "Why, and what to change (by cause):\n{why}")

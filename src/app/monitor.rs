@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
 
+use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::reorder::Reorder;
 use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
-use crate::capture::order::{self, TimeOrder};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
 use crate::output::causes::CauseTally;
@@ -28,6 +29,7 @@ use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
+use crate::output::programs::{self, Programs};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::resolver::Options as ResolverOptions;
@@ -35,20 +37,21 @@ use crate::system::routes::Routes;
 use crate::system::{privilege, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
-use dnsleak_core::{Fact, Frame, Judged, LinkType, Pipeline, Topology, Ts};
+use dnsleak_core::process::{note, Recorded};
+use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
 /// Diagnostics kept to print again after the dashboard closes.
 const MAX_DIAGNOSTICS: usize = 32;
-/// Judged events handed to the sink at once at most (a burst released by the time order).
-const EMIT_EVERY: usize = 1024;
 
 /// `dnsleak monitor`.
 pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let cfg = MonitorConfig::new(args)?;
     // Say what is missing before anything else starts.
     privilege::check()?;
+    // Process attribution loads eBPF now, while CAP_BPF and CAP_PERFMON are still there.
+    let procs = attribution::start(cfg.capture.processes)?;
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
@@ -59,12 +62,12 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
     let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, report, started),
-        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report)?,
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
         MonitorOutput::Lines { color } => {
-            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report, procs)?
         }
-        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report)?,
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report, procs)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
@@ -77,15 +80,17 @@ fn headless(
     display: impl Sink,
     service: Service,
     report: Option<HtmlReport>,
+    procs: Started,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_reported(cfg, report, &mut Tee(display, service), &stop)
+    capture_reported(cfg, report, display, service, &stop, procs)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
 fn dashboard(
     capture: CaptureConfig,
+    procs: Started,
     service: Service,
     report: Option<HtmlReport>,
     started: Instant,
@@ -93,7 +98,7 @@ fn dashboard(
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_reported(&capture, report, &mut Tee(sink, service), stop)
+        capture_reported(&capture, report, sink, service, stop, procs)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -110,16 +115,23 @@ fn dashboard(
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
-/// capture ends: also when it ends with an error, which the page then names.
+/// `capture_into` the display, the service and the HTML report (`--report`), which is written
+/// when the capture ends (also when it ends with an error, which the page then names), with
+/// what `--on-leak` did: the session's end has stopped its runner.
 fn capture_reported(
     cfg: &CaptureConfig,
     mut report: Option<HtmlReport>,
-    sink: &mut dyn Sink,
+    display: impl Sink,
+    service: Service,
     stop: &AtomicBool,
+    procs: Started,
 ) -> anyhow::Result<Captured> {
-    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
-    if let Some(r) = report {
+    let hooks = service.hooks();
+    let mut sinks = Tee(Tee(display, service), report.as_mut().map(|r| &mut r.collector));
+    let captured = capture_into(cfg, &mut sinks, stop, procs);
+    drop(sinks);
+    if let Some(mut r) = report {
+        r.on_leak = hooks.map(|h| h.counts());
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;
     }
@@ -133,14 +145,23 @@ pub struct Captured {
     /// What the capture side said (the sink was told as it happened), the first
     /// `MAX_DIAGNOSTICS`.
     pub diagnostics: Vec<String>,
+    /// Leaks and bypasses by program (process attribution).
+    pub programs: Programs,
     /// Leaks and bypasses by cause, with the fix once per cause.
     pub causes: CauseTally,
 }
 
 /// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
 /// thread; then closes every capture, judges what they still held, and says the counters.
-pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Captured> {
-    let core = cfg.judging.core_for(sink.wants_payload());
+/// `procs`: process attribution, started before the capabilities were dropped.
+pub fn capture_into(
+    cfg: &CaptureConfig,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    procs: Started,
+) -> anyhow::Result<Captured> {
+    let mut core = cfg.judging.core_for(sink.wants_payload());
+    core.attribute_processes = procs.attribution.is_some();
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
     let opts = Options {
@@ -157,18 +178,33 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
         out: Vec::new(),
         number: 0,
         diagnostics: Vec::new(),
-        order: TimeOrder::new(order::LIVE_WINDOW),
-        released: Vec::new(),
+        procs: procs.attribution,
+        notes: Vec::new(),
+        programs: Programs::default(),
         routes: Routes::open().ok(),
         causes: CauseTally::default(),
     };
+    if let Some(note) = procs.note.or_else(|| s.procs.as_ref().and_then(Attribution::warning)) {
+        s.handle(Msg::Diagnostic(note))?;
+    }
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
+    // Frames of all interfaces in capture order (`reorder` says why): the stub hop of
+    // process attribution, and the causes, which look back at earlier messages (a stub's
+    // question on lo before its upstream leak on eth0: stub_upstream).
+    let mut hold = Some(Reorder::default());
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        match live.messages().recv_timeout(COUNTERS_EVERY / 2) {
-            Ok(msg) => s.handle(msg)?,
+        let due = hold.as_ref().and_then(Reorder::next_due);
+        let wait = due.map_or(COUNTERS_EVERY / 2, |d| d.saturating_duration_since(Instant::now()));
+        match live.messages().recv_timeout(wait.min(COUNTERS_EVERY / 2)) {
+            Ok(msg) => s.feed(&mut hold, msg)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(h) = &mut hold {
+            while let Some(f) = h.pop_due(Instant::now()) {
+                s.handle(Msg::Frame(f))?;
+            }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
             s.tick(&live)?;
@@ -178,10 +214,11 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     // Close every capture; what they still held arrives before the channel closes.
     live.stop();
     while let Ok(msg) = live.messages().recv() {
-        s.handle(msg)?;
+        s.feed(&mut hold, msg)?;
     }
-    s.order.flush();
-    s.judge_released()?;
+    if let Some(h) = &mut hold {
+        s.release(h)?;
+    }
     s.pipeline.finish(&mut s.out);
     s.emit()?;
     if let Some((w, path)) = &mut s.writer {
@@ -190,10 +227,10 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     let counters = s.counters(&live);
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
-    Ok(Captured { counters, diagnostics: s.diagnostics, causes: s.causes })
+    Ok(Captured { counters, diagnostics: s.diagnostics, programs: s.programs, causes: s.causes })
 }
 
-/// The pipeline side: time order, core, sink and `--write`, fed from the channel.
+/// The pipeline side: core, sink and `--write`, fed from the channel.
 struct Session<'a> {
     pipeline: Pipeline,
     sink: &'a mut dyn Sink,
@@ -201,10 +238,10 @@ struct Session<'a> {
     out: Vec<Judged>,
     number: u64,
     diagnostics: Vec<String>,
-    /// Frames of all interfaces back in time order (each has its capture thread).
-    order: TimeOrder,
-    /// Frames the time order released, being judged (kept for its allocation).
-    released: Vec<Frame>,
+    procs: Option<Attribution>,
+    /// The senders of the frame being written (`--write` with process attribution).
+    notes: Vec<String>,
+    programs: Programs,
     /// Route decisions for the causes; `None` when no netlink socket could be opened (the
     /// causes then go without routes, as on replay).
     routes: Option<Routes>,
@@ -213,25 +250,53 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// A message from the captures: a frame waits in `hold` (when frames are reordered);
+    /// anything else first lets every held frame go, so it stays after the frames before it.
+    fn feed(&mut self, hold: &mut Option<Reorder>, msg: Msg) -> anyhow::Result<()> {
+        match (hold, msg) {
+            (Some(h), Msg::Frame(f)) => {
+                h.push(f, Instant::now());
+                Ok(())
+            }
+            (h, msg) => {
+                if let Some(h) = h {
+                    self.release(h)?;
+                }
+                self.handle(msg)
+            }
+        }
+    }
+
+    /// Every held frame, in capture order.
+    fn release(&mut self, hold: &mut Reorder) -> anyhow::Result<()> {
+        while let Some(f) = hold.pop() {
+            self.handle(Msg::Frame(f))?;
+        }
+        Ok(())
+    }
+
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
             Msg::Frame(mut f) => {
-                // Numbered and written as captured: a replay of the file numbers them alike
-                // and puts them in time order the same way.
                 self.number += 1;
                 f.number = self.number;
+                // The frame's socket facts were written before it was captured: in they go.
+                if let Some(p) = &mut self.procs {
+                    p.drain_into(&mut self.pipeline, &mut self.out);
+                }
+                let first = self.out.len();
+                self.pipeline.process(f.as_ref(), &mut self.out);
+                self.routes_for(first, f.ts);
                 if let Some((w, path)) = &mut self.writer {
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
+                    self.notes.clear();
+                    if self.procs.is_some() {
+                        senders(&self.out[first..], &mut self.notes);
+                    }
+                    w.packet(f.iface, f.ts, f.orig_len, &f.data, &self.notes)
                         .with_context(|| format!("writing {path}"))?;
                 }
-                self.order.push(f);
-                self.judge_released()?;
             }
             Msg::Fact { fact, ts } => {
-                // What was seen before the fact reaches the sink before it.
-                self.order.barrier(ts);
-                self.judge_released()?;
-                self.emit()?;
                 if let Some(topology) = fact.interfaces() {
                     self.write_interfaces(topology)?;
                 }
@@ -249,24 +314,8 @@ impl Session<'_> {
         self.emit()
     }
 
-    /// Judges the frames the time order released; the leaks among them whose cause wants the
-    /// route to their resolver get it from the kernel (once per destination until routes
-    /// change), handed in as a fact.
-    fn judge_released(&mut self) -> anyhow::Result<()> {
-        let mut released = std::mem::take(&mut self.released);
-        self.order.take_released(&mut released);
-        for f in released.drain(..) {
-            let before = self.out.len();
-            self.pipeline.process(f.as_ref(), &mut self.out);
-            self.routes_for(before, f.ts);
-            if self.out.len() >= EMIT_EVERY {
-                self.emit()?;
-            }
-        }
-        self.released = released;
-        Ok(())
-    }
-
+    /// The leaks among `out[from..]` whose cause wants the route to their resolver get it
+    /// from the kernel (once per destination until routes change), handed in as a fact.
     fn routes_for(&mut self, from: usize, ts: Ts) {
         let Some(routes) = &mut self.routes else { return };
         let mut wanted: Vec<IpAddr> = Vec::new();
@@ -287,6 +336,11 @@ impl Session<'_> {
     fn emit(&mut self) -> anyhow::Result<()> {
         for j in &self.out {
             self.causes.observe(j);
+        }
+        if self.procs.is_some() {
+            for j in self.out.iter().filter(|j| j.is_exposure()) {
+                self.programs.observe(j);
+            }
         }
         self.sink.events(&mut self.out, None).context("writing output")
     }
@@ -322,20 +376,21 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn counters(&self, live: &Live) -> Counters {
+    fn counters(&mut self, live: &Live) -> Counters {
         Counters {
             core: self.pipeline.stats(),
             capture: live.counters(),
-            order: self.order.counters(),
+            processes: self.procs.as_mut().map(Attribution::counters),
             ..Default::default()
         }
     }
 
     fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
-        let now = wall_now();
-        self.order.advance(now);
-        self.judge_released()?;
-        self.pipeline.advance(now);
+        // Facts of the fallback scan come without frames: take them in now and then too.
+        if let Some(p) = &mut self.procs {
+            p.drain_into(&mut self.pipeline, &mut self.out);
+        }
+        self.pipeline.advance(wall_now());
         self.emit()?;
         if let Some((w, path)) = &mut self.writer {
             w.flush().with_context(|| format!("writing {path}"))?;
@@ -353,11 +408,31 @@ fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, 
     Ok((w, name))
 }
 
+/// The sender of each outgoing message or flow among `events`, as `--write` records it beside
+/// the packet that completed it.
+fn senders(events: &[Judged], notes: &mut Vec<String>) {
+    for j in events {
+        let (Some(owner), Some(w)) = (j.event.owner(), j.event.wire()) else { continue };
+        if !matches!(j.event.kind(), EventKind::Query | EventKind::Encrypted) {
+            continue;
+        }
+        let r = Recorded {
+            proto: w.proto.into(),
+            src: std::net::SocketAddr::new(w.src, w.sport),
+            dst: std::net::SocketAddr::new(w.dst, w.dport),
+            owner: owner.clone(),
+        };
+        let mut text = String::new();
+        note::write(&r, &mut text);
+        notes.push(text);
+    }
+}
+
 /// The summary printed on standard error when a monitor ends: what was captured and judged,
-/// each capture's drops, the time order's, and the leaks grouped by cause with the fix once
-/// per cause.
+/// each capture's drops, the programs, and the leaks grouped by cause with the fix once per
+/// cause.
 pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
-    use dnsleak_core::{EventKind, Verdict};
+    use dnsleak_core::Verdict;
     let c = &captured.counters;
     let s = &c.core;
     let mut out = format!(
@@ -382,11 +457,10 @@ pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
             cc.dropped_iface
         ));
     }
-    if c.order.late + c.order.early > 0 {
-        out.push_str(&format!(
-            "dnsleak: time order: {} frames judged out of order (came late), {} before their window ended (stage full)\n",
-            c.order.late, c.order.early
-        ));
+    if let Some(p) = &c.processes {
+        let named = s.processes.as_ref().and_then(programs::coverage);
+        let named = named.unwrap_or_else(|| "no outgoing message yet".to_string());
+        out.push_str(&format!("dnsleak: programs ({}): {named}\n", p.method));
     }
     let exposed = s.exposures();
     out.push_str(&if exposed > 0 {
@@ -394,6 +468,9 @@ pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
     } else {
         "dnsleak: no leak or bypass seen\n".to_string()
     });
+    if let Some(by) = captured.programs.line() {
+        out.push_str(&format!("dnsleak: leaked by: {by}\n"));
+    }
     if !captured.causes.is_empty() {
         out.push_str("dnsleak: why, and what to change (by cause):\n");
         captured.causes.write(&mut out, "dnsleak: ");

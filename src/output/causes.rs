@@ -98,7 +98,8 @@ mod tests {
             encap: None,
             provider: None,
         };
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns: None, rtt_ns: None });
+        let body =
+            Body::Message(Message { kind: MessageKind::Query, wire, dns: None, rtt_ns: None, owner: None });
         let mut j =
             Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body });
         j.verdict = Some(Verdict::Leak);

@@ -6,8 +6,11 @@
 //! files are replayed); messages and flows add `proto`, `transport`, `src`, `sport`, `dst`,
 //! `dport`, `provider`; messages add the DNS header fields, the first question and, for
 //! responses, `answers`/`TTLs` and `rtt`; flows add `sni`; malformed messages add `malformed`;
-//! notices add `notice` (a code) and `message`. A field that does not apply is `null`.
-//! Numbers are JSON numbers; `ts` and `rtt` are seconds.
+//! notices add `notice` (a code) and `message`. Messages and flows end with `process` and
+//! `on_behalf_of` (`{"pid","name","exe","uid"}` or `null`) and `attribution` (`attributed`,
+//! `unattributed`, `not_from_host`, or `null` when programs are not named): who sent it (a
+//! response: its query's sender), and for whom when a local stub forwarded it. A field that does
+//! not apply is `null`. Numbers are JSON numbers; `ts` and `rtt` are seconds.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -17,7 +20,7 @@ use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
 use dnsleak_core::{dns, names};
-use dnsleak_core::{Caused, IfaceName, Judged, Transport};
+use dnsleak_core::{Caused, IfaceName, Judged, Owner, Process, Transport};
 
 use super::Sink;
 use crate::counters::Counters;
@@ -357,12 +360,48 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         }
         Body::Notice(_) => {}
     }
+    owner_fields(&mut o, ev.owner());
     cause_fields(&mut o, j, scratch);
     o.end();
 }
 
-/// `cause`, `cause_detail`, `fix` and `resolver_configured`, after every other field of a
-/// message or flow: `null` but for leaks and bypasses.
+/// `process`, `on_behalf_of` and `attribution`, after the DNS fields of a message or flow.
+fn owner_fields(o: &mut Obj<'_>, owner: Option<&Owner>) {
+    let Some(w) = owner else {
+        for k in [k!("process"), k!("on_behalf_of"), k!("attribution")] {
+            o.null(k);
+        }
+        return;
+    };
+    process(o, k!("process"), w.process.process());
+    process(o, k!("on_behalf_of"), w.on_behalf_of.as_ref());
+    o.word(k!("attribution"), w.process.as_str());
+}
+
+/// A process as `{"pid":..,"name":..,"exe":..,"uid":..}`, or `null`. Names and paths are
+/// text a local user chose: escaped as every other string.
+fn process(o: &mut Obj<'_>, k: &'static str, p: Option<&Process>) {
+    let Some(p) = p else { return o.null(k) };
+    o.key(k);
+    o.b.extend_from_slice(b"{\"pid\":");
+    o.b.extend_from_slice(itoa::Buffer::new().format(p.pid).as_bytes());
+    o.b.extend_from_slice(b",\"name\":");
+    string(o.b, &p.name);
+    o.b.extend_from_slice(b",\"exe\":");
+    match &p.exe {
+        Some(e) => string(o.b, e),
+        None => o.b.extend_from_slice(b"null"),
+    }
+    o.b.extend_from_slice(b",\"uid\":");
+    match p.uid {
+        Some(u) => o.b.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        None => o.b.extend_from_slice(b"null"),
+    }
+    o.b.push(b'}');
+}
+
+/// `cause`, `cause_detail`, `fix` and `resolver_configured`, the last fields of a message or
+/// flow: `null` but for leaks and bypasses.
 fn cause_fields(o: &mut Obj<'_>, j: &Judged, scratch: &mut Scratch) {
     let (Some(c), Some(seen)) = (&j.cause, Seen::of(&j.event)) else {
         for k in [k!("cause"), k!("cause_detail"), k!("fix"), k!("resolver_configured")] {
@@ -485,78 +524,4 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn query(qtype: u16) -> Judged {
-        use dnsleak_core::event::{MessageKind, QName, Question, Wire};
-        use dnsleak_core::{Event, Transport, Ts, L4};
-        let addr = |a: &str| a.parse().unwrap();
-        let wire = Wire {
-            proto: L4::Udp,
-            transport: Transport::Dns,
-            src: addr("192.0.2.2"),
-            sport: 40000,
-            dst: addr("192.0.2.1"),
-            dport: 53,
-            encap: None,
-            provider: None,
-        };
-        let question = Some(Question { name: QName::from("example.com"), qtype, qclass: 1 });
-        let header = DnsHeader { id: 7, flags: 0x0100, qdcount: 1, ..Default::default() };
-        let dns = Some(DnsInfo { header, question, payload: Box::default() });
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None });
-        Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body })
-    }
-
-    /// Regression: NDJSON said `TYPE10` for NULL (and the dashboard `TYPE17` for RP).
-    #[test]
-    fn ndjson_names_type_10_null_and_17_rp() {
-        for (qtype, name) in [(10, "NULL"), (17, "RP")] {
-            let mut b = Vec::new();
-            write_event(&mut b, &query(qtype), None);
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            assert_eq!(v["qtype_name"], name, "{v}");
-        }
-    }
-
-    #[test]
-    fn strings_escape_what_json_requires() {
-        let mut b = Vec::new();
-        string(&mut b, "a\"b\\c\n\x1b[2J\x7f é");
-        assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
-    }
-
-    #[test]
-    fn numbers_and_addresses() {
-        let mut b = Vec::new();
-        let mut o = Obj::new(&mut b, 0);
-        for v in [0, 7, 10, 65535, u64::MAX] {
-            o.num(k!("n"), v);
-        }
-        o.addr(k!("a"), "192.0.2.255".parse().unwrap());
-        o.addr(k!("b"), "fd00::53".parse().unwrap());
-        o.addr(k!("c"), "0.0.0.0".parse().unwrap());
-        o.end();
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            "{\"ts\":0.000000000,\"n\":0,\"n\":7,\"n\":10,\"n\":65535,\"n\":18446744073709551615,\
-             \"a\":\"192.0.2.255\",\"b\":\"fd00::53\",\"c\":\"0.0.0.0\"}"
-        );
-    }
-
-    #[test]
-    fn seconds_keep_nanoseconds() {
-        let mut b = Vec::new();
-        let mut o = Obj::new(&mut b, 1_700_000_000_123_456_789);
-        o.secs(k!("neg"), -1_500_000_000);
-        o.secs(k!("small"), 42);
-        o.end();
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.123_456_8));
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            "{\"ts\":1700000000.123456789,\"neg\":-1.500000000,\"small\":0.000000042}"
-        );
-    }
-}
+mod tests;

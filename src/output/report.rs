@@ -16,11 +16,11 @@ use std::net::IpAddr;
 
 mod merge;
 
-use super::causes::CauseTally;
+use super::{causes::CauseTally, programs::Programs};
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
-    Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict,
+    Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict, L4,
 };
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
@@ -147,6 +147,8 @@ pub struct FlowRow {
     pub server: IpAddr,
     pub port: u16,
     pub transport: Transport,
+    /// UDP (QUIC, DNSCrypt) or TCP.
+    pub proto: L4,
     pub sni: Option<Box<str>>,
     pub provider: Option<&'static str>,
 }
@@ -192,6 +194,8 @@ pub struct Report {
     pub leaked_queries: u64,
     /// Leaks and bypasses by cause.
     pub causes: CauseTally,
+    /// Leaked queries and bypassing flows by the program behind them.
+    pub programs: Programs,
 }
 
 impl Report {
@@ -211,6 +215,7 @@ impl Report {
             notice_counts: Vec::new(),
             leaked_queries: 0,
             causes: CauseTally::default(),
+            programs: Programs::default(),
         }
     }
 
@@ -261,8 +266,11 @@ impl Report {
         if kind == EventKind::Malformed {
             return;
         }
+        if j.is_exposure() {
+            self.programs.observe(j);
+            self.causes.observe(j);
+        }
         self.resolver(j, kind, wire, iface.unwrap_or(usize::MAX));
-        self.causes.observe(j);
         if j.verdict == Some(Verdict::Leak) && kind == EventKind::Query {
             self.leaked_queries += 1;
             if let Some(name) = ev.qname() {
@@ -372,6 +380,7 @@ impl Report {
             server: w.dst,
             port: w.dport,
             transport: w.transport,
+            proto: w.proto,
             sni: flow.sni.clone(),
             provider: w.provider,
         });

@@ -309,7 +309,7 @@ mod tests {
             question: Some(Question { name: qname.into(), qtype: 1, qclass: 1 }),
             payload: Box::new([]),
         });
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None });
+        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None, owner: None });
         Event { ts: Ts::from_millis(ms), frame: 1, iface, iface_name: name.into(), body }
     }
 

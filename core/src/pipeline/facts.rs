@@ -19,6 +19,8 @@ impl Pipeline {
     pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
         match fact {
             Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+            Fact::Socket(owner) => self.judge.processes.get_or_insert_with(Box::default).insert(owner),
+            Fact::Recorded(r) => self.judge.processes.get_or_insert_with(Box::default).record(r, ts),
             Fact::Resolvers(config) => self.judge.causes.set_resolver_config(*config),
             Fact::LinkRoutes(routes) => self.judge.causes.set_link_routes(routes),
             Fact::Route(decision) => {
