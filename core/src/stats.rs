@@ -297,18 +297,18 @@ mod tests {
         one.tcp.resyncs = 2;
         one.pairs.silent_multicast = 3;
         one.encrypted_flows_evicted = 4;
+        one.processes = Some(ProcessStats { attributed: 5, on_behalf_of: 1, ..Default::default() });
         one.quic_given_up = 5;
         one.count_flow(Transport::Doh, L4::Udp);
-        one.processes = Some(ProcessStats { attributed: 5, on_behalf_of: 1, ..Default::default() });
         let mut total = one.clone();
         total.add(&one);
         assert_eq!((total.frames, total.bytes, total.exposures()), (2, 200, 2));
         assert_eq!(total.malformed, vec![(Malformed::PointerLoop, 2)]);
         assert_eq!((total.frag.reassembled, total.tcp.resyncs), (2, 4));
         assert_eq!((total.pairs.silent_multicast, total.encrypted_flows_evicted), (6, 8));
-        assert_eq!((total.quic_given_up, total.flows_over(FlowCarrier::Doh3)), (10, 2));
         let p = total.processes.unwrap();
         assert_eq!((p.attributed, p.on_behalf_of), (10, 2));
+        assert_eq!((total.quic_given_up, total.flows_over(FlowCarrier::Doh3)), (10, 2));
     }
 
     #[test]
