@@ -4,6 +4,7 @@
 //! and live capture give the same verdicts, and everything here is tested without root.
 //! (`tests/core_boundary.rs` keeps it that way.)
 
+pub mod agemap;
 pub mod dns;
 pub mod event;
 pub mod frag;
