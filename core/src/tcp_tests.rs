@@ -630,3 +630,6 @@ fn random_segments_stay_within_bounds() {
     }
     assert!(delivered * 2 <= input);
 }
+
+#[path = "tcp_table_tests.rs"]
+mod table;
