@@ -186,6 +186,14 @@ impl<K: Hash + Eq + Clone, V, const N: usize, S: BuildHasher + Default> AgeMap<K
             .map(|(_, l)| l)
     }
 
+    /// Forgets every entry (keeping the memory for reuse).
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.nodes.clear();
+        self.free = NIL;
+        self.lists = [EMPTY; N];
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.nodes.iter().filter_map(|n| n.entry.as_ref().map(|(k, v)| (k, v)))

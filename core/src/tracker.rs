@@ -27,6 +27,7 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::net::IpAddr;
 
+use super::agemap::AgeMap;
 use super::event::{DnsInfo, Event, EventKind, Judged, Notice, Transport, L4};
 use super::frame::Ts;
 use super::stats::PairStats;
@@ -241,9 +242,10 @@ pub struct Tracker {
     live: usize,
     seq: u64,
     recent: VecDeque<Unanswered>,
-    /// By the keyed hash of the lower-cased name.
-    names: HashMap<u64, NameSeen, Prehashed>,
-    hijacks: foldhash::HashMap<(IpAddr, IpAddr), Ts>,
+    /// By the keyed hash of the lower-cased name, least recently asked first.
+    names: AgeMap<u64, NameSeen, 1, Prehashed>,
+    /// (asked, answered from) -> last seen, least recently seen first.
+    hijacks: AgeMap<(IpAddr, IpAddr), Ts>,
     /// The kill-switch notice of the current outage was given.
     outage_noticed: bool,
 }
@@ -293,10 +295,27 @@ impl Tracker {
             self.queue.pop_front();
             self.time_out(due);
         }
-        let window = self.limits.parallel_window_ns;
-        self.names.retain(|_, n| now.since(n.latest()) <= window);
+        self.expire_names(now);
         let memory = self.limits.hijack_memory_ns;
-        self.hijacks.retain(|_, seen| now.since(*seen) <= memory);
+        while let Some((_, seen)) = self.hijacks.oldest(0) {
+            if now.since(*seen) <= memory {
+                break;
+            }
+            self.hijacks.pop_oldest(0);
+        }
+    }
+
+    /// Forgets names last asked more than a window before `now`, least recently asked first
+    /// (a name whose quiet time runs longer holds back those asked after it, by one window
+    /// at most).
+    fn expire_names(&mut self, now: Ts) {
+        let window = self.limits.parallel_window_ns;
+        while let Some((_, n)) = self.names.oldest(0) {
+            if now.since(n.latest()) <= window {
+                break;
+            }
+            self.names.pop_oldest(0);
+        }
     }
 
     /// End of input: every query still pending is unanswered.
@@ -563,18 +582,15 @@ impl Tracker {
 
     fn hijack(&mut self, asked: IpAddr, ev: &Event, notices: &mut Vec<Event>) {
         let pair = (asked, ev.src);
-        if let Some(seen) = self.hijacks.get_mut(&pair) {
+        if let Some(seen) = self.hijacks.touch(&pair, 0) {
             *seen = ev.ts;
             return;
         }
         if self.hijacks.len() >= self.limits.max_hijack_pairs {
-            // Forget the pair seen least recently (bounded work: the table is small).
-            let Some(old) = self.hijacks.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) else {
-                return;
-            };
-            self.hijacks.remove(&old);
+            // Forget the pair seen least recently.
+            self.hijacks.pop_oldest(0);
         }
-        self.hijacks.insert(pair, ev.ts);
+        self.hijacks.insert(pair, ev.ts, 0);
         let name = ev.qname().unwrap_or("").into();
         let notice = Notice::Hijack { asked, answered_from: ev.src, name };
         notices.push(Event::notice(ev.ts, ev.frame, ev.iface, ev.iface_name.clone(), notice));
@@ -616,13 +632,17 @@ impl Tracker {
         }
         let ev = &judged.event;
         let window = self.limits.parallel_window_ns;
-        if self.names.len() >= self.limits.max_names && !self.names.contains_key(&hash) {
-            self.names.retain(|_, n| ev.ts.since(n.latest()) <= window);
+        if !self.names.contains_key(&hash) {
             if self.names.len() >= self.limits.max_names {
+                self.expire_names(ev.ts);
+            }
+            if self.names.len() >= self.limits.max_names {
+                self.stats.names_dropped += 1;
                 return;
             }
+            self.names.insert(hash, NameSeen::default(), 0);
         }
-        let seen = self.names.entry(hash).or_default();
+        let Some(seen) = self.names.touch(&hash, 0) else { return };
         let mine = Some((ev.ts, ev.iface));
         let other = if inside {
             seen.tunnel = mine;
@@ -1083,6 +1103,22 @@ mod tests {
         }
     }
 
+    /// The pair forgotten to make room is the one seen least recently (found without a scan
+    /// of the table, issue #13).
+    #[test]
+    fn hijack_table_forgets_the_least_recently_seen_pair() {
+        let limits = TrackerLimits { max_hijack_pairs: 2, ..Default::default() };
+        let mut t = Tracker::new(limits);
+        let froms = ["203.0.113.1", "203.0.113.2", "203.0.113.1", "203.0.113.3", "203.0.113.1"];
+        let mut noticed = Vec::new();
+        for (i, from) in froms.iter().enumerate() {
+            let m = q(i as i64, "192.0.2.10", "192.0.2.1", i as u16, "x.example");
+            let (_, n) = run(&mut t, &topo(true), &[m.clone(), Msg { src: from, ..r(&m, i as i64 + 1) }]);
+            noticed.push(n.len());
+        }
+        assert_eq!(noticed, [1, 1, 0, 1, 0], ".1 was seen again, so .2 made room for .3");
+    }
+
     #[test]
     fn mismatched_unicast_mdns_is_paired_without_a_hijack() {
         let mut t = tracker();
@@ -1139,6 +1175,7 @@ mod tests {
         let outside = |ts, name| q(ts, "192.0.2.10", "192.0.2.1", 2, name);
         run(&mut t, &topology, &[outside(0, "a"), outside(1, "b"), outside(2, "c")]);
         assert_eq!(t.names.len(), 2, "full: c is not remembered");
+        assert_eq!(t.stats().names_dropped, 1, "and that is counted");
         t.expire(Ts(3 * S));
         assert!(t.names.is_empty());
         let (_, n) =
