@@ -285,19 +285,20 @@ impl Pipeline {
 
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     pub fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
-        let old: Vec<(IfaceId, IfaceName)> =
-            self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
+        let (down, up) = self.judge.topology.tunnel_changes(&topology);
+        let named = |v: Vec<&super::topology::Iface>| v.into_iter().map(|i| (i.id, i.name.clone())).collect();
+        let (down, up): (Vec<(IfaceId, IfaceName)>, Vec<_>) = (named(down), named(up));
+        let none_up = topology.first_tunnel_up().is_none();
         self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
         self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;
         let frame = self.last_frame;
-        for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
-            let notice = Notice::TunnelDown { iface: name.clone(), none_up: new.is_empty() };
-            self.judge.notice(ts, frame, *id, notice, out);
+        for (id, name) in down {
+            let notice = Notice::TunnelDown { iface: name, none_up };
+            self.judge.notice(ts, frame, id, notice, out);
         }
-        for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
-            self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
+        for (id, name) in up {
+            self.judge.notice(ts, frame, id, Notice::TunnelUp { iface: name }, out);
         }
     }
 

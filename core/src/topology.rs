@@ -148,11 +148,22 @@ pub struct Iface {
     pub facts: IfaceFacts,
 }
 
+fn is_tunnel_up(i: &Iface) -> bool {
+    i.kind == IfaceKind::Tunnel && i.facts.up
+}
+
 /// All interfaces known at one moment. A change of topology is handed to the pipeline as an
 /// event in the same stream as the frames, so its order against packets is kept.
+///
+/// What every message asks (the interface of an id, whether a tunnel is up) is answered
+/// without walking the interfaces: they are kept sorted by id (found by binary search), and
+/// the first tunnel that is up is remembered. A file may declare thousands of interfaces.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Topology {
+    /// Sorted by id.
     ifaces: Vec<Iface>,
+    /// Position of the first tunnel that is up.
+    first_tunnel_up: Option<usize>,
 }
 
 impl Topology {
@@ -169,23 +180,51 @@ impl Topology {
         t
     }
 
-    /// Adds or replaces the interface with this id.
+    /// Adds or replaces the interface with this id (in O(1) when ids come in increasing order,
+    /// as pcapng interface ids and live capture sessions do).
     pub fn upsert(&mut self, id: IfaceId, facts: IfaceFacts, overrides: &Overrides) {
         let kind = classify(&facts, overrides);
         let iface = Iface { id, name: IfaceName::new(&facts.name), kind, facts };
-        match self.ifaces.iter_mut().find(|i| i.id == id) {
-            Some(slot) => *slot = iface,
-            None => self.ifaces.push(iface),
+        let up = is_tunnel_up(&iface);
+        let at = match self.ifaces.last() {
+            Some(last) if last.id < id => Err(self.ifaces.len()),
+            _ => self.ifaces.binary_search_by_key(&id, |i| i.id),
+        };
+        let first = self.first_tunnel_up;
+        match at {
+            Ok(pos) => {
+                self.ifaces[pos] = iface;
+                if up && first.is_none_or(|f| pos < f) {
+                    self.first_tunnel_up = Some(pos);
+                } else if !up && first == Some(pos) {
+                    self.first_tunnel_up = self.find_tunnel_up(pos + 1);
+                }
+            }
+            Err(pos) => {
+                self.ifaces.insert(pos, iface);
+                self.first_tunnel_up = match first {
+                    _ if up && first.is_none_or(|f| pos <= f) => Some(pos),
+                    Some(f) if f >= pos => Some(f + 1),
+                    other => other,
+                };
+            }
         }
     }
 
     pub fn remove(&mut self, id: IfaceId) -> Option<Iface> {
-        let pos = self.ifaces.iter().position(|i| i.id == id)?;
-        Some(self.ifaces.remove(pos))
+        let pos = self.ifaces.binary_search_by_key(&id, |i| i.id).ok()?;
+        let gone = self.ifaces.remove(pos);
+        self.first_tunnel_up = self.find_tunnel_up(0);
+        Some(gone)
+    }
+
+    fn find_tunnel_up(&self, from: usize) -> Option<usize> {
+        self.ifaces.get(from..)?.iter().position(is_tunnel_up).map(|p| from + p)
     }
 
     pub fn get(&self, id: IfaceId) -> Option<&Iface> {
-        self.ifaces.iter().find(|i| i.id == id)
+        let pos = self.ifaces.binary_search_by_key(&id, |i| i.id).ok()?;
+        self.ifaces.get(pos)
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Iface> {
@@ -206,7 +245,32 @@ impl Topology {
 
     /// Tunnel interfaces that are up now.
     pub fn tunnels_up(&self) -> impl Iterator<Item = &Iface> {
-        self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.facts.up)
+        let from = self.first_tunnel_up.unwrap_or(self.ifaces.len());
+        self.ifaces[from..].iter().filter(|i| is_tunnel_up(i))
+    }
+
+    /// The first tunnel that is up (by id), without looking at the others.
+    pub fn first_tunnel_up(&self) -> Option<&Iface> {
+        self.ifaces.get(self.first_tunnel_up?)
+    }
+
+    /// Tunnels up in `self` but not in `new` (gone down or away), and those up in `new` but
+    /// not in `self` (come up), in id order: one walk of both lists, whatever their length.
+    pub fn tunnel_changes<'a>(&'a self, new: &'a Topology) -> (Vec<&'a Iface>, Vec<&'a Iface>) {
+        let (mut down, mut up) = (Vec::new(), Vec::new());
+        let (mut old_it, mut new_it) = (self.tunnels_up().peekable(), new.tunnels_up().peekable());
+        loop {
+            match (old_it.peek(), new_it.peek()) {
+                (Some(o), Some(n)) if o.id == n.id => {
+                    old_it.next();
+                    new_it.next();
+                }
+                (Some(o), Some(n)) if o.id < n.id => down.extend(old_it.next()),
+                (Some(_), Some(_)) | (None, Some(_)) => up.extend(new_it.next()),
+                (Some(_), None) => down.extend(old_it.next()),
+                (None, None) => return (down, up),
+            }
+        }
     }
 
     /// Whether `addr` is one of this machine's own addresses (on any interface).
@@ -279,6 +343,45 @@ mod tests {
         let o = Overrides { tunnel: vec!["eth1".into()], physical: vec!["wg0".into()] };
         assert_eq!(classify(&named("eth1"), &o), IfaceKind::Tunnel);
         assert_eq!(classify(&named("wg0"), &o), IfaceKind::Physical);
+    }
+
+    proptest::proptest! {
+        /// Lookups by id and the first tunnel up, kept without walking the interfaces, agree
+        /// with a walk of them after any sequence of changes.
+        #[test]
+        fn lookups_agree_with_a_walk(ops in proptest::collection::vec((0u32..12, 0u8..4), 0..60)) {
+            let o = Overrides::default();
+            let mut t = Topology::new();
+            let mut model: Vec<Iface> = Vec::new();
+            for (id, what) in ops {
+                let before = t.clone();
+                model.retain(|i| i.id != id);
+                if what == 3 {
+                    t.remove(id);
+                } else {
+                    let mut f = named(if what == 0 { "eth0" } else { "wg0" });
+                    f.up = what != 2;
+                    t.upsert(id, f.clone(), &o);
+                    model.push(Iface { id, name: "x".into(), kind: classify(&f, &o), facts: f });
+                }
+                model.sort_by_key(|i| i.id);
+                let ids = |it: &mut dyn Iterator<Item = &Iface>| it.map(|i| i.id).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(ids(&mut t.iter()), ids(&mut model.iter()));
+                let up: Vec<IfaceId> = ids(&mut model.iter().filter(|i| is_tunnel_up(i)));
+                proptest::prop_assert_eq!(ids(&mut t.tunnels_up()), up.clone());
+                proptest::prop_assert_eq!(t.first_tunnel_up().map(|i| i.id), up.first().copied());
+                let old_up: Vec<IfaceId> = before.tunnels_up().map(|i| i.id).collect();
+                let (down, came) = before.tunnel_changes(&t);
+                let want_down: Vec<IfaceId> = old_up.iter().copied().filter(|i| !up.contains(i)).collect();
+                let want_up: Vec<IfaceId> = up.iter().copied().filter(|i| !old_up.contains(i)).collect();
+                proptest::prop_assert_eq!(ids(&mut down.into_iter()), want_down);
+                proptest::prop_assert_eq!(ids(&mut came.into_iter()), want_up);
+                for probe in 0..12 {
+                    let want = model.iter().find(|i| i.id == probe).map(|i| i.facts.up);
+                    proptest::prop_assert_eq!(t.get(probe).map(|i| i.facts.up), want);
+                }
+            }
+        }
     }
 
     #[test]
