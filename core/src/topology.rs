@@ -2,6 +2,7 @@
 //! the shells (netdev for live capture, pcapng interface blocks for replay) fill these in.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::frame::LinkType;
 
@@ -148,6 +149,45 @@ pub struct Iface {
     pub facts: IfaceFacts,
 }
 
+/// See [`Topology::changes`].
+pub struct Changes<'a> {
+    old: &'a [Arc<Iface>],
+    new: &'a [Arc<Iface>],
+}
+
+impl<'a> Iterator for Changes<'a> {
+    type Item = (Option<&'a Iface>, Option<&'a Iface>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (o, n) = (self.old.first(), self.new.first());
+            let step = match (o, n) {
+                (None, None) => return None,
+                (Some(o), Some(n)) if o.id == n.id => {
+                    (self.old, self.new) = (&self.old[1..], &self.new[1..]);
+                    if Arc::ptr_eq(o, n) || o == n {
+                        continue;
+                    }
+                    (Some(&**o), Some(&**n))
+                }
+                (Some(o), Some(n)) if o.id < n.id => {
+                    self.old = &self.old[1..];
+                    (Some(&**o), None)
+                }
+                (Some(o), None) => {
+                    self.old = &self.old[1..];
+                    (Some(&**o), None)
+                }
+                (_, Some(n)) => {
+                    self.new = &self.new[1..];
+                    (None, Some(&**n))
+                }
+            };
+            return Some(step);
+        }
+    }
+}
+
 fn is_tunnel_up(i: &Iface) -> bool {
     i.kind == IfaceKind::Tunnel && i.facts.up
 }
@@ -158,10 +198,12 @@ fn is_tunnel_up(i: &Iface) -> bool {
 /// What every message asks (the interface of an id, whether a tunnel is up) is answered
 /// without walking the interfaces: they are kept sorted by id (found by binary search), and
 /// the first tunnel that is up is remembered. A file may declare thousands of interfaces.
+/// Interfaces are shared between copies, so a copy (each interface change hands one to the
+/// pipeline and the outputs) costs a reference count per interface, not their facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Topology {
     /// Sorted by id.
-    ifaces: Vec<Iface>,
+    ifaces: Vec<Arc<Iface>>,
     /// Position of the first tunnel that is up.
     first_tunnel_up: Option<usize>,
 }
@@ -184,7 +226,7 @@ impl Topology {
     /// as pcapng interface ids and live capture sessions do).
     pub fn upsert(&mut self, id: IfaceId, facts: IfaceFacts, overrides: &Overrides) {
         let kind = classify(&facts, overrides);
-        let iface = Iface { id, name: IfaceName::new(&facts.name), kind, facts };
+        let iface = Arc::new(Iface { id, name: IfaceName::new(&facts.name), kind, facts });
         let up = is_tunnel_up(&iface);
         let at = match self.ifaces.last() {
             Some(last) if last.id < id => Err(self.ifaces.len()),
@@ -215,24 +257,24 @@ impl Topology {
         let pos = self.ifaces.binary_search_by_key(&id, |i| i.id).ok()?;
         let gone = self.ifaces.remove(pos);
         self.first_tunnel_up = self.find_tunnel_up(0);
-        Some(gone)
+        Some(Arc::unwrap_or_clone(gone))
     }
 
     fn find_tunnel_up(&self, from: usize) -> Option<usize> {
-        self.ifaces.get(from..)?.iter().position(is_tunnel_up).map(|p| from + p)
+        self.ifaces.get(from..)?.iter().position(|i| is_tunnel_up(i)).map(|p| from + p)
     }
 
     pub fn get(&self, id: IfaceId) -> Option<&Iface> {
         let pos = self.ifaces.binary_search_by_key(&id, |i| i.id).ok()?;
-        self.ifaces.get(pos)
+        self.ifaces.get(pos).map(|i| &**i)
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Iface> {
-        self.ifaces.iter().find(|i| &*i.name == name)
+        self.iter().find(|i| &*i.name == name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Iface> {
-        self.ifaces.iter()
+        self.ifaces.iter().map(|i| &**i)
     }
 
     pub fn len(&self) -> usize {
@@ -246,36 +288,40 @@ impl Topology {
     /// Tunnel interfaces that are up now.
     pub fn tunnels_up(&self) -> impl Iterator<Item = &Iface> {
         let from = self.first_tunnel_up.unwrap_or(self.ifaces.len());
-        self.ifaces[from..].iter().filter(|i| is_tunnel_up(i))
+        self.ifaces[from..].iter().map(|i| &**i).filter(|i| is_tunnel_up(i))
     }
 
     /// The first tunnel that is up (by id), without looking at the others.
     pub fn first_tunnel_up(&self) -> Option<&Iface> {
-        self.ifaces.get(self.first_tunnel_up?)
+        self.ifaces.get(self.first_tunnel_up?).map(|i| &**i)
+    }
+
+    /// The interfaces that differ between `self` and `new`, in id order: (before, after), with
+    /// `None` for an interface added or gone. Interfaces `new` shares with `self` (a copy
+    /// changed by `upsert`) are passed over with a pointer comparison, so a consumer that keeps
+    /// the topology it saw last does work in proportion to what changed.
+    pub fn changes<'a>(&'a self, new: &'a Topology) -> Changes<'a> {
+        Changes { old: &self.ifaces, new: &new.ifaces }
     }
 
     /// Tunnels up in `self` but not in `new` (gone down or away), and those up in `new` but
-    /// not in `self` (come up), in id order: one walk of both lists, whatever their length.
+    /// not in `self` (come up), in id order.
     pub fn tunnel_changes<'a>(&'a self, new: &'a Topology) -> (Vec<&'a Iface>, Vec<&'a Iface>) {
         let (mut down, mut up) = (Vec::new(), Vec::new());
-        let (mut old_it, mut new_it) = (self.tunnels_up().peekable(), new.tunnels_up().peekable());
-        loop {
-            match (old_it.peek(), new_it.peek()) {
-                (Some(o), Some(n)) if o.id == n.id => {
-                    old_it.next();
-                    new_it.next();
-                }
-                (Some(o), Some(n)) if o.id < n.id => down.extend(old_it.next()),
-                (Some(_), Some(_)) | (None, Some(_)) => up.extend(new_it.next()),
-                (Some(_), None) => down.extend(old_it.next()),
-                (None, None) => return (down, up),
+        for (before, after) in self.changes(new) {
+            let (was, is) = (before.is_some_and(is_tunnel_up), after.is_some_and(is_tunnel_up));
+            match (before, after) {
+                (Some(b), _) if was && !is => down.push(b),
+                (_, Some(a)) if is && !was => up.push(a),
+                _ => {}
             }
         }
+        (down, up)
     }
 
     /// Whether `addr` is one of this machine's own addresses (on any interface).
     pub fn is_local_addr(&self, addr: &IpAddr) -> bool {
-        self.ifaces.iter().any(|i| i.facts.addrs.contains(addr))
+        self.iter().any(|i| i.facts.addrs.contains(addr))
     }
 }
 
@@ -376,6 +422,10 @@ mod tests {
                 let want_up: Vec<IfaceId> = up.iter().copied().filter(|i| !old_up.contains(i)).collect();
                 proptest::prop_assert_eq!(ids(&mut down.into_iter()), want_down);
                 proptest::prop_assert_eq!(ids(&mut came.into_iter()), want_up);
+                let changed: Vec<IfaceId> =
+                    before.changes(&t).map(|(b, a)| b.or(a).map_or(u32::MAX, |i| i.id)).collect();
+                let want: Vec<IfaceId> = (0..12).filter(|&i| before.get(i) != t.get(i)).collect();
+                proptest::prop_assert_eq!(changed, want);
                 for probe in 0..12 {
                     let want = model.iter().find(|i| i.id == probe).map(|i| i.facts.up);
                     proptest::prop_assert_eq!(t.get(probe).map(|i| i.facts.up), want);
