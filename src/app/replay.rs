@@ -20,7 +20,7 @@ use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Counters, Sink};
 use crate::Outcome;
 use dnsleak_core::resolvers::ResolverDb;
-use dnsleak_core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use dnsleak_core::{Config, IfaceKind, Judged, Overrides, Pipeline, Stats, Topology};
 
 /// See `config`.
 const REPLAY_MAX_TCP_FLOWS: usize = 4096;
@@ -145,6 +145,8 @@ struct OneFile<'a> {
     /// The file's interfaces as last described, and packets read (also when a read fails).
     ifaces: Vec<FileIface>,
     packets: u64,
+    /// The core's view of `ifaces`, kept up to date change by change.
+    topology: Topology,
 }
 
 impl<'a> OneFile<'a> {
@@ -161,6 +163,7 @@ impl<'a> OneFile<'a> {
             opened: false,
             ifaces: Vec::new(),
             packets: 0,
+            topology: Topology::new(),
         }
     }
 
@@ -205,14 +208,18 @@ impl<'a> OneFile<'a> {
 
     fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match input {
-            Input::Interfaces { ifaces, ts } => {
-                let topology = reader::topology_of(ifaces, self.overrides);
-                sink.topology(&topology)?;
+            Input::Interfaces { ifaces, changed, ts } => {
+                // What changed, not every interface: a file may declare thousands.
+                for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+                    self.topology.upsert(i.id, i.facts(), self.overrides);
+                }
+                sink.topology(&self.topology)?;
+                let topology = self.topology.clone();
                 match &mut self.pipeline {
                     Some(p) => p.update_topology(topology, ts, &mut self.out),
                     None => self.pipeline = Some(Pipeline::new(self.config.clone(), topology)),
                 }
-                self.summary_ifaces(ifaces);
+                self.summary_ifaces(ifaces, changed);
             }
             Input::Frame(frame) => {
                 self.packets += 1;
@@ -225,8 +232,15 @@ impl<'a> OneFile<'a> {
     }
 
     /// Keeps the interfaces for the summary's notes even when the read fails later.
-    fn summary_ifaces(&mut self, ifaces: &[FileIface]) {
-        self.ifaces = ifaces.to_vec();
+    fn summary_ifaces(&mut self, ifaces: &[FileIface], changed: &[dnsleak_core::IfaceId]) {
+        for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+            let len = self.ifaces.len();
+            match self.ifaces.get_mut(i.id as usize) {
+                Some(slot) => *slot = i.clone(),
+                None if i.id as usize == len => self.ifaces.push(i.clone()),
+                None => {}
+            }
+        }
     }
 
     fn source(&self, name: &str) -> Source {

@@ -7,7 +7,9 @@
 //! use dnsleak::capture::reader::{for_each_frame, Input};
 //! let summary = for_each_frame("capture.pcapng".as_ref(), |input| {
 //!     match input {
-//!         Input::Interfaces { ifaces, .. } => println!("{} interfaces", ifaces.len()),
+//!         Input::Interfaces { ifaces, changed, .. } => {
+//!             println!("{} interfaces, {} changed", ifaces.len(), changed.len())
+//!         }
 //!         Input::Frame(frame) => println!("frame {} on {}", frame.number, frame.iface),
 //!     }
 //!     Ok(())
@@ -92,9 +94,13 @@ pub fn topology_of(ifaces: &[FileIface], overrides: &Overrides) -> Topology {
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {
     /// The interfaces changed (always before the first frame). `ts` is the trace time of the
-    /// change: an ISB's end time, else the time of the frame that follows.
+    /// change: an ISB's end time, else the time of the frame that follows. `ifaces` are all of
+    /// the file's interfaces so far (`ifaces[i].id == i`); `changed` the ids of those added or
+    /// changed since the last `Interfaces`, in increasing order, so that a consumer can do
+    /// work in proportion to the change rather than to every interface.
     Interfaces {
         ifaces: &'a [FileIface],
+        changed: &'a [IfaceId],
         ts: Ts,
     },
     Frame(FrameRef<'a>),
@@ -395,8 +401,8 @@ struct State {
     nanos: bool,
     /// pcapng: the current section is big-endian.
     big_endian: bool,
-    /// Interfaces changed since the last `Input::Interfaces`.
-    dirty: bool,
+    /// Interfaces added or changed since the last `Input::Interfaces` (ids, unsorted).
+    changed: Vec<IfaceId>,
     /// ISB end times waiting for a packet to follow them: (interface, time).
     pending_down: Vec<(usize, Ts)>,
     last_ts: Ts,
@@ -414,7 +420,7 @@ impl State {
             section: Vec::new(),
             nanos: false,
             big_endian: false,
-            dirty: false,
+            changed: Vec::new(),
             pending_down: Vec::new(),
             last_ts: Ts::ZERO,
         }
@@ -663,7 +669,7 @@ fn add_iface(
     let named = name.is_some();
     let name = name.unwrap_or_else(|| format!("if{global}"));
     state.ifaces.push(FileIface { id: global as IfaceId, name, named, link, snaplen, up: true, addrs });
-    state.dirty = true;
+    state.changed.push(global as IfaceId);
     Ok(global)
 }
 
@@ -730,14 +736,17 @@ fn emit_frame(
         if let Some(i) = state.ifaces.get_mut(id) {
             if i.up {
                 i.up = false;
-                state.dirty = true;
+                state.changed.push(i.id);
                 change_ts = change_ts.min(down_at);
             }
         }
     }
-    if state.dirty {
-        state.dirty = false;
-        f(Input::Interfaces { ifaces: &state.ifaces, ts: change_ts }).map_err(Step::Sink)?;
+    if !state.changed.is_empty() {
+        state.changed.sort_unstable();
+        state.changed.dedup();
+        f(Input::Interfaces { ifaces: &state.ifaces, changed: &state.changed, ts: change_ts })
+            .map_err(Step::Sink)?;
+        state.changed.clear();
     }
     state.packets += 1;
     state.last_ts = ts;
