@@ -120,6 +120,10 @@ pub struct NameCount {
 pub struct Report {
     limits: ReportLimits,
     ifaces: Vec<IfaceRow>,
+    /// Interface name -> its row (a file may declare thousands of interfaces).
+    iface_index: HashMap<IfaceName, usize>,
+    /// The topology as last seen, so that a change costs what changed.
+    last_topology: Topology,
     resolvers: Vec<ResolverRow>,
     /// (resolver, interface row, transport) -> resolver row.
     resolver_index: HashMap<(IpAddr, usize, Transport), usize>,
@@ -144,6 +148,8 @@ impl Report {
         Report {
             limits,
             ifaces: Vec::new(),
+            iface_index: HashMap::default(),
+            last_topology: Topology::new(),
             resolvers: Vec::new(),
             resolver_index: HashMap::default(),
             last_iface: None,
@@ -158,9 +164,11 @@ impl Report {
         }
     }
 
-    /// Records what each interface is (call on every topology change).
+    /// Records what each interface is (call on every topology change). Only the interfaces
+    /// that changed since the last call are looked at.
     pub fn topology(&mut self, topology: &Topology) {
-        for i in topology.iter() {
+        let last = std::mem::replace(&mut self.last_topology, topology.clone());
+        for i in last.changes(topology).filter_map(|(_, now)| now) {
             if let Some(row) = self.iface_row(&i.name) {
                 row.kind = Some(i.kind);
             }
@@ -212,9 +220,10 @@ impl Report {
                 return Some(*i);
             }
         }
-        let pos = match self.ifaces.iter().position(|r| r.name == *name) {
-            Some(p) => p,
+        let pos = match self.iface_index.get(name) {
+            Some(&p) => p,
             None if self.ifaces.len() < self.limits.interfaces => {
+                self.iface_index.insert(name.clone(), self.ifaces.len());
                 self.ifaces.push(IfaceRow {
                     name: name.clone(),
                     kind: None,

@@ -3,9 +3,10 @@
 //! The UI thread owns the model; the pipeline thread only queues updates for it
 //! (`sink::Inbox`). Every table is bounded: the last `EVENT_CAP` events, `RESOLVER_CAP` resolvers,
 //! `IFACE_CAP` interfaces, `SERIES_SECS` seconds of the chart, `RTT_SAMPLES` response times per
-//! resolver. Updates are O(1) per event (plus a short scan of the resolver table).
+//! resolver. Updates are O(1) per event (rows are found through indexes, the chart's second by
+//! binary search), and a topology change costs what changed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -129,6 +130,15 @@ pub struct Model {
     /// Bumped on every change, so the UI redraws only when something changed.
     pub version: u64,
     last_file: Option<Arc<str>>,
+    /// Interface id -> its row.
+    iface_index: HashMap<u32, usize>,
+    /// (resolver, transport, interface) -> its row.
+    resolver_index: HashMap<(IpAddr, Transport, IfaceName), usize>,
+    /// The topology as last applied, so that a change costs what changed.
+    last_topology: Topology,
+    /// Rows made for events on interfaces the topology did not list (not present after the
+    /// next change).
+    unlisted: Vec<usize>,
 }
 
 impl Model {
@@ -143,16 +153,28 @@ impl Model {
 
     pub fn apply_topology(&mut self, topo: &Topology) {
         self.version += 1;
-        for row in &mut self.ifaces {
-            row.present = false;
+        for at in std::mem::take(&mut self.unlisted) {
+            if let Some(row) = self.ifaces.get_mut(at) {
+                row.present = false;
+            }
         }
-        for i in topo.iter() {
-            let row = self.iface_row(i.id, &i.name);
-            if let Some(row) = row {
-                row.name = i.name.clone();
-                row.kind = i.kind;
-                row.up = i.facts.up;
-                row.present = true;
+        let last = std::mem::replace(&mut self.last_topology, topo.clone());
+        for (before, now) in last.changes(topo) {
+            match (before, now) {
+                (_, Some(i)) => {
+                    if let Some(row) = self.iface_row(i.id, &i.name) {
+                        row.name = i.name.clone();
+                        row.kind = i.kind;
+                        row.up = i.facts.up;
+                        row.present = true;
+                    }
+                }
+                (Some(gone), None) => {
+                    if let Some(&at) = self.iface_index.get(&gone.id) {
+                        self.ifaces[at].present = false;
+                    }
+                }
+                (None, None) => {}
             }
         }
         let tunnels = self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.present);
@@ -195,9 +217,15 @@ impl Model {
             self.count_second(ev.ts, exposed);
             self.count_resolver(judged, exposed);
         }
+        let listed = self.last_topology.get(ev.iface).is_some();
+        let known = self.iface_index.contains_key(&ev.iface);
         if let Some(row) = self.iface_row(ev.iface, &ev.iface_name) {
             row.dns += message as u64;
             row.exposures += exposed as u64;
+            if !known && !listed {
+                let at = self.ifaces.len() - 1;
+                self.unlisted.push(at);
+            }
         }
         self.apply_notice(ev.notice.as_ref(), ev.ts);
         let file = file.map(|f| match &self.last_file {
@@ -231,9 +259,10 @@ impl Model {
 
     /// The row of interface `id`, created when there is room.
     fn iface_row(&mut self, id: u32, name: &IfaceName) -> Option<&mut IfaceRow> {
-        match self.ifaces.iter().position(|i| i.id == id) {
-            Some(p) => self.ifaces.get_mut(p),
+        match self.iface_index.get(&id) {
+            Some(&p) => self.ifaces.get_mut(p),
             None if self.ifaces.len() < IFACE_CAP => {
+                self.iface_index.insert(id, self.ifaces.len());
                 self.ifaces.push(IfaceRow {
                     id,
                     name: name.clone(),
@@ -254,7 +283,11 @@ impl Model {
         let sec = ts.0.div_euclid(1_000_000_000);
         let slot = match self.series.back() {
             Some(b) if b.sec == sec => self.series.back_mut(),
-            Some(b) if b.sec > sec => self.series.iter_mut().rev().find(|s| s.sec == sec),
+            // An older second (time went backwards): found by binary search, seconds are sorted.
+            Some(b) if b.sec > sec => match self.series.binary_search_by_key(&sec, |s| s.sec) {
+                Ok(at) => self.series.get_mut(at),
+                Err(_) => None,
+            },
             _ => {
                 if self.series.len() >= SERIES_SECS {
                     self.series.pop_front();
@@ -272,13 +305,11 @@ impl Model {
     fn count_resolver(&mut self, judged: &Judged, exposed: bool) {
         let ev = &judged.event;
         let (addr, port) = ev.resolver();
-        let found = self
-            .resolvers
-            .iter()
-            .position(|r| r.addr == addr && r.transport == ev.transport && *r.iface == *ev.iface_name);
-        let idx = match found {
-            Some(i) => i,
+        let key = (addr, ev.transport, ev.iface_name.clone());
+        let idx = match self.resolver_index.get(&key) {
+            Some(&i) => i,
             None if self.resolvers.len() < RESOLVER_CAP => {
+                self.resolver_index.insert(key, self.resolvers.len());
                 self.resolvers.push(ResolverRow {
                     addr,
                     port,
@@ -350,5 +381,38 @@ impl Model {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dnsleak_core::{IfaceFacts, Overrides};
+
+    fn topo(ifaces: &[(u32, &str, bool)]) -> Topology {
+        let facts = ifaces.iter().map(|&(id, name, up)| {
+            (id, IfaceFacts { name: name.into(), up, has_mac: !name.starts_with("wg"), ..Default::default() })
+        });
+        Topology::from_facts(facts, &Overrides::default())
+    }
+
+    fn rows(m: &Model) -> Vec<(String, bool, bool)> {
+        m.ifaces.iter().map(|r| (r.name.to_string(), r.present, r.up)).collect()
+    }
+
+    /// A change is applied as what changed (issue #13: a file with thousands of interfaces),
+    /// with the same result as applying the whole list.
+    #[test]
+    fn topology_changes_mark_rows_present_up_and_gone() {
+        let mut m = Model::new();
+        m.apply_topology(&topo(&[(0, "eth0", true), (1, "wg0", true)]));
+        let row = |n: &str, p, u| (n.to_string(), p, u);
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", true, true)]);
+        m.apply_topology(&topo(&[(0, "eth0", true)]));
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", false, true)]);
+        assert!(m.tunnels().next().is_none());
+        m.apply_topology(&topo(&[(0, "eth0", true), (1, "wg0", false), (2, "wg1", true)]));
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", true, false), row("wg1", true, true)]);
+        assert_eq!(m.tunnels().count(), 2);
     }
 }
