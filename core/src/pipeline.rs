@@ -231,7 +231,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
-        let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let tunnel_seen = topology.has_tunnel();
         Pipeline {
             judge: Judge {
                 topology,
@@ -289,7 +289,7 @@ impl Pipeline {
         let named = |v: Vec<&super::topology::Iface>| v.into_iter().map(|i| (i.id, i.name.clone())).collect();
         let (down, up): (Vec<(IfaceId, IfaceName)>, Vec<_>) = (named(down), named(up));
         let none_up = topology.first_tunnel_up().is_none();
-        self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        self.judge.tunnel_seen |= topology.has_tunnel();
         self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;
         let frame = self.last_frame;

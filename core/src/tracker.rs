@@ -627,7 +627,7 @@ impl Tracker {
             Some(Verdict::Leak) => false,
             _ => return,
         };
-        if !topology.iter().any(|i| i.kind == IfaceKind::Tunnel) {
+        if !topology.has_tunnel() {
             return; // no tunnel known: nothing can be asked through one
         }
         let ev = &judged.event;
