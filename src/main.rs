@@ -18,7 +18,10 @@ fn main() -> ExitCode {
             if dnsleak::is_broken_pipe(&err) {
                 return ExitCode::from(0);
             }
-            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::error_chain(&err));
+            // The whole line is escaped: error messages carry file paths, interface names
+            // and text from the OS, any of which may hold terminal escapes.
+            let line = dnsleak::error_chain(&err);
+            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::output::escape::escape(&line));
             ExitCode::from(2)
         }
     }

@@ -314,7 +314,8 @@ pub fn print_table(
 ) -> io::Result<()> {
     writeln!(
         w,
-        "dnsleak bench: {what}: {} packets, {} DNS messages, {:.1} MB (measured in memory, one core)\n",
+        "dnsleak bench: {}: {} packets, {} DNS messages, {:.1} MB (measured in memory, one core)\n",
+        crate::output::escape::escape(what),
         thousands(cap.packets() as f64),
         thousands(payloads.len() as f64),
         cap.bytes() as f64 / 1e6

@@ -15,7 +15,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::live::capture_into;
 use crate::cli::{CheckArgs, MonitorArgs};
-use crate::output::escape::escape;
+use crate::output::escape::{escape, Escaped};
 use crate::output::{Counters, Sink};
 use crate::system::privilege;
 use crate::Outcome;
@@ -256,14 +256,14 @@ fn event_line(j: &Judged) -> String {
         escape(&e.iface_name),
         e.proto.as_str(),
         e.transport.as_str(),
-        j.reason
+        Escaped(&j.reason)
     )
 }
 
 fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "dnsleak check: {} unique names looked up through the system resolver", r.lookups.len())?;
     for (l, a) in &r.lookups {
-        writeln!(out, "  {} ({}): {}", l.name, l.label, answer_text(a))?;
+        writeln!(out, "  {} ({}): {}", escape(&l.name), l.label, escape(&answer_text(a)))?;
         let mine: Vec<&Judged> = r
             .events
             .iter()
@@ -333,7 +333,7 @@ fn write_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
         "no_leak"
     };
     let summary = serde_json::json!({"kind": "check", "verdict": verdict, "exposures": r.exposures(), "lookups": names});
-    writeln!(out, "{summary}")
+    writeln!(out, "{}", crate::output::json::harden(&summary.to_string()))
 }
 
 #[cfg(test)]

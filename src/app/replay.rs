@@ -321,7 +321,7 @@ fn default_notes(ifaces: &[FileIface], overrides: &Overrides, file: Option<&str>
             let kind = topology.get(i.id).map_or(IfaceKind::Other, |t| t.kind);
             format!(
                 "{}the file does not name its interface, so it is called {} and judged {} from its link type ({}); say --tunnel {} or --physical {} if it is not.",
-                file.map_or(String::new(), |f| format!("{}: ", crate::output::escape::escape(f))),
+                file.map_or(String::new(), |f| format!("{f}: ")),
                 i.name,
                 kind.as_str(),
                 i.link.name(),

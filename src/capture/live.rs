@@ -22,6 +22,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use pcap::{Active, Capture, Precision};
 
 use crate::cli::{ColorChoice, MonitorArgs};
+use crate::output::escape::escape;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
@@ -315,7 +316,9 @@ impl Watcher {
                     pending = Some(cap);
                 }
                 Err(err) => {
-                    eprintln!("dnsleak: cannot capture on {}: {err}; it is not watched", facts.name);
+                    let why = escape(&format!("cannot capture on {}: {err}; it is not watched", facts.name))
+                        .into_owned();
+                    eprintln!("dnsleak: {why}");
                     self.failed.push(key);
                 }
             }
@@ -352,7 +355,12 @@ impl Watcher {
                     }
                     reg.push((e.id, e.facts.name.clone(), stats));
                 }
-                Err(err) => eprintln!("dnsleak: cannot start a capture thread for {}: {err}", e.facts.name),
+                Err(err) => {
+                    eprintln!(
+                        "dnsleak: {}",
+                        escape(&format!("cannot start a capture thread for {}: {err}", e.facts.name))
+                    )
+                }
             }
         }
     }
@@ -412,7 +420,10 @@ impl Live {
         }
         for name in &opts.interfaces {
             if !w.entries.iter().any(|e| &e.facts.name == name) {
-                eprintln!("dnsleak: interface {name} does not exist yet; it is captured when it appears");
+                eprintln!(
+                    "dnsleak: interface {} does not exist yet; it is captured when it appears",
+                    escape(name)
+                );
             }
         }
         privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
@@ -658,7 +669,7 @@ pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
     for cc in &c.capture {
         out.push_str(&format!(
             "dnsleak: {}: {} frames captured, dropped {} (pipeline full), {} (kernel), {} (interface)\n",
-            crate::output::escape::escape(&cc.iface),
+            escape(&cc.iface),
             cc.received,
             cc.dropped_pipeline,
             cc.dropped_kernel,
