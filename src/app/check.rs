@@ -17,7 +17,7 @@ use crate::capture::live::capture_into;
 use crate::cli::{CheckArgs, MonitorArgs};
 use crate::output::escape::{escape, Escaped};
 use crate::output::{Counters, Sink};
-use crate::system::privilege;
+use crate::system::{privilege, sandbox};
 use crate::Outcome;
 use dnsleak_core::{EventKind, Judged, Topology, Verdict};
 
@@ -194,7 +194,10 @@ pub fn measure(args: &CheckArgs) -> anyhow::Result<Report> {
         write: None,
         duration: Some(args.timeout.clamp(0.5, 30.0) + 2.0),
         color: Default::default(),
+        sandbox: args.sandbox.clone(),
     };
+    // Before the lookup thread starts: it inherits the smaller bounding set.
+    sandbox::prepare().context("shrinking the capability bounding set")?;
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = bounded(1);
     let timeout = Duration::from_secs_f64(args.timeout.clamp(0.5, 30.0));

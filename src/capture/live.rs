@@ -26,7 +26,7 @@ use crate::output::escape::escape;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{linktype_of_dlt, IfaceEnd, PcapngWriter, SNAPLEN};
 use crate::output::{CaptureCounters, Counters, Sink};
-use crate::system::{interfaces, privilege};
+use crate::system::{interfaces, privilege, sandbox};
 use crate::Outcome;
 use dnsleak_core::{Config, Frame, IfaceFacts, IfaceId, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
 
@@ -218,6 +218,8 @@ struct Entry {
 pub struct Options {
     pub interfaces: Vec<String>,
     pub overrides: Overrides,
+    /// What to give up once the first captures are open.
+    pub sandbox: sandbox::Options,
 }
 
 impl Options {
@@ -426,7 +428,8 @@ impl Live {
                 );
             }
         }
-        privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+        // The first captures (and the --write file) are open: give up the rest.
+        sandbox::lock_down(&opts.sandbox)?;
         let topology = w.topology();
         w.start_pending();
         let registry = w.registry.clone();
@@ -543,7 +546,7 @@ impl Session<'_> {
 /// Creates the `--write` file and its section header.
 fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
     let name = path.display().to_string();
-    let file = File::create(path).with_context(|| format!("cannot create {name} for --write"))?;
+    let file = File::create(path).map_err(|e| anyhow::anyhow!(privilege::explain_create_error(path, &e)))?;
     let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
     Ok((w, name))
 }
@@ -552,6 +555,7 @@ pub fn options(args: &MonitorArgs) -> Options {
     Options {
         interfaces: args.interfaces.clone(),
         overrides: Overrides { tunnel: args.judge.tunnel.clone(), physical: args.judge.physical.clone() },
+        sandbox: args.sandbox.options(),
     }
 }
 
@@ -631,9 +635,10 @@ fn use_color(choice: ColorChoice) -> bool {
 pub fn monitor(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Say what is missing before anything else starts.
     privilege::check()?;
-    // Capabilities are per thread: drop what capture does not need here, before any thread
-    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
-    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // The bounding set is per thread: shrink it here, before any thread (the dashboard's UI
+    // thread included) starts, so every thread inherits it. The rest is given up once the
+    // first captures are open (Live::start).
+    sandbox::prepare().context("shrinking the capability bounding set")?;
     if !args.json && !args.no_tui && io::stdout().is_terminal() {
         return crate::tui::monitor(args);
     }

@@ -3,3 +3,4 @@
 
 pub mod interfaces;
 pub mod privilege;
+pub mod sandbox;

@@ -1,5 +1,5 @@
-//! Capture privileges: say exactly what is missing before anything starts, and, when running
-//! as root, keep only what capture needs once the first captures are open.
+//! Capture privileges: say exactly what is missing before anything starts, and why a `--write`
+//! file could not be created. Giving up privileges once captures are open is `sandbox`'s.
 
 use anyhow::{bail, Context};
 use caps::{CapSet, Capability, CapsHashSet};
@@ -22,7 +22,7 @@ pub fn check() -> anyhow::Result<()> {
     if effective.contains(&Capability::CAP_NET_RAW) {
         return Ok(());
     }
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     let who = if uid == 0 {
         "it runs as root but without the CAP_NET_RAW capability (a container or a capability bounding set took it away)".to_string()
     } else {
@@ -31,23 +31,35 @@ pub fn check() -> anyhow::Result<()> {
     bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
 }
 
-/// When running as root: drops every capability but those capture needs from this thread's
-/// effective, permitted and inheritable sets (threads started afterwards inherit that).
-/// Does nothing for an unprivileged process that holds just the file capabilities.
-pub fn keep_only_capture_caps() -> anyhow::Result<()> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
+/// Says why `--write FILE` could not be created, and how to fix it: which user dnsleak runs
+/// as and what the directory allows.
+pub fn explain_create_error(path: &std::path::Path, err: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid();
+    let who =
+        nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| format!("uid {uid}"), |u| u.name);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut out = format!("cannot create {} for --write: {err}", path.display());
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        let owner = std::fs::metadata(&dir).ok().map(|m| {
+            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
+                .ok()
+                .flatten()
+                .map_or_else(|| format!("uid {}", m.uid()), |u| u.name);
+            format!(" (owner {name}, mode {:o})", m.mode() & 0o7777)
+        });
+        out.push_str(&format!(
+            ": dnsleak runs as {who} (uid {uid}), and the directory {}{} does not let it create files; \
+             give --write a path in a directory {who} may write to (the file is created before \
+             dnsleak gives up root)",
+            dir.display(),
+            owner.unwrap_or_default(),
+        ));
     }
-    let keep: CapsHashSet = capture_caps()
-        .intersection(&caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?)
-        .copied()
-        .collect();
-    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
-    caps::set(None, CapSet::Effective, &keep).context("dropping effective capabilities")?;
-    caps::set(None, CapSet::Permitted, &keep).context("dropping permitted capabilities")?;
-    // Ambient capabilities are only in kernels since 4.3; their absence is not an error.
-    let _ = caps::clear(None, CapSet::Ambient);
-    Ok(())
+    out
 }
 
 #[cfg(test)]
@@ -62,17 +74,17 @@ mod tests {
     }
 
     #[test]
-    fn drop_keeps_only_capture_caps_in_a_thread() {
-        // Capabilities are per thread on Linux: test in a thread of our own.
-        std::thread::spawn(|| {
-            keep_only_capture_caps().unwrap();
-            let eff = caps::read(None, CapSet::Effective).unwrap();
-            assert!(eff.is_subset(&capture_caps()), "{eff:?}");
-            if unsafe { libc::geteuid() } == 0 {
-                assert!(!eff.contains(&Capability::CAP_SYS_ADMIN));
-            }
-        })
-        .join()
-        .unwrap();
+    fn a_write_error_says_who_and_where() {
+        let dir = std::env::temp_dir().join(format!("dnsleak-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.pcapng");
+        let err = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = explain_create_error(&path, &err);
+        let _ = std::fs::remove_dir(&dir);
+        assert!(text.contains(&format!("cannot create {} for --write", path.display())), "{text}");
+        assert!(text.contains("dnsleak runs as"), "{text}");
+        assert!(text.contains(&format!("the directory {} (owner ", dir.display())), "{text}");
+        assert!(text.contains("mode 755)") || text.contains("mode 775)"), "{text}");
+        assert!(text.contains("give --write a path in a directory"), "{text}");
     }
 }
