@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             }
             // The whole line is escaped: error messages carry file paths, interface names
             // and text from the OS, any of which may hold terminal escapes.
-            let line = dnsleak::error_chain(&err);
+            let mut line = dnsleak::error_chain(&err);
+            if dnsleak::system::sandbox::maybe_refused(&err) {
+                line.push_str(dnsleak::system::sandbox::REFUSED_HINT);
+            }
             let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::output::escape::escape(&line));
             ExitCode::from(2)
         }

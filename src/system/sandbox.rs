@@ -39,6 +39,17 @@ pub struct Options {
     pub seccomp: bool,
 }
 
+/// Said after an error whose cause is ENOSYS, the code the filter answers refused calls with.
+pub const REFUSED_HINT: &str =
+    " (\"Function not implemented\" is what dnsleak's system-call filter answers a call \
+it does not allow: run again with --no-seccomp to confirm, and report it)";
+
+/// Whether an error may come from a call the filter refused (its cause is ENOSYS).
+pub fn maybe_refused(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.raw_os_error() == Some(libc::ENOSYS)))
+}
+
 /// What [`lock_down`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedDown {
@@ -350,6 +361,15 @@ mod tests {
         assert!(out.status.success(), "{text}");
         assert!(text.contains("1 passed"), "the child ran the test: {text}");
         assert!(!created, "the filtered process created a file");
+    }
+
+    #[test]
+    fn an_enosys_error_gets_the_hint() {
+        let e = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSYS)).context("writing output");
+        assert!(maybe_refused(&e));
+        let other =
+            anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES)).context("writing output");
+        assert!(!maybe_refused(&other));
     }
 
     #[test]
