@@ -148,102 +148,117 @@ fn switch_user(user: &User) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Memory, threads, time, signals.
+const THREADS_MEMORY_TIME: &[i64] = &[
+    libc::SYS_brk,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_mprotect,
+    libc::SYS_madvise,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_gettid,
+    libc::SYS_getpid,
+    libc::SYS_tgkill,
+    libc::SYS_prlimit64,
+    libc::SYS_getrandom,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_restart_syscall,
+    libc::SYS_capget,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+];
+
+/// Files already open and files read (interfaces in /sys, resolver configuration).
+const FILES: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_write,
+    libc::SYS_writev,
+    libc::SYS_close,
+    libc::SYS_newfstatat,
+    libc::SYS_fstat,
+    libc::SYS_statx,
+    libc::SYS_lseek,
+    libc::SYS_fcntl,
+    libc::SYS_ioctl,
+    libc::SYS_getdents64,
+    libc::SYS_readlinkat,
+    libc::SYS_faccessat2,
+    libc::SYS_uname,
+    libc::SYS_dup,
+    libc::SYS_dup3,
+    libc::SYS_pipe2,
+    libc::SYS_eventfd2,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+];
+
+/// Waiting.
+const WAITING: &[i64] = &[
+    libc::SYS_ppoll,
+    libc::SYS_pselect6,
+    libc::SYS_epoll_create1,
+    libc::SYS_epoll_ctl,
+    libc::SYS_epoll_pwait,
+];
+
+/// Sockets: packet capture, netlink (interfaces), lookups (check).
+const SOCKETS: &[i64] = &[
+    libc::SYS_bind,
+    libc::SYS_connect,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+    libc::SYS_setsockopt,
+    libc::SYS_getsockopt,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvmmsg,
+    libc::SYS_shutdown,
+];
+
+/// The older calls of x86-64 that glibc still makes for some functions.
+#[cfg(target_arch = "x86_64")]
+const X86_64: &[i64] = &[
+    libc::SYS_poll,
+    libc::SYS_select,
+    libc::SYS_epoll_wait,
+    libc::SYS_stat,
+    libc::SYS_lstat,
+    libc::SYS_access,
+    libc::SYS_readlink,
+    libc::SYS_dup2,
+    libc::SYS_pipe,
+    libc::SYS_arch_prctl,
+    libc::SYS_time,
+    libc::SYS_gettimeofday,
+];
+#[cfg(not(target_arch = "x86_64"))]
+const X86_64: &[i64] = &[];
+
 /// The system calls dnsleak makes once locked down, found with strace over `monitor` (lines,
-/// NDJSON, the dashboard, `--write`, an interface appearing later) and `check`.
+/// NDJSON, the dashboard, `--write`, an interface appearing later) and `check`. Some more are
+/// allowed with conditions only (`rules`).
 fn allowed() -> Vec<i64> {
-    let mut v = vec![
-        // Memory, threads, time, signals.
-        libc::SYS_brk,
-        libc::SYS_mmap,
-        libc::SYS_munmap,
-        libc::SYS_mremap,
-        libc::SYS_mprotect,
-        libc::SYS_madvise,
-        libc::SYS_set_robust_list,
-        libc::SYS_rseq,
-        libc::SYS_futex,
-        libc::SYS_sched_yield,
-        libc::SYS_sched_getaffinity,
-        libc::SYS_exit,
-        libc::SYS_exit_group,
-        libc::SYS_gettid,
-        libc::SYS_getpid,
-        libc::SYS_tgkill,
-        libc::SYS_prlimit64,
-        libc::SYS_getrandom,
-        libc::SYS_clock_gettime,
-        libc::SYS_clock_nanosleep,
-        libc::SYS_nanosleep,
-        libc::SYS_rt_sigaction,
-        libc::SYS_rt_sigprocmask,
-        libc::SYS_rt_sigreturn,
-        libc::SYS_sigaltstack,
-        libc::SYS_restart_syscall,
-        libc::SYS_capget,
-        libc::SYS_getuid,
-        libc::SYS_geteuid,
-        libc::SYS_getgid,
-        libc::SYS_getegid,
-        // Files already open and files read (interfaces in /sys, resolver configuration).
-        libc::SYS_read,
-        libc::SYS_readv,
-        libc::SYS_pread64,
-        libc::SYS_write,
-        libc::SYS_writev,
-        libc::SYS_close,
-        libc::SYS_newfstatat,
-        libc::SYS_fstat,
-        libc::SYS_statx,
-        libc::SYS_lseek,
-        libc::SYS_fcntl,
-        libc::SYS_ioctl,
-        libc::SYS_getdents64,
-        libc::SYS_readlinkat,
-        libc::SYS_faccessat2,
-        libc::SYS_uname,
-        libc::SYS_dup,
-        libc::SYS_dup3,
-        libc::SYS_pipe2,
-        libc::SYS_eventfd2,
-        libc::SYS_fsync,
-        libc::SYS_fdatasync,
-        // Waiting.
-        libc::SYS_ppoll,
-        libc::SYS_pselect6,
-        libc::SYS_epoll_create1,
-        libc::SYS_epoll_ctl,
-        libc::SYS_epoll_pwait,
-        // Sockets: packet capture, netlink (interfaces), lookups (check).
-        libc::SYS_bind,
-        libc::SYS_connect,
-        libc::SYS_getsockname,
-        libc::SYS_getpeername,
-        libc::SYS_setsockopt,
-        libc::SYS_getsockopt,
-        libc::SYS_sendto,
-        libc::SYS_recvfrom,
-        libc::SYS_sendmsg,
-        libc::SYS_recvmsg,
-        libc::SYS_sendmmsg,
-        libc::SYS_recvmmsg,
-        libc::SYS_shutdown,
-    ];
-    #[cfg(target_arch = "x86_64")]
-    v.extend([
-        libc::SYS_poll,
-        libc::SYS_select,
-        libc::SYS_epoll_wait,
-        libc::SYS_stat,
-        libc::SYS_lstat,
-        libc::SYS_access,
-        libc::SYS_readlink,
-        libc::SYS_dup2,
-        libc::SYS_pipe,
-        libc::SYS_arch_prctl,
-        libc::SYS_time,
-        libc::SYS_gettimeofday,
-    ]);
-    v
+    [THREADS_MEMORY_TIME, FILES, WAITING, SOCKETS, X86_64].concat()
 }
 
 /// The calls allowed only with some arguments:
