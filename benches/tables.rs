@@ -22,7 +22,7 @@ use dnsleak::tui::model::{Model, RESOLVER_CAP};
 use dnsleak_core::frag::FragLimits;
 use dnsleak_core::tcp::TcpLimits;
 use dnsleak_core::tracker::TrackerLimits;
-use dnsleak_core::{Config, Frame, IfaceFacts, Judged, LinkType, Overrides, Pipeline, Topology, Ts};
+use dnsleak_core::{Config, Frame, IfaceFacts, Judged, LinkType, Overrides, Pipeline, Stats, Topology, Ts};
 
 const ETH0: u32 = 0;
 const WG0: u32 = 1;
@@ -56,50 +56,44 @@ fn addr(net: u8, i: usize) -> [u8; 4] {
     [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
 }
 
-fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, id: u16, frag: u16, payload: &[u8]) -> Vec<u8> {
-    let len = (20 + payload.len()) as u16;
-    let mut p = vec![0x45, 0];
-    p.extend_from_slice(&len.to_be_bytes());
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&frag.to_be_bytes());
-    p.extend_from_slice(&[64, proto, 0, 0]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&dst);
-    p.extend_from_slice(payload);
-    p
+/// A UDP datagram in IPv4 (etherparse, checksums included).
+fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).udp(sport, dport);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).expect("in memory");
+    v
 }
 
-fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(8 + payload.len());
-    for w in [sport, dport, (8 + payload.len()) as u16, 0] {
-        p.extend_from_slice(&w.to_be_bytes());
-    }
-    p.extend_from_slice(payload);
-    p
+/// A TCP segment with PSH and ACK in IPv4.
+fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, seq, 65_535).psh().ack(1);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).expect("in memory");
+    v
 }
 
-fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(20 + payload.len());
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    p.extend_from_slice(payload);
-    p
+/// One fragment of an IPv4 datagram: `bytes` at `offset` (a multiple of 8) of datagram `id`.
+fn fragment(src: [u8; 4], dst: [u8; 4], id: u16, offset: u16, more: bool, bytes: &[u8]) -> Vec<u8> {
+    let mut h = etherparse::Ipv4Header::new(bytes.len() as u16, 64, etherparse::IpNumber::UDP, src, dst)
+        .expect("a small payload");
+    h.identification = id;
+    h.more_fragments = more;
+    h.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).expect("a small offset");
+    h.header_checksum = h.calc_header_checksum();
+    let mut v = Vec::with_capacity(20 + bytes.len());
+    h.write(&mut v).expect("in memory");
+    v.extend_from_slice(bytes);
+    v
 }
 
+/// A DNS message for `name` (A, IN), encoded by hickory-proto.
 fn dns(id: u16, response: bool, name: &str) -> Vec<u8> {
-    let flags: u16 = if response { 0x8180 } else { 0x0100 };
-    let mut m = Vec::with_capacity(32 + name.len());
-    for w in [id, flags, 1, 0, 0, 0] {
-        m.extend_from_slice(&w.to_be_bytes());
-    }
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    m
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let kind = if response { MessageType::Response } else { MessageType::Query };
+    let mut m = Message::new(id, kind, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).expect("a valid name"), RecordType::A));
+    m.to_vec().expect("an encodable message")
 }
 
 fn framed(msg: &[u8]) -> Vec<u8> {
@@ -135,26 +129,27 @@ struct Contest {
     build: fn(usize, bool) -> Vec<Frame>,
     /// Sets the table's cap in a configuration.
     set_cap: fn(&mut Config, usize),
+    /// What the table dropped to stay within its cap (none for a normal load, most of a flood).
+    dropped: fn(&Stats) -> u64,
 }
 
 fn frag_load(n: usize, flood: bool) -> Vec<Frame> {
-    let inner = udp(40000, 9, &[0u8; 64]);
+    // A UDP datagram (to port 9) of 72 bytes, in fragments of 40 and 32.
+    let whole = udp4([10, 0, 0, 1], 40000, [198, 51, 100, 1], 9, &[0u8; 64]);
+    let inner = &whole[20..];
+    let dst = [198, 51, 100, 1];
     frames(
         ETH0,
         (0..n).map(|i| {
-            let (src, dst) = (addr(10, i), [198, 51, 100, 1]);
             if flood {
                 // First fragments of datagrams that never complete.
-                ipv4(src, dst, 17, i as u16, 0x2000, &inner[..40])
-            } else {
-                // Datagrams in two fragments, each completed by its second.
-                let (d, second) = (i / 2, i % 2 == 1);
-                let src = addr(10, d % 64);
-                if second {
-                    ipv4(src, dst, 17, d as u16, 5, &inner[40..])
-                } else {
-                    ipv4(src, dst, 17, d as u16, 0x2000, &inner[..40])
-                }
+                return fragment(addr(10, i), dst, i as u16, 0, true, &inner[..40]);
+            }
+            // Datagrams in two fragments, each completed by its second.
+            let d = i / 2;
+            match i % 2 {
+                0 => fragment(addr(10, d % 64), dst, d as u16, 0, true, &inner[..40]),
+                _ => fragment(addr(10, d % 64), dst, d as u16, 40, false, &inner[40..]),
             }
         }),
     )
@@ -162,21 +157,19 @@ fn frag_load(n: usize, flood: bool) -> Vec<Frame> {
 
 fn tcp_load(n: usize, flood: bool) -> Vec<Frame> {
     let msg = framed(&dns(7, false, "partial.example"));
+    let server = [10, 2, 0, 1];
     frames(
         WG0,
-        (0..n)
-            .map(|i| {
-                if flood {
-                    // A new stream per segment, each the first 30 bytes of a message.
-                    tcp((i % 50_000) as u16 + 1024, 53, 1, 0x18, &msg[..30])
-                } else {
-                    // 64 streams, each segment one whole message.
-                    let (flow, k) = (i % 64, (i / 64) as u32);
-                    tcp(flow as u16 + 1024, 53, 1 + k * msg.len() as u32, 0x18, &msg)
-                }
-            })
-            .enumerate()
-            .map(|(i, seg)| ipv4(addr(10, if flood { i / 50_000 } else { 0 }), [10, 2, 0, 1], 6, 0, 0, &seg)),
+        (0..n).map(|i| {
+            if flood {
+                // A new stream per segment, each the first 30 bytes of a message.
+                let (src, port) = (addr(10, i / 50_000), (i % 50_000) as u16 + 1024);
+                return tcp4(src, port, server, 53, 1, &msg[..30]);
+            }
+            // 64 streams, each segment one whole message.
+            let (flow, k) = (i % 64, (i / 64) as u32);
+            tcp4(addr(10, 0), flow as u16 + 1024, server, 53, 1 + k * msg.len() as u32, &msg)
+        }),
     )
 }
 
@@ -187,24 +180,23 @@ fn tls_load(n: usize, flood: bool) -> Vec<Frame> {
         (0..n).map(|i| {
             // Flood: a new DoT flow per segment (issue #13); normal: 64 long flows.
             let flow = if flood { i } else { i % 64 };
-            let seg = tcp((flow % 50_000) as u16 + 1024, 853, 1 + i as u32 * 9, 0x18, &data);
-            ipv4(addr(10, flow / 50_000), [9, 9, 9, 9], 6, 0, 0, &seg)
+            let (src, port) = (addr(10, flow / 50_000), (flow % 50_000) as u16 + 1024);
+            tcp4(src, port, [9, 9, 9, 9], 853, 1 + i as u32 * 9, &data)
         }),
     )
 }
 
 fn pending_load(n: usize, flood: bool) -> Vec<Frame> {
+    let (client, server) = ([10, 2, 0, 2], [10, 2, 0, 1]);
+    let port = |i: usize| (i / 65_536) as u16 % 60_000 + 1024;
     frames(
         WG0,
         (0..n).map(|i| {
-            let (client, server) = ([10, 2, 0, 2], [10, 2, 0, 1]);
             if flood || i % 2 == 0 {
                 // Flood: queries never answered; normal: each answered by the next packet.
-                let q = dns(i as u16, false, "name.example");
-                ipv4(client, server, 17, 0, 0, &udp((i / 65_536) as u16 % 60_000 + 1024, 53, &q))
+                udp4(client, port(i), server, 53, &dns(i as u16, false, "name.example"))
             } else {
-                let r = dns((i - 1) as u16, true, "name.example");
-                ipv4(server, client, 17, 0, 0, &udp(53, ((i - 1) / 65_536) as u16 % 60_000 + 1024, &r))
+                udp4(server, 53, client, port(i - 1), &dns((i - 1) as u16, true, "name.example"))
             }
         }),
     )
@@ -216,7 +208,7 @@ fn names_load(n: usize, flood: bool) -> Vec<Frame> {
         ETH0,
         (0..n).map(|i| {
             let name = format!("n{}.example", if flood { i } else { i % 64 });
-            ipv4([192, 0, 2, 10], [192, 0, 2, 1], 17, 0, 0, &udp(40000, 53, &dns(i as u16, false, &name)))
+            udp4([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(i as u16, false, &name))
         }),
     );
     if !flood {
@@ -235,11 +227,11 @@ fn hijack_load(n: usize, flood: bool) -> Vec<Frame> {
             let (client, server) = ([192, 0, 2, 10], [192, 0, 2, 1]);
             let id = (i / 2) as u16;
             if i % 2 == 0 {
-                ipv4(client, server, 17, 0, 0, &udp(40000, 53, &dns(id, false, "bank.example")))
+                udp4(client, 40000, server, 53, &dns(id, false, "bank.example"))
             } else {
                 // Flood: each answer from another address than the one asked (a new pair).
                 let from = if flood { addr(203, i / 2) } else { server };
-                ipv4(from, client, 17, 0, 0, &udp(53, 40000, &dns(id, true, "bank.example")))
+                udp4(from, 53, client, 40000, &dns(id, true, "bank.example"))
             }
         }),
     )
@@ -255,6 +247,7 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: frag_load,
             set_cap: |c, n| c.frag.max_datagrams = n,
+            dropped: |s| s.frag.evicted,
         },
         Contest {
             name: "tcp",
@@ -262,6 +255,7 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: tcp_load,
             set_cap: |c, n| c.tcp.max_flows = n,
+            dropped: |s| s.tcp.flows_evicted,
         },
         Contest {
             name: "tls",
@@ -269,6 +263,7 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: tls_load,
             set_cap: |c, n| c.max_encrypted_flows = n,
+            dropped: |s| s.encrypted_flows_evicted,
         },
         Contest {
             name: "pending",
@@ -276,6 +271,7 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: pending_load,
             set_cap: |c, n| c.tracker.max_pending = n,
+            dropped: |s| s.pairs.evicted,
         },
         Contest {
             name: "names",
@@ -283,6 +279,7 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: names_load,
             set_cap: |c, n| c.tracker.max_names = n,
+            dropped: |s| s.pairs.names_dropped,
         },
         Contest {
             name: "hijacks",
@@ -290,10 +287,13 @@ fn contests() -> Vec<Contest> {
             per_entry: 2,
             build: hijack_load,
             set_cap: |c, n| c.tracker.max_hijack_pairs = n,
+            // Forgotten pairs are not counted: a pair noticed again is only a second notice.
+            dropped: |_| 0,
         },
     ]
 }
-fn run(config: &Config, frames: &[Frame]) -> usize {
+/// The pipeline over `frames`; returns the events and the counters.
+fn run(config: &Config, frames: &[Frame]) -> (usize, Stats) {
     let mut p = Pipeline::new(config.clone(), topology());
     let mut out = Vec::new();
     let mut events = 0;
@@ -303,7 +303,7 @@ fn run(config: &Config, frames: &[Frame]) -> usize {
         out.clear();
     }
     p.finish(&mut out);
-    events + out.len()
+    (events + out.len(), p.stats())
 }
 
 /// Judged events of a flood of leaks to distinct resolvers (distinct names too), or of a
@@ -314,7 +314,7 @@ fn leaks(n: usize, flood: bool) -> Vec<Judged> {
         (0..n).map(|i| {
             let k = if flood { i } else { i % 16 };
             let q = dns(i as u16, false, &format!("n{k}.example"));
-            ipv4([192, 0, 2, 10], addr(198, k), 17, 0, 0, &udp(40000, 53, &q))
+            udp4([192, 0, 2, 10], 40000, addr(198, k), 53, &q)
         }),
     );
     let mut p = Pipeline::new(Config { keep_payload: false, ..Config::new() }, topology());
@@ -331,7 +331,7 @@ fn leaks(n: usize, flood: bool) -> Vec<Judged> {
 fn interface_file(n: usize, changes: bool) -> std::path::PathBuf {
     use dnsleak::output::pcapng::{IfaceEnd, PcapngWriter};
     let mut w = PcapngWriter::new(Vec::new()).expect("in memory");
-    let pkt = ipv4([192, 0, 2, 10], [192, 0, 2, 1], 17, 0, 0, &udp(40000, 53, &dns(1, false, "a.example")));
+    let pkt = udp4([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(1, false, "a.example"));
     let mut id = 0;
     for i in 0..n {
         let ts = Ts(1_700_000_000_000_000_000 + i as i64 * 1_000);
@@ -405,6 +405,10 @@ fn main() {
         let mut small = base.clone();
         (t.set_cap)(&mut small, t.cap / 16);
         let runs = [(&normal, &base), (&flood, &base), (&flood, &small)];
+        // The loads do what they say: the normal one fits, the floods overflow the table.
+        let dropped = runs.map(|(load, config)| (t.dropped)(&run(config, load).1));
+        assert_eq!(dropped[0], 0, "{}: the normal load dropped {}", t.name, dropped[0]);
+        assert!(t.name == "hijacks" || dropped[1] > 0 && dropped[2] > dropped[1], "{}: {dropped:?}", t.name);
         let spent: [Spent; 3] = Default::default();
         let mut g = c.benchmark_group(format!("table_{}_cap_{}", t.name, t.cap));
         g.throughput(Throughput::Elements(n as u64));

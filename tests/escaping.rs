@@ -1,6 +1,8 @@
 //! Text from the wire, the OS and the command line never drives the terminal, and NDJSON
 //! writes characters that reorder or hide text as codes (issue #13).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -23,19 +25,8 @@ fn assert_no_raw_controls(what: &str, text: &str) {
 
 /// A pcapng with one interface named `iface` carrying one query for `name` to 192.0.2.1.
 fn capture(tag: &str, iface: &str, name: &str) -> PathBuf {
-    let mut dns = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        dns.push(label.len() as u8);
-        dns.extend_from_slice(label.as_bytes());
-    }
-    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let udp_len = 8 + dns.len() as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 10, 192, 0, 2, 1];
-    ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-    ip.extend_from_slice(&[0x9c, 0x40, 0, 53]);
-    ip.extend_from_slice(&udp_len.to_be_bytes());
-    ip.extend_from_slice(&[0, 0]);
-    ip.extend_from_slice(&dns);
+    let dns = support::dns_message(0x1234, false, name, 1, &[]);
+    let ip = support::ipv4_udp([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns);
     let mut w = PcapngWriter::new(Vec::new()).unwrap();
     let id = w.add_interface(iface, LinkType::RAW).unwrap();
     w.packet(id, Ts(1_700_000_000_000_000_000), ip.len() as u32, &ip).unwrap();

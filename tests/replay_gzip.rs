@@ -2,6 +2,8 @@
 //! (issue #13: a gzip file cut within its first 64 KiB of decompressed data printed no events;
 //! the same bytes uncompressed gave 340).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,16 +25,8 @@ fn pcap(n: u32) -> Vec<u8> {
             seed ^= seed << 17;
             name.push(char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed % 36) as usize]));
         }
-        let mut dns = vec![(i >> 8) as u8, i as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 24];
-        dns.extend_from_slice(name.as_bytes());
-        dns.extend_from_slice(&[7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, 0, 1, 0, 1]);
-        let udp_len = 8 + dns.len() as u16;
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 10, 192, 0, 2, 1];
-        ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-        ip.extend_from_slice(&[0x9c, 0x40, 0, 53]);
-        ip.extend_from_slice(&udp_len.to_be_bytes());
-        ip.extend_from_slice(&[0, 0]);
-        ip.extend_from_slice(&dns);
+        let dns = support::dns_message(i as u16, false, &format!("{name}.example"), 1, &[]);
+        let ip = support::ipv4_udp([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns);
         for w in [1_700_000_000 + i, 0, ip.len() as u32, ip.len() as u32] {
             b.extend_from_slice(&w.to_le_bytes());
         }
