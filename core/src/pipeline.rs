@@ -224,7 +224,7 @@ pub struct Pipeline {
     tcp: TcpStreams,
     encrypted: EncryptedFlows,
     /// Interfaces whose unknown link type was already reported.
-    warned_links: Vec<(IfaceId, LinkType)>,
+    warned_links: foldhash::HashSet<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
     last_frame: u64,
 }
@@ -246,7 +246,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
-            warned_links: Vec::new(),
+            warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
         }
@@ -380,8 +380,9 @@ impl Pipeline {
 
     fn warn_link(&mut self, frame: FrameRef<'_>, lt: u32, out: &mut Vec<Judged>) {
         let key = (frame.iface, LinkType(lt));
-        if !self.warned_links.contains(&key) && self.warned_links.len() < 1024 {
-            self.warned_links.push(key);
+        // A set: a file may declare a thousand interfaces of unknown link types, and every
+        // frame on them asks.
+        if self.warned_links.len() < 1024 && self.warned_links.insert(key) {
             self.judge.notice(frame.ts, frame.number, frame.iface, Notice::UnknownLinkType { link: lt }, out);
         }
     }
