@@ -56,6 +56,18 @@ pub struct JudgeArgs {
     pub doh_list: Option<PathBuf>,
 }
 
+/// What live capture gives up once its first captures and files are open.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SandboxArgs {
+    /// Run as user NAME once the captures are open (default when run as root: nobody; root
+    /// stays root). CAP_NET_RAW and CAP_NET_ADMIN are kept for interfaces that appear later.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Do not install the system-call filter (to check whether it refused a call).
+    #[arg(long)]
+    pub no_seccomp: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorChoice {
     #[default]
@@ -86,6 +98,8 @@ pub struct MonitorArgs {
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -128,6 +142,8 @@ pub struct CheckArgs {
     /// Report as NDJSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agemap;
 pub mod dns;
 pub mod event;
 pub mod fact;

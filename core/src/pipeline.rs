@@ -236,14 +236,14 @@ pub struct Pipeline {
     tcp: TcpStreams,
     encrypted: EncryptedFlows,
     /// Interfaces whose unknown link type was already reported.
-    warned_links: Vec<(IfaceId, LinkType)>,
+    warned_links: foldhash::HashSet<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
     last_frame: u64,
 }
 
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
-        let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let tunnel_seen = topology.has_tunnel();
         Pipeline {
             judge: Judge {
                 topology,
@@ -258,7 +258,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
-            warned_links: Vec::new(),
+            warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
         }
@@ -305,19 +305,20 @@ impl Pipeline {
 
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
-        let old: Vec<(IfaceId, IfaceName)> =
-            self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let (down, up) = self.judge.topology.tunnel_changes(&topology);
+        let named = |v: Vec<&super::topology::Iface>| v.into_iter().map(|i| (i.id, i.name.clone())).collect();
+        let (down, up): (Vec<(IfaceId, IfaceName)>, Vec<_>) = (named(down), named(up));
+        let none_up = topology.first_tunnel_up().is_none();
+        self.judge.tunnel_seen |= topology.has_tunnel();
         self.judge.tracker.topology_changed(&topology);
         self.judge.topology = topology;
         let frame = self.last_frame;
-        for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
-            let notice = Notice::TunnelDown { iface: name.clone(), none_up: new.is_empty() };
-            self.judge.notice(ts, frame, *id, notice, out);
+        for (id, name) in down {
+            let notice = Notice::TunnelDown { iface: name, none_up };
+            self.judge.notice(ts, frame, id, notice, out);
         }
-        for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
-            self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
+        for (id, name) in up {
+            self.judge.notice(ts, frame, id, Notice::TunnelUp { iface: name }, out);
         }
     }
 
@@ -399,8 +400,9 @@ impl Pipeline {
 
     fn warn_link(&mut self, frame: FrameRef<'_>, lt: u32, out: &mut Vec<Judged>) {
         let key = (frame.iface, LinkType(lt));
-        if !self.warned_links.contains(&key) && self.warned_links.len() < 1024 {
-            self.warned_links.push(key);
+        // A set: a file may declare a thousand interfaces of unknown link types, and every
+        // frame on them asks.
+        if self.warned_links.len() < 1024 && self.warned_links.insert(key) {
             self.judge.notice(frame.ts, frame.number, frame.iface, Notice::UnknownLinkType { link: lt }, out);
         }
     }

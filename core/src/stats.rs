@@ -90,6 +90,9 @@ pub struct PairStats {
     /// Queries sent to a multicast group (LLMNR, one-shot mDNS) that no responder answered:
     /// silence is how those protocols say "no such name", so they are not `unanswered`.
     pub silent_multicast: u64,
+    /// Names not tracked for parallel resolution because the names table was full of names
+    /// asked within the window.
+    pub names_dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,7 +164,8 @@ impl Stats {
             malformed,
             frag: FragStats { reassembled, timed_out, evicted: frag_evicted, overlaps, invalid },
             tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
-            pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
+            pairs:
+                PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast, names_dropped },
             encrypted_flows_evicted,
         } = other;
         self.frames += frames;
@@ -195,6 +199,7 @@ impl Stats {
         p.unmatched_responses += unmatched_responses;
         p.evicted += evicted;
         p.silent_multicast += silent_multicast;
+        p.names_dropped += names_dropped;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
     }
 }

@@ -14,12 +14,13 @@
 //!
 //! A ClientHello that spans two segments is held (at most one TLS record, and a bounded total
 //! over all flows) until the rest arrives. The table is capped; flows expire after an idle
-//! time in trace time.
+//! time in trace time. Flows sit in an [`AgeMap`] by last packet, undecided ones apart from
+//! reported ones, so eviction (the least recently seen flow not reported, else the least
+//! recently seen reported one) and expiry take the oldest in O(1) however full the table is.
 
-use std::collections::VecDeque;
-
-use foldhash::HashMap;
 use std::net::IpAddr;
+
+use super::agemap::AgeMap;
 
 use tls_parser::{SNIType, TlsExtension, TlsMessage, TlsMessageHandshake};
 
@@ -84,8 +85,11 @@ enum State {
 struct Flow {
     state: State,
     last_seen: Ts,
-    generation: u64,
 }
+
+/// The table's lists: flows not reported (evicted first), and reported flows.
+const NOT_REPORTED: usize = 0;
+const REPORTED: usize = 1;
 
 /// What the client's first data says.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,10 +106,8 @@ enum Hello {
 #[derive(Debug, Default)]
 pub struct EncryptedFlows {
     max_flows: usize,
-    flows: HashMap<ConnKey, Flow>,
-    /// Flows in creation order (key, generation), for eviction; stale entries are skipped.
-    order: VecDeque<(ConnKey, u64)>,
-    next_generation: u64,
+    /// By last packet, in the lists `NOT_REPORTED` and `REPORTED`.
+    flows: AgeMap<ConnKey, Flow, 2>,
     waiting_bytes: usize,
     evicted: u64,
 }
@@ -129,7 +131,8 @@ impl EncryptedFlows {
         if !self.flows.contains_key(&conn) {
             self.insert(ts, conn, State::Undecided);
         }
-        let Some(flow) = self.flows.get_mut(&conn) else { return Seen::NotDns };
+        let Some(slot) = self.flows.find(&conn) else { return Seen::NotDns };
+        let Some(flow) = self.flows.value_mut(slot) else { return Seen::NotDns };
         flow.last_seen = ts;
         let state = std::mem::replace(&mut flow.state, State::Undecided);
         let (next, seen) = match state {
@@ -144,27 +147,27 @@ impl EncryptedFlows {
                 settle(decide_without_name(&conn, db))
             }
         };
-        if let Some(flow) = self.flows.get_mut(&conn) {
+        let list = if matches!(next, State::Reported) { REPORTED } else { NOT_REPORTED };
+        if let Some(flow) = self.flows.value_mut(slot) {
             flow.state = next;
         }
+        self.flows.move_to(slot, list);
         seen
     }
 
-    /// Forgets flows idle longer than the timeout at trace time `now`.
+    /// Forgets flows idle longer than the timeout at trace time `now` (the least recently seen
+    /// of each list first; a trace whose time goes backwards keeps a flow until those seen
+    /// before it have gone).
     pub fn expire(&mut self, now: Ts) {
-        let waiting = &mut self.waiting_bytes;
-        self.flows.retain(|_, f| {
-            let keep = now.since(f.last_seen) < IDLE_TIMEOUT_NS;
-            if !keep {
-                if let State::Waiting(buf) = &f.state {
-                    *waiting = waiting.saturating_sub(buf.len());
+        for list in [NOT_REPORTED, REPORTED] {
+            while let Some((_, f)) = self.flows.oldest(list) {
+                if now.since(f.last_seen) < IDLE_TIMEOUT_NS {
+                    break;
+                }
+                if let Some((_, f)) = self.flows.pop_oldest(list) {
+                    self.release(&f.state);
                 }
             }
-            keep
-        });
-        if self.order.len() > 2 * self.flows.len() + 64 {
-            let flows = &self.flows;
-            self.order.retain(|(k, g)| flows.get(k).is_some_and(|f| f.generation == *g));
         }
     }
 
@@ -185,31 +188,20 @@ impl EncryptedFlows {
 
     fn insert(&mut self, ts: Ts, conn: ConnKey, state: State) {
         while self.flows.len() >= self.max_flows && self.evict_oldest() {}
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        self.flows.insert(conn, Flow { state, last_seen: ts, generation });
-        self.order.push_back((conn, generation));
+        let list = if matches!(state, State::Reported) { REPORTED } else { NOT_REPORTED };
+        self.flows.insert(conn, Flow { state, last_seen: ts }, list);
     }
 
-    /// Drops the oldest flow, preferring one not reported (a reported flow forgotten could be
-    /// reported again); false when the table is empty.
+    /// Drops the least recently seen flow, preferring one not reported (a reported flow
+    /// forgotten could be reported again); false when the table is empty.
     fn evict_oldest(&mut self) -> bool {
-        for spare_reported in [true, false] {
-            for _ in 0..self.order.len() {
-                let Some((key, generation)) = self.order.pop_front() else { break };
-                let Some(f) = self.flows.get(&key).filter(|f| f.generation == generation) else { continue };
-                if spare_reported && matches!(f.state, State::Reported) {
-                    self.order.push_back((key, generation));
-                    continue;
-                }
-                if let Some(f) = self.flows.remove(&key) {
-                    self.release(&f.state);
-                    self.evicted += 1;
-                    return true;
-                }
-            }
-        }
-        false
+        let Some((_, f)) = self.flows.pop_oldest(NOT_REPORTED).or_else(|| self.flows.pop_oldest(REPORTED))
+        else {
+            return false;
+        };
+        self.release(&f.state);
+        self.evicted += 1;
+        true
     }
 
     fn release(&mut self, state: &State) {

@@ -16,9 +16,9 @@ use super::config::CheckConfig;
 use super::monitor::capture_into;
 use crate::cli::CheckArgs;
 use crate::counters::Counters;
-use crate::output::escape::escape;
+use crate::output::escape::{escape, Escaped};
 use crate::output::Sink;
-use crate::system::privilege;
+use crate::system::{privilege, sandbox};
 use crate::Outcome;
 use dnsleak_core::{EventKind, Fact, Judged, Verdict};
 
@@ -183,6 +183,8 @@ pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
     let token = random_token();
     let list = lookups(&token);
+    // Before the lookup thread starts: it inherits the smaller bounding set.
+    sandbox::prepare().context("shrinking the capability bounding set")?;
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = bounded(1);
     let timeout = cfg.timeout;
@@ -247,14 +249,14 @@ fn event_line(j: &Judged) -> String {
         w.proto.as_str(),
         w.transport.as_str(),
         sni.unwrap_or_default(),
-        j.reason
+        Escaped(&j.reason)
     )
 }
 
 fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "dnsleak check: {} unique names looked up through the system resolver", r.lookups.len())?;
     for (l, a) in &r.lookups {
-        writeln!(out, "  {} ({}): {}", l.name, l.label, answer_text(a))?;
+        writeln!(out, "  {} ({}): {}", escape(&l.name), l.label, escape(&answer_text(a)))?;
         let mine: Vec<&Judged> = r
             .events
             .iter()
@@ -330,7 +332,7 @@ fn write_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
         "no_leak"
     };
     let summary = serde_json::json!({"kind": "check", "verdict": verdict, "exposures": r.exposures(), "lookups": names});
-    writeln!(out, "{summary}")
+    writeln!(out, "{}", crate::output::json::harden(&summary.to_string()))
 }
 
 #[cfg(test)]

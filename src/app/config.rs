@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ReplayArgs};
+use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ReplayArgs, SandboxArgs};
 use crate::output::summary::SummaryOptions;
+use crate::system::sandbox;
 use dnsleak_core::{Config, Overrides};
 
 /// DNS-over-TCP flows held at once: a file can hold any number of flows that never close, and
@@ -59,6 +60,8 @@ pub struct CaptureConfig {
     pub write: Option<PathBuf>,
     /// `--duration`: stop after this long.
     pub duration: Option<Duration>,
+    /// What to give up once the first captures are open (`--user`, `--no-seccomp`).
+    pub sandbox: sandbox::Options,
 }
 
 /// Where `monitor` shows what it judges.
@@ -86,6 +89,7 @@ impl MonitorConfig {
             judging: Judging::new(&args.judge)?,
             write: args.write.clone(),
             duration,
+            sandbox: sandbox_options(&args.sandbox),
         };
         let output = if args.json {
             MonitorOutput::Json
@@ -162,6 +166,7 @@ impl CheckConfig {
             write: None,
             // Capture ends when the lookups are done; this is the bound if they hang.
             duration: Some(timeout + Duration::from_secs(2)),
+            sandbox: sandbox_options(&args.sandbox),
         };
         Ok(CheckConfig { capture, timeout, json: args.json })
     }
@@ -181,6 +186,11 @@ impl BenchConfig {
         }
         Ok(BenchConfig { file: args.file.clone(), seconds: args.seconds })
     }
+}
+
+/// `--user` and `--no-seccomp`.
+fn sandbox_options(args: &SandboxArgs) -> sandbox::Options {
+    sandbox::Options { user: args.user.clone(), seccomp: !args.no_seccomp }
 }
 
 /// A flag given in seconds: finite and not negative.

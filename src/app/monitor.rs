@@ -25,7 +25,7 @@ use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
 use crate::output::Sink;
 use crate::system::clock::wall_now;
-use crate::system::{privilege, signals};
+use crate::system::{privilege, sandbox, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
 use dnsleak_core::{Fact, Judged, LinkType, Pipeline, Topology};
@@ -40,9 +40,10 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let cfg = MonitorConfig::new(args)?;
     // Say what is missing before anything else starts.
     privilege::check()?;
-    // Capabilities are per thread: drop what capture does not need here, before any thread
-    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
-    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // The bounding set is per thread: shrink it here, before any thread (the dashboard's UI
+    // thread included) starts, so every thread inherits it. The rest is given up once the
+    // first captures are open (`capture_into`).
+    sandbox::prepare().context("shrinking the capability bounding set")?;
     let started = Instant::now();
     let captured = match cfg.output {
         MonitorOutput::Dashboard => return dashboard(cfg.capture, started),
@@ -92,7 +93,11 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
     let opts = Options { interfaces: cfg.interfaces.clone(), overrides: cfg.judging.overrides.clone() };
-    let (mut live, topology) = Live::start(opts)?;
+    let opened = Live::open(opts)?;
+    // The first captures and the --write file are open: give up the rest before any capture
+    // thread starts.
+    sandbox::lock_down(&cfg.sandbox)?;
+    let (mut live, topology) = opened.start()?;
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut s = Session {
         pipeline: Pipeline::new(core, Topology::new()),
@@ -222,7 +227,7 @@ impl Session<'_> {
 /// Creates the `--write` file and its section header.
 fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
     let name = path.display().to_string();
-    let file = File::create(path).with_context(|| format!("cannot create {name} for --write"))?;
+    let file = File::create(path).map_err(|e| anyhow::anyhow!(privilege::explain_create_error(path, &e)))?;
     let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
     Ok((w, name))
 }

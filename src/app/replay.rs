@@ -21,7 +21,7 @@ use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
 use crate::Outcome;
-use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use dnsleak_core::{Config, Fact, IfaceId, IfaceKind, Judged, Overrides, Pipeline, Stats, Topology};
 
 /// Frames between progress and counter updates.
 const TICK_FRAMES: u64 = 8192;
@@ -171,6 +171,8 @@ struct OneFile<'a> {
     /// The file's interfaces as last described, and packets read (also when a read fails).
     ifaces: Vec<FileIface>,
     packets: u64,
+    /// The core's view of `ifaces`, kept up to date change by change.
+    topology: Topology,
 }
 
 impl<'a> OneFile<'a> {
@@ -187,6 +189,7 @@ impl<'a> OneFile<'a> {
             opened: false,
             ifaces: Vec::new(),
             packets: 0,
+            topology: Topology::new(),
         }
     }
 
@@ -231,9 +234,14 @@ impl<'a> OneFile<'a> {
 
     fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match input {
-            Input::Interfaces { ifaces, ts } => {
-                // The file's interface blocks become the same fact live capture reads from the OS.
-                let fact = Fact::Interfaces(reader::topology_of(ifaces, self.overrides));
+            Input::Interfaces { ifaces, changed, ts } => {
+                // The file's interface blocks become the same fact live capture reads from the
+                // OS. What changed is applied, not every interface: a file may declare
+                // thousands, and a copy of the topology shares what did not change.
+                for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+                    self.topology.upsert(i.id, i.facts(), self.overrides);
+                }
+                let fact = Fact::Interfaces(self.topology.clone());
                 sink.fact(&fact)?;
                 match (&mut self.pipeline, fact) {
                     (Some(p), fact) => p.apply(fact, ts, &mut self.out),
@@ -242,7 +250,7 @@ impl<'a> OneFile<'a> {
                     }
                     (None, _) => {}
                 }
-                self.summary_ifaces(ifaces);
+                self.summary_ifaces(ifaces, changed);
             }
             Input::Frame(frame) => {
                 self.packets += 1;
@@ -255,8 +263,15 @@ impl<'a> OneFile<'a> {
     }
 
     /// Keeps the interfaces for the summary's notes even when the read fails later.
-    fn summary_ifaces(&mut self, ifaces: &[FileIface]) {
-        self.ifaces = ifaces.to_vec();
+    fn summary_ifaces(&mut self, ifaces: &[FileIface], changed: &[IfaceId]) {
+        for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+            let len = self.ifaces.len();
+            match self.ifaces.get_mut(i.id as usize) {
+                Some(slot) => *slot = i.clone(),
+                None if i.id as usize == len => self.ifaces.push(i.clone()),
+                None => {}
+            }
+        }
     }
 
     fn source(&self, name: &str) -> Source {

@@ -22,7 +22,7 @@ use pcap::{Active, Capture, Precision};
 
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
-use crate::system::{interfaces, privilege};
+use crate::system::interfaces;
 use dnsleak_core::frame::SNAPLEN;
 use dnsleak_core::{Fact, Frame, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
@@ -460,10 +460,17 @@ pub struct Live {
     registry: Registry,
 }
 
+/// The first captures, open but not started: between [`Live::open`] and [`Opened::start`] the
+/// caller gives up what it no longer needs (`system::sandbox::lock_down`), so every capture
+/// thread starts with what is left.
+pub struct Opened {
+    w: Watcher,
+    rx: Receiver<Msg>,
+}
+
 impl Live {
-    /// Opens the first captures, drops privileges, starts the threads. Returns the first
-    /// interfaces too (the caller hands them to the pipeline before any frame).
-    pub fn start(opts: Options) -> anyhow::Result<(Live, Topology)> {
+    /// Opens the first captures (this needs the privileges); starts nothing.
+    pub fn open(opts: Options) -> anyhow::Result<Opened> {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let mut w = Watcher::new(opts.clone(), tx);
         w.scan();
@@ -483,7 +490,15 @@ impl Live {
                 w.say(format!("interface {name} does not exist yet; it is captured when it appears"));
             }
         }
-        privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+        Ok(Opened { w, rx })
+    }
+}
+
+impl Opened {
+    /// Starts the capture threads and the interface watcher. Returns the first interfaces too
+    /// (the caller hands them to the pipeline before any frame).
+    pub fn start(self) -> anyhow::Result<(Live, Topology)> {
+        let Opened { mut w, rx } = self;
         let topology = w.topology();
         w.start_pending();
         let registry = w.registry.clone();
@@ -494,7 +509,9 @@ impl Live {
             .context("starting the interface watcher thread")?;
         Ok((Live { rx, stop_tx: Some(stop_tx), thread: Some(thread), registry }, topology))
     }
+}
 
+impl Live {
     /// What the captures sent, in order. After `stop`, the channel closes once every capture
     /// has handed over its last frames.
     pub fn messages(&self) -> &Receiver<Msg> {

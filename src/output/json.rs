@@ -9,6 +9,7 @@
 //! notices add `notice` (a code) and `message`. A field that does not apply is `null`.
 //! Numbers are JSON numbers; `ts` and `rtt` are seconds.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use dnsleak_core::event::{Body, Flow, Message};
@@ -17,6 +18,7 @@ use dnsleak_core::verdict::Reason;
 use dnsleak_core::Judged;
 use dnsleak_core::{dns, names};
 
+use super::escape::is_hidden_or_control;
 use super::Sink;
 use crate::counters::Counters;
 
@@ -190,8 +192,11 @@ fn secs(b: &mut Vec<u8>, ns: i64) {
     b.extend_from_slice(&digits.format(1_000_000_000 + a % 1_000_000_000).as_bytes()[1..]);
 }
 
-/// Bytes a JSON string escapes: control characters, DEL, the quote and the backslash. A table
-/// makes the common case (nothing to escape) one load per byte.
+/// Bytes that make a JSON string take the careful path: control characters, DEL, the quote and
+/// the backslash, and the first bytes of the UTF-8 forms of the characters
+/// `escape::is_hidden_or_control` lists (C1 controls: C2; U+061C: D8; U+180E: E1; bidi and
+/// zero-width characters: E2; U+FEFF and U+FFF9..: EF). A table makes the common case (nothing
+/// to escape) one load per byte.
 static ESCAPED: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -202,10 +207,17 @@ static ESCAPED: [bool; 256] = {
     t[0x7f] = true;
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    t[0xc2] = true;
+    t[0xd8] = true;
+    t[0xe1] = true;
+    t[0xe2] = true;
+    t[0xef] = true;
     t
 };
 
-/// A JSON string: quotes, backslashes and control characters escaped.
+/// A JSON string: quotes, backslashes and control characters escaped, and characters that
+/// reorder or hide text (bidi controls, zero-width characters, C1 controls) written as
+/// `\uXXXX`: legal JSON either way, but a log viewer shows them for what they are.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
     if !s.bytes().any(|c| ESCAPED[c as usize]) {
@@ -214,26 +226,44 @@ fn string(b: &mut Vec<u8>, s: &str) {
         return;
     }
     let mut start = 0;
-    for (i, c) in s.bytes().enumerate() {
+    for (i, c) in s.char_indices() {
         let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
+            '"' => b"\\\"",
+            '\\' => b"\\\\",
+            '\n' => b"\\n",
+            '\r' => b"\\r",
+            '\t' => b"\\t",
+            c if is_hidden_or_control(c) => b"",
             _ => continue,
         };
         b.extend_from_slice(&s.as_bytes()[start..i]);
         if esc.is_empty() {
-            let _ = write!(b, "\\u{:04x}", c);
+            let _ = write!(b, "\\u{:04x}", c as u32);
         } else {
             b.extend_from_slice(esc);
         }
-        start = i + 1;
+        start = i + c.len_utf8();
     }
     b.extend_from_slice(&s.as_bytes()[start..]);
     b.push(b'"');
+}
+
+/// A JSON text another writer made (serde_json), with the characters `string` writes as
+/// `\uXXXX` written so too. They can only be inside strings in valid JSON, where `\uXXXX`
+/// means the same character.
+pub fn harden(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\n' && is_hidden_or_control(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && is_hidden_or_control(c) {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// One event as a JSON object (without the newline).
@@ -433,6 +463,33 @@ mod tests {
         let mut b = Vec::new();
         string(&mut b, "a\"b\\c\n\x1b[2J\x7f é");
         assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
+    }
+
+    /// Regression (issue #13): NDJSON left U+202E, U+200B and U+009B raw (legal JSON, but a
+    /// log viewer shows the line reversed or hides text). Every bidi control, zero-width
+    /// character and C1 control is written as \uXXXX; other non-ASCII text stays as it is.
+    #[test]
+    fn bidi_zero_width_and_c1_characters_are_written_as_codes() {
+        let hidden = [
+            '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+            '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{feff}',
+            '\u{80}', '\u{9b}', '\u{9f}',
+        ];
+        for c in hidden {
+            let mut b = Vec::new();
+            string(&mut b, &format!("x{c}y"));
+            let text = String::from_utf8(b).unwrap();
+            assert_eq!(text, format!("\"x\\u{:04x}y\"", c as u32));
+            let back: String = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, format!("x{c}y"), "the same text once decoded");
+            assert_eq!(harden(&serde_json::to_string(&format!("x{c}y")).unwrap()), text);
+        }
+        for plain in ["bücher.example", "пример.испытание", "例え.テスト", "© ½ ¡", "مثال", "—…€"]
+        {
+            let mut b = Vec::new();
+            string(&mut b, plain);
+            assert_eq!(String::from_utf8(b).unwrap(), format!("\"{plain}\""));
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl SummarySink {
         self.unparsed(&mut s, &p);
         self.accounting(&mut s, &p);
         for n in notes {
-            let _ = writeln!(s, "{} {}", p.bold("Note:"), n);
+            let _ = writeln!(s, "{} {}", p.bold("Note:"), escape(n));
         }
         w.write_all(s.as_bytes())?;
         w.flush()

@@ -6,4 +6,5 @@
 pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod sandbox;
 pub mod signals;

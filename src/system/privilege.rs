@@ -1,5 +1,6 @@
-//! Capture privileges: say exactly what is missing before anything starts, and, when running
-//! as root, keep only what capture needs once the first captures are open.
+//! Capture privileges: say exactly what is missing before anything starts, keep only what
+//! capture needs once the first captures are open (`sandbox::lock_down` calls it), and say
+//! why a `--write` file could not be created.
 
 use anyhow::{bail, Context};
 use caps::{CapSet, Capability, CapsHashSet};
@@ -31,13 +32,11 @@ pub fn check() -> anyhow::Result<()> {
     bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
 }
 
-/// When running as root: drops every capability but those capture needs from this thread's
-/// effective, permitted and inheritable sets (threads started afterwards inherit that).
-/// Does nothing for an unprivileged process that holds just the file capabilities.
+/// Drops every capability but those capture needs from this thread's effective, permitted,
+/// inheritable and ambient sets (threads started afterwards inherit that). An unprivileged
+/// process holding just the file capabilities keeps them; after a switch of user (whose
+/// effective set is empty) the kept ones become effective again.
 pub fn keep_only_capture_caps() -> anyhow::Result<()> {
-    if !rustix::process::geteuid().is_root() {
-        return Ok(());
-    }
     let keep: CapsHashSet = capture_caps()
         .intersection(&caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?)
         .copied()
@@ -48,6 +47,40 @@ pub fn keep_only_capture_caps() -> anyhow::Result<()> {
     // Ambient capabilities are only in kernels since 4.3; their absence is not an error.
     let _ = caps::clear(None, CapSet::Ambient);
     Ok(())
+}
+
+/// Says why `--write FILE` could not be created, and how to fix it: which user dnsleak runs
+/// as and what the directory allows.
+pub fn explain_create_error(path: &std::path::Path, err: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid();
+    let who = user_name(uid.as_raw());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut out = format!("cannot create {} for --write: {err}", path.display());
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        let owner = std::fs::metadata(&dir)
+            .ok()
+            .map(|m| format!(" (owner {}, mode {:o})", user_name(m.uid()), m.mode() & 0o7777));
+        out.push_str(&format!(
+            ": dnsleak runs as {who} (uid {uid}), and the directory {}{} does not let it create files; \
+             give --write a path in a directory {who} may write to (the file is created before \
+             dnsleak gives up root)",
+            dir.display(),
+            owner.unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+/// The name of user `uid` (from the user database), or `uid N`.
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name)
 }
 
 #[cfg(test)]
@@ -74,5 +107,20 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_write_error_says_who_and_where() {
+        let dir = std::env::temp_dir().join(format!("dnsleak-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.pcapng");
+        let err = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = explain_create_error(&path, &err);
+        let _ = std::fs::remove_dir(&dir);
+        assert!(text.contains(&format!("cannot create {} for --write", path.display())), "{text}");
+        assert!(text.contains("dnsleak runs as"), "{text}");
+        assert!(text.contains(&format!("the directory {} (owner ", dir.display())), "{text}");
+        assert!(text.contains("mode 755)") || text.contains("mode 775)"), "{text}");
+        assert!(text.contains("give --write a path in a directory"), "{text}");
     }
 }
