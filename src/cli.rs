@@ -5,18 +5,26 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the version, and whether this build names programs with eBPF.
+#[cfg(dnsleak_ebpf)]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (eBPF process attribution: built in)");
+#[cfg(not(dnsleak_ebpf))]
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (eBPF process attribution: not built in, clang was missing)");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dnsleak",
     max_term_width = 100,
-    version,
+    version = VERSION,
     about = "Packet-level DNS leak monitor: is your DNS really going through the VPN?",
     long_about = "dnsleak watches every packet on every interface and says, for each DNS message, which \
 interface it left by, to which resolver, over which transport, and whether that was through the \
 tunnel (tunnel), a plaintext leak (leak), encrypted DNS going around the tunnel (bypass), loopback \
 (local) or link-local multicast (multicast).",
     after_help = "Exit status: 0 no leak or bypass seen, 1 leak or bypass seen, 2 error.\n\
-Live capture needs root or: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v dnsleak)\""
+Live capture needs root, or once (cap_bpf and cap_perfmon let eBPF name the program behind each\n\
+DNS message): sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon=eip \"$(command -v dnsleak)\""
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,6 +48,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Debugging: print each socket fact (which program owns which DNS socket) as NDJSON.
+    #[command(hide = true)]
+    Procs(ProcsArgs),
 }
 
 /// Options every command that judges traffic shares.
@@ -154,4 +165,14 @@ pub struct BenchArgs {
     /// Seconds to measure each contender.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub seconds: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcsArgs {
+    /// Do not try eBPF: use the sock_diag + /proc fallback.
+    #[arg(long)]
+    pub no_ebpf: bool,
+    /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
 }

@@ -41,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             clap_complete::generate(shell, &mut Cli::command(), "dnsleak", &mut io::stdout());
             Ok(Outcome::Clean)
         }
+        Command::Procs(args) => dnsleak::app::procs::run(&args).map(|()| Outcome::Clean),
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
             Ok(Outcome::Clean)

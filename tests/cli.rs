@@ -36,7 +36,9 @@ fn every_subcommand_has_help() {
 fn version_names_the_program() {
     let o = dnsleak(&["--version"]);
     assert!(o.status.success());
-    assert_eq!(stdout(&o).trim(), format!("dnsleak {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(stdout(&o).trim(), format!("dnsleak {}", dnsleak::cli::VERSION));
+    let ebpf = if cfg!(dnsleak_ebpf) { "eBPF process attribution: built in" } else { "not built in" };
+    assert!(stdout(&o).contains(ebpf), "{}", stdout(&o));
 }
 
 #[test]

@@ -64,6 +64,6 @@ fn without_capture_privileges_monitor_says_what_is_missing_and_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
-    assert!(err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
+    assert!(err.contains("setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon=eip"), "{err}");
     assert!(out.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&out.stdout));
 }

@@ -5,4 +5,5 @@ pub mod bench;
 pub mod check;
 pub mod config;
 pub mod monitor;
+pub mod procs;
 pub mod replay;

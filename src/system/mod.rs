@@ -6,5 +6,6 @@
 pub mod clock;
 pub mod interfaces;
 pub mod privilege;
+pub mod processes;
 pub mod sandbox;
 pub mod signals;

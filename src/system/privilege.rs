@@ -7,7 +7,27 @@ use caps::{CapSet, Capability, CapsHashSet};
 
 /// How to give dnsleak what live capture needs, for error messages.
 pub const HOW_TO_FIX: &str = "run it as root (sudo dnsleak ...), or let it capture without root once with: \
-sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v dnsleak)\"";
+sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon=eip \"$(command -v dnsleak)\"";
+
+/// What naming the program behind each socket with eBPF needs besides capture's: loading
+/// (CAP_BPF for the maps and programs, CAP_PERFMON for tracepoints that read kernel memory;
+/// CAP_SYS_ADMIN instead of both before Linux 5.8). Attaching to the cgroup needs
+/// CAP_NET_ADMIN, which capture keeps anyway.
+pub fn ebpf_caps() -> CapsHashSet {
+    [Capability::CAP_BPF, Capability::CAP_PERFMON].into_iter().collect()
+}
+
+/// The capabilities loading eBPF needs that this thread lacks (none when it has them, or
+/// CAP_SYS_ADMIN), for the message that says why the fallback is used.
+pub fn missing_for_ebpf() -> Vec<Capability> {
+    let Ok(effective) = caps::read(None, CapSet::Effective) else { return ebpf_caps().into_iter().collect() };
+    if effective.contains(&Capability::CAP_SYS_ADMIN) {
+        return Vec::new();
+    }
+    let mut missing: Vec<Capability> = ebpf_caps().difference(&effective).copied().collect();
+    missing.sort_by_key(|c| c.index());
+    missing
+}
 
 /// The capabilities live capture keeps: packet sockets (NET_RAW) and interface settings that
 /// libpcap may touch when it opens a new interface (NET_ADMIN).
@@ -32,12 +52,16 @@ pub fn check() -> anyhow::Result<()> {
     bail!("live capture is not allowed: {who}, and opening a packet capture needs CAP_NET_RAW: {HOW_TO_FIX}")
 }
 
-/// Drops every capability but those capture needs from this thread's effective, permitted,
-/// inheritable and ambient sets (threads started afterwards inherit that). An unprivileged
-/// process holding just the file capabilities keeps them; after a switch of user (whose
-/// effective set is empty) the kept ones become effective again.
-pub fn keep_only_capture_caps() -> anyhow::Result<()> {
-    let keep: CapsHashSet = capture_caps()
+/// What the fallback's scan thread keeps to see which process holds a socket: reading
+/// /proc/PID/fd of another user's process, or of one with more capabilities than dnsleak kept.
+pub fn scan_caps() -> CapsHashSet {
+    [Capability::CAP_SYS_PTRACE, Capability::CAP_DAC_READ_SEARCH].into_iter().collect()
+}
+
+/// Drops every capability but `keep` (those of them this thread has) from this thread's
+/// effective, permitted and inheritable sets.
+pub fn keep_only(keep: &CapsHashSet) -> anyhow::Result<()> {
+    let keep: CapsHashSet = keep
         .intersection(&caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?)
         .copied()
         .collect();
@@ -47,6 +71,14 @@ pub fn keep_only_capture_caps() -> anyhow::Result<()> {
     // Ambient capabilities are only in kernels since 4.3; their absence is not an error.
     let _ = caps::clear(None, CapSet::Ambient);
     Ok(())
+}
+
+/// Drops every capability but those capture needs from this thread's effective, permitted
+/// and inheritable sets (threads started afterwards inherit that): everything root has, and
+/// CAP_BPF and CAP_PERFMON that `setcap` gave for loading eBPF. Call it once the eBPF program
+/// is loaded and before any other thread starts.
+pub fn keep_only_capture_caps() -> anyhow::Result<()> {
+    keep_only(&capture_caps())
 }
 
 /// Says why `--write FILE` could not be created, and how to fix it: which user dnsleak runs
@@ -101,9 +133,9 @@ mod tests {
             keep_only_capture_caps().unwrap();
             let eff = caps::read(None, CapSet::Effective).unwrap();
             assert!(eff.is_subset(&capture_caps()), "{eff:?}");
-            if rustix::process::geteuid().is_root() {
-                assert!(!eff.contains(&Capability::CAP_SYS_ADMIN));
-            }
+            assert!(!eff.contains(&Capability::CAP_SYS_ADMIN));
+            assert!(!eff.contains(&Capability::CAP_BPF));
+            assert!(missing_for_ebpf().contains(&Capability::CAP_BPF));
         })
         .join()
         .unwrap();
