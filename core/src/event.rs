@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::frame::Ts;
+use super::losses::Table;
 use super::topology::{IfaceId, IfaceName};
 use super::verdict::{Reason, Verdict};
 
@@ -234,6 +235,10 @@ pub enum Notice {
     Hijack { asked: IpAddr, answered_from: IpAddr, name: Box<str> },
     /// An interface whose link type the core cannot decode (reported once per interface).
     UnknownLinkType { link: u32 },
+    /// A bounded table dropped something for the first time (once per table): what it drops
+    /// from now on is counted (`Stats`, `losses::Loss`). Its caps: entries, and bytes (0 where
+    /// only entries are capped).
+    TableFull { table: Table, cap: u64, cap_bytes: u64 },
 }
 
 impl Notice {
@@ -245,6 +250,7 @@ impl Notice {
             Notice::ParallelResolution { .. } => "parallel_resolution",
             Notice::Hijack { .. } => "hijack",
             Notice::UnknownLinkType { .. } => "unknown_link_type",
+            Notice::TableFull { .. } => "table_full",
         }
     }
 }
@@ -269,6 +275,9 @@ impl fmt::Display for Notice {
                 "the answer for {name} came from {answered_from}, not from {asked} that was asked (hijack or transparent proxy)"
             ),
             Notice::UnknownLinkType { link } => write!(f, "link type {link} is not supported; its frames are skipped"),
+            Notice::TableFull { table, cap, cap_bytes } => {
+                write!(f, "{}; what is dropped is counted (a flood?)", table.describe(*cap, *cap_bytes))
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
+use super::losses::{Fullness, Table};
 use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
@@ -239,11 +240,15 @@ pub struct Pipeline {
     warned_links: foldhash::HashSet<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
     last_frame: u64,
+    /// Which tables said they are full, and their caps (in `Table::ALL` order) for the notice.
+    fullness: Fullness,
+    caps: [(u64, u64); Table::ALL.len()],
 }
 
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.has_tunnel();
+        let caps = Table::ALL.map(|t| t.caps(&config));
         Pipeline {
             judge: Judge {
                 topology,
@@ -261,6 +266,8 @@ impl Pipeline {
             warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
+            fullness: Fullness::default(),
+            caps,
         }
     }
 
@@ -328,6 +335,25 @@ impl Pipeline {
         self.sweep(frame.ts, Some(out));
         let class = self.classify_frame(frame, out);
         self.judge.stats.count_frame(class, frame.data.len());
+        self.tables_full(frame, out);
+    }
+
+    /// A notice for each table that dropped something for the first time (with this frame).
+    fn tables_full(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) {
+        let pairs = self.judge.tracker.stats();
+        let drops = Table::ALL.map(|t| match t {
+            Table::Fragments => self.defrag.stats().evicted,
+            Table::TcpFlows => self.tcp.stats().flows_evicted,
+            Table::EncryptedFlows => self.encrypted.evicted(),
+            Table::PendingQueries => pairs.evicted,
+            Table::Names => pairs.names_dropped,
+        });
+        let (judge, caps) = (&mut self.judge, &self.caps);
+        self.fullness.update(drops, |table| {
+            let (cap, cap_bytes) = caps[table as usize];
+            let notice = Notice::TableFull { table, cap, cap_bytes };
+            judge.notice(frame.ts, frame.number, frame.iface, notice, out);
+        });
     }
 
     /// Expires what timed out up to trace time `now` (call it when time passes without frames).

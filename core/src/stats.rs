@@ -68,6 +68,8 @@ pub struct TcpStats {
     pub flows: u64,
     /// Flows dropped to keep memory within its cap.
     pub flows_evicted: u64,
+    /// Of those, flows that held part of a message (bytes never judged).
+    pub evicted_holding: u64,
     pub flows_expired: u64,
     /// Holes in a stream (segments never seen), and the bytes they held.
     pub gaps: u64,
@@ -163,7 +165,17 @@ impl Stats {
             verdicts,
             malformed,
             frag: FragStats { reassembled, timed_out, evicted: frag_evicted, overlaps, invalid },
-            tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
+            tcp:
+                TcpStats {
+                    flows,
+                    flows_evicted,
+                    evicted_holding,
+                    flows_expired,
+                    gaps,
+                    bytes_lost,
+                    resyncs,
+                    retransmissions,
+                },
             pairs:
                 PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast, names_dropped },
             encrypted_flows_evicted,
@@ -188,6 +200,7 @@ impl Stats {
         let t = &mut self.tcp;
         t.flows += flows;
         t.flows_evicted += flows_evicted;
+        t.evicted_holding += evicted_holding;
         t.flows_expired += flows_expired;
         t.gaps += gaps;
         t.bytes_lost += bytes_lost;

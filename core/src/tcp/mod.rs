@@ -375,6 +375,7 @@ impl TcpStreams {
         self.total = self.total.saturating_sub(held as usize);
         self.stats.bytes_lost += held;
         self.stats.flows_evicted += 1;
+        self.stats.evicted_holding += u64::from(held > 0);
         true
     }
 
