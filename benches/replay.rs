@@ -14,10 +14,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dnsleak::app::bench::mix::Rng;
+
+mod support;
+use support::{best_of, mb, run, Cost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
 const DISTINCT_NAMES: u64 = 300_000;
@@ -154,30 +157,6 @@ fn capture(packets: u64) -> PathBuf {
     path
 }
 
-/// What one run cost.
-#[derive(Clone, Copy)]
-struct Cost {
-    wall: Duration,
-    /// User + system CPU time of the child: what the machine's other load does not inflate.
-    cpu: Duration,
-    peak_rss: u64,
-}
-
-/// Runs a command with stdout to /dev/null; returns its wall time, CPU time and peak RSS
-/// (wait4's resource usage of the child, through the `wait4` crate).
-fn run(cmd: &mut Command) -> Cost {
-    use wait4::Wait4;
-    let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-    let used = child.wait4().expect("wait4");
-    let elapsed = start.elapsed();
-    Cost { wall: elapsed, cpu: used.rusage.utime + used.rusage.stime, peak_rss: used.rusage.maxrss }
-}
-
-fn best_of(n: usize, mut f: impl FnMut() -> Cost) -> Cost {
-    (0..n).map(|_| f()).min_by_key(|r| r.cpu).unwrap()
-}
-
 fn dnsleak(args: &[&str], file: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("replay").args(args).arg(file).env("NO_COLOR", "1");
@@ -186,10 +165,6 @@ fn dnsleak(args: &[&str], file: &Path) -> Command {
 
 fn tshark_available() -> bool {
     Command::new("tshark").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
-fn mb(b: u64) -> f64 {
-    b as f64 / 1e6
 }
 
 fn line(what: &str, packets: u64, c: &Cost) {

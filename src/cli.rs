@@ -97,9 +97,23 @@ pub struct MonitorArgs {
     /// Stream NDJSON events to stdout instead of the dashboard.
     #[arg(long)]
     pub json: bool,
-    /// Print one line per event instead of the dashboard.
-    #[arg(long, conflicts_with = "json")]
+    /// No dashboard: one line per event (NDJSON with --json).
+    #[arg(long)]
     pub no_tui: bool,
+    /// No events on standard output and no dashboard (headless, with --metrics or --on-leak);
+    /// warnings and the summary at exit still go to standard error.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9153).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Run `sh -c CMD` when a leak episode starts (the first leak or bypass after a quiet
+    /// period), with what happened in DNSLEAK_* environment variables, never in CMD itself.
+    #[arg(long, value_name = "CMD")]
+    pub on_leak: Option<String>,
+    /// Seconds without a leak or bypass that end an episode (for --on-leak).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "on_leak")]
+    pub on_leak_quiet: f64,
     /// Also save what was captured to a pcapng file (one interface block per interface).
     #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
     pub write: Option<PathBuf>,
@@ -138,6 +152,14 @@ pub struct ReplayArgs {
     /// No progress bar on standard error.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Judge up to N files at once (default: the number of cores); the output is the same,
+    /// in the same order, whatever N.
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// The files are one rotated capture (dumpcap's ring buffer): judge them in name order as
+    /// one, carrying tunnel state, pending queries and streams across files (one at a time).
+    #[arg(long = "continue")]
+    pub continue_: bool,
 }
 
 #[derive(Debug, Args)]

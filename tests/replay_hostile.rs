@@ -25,6 +25,8 @@ fn args(file: &Path) -> ReplayArgs {
         top: 10,
         color: ColorChoice::Never,
         quiet: true,
+        jobs: None,
+        continue_: false,
     }
 }
 

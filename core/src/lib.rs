@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 pub mod agemap;
+pub mod config;
 pub mod dns;
+pub mod dnscrypt;
 pub mod event;
 pub mod fact;
 pub mod frag;
@@ -22,6 +24,7 @@ pub mod losses;
 pub mod names;
 pub mod pipeline;
 pub mod process;
+pub mod quic;
 pub mod resolvers;
 pub mod stats;
 pub mod tcp;
@@ -30,11 +33,12 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
+pub use config::Config;
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use losses::{Loss, Table};
-pub use pipeline::{Config, Pipeline};
+pub use pipeline::Pipeline;
 pub use process::{Attribution, Process, ProcessStats, ProcessTable, SockProto, SocketOwner};
 pub use stats::{FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};

@@ -8,7 +8,7 @@
 //! before its answer, a name not checked for parallel resolution) only make counts or patterns
 //! less complete; every message was judged.
 
-use crate::pipeline::Config;
+use crate::config::Config;
 use crate::stats::Stats;
 
 /// A bounded table of the core.

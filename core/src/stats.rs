@@ -114,6 +114,8 @@ pub struct Stats {
     pub pairs: PairStats,
     /// Encrypted-DNS flow records dropped to keep that table within its cap.
     pub encrypted_flows_evicted: u64,
+    /// QUIC connections whose ClientHello could not be read whole (decided without a name).
+    pub quic_given_up: u64,
 }
 
 impl Stats {
@@ -179,6 +181,7 @@ impl Stats {
             pairs:
                 PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast, names_dropped },
             encrypted_flows_evicted,
+            quic_given_up,
         } = other;
         self.frames += frames;
         self.bytes += bytes;
@@ -214,6 +217,7 @@ impl Stats {
         p.silent_multicast += silent_multicast;
         p.names_dropped += names_dropped;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
+        self.quic_given_up += quic_given_up;
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io::{self, IsTerminal};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,18 +68,36 @@ pub struct CaptureConfig {
 /// Where `monitor` shows what it judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorOutput {
-    /// The dashboard (standard output is a terminal, and neither --json nor --no-tui).
+    /// The dashboard (standard output is a terminal, and none of --json, --no-tui, --quiet).
     Dashboard,
     Json,
     Lines {
         color: bool,
     },
+    /// `--quiet`: nothing on standard output (headless, with --metrics or --on-leak).
+    Nothing,
+}
+
+/// `--on-leak CMD` and its quiet period.
+#[derive(Debug, Clone)]
+pub struct OnLeakConfig {
+    pub command: String,
+    /// Capture time without a leak or bypass that ends an episode.
+    pub quiet: Duration,
+}
+
+/// What runs beside the monitor's output: `--metrics` and `--on-leak`.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    pub metrics: Option<SocketAddr>,
+    pub on_leak: Option<OnLeakConfig>,
 }
 
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
     pub capture: CaptureConfig,
     pub output: MonitorOutput,
+    pub service: ServiceConfig,
 }
 
 impl MonitorConfig {
@@ -91,14 +110,24 @@ impl MonitorConfig {
             duration,
             sandbox: sandbox_options(&args.sandbox),
         };
-        let output = if args.json {
+        let output = if args.quiet {
+            MonitorOutput::Nothing
+        } else if args.json {
             MonitorOutput::Json
         } else if !args.no_tui && io::stdout().is_terminal() {
             MonitorOutput::Dashboard
         } else {
             MonitorOutput::Lines { color: use_color(args.color) }
         };
-        Ok(MonitorConfig { capture, output })
+        let on_leak = match &args.on_leak {
+            Some(command) => Some(OnLeakConfig {
+                command: command.clone(),
+                quiet: seconds("--on-leak-quiet", args.on_leak_quiet)?,
+            }),
+            None => None,
+        };
+        let service = ServiceConfig { metrics: args.metrics, on_leak };
+        Ok(MonitorConfig { capture, output, service })
     }
 }
 
@@ -118,11 +147,16 @@ pub enum ReplayOutput {
 
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
+    /// The files, in the order they are judged (name order with `--continue`).
     pub files: Vec<PathBuf>,
     pub judging: Judging,
     pub output: ReplayOutput,
     /// No progress bar.
     pub quiet: bool,
+    /// `-j`: files judged at once (1 up to the number of files; by default the cores).
+    pub jobs: usize,
+    /// `--continue`: the files are one rotated capture; one pipeline is carried through them.
+    pub carry: bool,
 }
 
 impl ReplayConfig {
@@ -143,7 +177,15 @@ impl ReplayConfig {
         };
         // The dashboard shows the progress itself; a bar on standard error would scribble on it.
         let quiet = args.quiet || matches!(output, ReplayOutput::Dashboard { .. });
-        Ok(ReplayConfig { files: args.files.clone(), judging: Judging::new(&args.judge)?, output, quiet })
+        let mut files = args.files.clone();
+        if args.continue_ {
+            // A ring buffer's files sort by their number and time.
+            files.sort();
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = args.jobs.map_or(cores, usize::from).clamp(1, files.len().max(1));
+        let judging = Judging::new(&args.judge)?;
+        Ok(ReplayConfig { files, judging, output, quiet, jobs, carry: args.continue_ })
     }
 }
 

@@ -5,5 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod config;
 pub mod monitor;
+pub mod parallel;
 pub mod procs;
 pub mod replay;
+pub mod service;

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
@@ -23,7 +24,7 @@ use crate::output::escape::escape;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
-use crate::output::Sink;
+use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::{privilege, sandbox, signals};
 use crate::tui::app::Source;
@@ -45,26 +46,35 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // first captures are open (`capture_into`).
     sandbox::prepare().context("shrinking the capability bounding set")?;
     let started = Instant::now();
+    // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
+    let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
+    let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, started),
-        MonitorOutput::Json => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut JsonSink::new(io::stdout()), &stop)?
-        }
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service)?,
         MonitorOutput::Lines { color } => {
-            let stop = signals::install().context("installing the signal handlers")?;
-            capture_into(&cfg.capture, &mut LinesSink::new(io::stdout(), color), &stop)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service)?
         }
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
+/// A capture session into `display` and the service, until a signal (or `--duration`).
+fn headless(cfg: &CaptureConfig, display: impl Sink, service: Service) -> anyhow::Result<Captured> {
+    let stop = signals::install().context("installing the signal handlers")?;
+    capture_into(cfg, &mut Tee(display, service), &stop)
+}
+
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
-fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome> {
+fn dashboard(capture: CaptureConfig, service: Service, started: Instant) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
-    let closed = crate::tui::run(source, None, move |sink, stop| capture_into(&capture, sink, stop))?;
+    let hooks = service.hooks();
+    let closed = crate::tui::run(source, None, move |sink, stop| {
+        capture_into(&capture, &mut Tee(sink, service), stop)
+    })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
     };
@@ -74,6 +84,9 @@ fn dashboard(capture: CaptureConfig, started: Instant) -> anyhow::Result<Outcome
         let _ = writeln!(err, "dnsleak: {}", escape(text));
     }
     let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
+    if let Some(h) = hooks {
+        let _ = write!(err, "{}", h.line());
+    }
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 

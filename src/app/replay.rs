@@ -1,9 +1,11 @@
 //! Replay: capture files through the core, into the summary, NDJSON or the dashboard.
 //!
 //! Each file gets its own pipeline (interface ids, TCP streams and trace time are per file);
-//! counters add up across files. A read error stops at the record that failed: every event
-//! before it has reached the sink, the counters include it, and the error names the file and
-//! the byte offset.
+//! counters add up across files. With `--continue` the files are one rotated capture: one
+//! pipeline is carried through them in name order. Several files that stand alone are judged
+//! on every core by `app::parallel`, which runs [`judge_one`] on each. A read error stops at
+//! the record that failed: every event before it has reached the sink, the counters include
+//! it, and the error names the file and the byte offset.
 
 use std::io::{self, IsTerminal};
 use std::path::Path;
@@ -29,6 +31,10 @@ const TICK_FRAMES: u64 = 8192;
 /// `dnsleak replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let cfg = ReplayConfig::new(args)?;
+    // Several files that stand alone are judged on every core, written in file order.
+    if super::parallel::applies(&cfg) {
+        return super::parallel::run(&cfg);
+    }
     match cfg.output {
         ReplayOutput::Summary(opts) => summary(&cfg, opts),
         ReplayOutput::Json => json(&cfg),
@@ -55,24 +61,26 @@ fn summary(cfg: &ReplayConfig, opts: SummaryOptions) -> anyhow::Result<Outcome> 
     let mut run = Summarised::default();
     let result = judge_inner(cfg, &mut sink, &mut run.sources, &mut run.notes);
     if result.is_err() {
-        run.notes.push(
-            "the input ended early with an error (below): what was read before it is counted above.".into(),
-        );
+        run.notes.push(ENDED_EARLY.into());
     }
     run.render(&sink, &opts, result.is_ok())?;
     let counters = result?;
     Ok(Outcome::from_exposures(counters.core.exposures()))
 }
 
+/// The summary's note when a file could not be read to its end.
+pub(crate) const ENDED_EARLY: &str =
+    "the input ended early with an error (below): what was read before it is counted above.";
+
 /// What the summary says beside the counts: the files and notes about them.
 #[derive(Default)]
-struct Summarised {
-    sources: Vec<Source>,
-    notes: Vec<String>,
+pub(crate) struct Summarised {
+    pub sources: Vec<Source>,
+    pub notes: Vec<String>,
 }
 
 impl Summarised {
-    fn render(&self, sink: &SummarySink, opts: &SummaryOptions, read_whole: bool) -> io::Result<()> {
+    pub fn render(&self, sink: &SummarySink, opts: &SummaryOptions, read_whole: bool) -> io::Result<()> {
         // A summary of nothing (no file could be read at all) would only hide the error.
         if read_whole || self.sources.iter().any(|s| s.interfaces > 0) {
             sink.render(&mut io::stdout().lock(), opts, &self.sources, &self.notes)?;
@@ -133,27 +141,99 @@ fn judge_inner(
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
     let config = cfg.judging.core_for(sink.wants_payload());
-    let overrides = &cfg.judging.overrides;
     let several = cfg.files.len() > 1;
     let mut total = Counters::default();
     let mut result = Ok(());
-    for path in &cfg.files {
+    // --continue: one pipeline through every file, settled after the last one.
+    let mut carried: Option<Pipeline> = None;
+    let mut settled = false;
+    for (i, path) in cfg.files.iter().enumerate() {
         let name = reader::display_name(path);
-        let label = several.then_some(name.as_str());
-        let mut one = OneFile::new(config.clone(), overrides, label, cfg.quiet);
-        result = one.read(path, sink, &total);
-        total.core.add(&one.stats());
-        total.bytes_read += one.bytes_read;
-        if one.opened {
-            sources.push(one.source(&name));
-            notes.extend(default_notes(&one.ifaces, overrides, several.then_some(name.as_str())));
-        }
+        let job = FileJob {
+            config: &config,
+            overrides: &cfg.judging.overrides,
+            label: several.then_some(&name),
+            quiet: cfg.quiet,
+            read_ahead: true,
+        };
+        let done = if cfg.carry {
+            let last = i + 1 == cfg.files.len();
+            let (done, now) = judge_one_carried(path, &job, sink, &total, &mut carried, last);
+            settled |= now;
+            done
+        } else {
+            let done = judge_one(path, &job, sink, &total);
+            total.core.add(&done.stats);
+            done
+        };
+        total.bytes_read += done.bytes_read;
+        sources.extend(done.source);
+        notes.extend(done.notes);
+        result = done.result;
         if result.is_err() {
             break;
         }
     }
+    if let Some(mut p) = carried.take() {
+        if !settled {
+            // A file that could not be opened ended the run before the pipeline was settled.
+            let mut out = Vec::new();
+            p.finish(&mut out);
+            sink.events(&mut out, None)?;
+        }
+        total.core = p.stats();
+    }
     sink.finish(&total)?;
     result.map(|()| total)
+}
+
+/// What one file is judged with.
+pub(crate) struct FileJob<'a> {
+    pub config: &'a Config,
+    pub overrides: &'a Overrides,
+    /// The name NDJSON gives the file (when several are replayed).
+    pub label: Option<&'a str>,
+    pub quiet: bool,
+    /// Read the file on a thread of its own (not when every core already judges a file).
+    pub read_ahead: bool,
+}
+
+/// What judging one file gave: its counters, its line in the summary and notes (when it could
+/// be opened), and how the read ended.
+pub(crate) struct FileDone {
+    pub stats: Stats,
+    pub bytes_read: u64,
+    pub source: Option<Source>,
+    pub notes: Vec<String>,
+    pub result: anyhow::Result<()>,
+}
+
+/// One file through a pipeline of its own into `sink` (`total`: the counters before it, for
+/// progress). The parallel replay runs this on several files at once.
+pub(crate) fn judge_one(path: &Path, job: &FileJob, sink: &mut dyn Sink, total: &Counters) -> FileDone {
+    let mut one = OneFile::new(job);
+    let result = one.read(path, sink, total);
+    one.done(path, result)
+}
+
+/// As [`judge_one`] with the pipeline `carried` from the file before (`--continue`); the
+/// pipeline is settled after the `last` file (or a read error: then this says true) and left
+/// in `carried`.
+fn judge_one_carried(
+    path: &Path,
+    job: &FileJob,
+    sink: &mut dyn Sink,
+    total: &Counters,
+    carried: &mut Option<Pipeline>,
+    last: bool,
+) -> (FileDone, bool) {
+    let mut one = OneFile::new(job);
+    one.pipeline = carried.take();
+    one.settle = last;
+    let result = one.read(path, sink, total);
+    *carried = one.pipeline.take();
+    let settled = one.settled;
+    (one.done(path, result), settled)
 }
 
 /// One file through one pipeline.
@@ -173,15 +253,21 @@ struct OneFile<'a> {
     packets: u64,
     /// The core's view of `ifaces`, kept up to date change by change.
     topology: Topology,
+    /// Whether the pipeline is settled at the end (always but for `--continue`'s files before
+    /// the last), and whether it was.
+    settle: bool,
+    settled: bool,
+    /// Whether the file is read on a thread of its own.
+    read_ahead: bool,
 }
 
 impl<'a> OneFile<'a> {
-    fn new(config: Config, overrides: &'a Overrides, label: Option<&'a str>, quiet: bool) -> Self {
+    fn new(job: &FileJob<'a>) -> Self {
         OneFile {
-            config,
-            overrides,
-            label,
-            quiet,
+            config: job.config.clone(),
+            overrides: job.overrides,
+            label: job.label,
+            quiet: job.quiet,
             pipeline: None,
             out: Vec::new(),
             summary: None,
@@ -190,6 +276,25 @@ impl<'a> OneFile<'a> {
             ifaces: Vec::new(),
             packets: 0,
             topology: Topology::new(),
+            settle: true,
+            settled: false,
+            read_ahead: job.read_ahead,
+        }
+    }
+
+    /// The file's results once read.
+    fn done(&self, path: &Path, result: anyhow::Result<()>) -> FileDone {
+        let name = reader::display_name(path);
+        FileDone {
+            stats: self.stats(),
+            bytes_read: self.bytes_read,
+            source: self.opened.then(|| self.source(&name)),
+            notes: if self.opened {
+                default_notes(&self.ifaces, self.overrides, self.label)
+            } else {
+                Vec::new()
+            },
+            result,
         }
     }
 
@@ -204,7 +309,8 @@ impl<'a> OneFile<'a> {
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
         let mut frames = 0u64;
-        let read = crate::capture::ahead::for_each(rdr, |input| {
+        let read_ahead = self.read_ahead;
+        let body = |input: Input<'_>| {
             self.input(input, sink)?;
             frames += 1;
             if frames % TICK_FRAMES == 0 {
@@ -217,12 +323,14 @@ impl<'a> OneFile<'a> {
                 }
             }
             Ok(())
-        });
+        };
+        // Read on a thread of its own, beside the pipeline; `replay -j` reads in its workers.
+        let read = if read_ahead { crate::capture::ahead::for_each(rdr, body) } else { rdr.for_each(body) };
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
         self.bytes_read = progress.bytes();
-        let flushed = self.flush_end(sink);
+        let flushed = self.flush_end(sink, read.is_err());
         match read {
             Ok(summary) => {
                 self.summary = Some(summary);
@@ -290,10 +398,14 @@ impl<'a> OneFile<'a> {
         Ok(sink.events(&mut self.out, self.label)?)
     }
 
-    /// End of the file (or of what could be read): pending queries and streams are settled.
-    fn flush_end(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        if let Some(p) = &mut self.pipeline {
-            p.finish(&mut self.out);
+    /// End of the file (or of what could be read): pending queries and streams are settled
+    /// (with `--continue`, only after the last file or a read error).
+    fn flush_end(&mut self, sink: &mut dyn Sink, failed: bool) -> anyhow::Result<()> {
+        if self.settle || failed {
+            if let Some(p) = &mut self.pipeline {
+                p.finish(&mut self.out);
+                self.settled = true;
+            }
         }
         self.drain(sink)
     }

@@ -1,5 +1,6 @@
 //! Outputs: judged events in, text out — NDJSON, the summary a person reads, one line per
-//! event, pcapng for `--write`. (The dashboard, `tui`, is a `Sink` too.)
+//! event, pcapng for `--write`, Prometheus metrics and `--on-leak` commands. (The dashboard,
+//! `tui`, is a `Sink` too.)
 //!
 //! Every command (replay, monitor, check) drives the same `Sink` interface, so an output works
 //! the same on a file and on the wire. Nothing here reads packets or the OS.
@@ -8,9 +9,14 @@ pub mod background;
 pub mod escape;
 pub mod json;
 pub mod lines;
+pub mod metrics;
+pub mod metrics_http;
+pub mod on_leak;
 pub mod pcapng;
 pub mod report;
 pub mod summary;
+#[cfg(test)]
+mod testing;
 
 use std::io;
 

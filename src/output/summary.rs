@@ -59,6 +59,13 @@ impl SummarySink {
         }
     }
 
+    /// Adds the next file's summary (judged apart, by `replay -j N`) to this one.
+    pub fn merge(&mut self, other: &SummarySink) {
+        self.report.merge(&other.report);
+        self.first_ts = self.first_ts.into_iter().chain(other.first_ts).min();
+        self.last_ts = self.last_ts.into_iter().chain(other.last_ts).max();
+    }
+
     /// Writes the summary.
     pub fn render(
         &self,

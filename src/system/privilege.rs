@@ -115,6 +115,19 @@ fn user_name(uid: u32) -> String {
         .map_or_else(|| format!("uid {uid}"), |u| u.name)
 }
 
+/// This thread (and every process it starts) holds no capability and cannot gain any through
+/// execve: every set cleared and no_new_privs set. For the thread that runs `--on-leak`
+/// commands (capabilities and no_new_privs are per thread, inherited by what it starts).
+pub fn give_up_all() -> std::io::Result<()> {
+    rustix::thread::set_no_new_privs(true)?;
+    // Ambient capabilities exist since Linux 4.3; where they do not, there are none to clear.
+    let _ = caps::clear(None, CapSet::Ambient);
+    for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+        caps::clear(None, set).map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //! assert!(report.top_leaked(10).is_empty());
 //! ```
 
+mod merge;
 mod space_saving;
 
 use std::collections::VecDeque;

@@ -1,0 +1,33 @@
+//! Everything the pipeline can be tuned with: the resolver list and each bounded table's caps.
+
+use super::frag::FragLimits;
+use super::resolvers::ResolverDb;
+use super::tcp::TcpLimits;
+use super::tracker::TrackerLimits;
+
+/// Everything the pipeline can be tuned with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub resolvers: ResolverDb,
+    pub frag: FragLimits,
+    pub tcp: TcpLimits,
+    pub tracker: TrackerLimits,
+    /// Encrypted-DNS flows remembered at once (one event per flow).
+    pub max_encrypted_flows: usize,
+    /// Keep each message's bytes in its event (`DnsInfo::payload`) for outputs that decode
+    /// answers and EDNS later (NDJSON, the dashboard). The shells set it from the sink
+    /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
+    /// saves a copy and an allocation per message.
+    pub keep_payload: bool,
+}
+
+impl Config {
+    pub fn new() -> Self {
+        Config {
+            resolvers: ResolverDb::builtin(),
+            max_encrypted_flows: 65_536,
+            keep_payload: true,
+            ..Default::default()
+        }
+    }
+}

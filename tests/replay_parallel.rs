@@ -1,0 +1,185 @@
+//! `dnsleak replay -j N FILE...`: the same bytes on standard output and standard error, and
+//! the same exit status, whatever N (on the fixtures, on the corpus, with a bad file among
+//! good ones), and the same NDJSON as the files judged one after the other; `--continue`
+//! judges a rotated capture as one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+mod support;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsleak");
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn replay(args: &[&str], files: &[PathBuf]) -> Output {
+    Command::new(BIN)
+        .arg("replay")
+        .args(args)
+        .args(files)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every `-j` gives what `-j 1` gives, byte for byte, summary and NDJSON.
+fn same_for_every_j(files: &[PathBuf]) {
+    for mode in [&[][..], &["--json"][..]] {
+        let one = replay(&[mode, &["-j", "1"]].concat(), files);
+        assert!(!one.stdout.is_empty(), "{mode:?}: no output");
+        for j in ["2", "3", "8"] {
+            let many = replay(&[mode, &["-j", j]].concat(), files);
+            assert_eq!(many.status.code(), one.status.code(), "{mode:?} -j {j}: exit status");
+            assert!(many.stdout == one.stdout, "{mode:?} -j {j}: standard output differs from -j 1");
+            assert_eq!(
+                String::from_utf8_lossy(&many.stderr),
+                String::from_utf8_lossy(&one.stderr),
+                "{mode:?} -j {j}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fixtures_give_the_same_bytes_for_every_j() {
+    let files = fixtures();
+    assert!(files.len() >= 8, "{files:?}");
+    same_for_every_j(&files);
+    // Files given twice and in another order are judged as given.
+    let mut again: Vec<PathBuf> = files.iter().rev().cloned().collect();
+    again.extend(files.iter().take(3).cloned());
+    same_for_every_j(&again);
+}
+
+/// NDJSON of the files judged one after the other, each standing alone, on this thread
+/// (`replay::judge_files`, the path a single file and `--tui` take).
+fn one_after_another(files: &[PathBuf]) -> Vec<u8> {
+    use dnsleak::cli::{ColorChoice, JudgeArgs, ReplayArgs};
+    let args = ReplayArgs {
+        files: files.to_vec(),
+        judge: JudgeArgs::default(),
+        json: true,
+        tui: false,
+        speed: None,
+        top: 10,
+        color: ColorChoice::Never,
+        quiet: true,
+        jobs: Some(1),
+        continue_: false,
+    };
+    let cfg = dnsleak::app::config::ReplayConfig::new(&args).unwrap();
+    let mut out = Vec::new();
+    let mut sink = dnsleak::output::json::JsonSink::new(&mut out);
+    let _ = dnsleak::app::replay::judge_files(&cfg, &mut sink);
+    out
+}
+
+/// Judged on several cores, the files give the NDJSON they give judged one after the other.
+#[test]
+fn several_files_give_what_one_after_another_gives() {
+    let mut files = fixtures();
+    files.extend(fixtures().into_iter().rev().take(3));
+    let want = one_after_another(&files);
+    assert!(!want.is_empty());
+    for j in ["1", "2"] {
+        let got = replay(&["--json", "-j", j], &files);
+        assert!(got.stdout == want, "-j {j}: NDJSON differs from the files judged one after the other");
+    }
+}
+
+#[test]
+#[ignore = "corpus: needs /work/shared/corpus"]
+fn corpus_captures_give_the_same_bytes_for_every_j() {
+    let dir = support::corpus().join("captures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 40, "{files:?}");
+    same_for_every_j(&files);
+    let got = replay(&["--json", "-j", "2"], &files);
+    assert!(got.stdout == one_after_another(&files), "NDJSON differs from the files one after the other");
+}
+
+/// A file that cannot be read stops the replay where a sequential one stops: everything
+/// before it is written, nothing after it.
+#[test]
+fn a_bad_file_among_good_ones_ends_it_at_the_same_place() {
+    let dir = std::env::temp_dir().join(format!("dnsleak-parallel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("not-a-capture.pcap");
+    std::fs::write(&bad, b"this is not a capture file, only text").unwrap();
+    let mut files = fixtures();
+    files.insert(3, bad);
+    let one = replay(&["--json", "-j", "1"], &files);
+    same_for_every_j(&files);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(one.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(err.contains("not-a-capture.pcap"), "{err}");
+    let out = String::from_utf8_lossy(&one.stdout);
+    let named = |f: &Path| out.contains(&format!("\"file\":\"{}\"", f.display()));
+    assert!(files[..3].iter().all(|f| named(f)), "the files before it are written");
+    assert!(!files[4..].iter().any(|f| named(f)), "the files after it are not");
+}
+
+/// `--continue`: a capture cut into a ring of files (dumpcap's names sort in order) is judged
+/// as the whole file is, whatever order the files are given in: a response in the next file
+/// still pairs with its query, the tunnel's state carries over. Without it each file stands
+/// alone.
+#[test]
+#[ignore = "tool: needs editcap (apt-get install wireshark-common)"]
+fn continue_judges_a_rotated_capture_as_one() {
+    let whole = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.pcapng");
+    let dir = std::env::temp_dir().join(format!("dnsleak-continue-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let split = Command::new("editcap")
+        .args(["-c", "10"])
+        .arg(&whole)
+        .arg(dir.join("ring.pcapng"))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run editcap ({e}): apt-get install wireshark-common"));
+    assert!(split.success());
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    parts.sort();
+    assert!(parts.len() >= 5, "{parts:?}");
+    parts.reverse();
+    let events = |o: &Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                // Frame numbers count within each file, and `file` names it.
+                v.as_object_mut().unwrap().remove("frame");
+                v.as_object_mut().unwrap().remove("file");
+                v
+            })
+            .collect()
+    };
+    let one = replay(&["--json"], std::slice::from_ref(&whole));
+    let ring = replay(&["--json", "--continue"], &parts);
+    let alone = replay(&["--json"], &parts);
+    let summary_one = replay(&[], std::slice::from_ref(&whole));
+    let summary_ring = replay(&["--continue"], &parts);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(ring.status.code(), one.status.code());
+    assert_eq!(events(&ring), events(&one), "--continue over the ring is the whole capture");
+    assert_ne!(events(&alone), events(&one), "without --continue each file stands alone");
+    let counts = |o: &Output| {
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        t.lines()
+            .filter(|l| l.starts_with("EXPOSED") || l.starts_with("Unanswered"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(!counts(&summary_one).is_empty());
+    assert_eq!(counts(&summary_ring), counts(&summary_one));
+}
