@@ -51,6 +51,16 @@ pub enum Command {
     /// Debugging: print each socket fact (which program owns which DNS socket) as NDJSON.
     #[command(hide = true)]
     Procs(ProcsArgs),
+    /// Internal: runs `--on-leak` commands for a monitor (started by it, alerts on standard input).
+    #[command(hide = true, name = "on-leak-launcher")]
+    OnLeakLauncher {
+        /// The commands' output goes to standard error.
+        #[arg(long)]
+        log: bool,
+        /// The command, run as `sh -c CMD`.
+        #[arg(last = true, required = true)]
+        command: String,
+    },
 }
 
 /// Options every command that judges traffic shares.

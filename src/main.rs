@@ -42,6 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Procs(args) => dnsleak::app::procs::run(&args).map(|()| Outcome::Clean),
+        Command::OnLeakLauncher { log, command } => {
+            dnsleak::app::service::launcher(&command, log).map(|()| Outcome::Clean)
+        }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
             Ok(Outcome::Clean)

@@ -48,7 +48,7 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
-    let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
+    let service = Service::start(&cfg.service, !dashboard_owns_terminal, &cfg.capture.sandbox)?;
     let captured = match cfg.output {
         MonitorOutput::Dashboard => return dashboard(cfg.capture, service, started),
         MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service)?,

@@ -12,6 +12,7 @@ pub mod lines;
 pub mod metrics;
 pub mod metrics_http;
 pub mod on_leak;
+pub mod on_leak_launcher;
 pub mod pcapng;
 pub mod report;
 pub mod summary;

@@ -98,6 +98,12 @@ pub fn lock_down(opts: &Options) -> anyhow::Result<LockedDown> {
     Ok(LockedDown { user: (name, uid.as_raw()), seccomp: opts.seccomp })
 }
 
+/// The user and group [`lock_down`] will switch to, or None when it stays who it is: for a
+/// process started before the switch that must run as that user.
+pub fn target_ids(opts: &Options) -> anyhow::Result<Option<(u32, u32)>> {
+    Ok(target_user(opts)?.map(|u| (u.uid.as_raw(), u.gid.as_raw())))
+}
+
 /// The user to become, or None to stay who we are.
 fn target_user(opts: &Options) -> anyhow::Result<Option<User>> {
     let root = nix::unistd::geteuid().is_root();
@@ -174,6 +180,9 @@ const THREADS_MEMORY_TIME: &[i64] = &[
     libc::SYS_geteuid,
     libc::SYS_getgid,
     libc::SYS_getegid,
+    // --on-leak: the launcher process (started before the drop) is waited for when the
+    // monitor stops. It reaps a child of this process only; starting one stays refused.
+    libc::SYS_wait4,
 ];
 
 /// Files already open and files read (interfaces in /sys, resolver configuration).
@@ -226,6 +235,10 @@ const SOCKETS: &[i64] = &[
     libc::SYS_sendmmsg,
     libc::SYS_recvmmsg,
     libc::SYS_shutdown,
+    // --metrics: the HTTP server's listener thread accepts connections (on the socket bound
+    // before the drop).
+    libc::SYS_accept4,
+    libc::SYS_accept,
 ];
 
 /// The older calls of x86-64 that glibc still makes for some functions.
