@@ -342,7 +342,7 @@ fn interface_file(n: usize, changes: bool) -> std::path::PathBuf {
         } else if i == 0 {
             id = w.add_interface("eth0", LinkType::RAW).expect("in memory");
         }
-        w.packet(id, ts, pkt.len() as u32, &pkt).expect("in memory");
+        w.packet(id, ts, pkt.len() as u32, &pkt, &[]).expect("in memory");
     }
     let path =
         std::env::temp_dir().join(format!("dnsleak-tables-{}-{n}-{changes}.pcapng", std::process::id()));

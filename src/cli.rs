@@ -89,6 +89,20 @@ pub struct SandboxArgs {
     pub no_seccomp: bool,
 }
 
+/// How live capture names the program behind each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProcessMode {
+    // eBPF when it loads, else the sock_diag + /proc scan (long-lived sockets only).
+    #[default]
+    Auto,
+    // eBPF or fail (every socket, short-lived ones included).
+    Ebpf,
+    // The sock_diag + /proc scan only.
+    Scan,
+    // Do not name programs.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorChoice {
     #[default]
@@ -130,6 +144,12 @@ pub struct MonitorArgs {
     /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Also write an HTML audit report (one self-contained page) when the monitor stops.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
@@ -153,6 +173,10 @@ pub struct ReplayArgs {
     /// With --tui: play back at N times capture speed instead of reading it all at once.
     #[arg(long, value_name = "N", requires = "tui")]
     pub speed: Option<f64>,
+    /// Also write an HTML audit report (one self-contained page) of the capture; its files are
+    /// then judged one after another, in order (-j does not apply).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// How many leaked names the summary lists.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
@@ -187,6 +211,9 @@ pub struct CheckArgs {
     pub json: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ fn counters() -> Counters {
         capture: vec![CaptureCounters { iface: "eth0".into(), received: 900, ..Default::default() }],
         bytes_read: 4096,
         bytes_total: Some(4096),
+        ..Default::default()
     }
 }
 

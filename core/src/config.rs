@@ -19,6 +19,10 @@ pub struct Config {
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
     /// saves a copy and an allocation per message.
     pub keep_payload: bool,
+    /// Name the program behind each outgoing message from the start (live capture with an
+    /// attributor), counting what stays unattributed. Without it, attribution starts with the
+    /// first `Fact::Socket` or `Fact::Recorded`, and a file without them costs nothing.
+    pub attribute_processes: bool,
 }
 
 impl Config {

@@ -39,7 +39,9 @@ pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use losses::{Loss, Table};
 pub use pipeline::Pipeline;
-pub use process::{Attribution, Process, ProcessStats, ProcessTable, SockProto, SocketOwner};
+pub use process::{
+    Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
+};
 pub use stats::{FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

@@ -18,6 +18,7 @@ use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
 use super::losses::{Fullness, Table};
+use super::process::ProcessTable;
 use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpStreams};
@@ -65,6 +66,8 @@ struct Judge {
     /// The last resolver looked up in the list, and what it said (messages come in runs to and
     /// from one resolver).
     last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
+    /// Sockets to programs, once process attribution runs.
+    processes: Option<Box<ProcessTable>>,
 }
 
 impl Judge {
@@ -132,7 +135,7 @@ impl Judge {
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None }),
+                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -153,7 +156,7 @@ impl Judge {
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Flow(Flow { wire, sni }),
+                body: Body::Flow(Flow { wire, sni, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -170,6 +173,9 @@ impl Judge {
     /// every layer: replay 9% slower), and a message's DNS part is moved in afterwards.
     fn judge_last(&mut self, out: &mut Vec<Judged>) {
         let Some(judged) = out.last_mut() else { return };
+        if let Some(table) = self.processes.as_deref_mut() {
+            table.attribute_event(&self.topology, &mut judged.event);
+        }
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
@@ -277,6 +283,7 @@ impl Pipeline {
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
                 last_provider: Cell::new(None),
+                processes: config.attribute_processes.then(Box::default),
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
@@ -302,6 +309,7 @@ impl Pipeline {
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
+        s.processes = self.judge.processes.as_ref().map(|t| t.stats());
         s
     }
 
@@ -327,6 +335,8 @@ impl Pipeline {
     pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
         match fact {
             Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+            Fact::Socket(owner) => self.judge.processes.get_or_insert_with(Box::default).insert(owner),
+            Fact::Recorded(r) => self.judge.processes.get_or_insert_with(Box::default).record(r, ts),
         }
     }
 

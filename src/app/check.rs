@@ -17,6 +17,7 @@ use super::monitor::capture_into;
 use crate::cli::CheckArgs;
 use crate::counters::Counters;
 use crate::output::escape::{escape, Escaped};
+use crate::output::programs::{self, Programs};
 use crate::output::Sink;
 use crate::system::{privilege, sandbox};
 use crate::Outcome;
@@ -181,10 +182,13 @@ impl Report {
 /// Captures while resolving; returns what was seen.
 pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
+    // Before any thread starts (the process scan's, the lookups'): they inherit the smaller
+    // bounding set.
+    sandbox::prepare().context("shrinking the capability bounding set")?;
+    // Before capture drops the capabilities loading eBPF needs.
+    let procs = super::attribution::start(cfg.capture.processes)?;
     let token = random_token();
     let list = lookups(&token);
-    // Before the lookup thread starts: it inherits the smaller bounding set.
-    sandbox::prepare().context("shrinking the capability bounding set")?;
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = bounded(1);
     let timeout = cfg.timeout;
@@ -194,7 +198,7 @@ pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
         .spawn(move || lookup_thread(ready_rx, st, l2, timeout))
         .context("starting the lookup thread")?;
     let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx) };
-    let result = capture_into(&cfg.capture, &mut sink, &stop);
+    let result = capture_into(&cfg.capture, &mut sink, &stop, procs);
     stop.store(true, Ordering::Release);
     sink.ready.take(); // wakes the lookup thread if capture never started
     let answers = lookups.join().unwrap_or_default();
@@ -241,14 +245,16 @@ fn event_line(j: &Judged) -> String {
     let verdict = j.verdict.map_or("-", Verdict::as_str);
     let arrow = if e.kind() == EventKind::Response { "<-" } else { "->" };
     let sni = e.sni().map(|s| format!(" sni={}", escape(s)));
+    let by = e.owner().map(|o| format!(" by {}", programs::owner_text(o)));
     format!(
-        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}  -- {}",
+        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}{}  -- {}",
         verdict.to_uppercase(),
         e.kind().as_str(),
         escape(&e.iface_name),
         w.proto.as_str(),
         w.transport.as_str(),
         sni.unwrap_or_default(),
+        by.unwrap_or_default(),
         Escaped(&j.reason)
     )
 }
@@ -298,7 +304,13 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             out,
             "LEAK: {n} DNS messages or flows of the check left outside the tunnel ({})",
             via.join(", ")
-        )
+        )?;
+        let mut by = Programs::default();
+        r.events.iter().for_each(|j| by.observe(j));
+        match by.line() {
+            Some(line) => writeln!(out, "  leaked by: {line}"),
+            None => Ok(()),
+        }
     } else {
         writeln!(out, "NO LEAK: every lookup of the check stayed in the tunnel or on this machine")
     }

@@ -49,6 +49,10 @@ enum Item {
         changed: Vec<FileIface>,
         ts: Ts,
     },
+    Note {
+        bytes: Range<usize>,
+        ts: Ts,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +95,11 @@ impl Batch {
                 self.iface_bytes += changed.iter().map(iface_size).sum::<usize>();
                 self.items.push(Item::Interfaces { changed, ts });
             }
+            Input::Note { text, ts } => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(text.as_bytes());
+                self.items.push(Item::Note { bytes: start..self.bytes.len(), ts });
+            }
         }
     }
 
@@ -114,6 +123,11 @@ impl Batch {
                 Item::Interfaces { changed, ts } => {
                     mirror.apply(changed);
                     Input::Interfaces { ifaces: &mirror.ifaces, changed: &mirror.changed, ts: *ts }
+                }
+                Item::Note { bytes, ts } => {
+                    // Whole UTF-8 text when it went in; nothing else writes these bytes.
+                    let text = std::str::from_utf8(&self.bytes[bytes.clone()]).unwrap_or_default();
+                    Input::Note { text, ts: *ts }
                 }
             };
             f(input)?;
@@ -237,6 +251,7 @@ mod tests {
                     format!("{} {} {:?} {} {:?}", fr.iface, fr.number, fr.ts, fr.orig_len, fr.data)
                 }
                 Input::Interfaces { ifaces, changed, ts } => format!("ifaces {ifaces:?} {changed:?} {ts:?}"),
+                Input::Note { text, ts } => format!("note {text} {ts:?}"),
             });
             Ok(())
         };
@@ -270,7 +285,7 @@ mod tests {
         let iface = w.add_interface("wg0", LinkType::RAW).unwrap();
         for i in 0..n {
             let data: Vec<u8> = (0..(i * 7919) % 3000).map(|j| (i + j) as u8).collect();
-            w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data).unwrap();
+            w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data, &[]).unwrap();
         }
         let mut b = w.into_inner();
         if cut {
@@ -333,7 +348,7 @@ mod tests {
             let id = w.add_interface(&format!("eth{i}"), LinkType::RAW).unwrap();
             let end = IfaceEnd { start: None, end: Ts(i64::from(i) * 1000), received: None, dropped: None };
             w.interface_end(id, end).unwrap();
-            w.packet(id, Ts(i64::from(i) * 1000 + 1), 20, &[0x45; 20]).unwrap();
+            w.packet(id, Ts(i64::from(i) * 1000 + 1), 20, &[0x45; 20], &[]).unwrap();
         }
         let path =
             std::env::temp_dir().join(format!("dnsleak-ahead-ifaces-{}-{n}.pcapng", std::process::id()));
@@ -363,6 +378,7 @@ mod tests {
                     }
                 }
                 Input::Frame(_) => frames += 1,
+                Input::Note { .. } => {}
             }
             Ok(())
         })

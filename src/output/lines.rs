@@ -1,15 +1,17 @@
 //! One readable line per event, for `monitor --no-tui` (and `monitor` when no dashboard can
-//! run): time, verdict, interface, transport, addresses, what was asked, and why. Wire text
-//! (names, SNI) goes through `escape`, so it cannot drive the terminal.
+//! run): time, verdict, interface, transport, addresses, what was asked, the program behind
+//! it, and why. Wire and OS text (names, SNI, program names) goes through `escape`, so it
+//! cannot drive the terminal.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::{escape, Escaped};
+use super::time::hms_ms;
 use super::Sink;
 use crate::counters::Counters;
 use dnsleak_core::event::{Body, Flow, Message};
-use dnsleak_core::{EventKind, Judged, Ts, Verdict};
+use dnsleak_core::{EventKind, Judged, Verdict};
 
 pub struct LinesSink<W: Write> {
     out: W,
@@ -44,14 +46,6 @@ impl<W: Write> Sink for LinesSink<W> {
     }
 }
 
-/// `HH:MM:SS.mmm` in UTC.
-pub fn clock(ts: Ts) -> String {
-    let secs = ts.0.div_euclid(1_000_000_000);
-    let ms = ts.0.rem_euclid(1_000_000_000) / 1_000_000;
-    let day = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}.{:03}", day / 3600, day / 60 % 60, day % 60, ms)
-}
-
 fn paint(color: bool, v: Option<Verdict>) -> (&'static str, &'static str) {
     if !color {
         return ("", "");
@@ -75,7 +69,7 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
         (None, EventKind::Malformed) => "malformed",
         (None, _) => "notice",
     };
-    let _ = write!(s, "{} {on}{:<9}{off} {}", clock(e.ts), label, escape(&e.iface_name));
+    let _ = write!(s, "{} {on}{:<9}{off} {}", hms_ms(e.ts), label, escape(&e.iface_name));
     let w = match &e.body {
         Body::Notice(n) => {
             let _ = write!(s, "  {}", escape(&n.to_string()));
@@ -102,6 +96,9 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     if let Some(m) = e.as_message().and_then(Message::malformed) {
         let _ = write!(s, " malformed: {m}");
     }
+    if let Some(o) = e.owner() {
+        let _ = write!(s, " by {}", super::programs::owner_text(o));
+    }
     if j.verdict.is_some() {
         let _ = write!(s, "  -- {}", Escaped(&j.reason));
     }
@@ -112,13 +109,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clock_is_utc_time_of_day() {
-        assert_eq!(clock(Ts::from_millis(86_400_000 + 3_723_456)), "01:02:03.456");
-    }
-
-    #[test]
     fn notice_and_escape() {
-        use dnsleak_core::{Event, IfaceName, Notice};
+        use dnsleak_core::{Event, IfaceName, Notice, Ts};
         let ev = Event::notice(
             Ts(0),
             1,
@@ -139,7 +131,7 @@ mod tests {
     #[test]
     fn the_reason_is_escaped_too() {
         use dnsleak_core::verdict::{Reason, TunnelState};
-        use dnsleak_core::{Event, IfaceName, Notice, Verdict};
+        use dnsleak_core::{Event, IfaceName, Notice, Ts, Verdict};
         let evil = IfaceName::new("d\u{1b}]0;PW\u{7}\u{1b}[2J");
         let ev = Event::notice(Ts(0), 1, 0, evil.clone(), Notice::TunnelUp { iface: evil.clone() });
         let mut j = Judged::unjudged(ev);

@@ -58,6 +58,26 @@ pub fn scan_caps() -> CapsHashSet {
     [Capability::CAP_SYS_PTRACE, Capability::CAP_DAC_READ_SEARCH].into_iter().collect()
 }
 
+/// What a thread started before the monitor switches to `--user` keeps until then beside its
+/// own: glibc's setuid switches every thread, each with its own capabilities, and aborts the
+/// process when one of them cannot follow (no CAP_SETUID or CAP_SETGID); CAP_SETPCAP lets the
+/// switch shrink the bounding set once more.
+pub fn switch_caps() -> CapsHashSet {
+    [Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETPCAP].into_iter().collect()
+}
+
+/// For the process scan thread, before each scan: until the user switch, the scan's
+/// capabilities and the switch's, kept across it (keep-caps, this thread's own); once switched,
+/// only the scan's, raised again (a uid change from root clears the effective set).
+pub fn settle_scan_caps() -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        caps::securebits::set_keepcaps(true).context("keeping capabilities across the user switch")?;
+        keep_only(&scan_caps().union(&switch_caps()).copied().collect())
+    } else {
+        keep_only(&scan_caps())
+    }
+}
+
 /// Drops every capability but `keep` (those of them this thread has) from this thread's
 /// effective, permitted and inheritable sets.
 pub fn keep_only(keep: &CapsHashSet) -> anyhow::Result<()> {

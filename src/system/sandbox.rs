@@ -98,6 +98,13 @@ pub fn lock_down(opts: &Options) -> anyhow::Result<LockedDown> {
     Ok(LockedDown { user: (name, uid.as_raw()), seccomp: opts.seccomp })
 }
 
+/// Before threads start, after process attribution is loaded: keeps what capture needs and
+/// what [`lock_down`]'s switch to `--user` needs (`privilege::switch_caps`), in this thread
+/// and so in every thread it starts; [`lock_down`] gives up the switch's after it.
+pub fn keep_until_lock_down() -> anyhow::Result<()> {
+    privilege::keep_only(&capture_caps().union(&privilege::switch_caps()).copied().collect())
+}
+
 /// The user and group [`lock_down`] will switch to, or None when it stays who it is: for a
 /// process started before the switch that must run as that user.
 pub fn target_ids(opts: &Options) -> anyhow::Result<Option<(u32, u32)>> {
@@ -176,6 +183,9 @@ const THREADS_MEMORY_TIME: &[i64] = &[
     libc::SYS_sigaltstack,
     libc::SYS_restart_syscall,
     libc::SYS_capget,
+    // The process scan thread raises its kept capabilities again after the user switch (a
+    // capset can only lower them or raise what is permitted).
+    libc::SYS_capset,
     libc::SYS_getuid,
     libc::SYS_geteuid,
     libc::SYS_getgid,

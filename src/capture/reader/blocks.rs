@@ -6,12 +6,18 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock};
+use pcap_parser::pcapng::{
+    Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock, OptionCode,
+};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapBlock, PcapBlockOwned, PcapError, PcapHeader};
 
 use super::{FileIface, Format, Input, ReadError, GZ, MAX_ADDRS, MAX_IFACES, MAX_RECORD};
+use dnsleak_core::process::note;
 use dnsleak_core::{FrameRef, IfaceId, LinkType, Ts};
+
+/// dnsleak's comments read from one packet at most (one per message it completed).
+const MAX_NOTES: usize = 16;
 
 pub(super) fn header_error(e: &PcapError<&[u8]>) -> Step {
     Step::Read(match e {
@@ -367,6 +373,15 @@ pub(super) fn enhanced_packet(
     let mut data = epb.packet_data();
     if snap > 0 && data.len() > snap {
         data = &data[..snap];
+    }
+    // The sender dnsleak recorded beside the packet: before the frame, so it is known when
+    // the frame's message is judged. Other comments are left alone.
+    for opt in epb.options.iter().filter(|o| o.code == OptionCode::Comment).take(MAX_NOTES) {
+        if let Ok(text) = opt.as_str() {
+            if text.starts_with(note::PREFIX) {
+                f(Input::Note { text, ts }).map_err(Step::Sink)?;
+            }
+        }
     }
     emit_frame(state, global, ts, epb.origlen, data, f)
 }
