@@ -160,6 +160,9 @@ pub fn capture_into(
     // The first captures and the --write file are open: give up the rest before any capture
     // thread starts.
     sandbox::lock_down(&cfg.sandbox)?;
+    if let Some(a) = &procs.attribution {
+        a.locked_down();
+    }
     let (mut live, topology) = opened.start()?;
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut s = Session {

@@ -66,11 +66,19 @@ pub fn switch_caps() -> CapsHashSet {
     [Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETPCAP].into_iter().collect()
 }
 
+/// Set once the monitor has switched to `--user` (or decided to stay who it is).
+static SWITCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that the switch to `--user` is done (`sandbox::lock_down`).
+pub fn mark_switched() {
+    SWITCHED.store(true, std::sync::atomic::Ordering::Release);
+}
+
 /// For the process scan thread, before each scan: until the user switch, the scan's
 /// capabilities and the switch's, kept across it (keep-caps, this thread's own); once switched,
 /// only the scan's, raised again (a uid change from root clears the effective set).
 pub fn settle_scan_caps() -> anyhow::Result<()> {
-    if nix::unistd::geteuid().is_root() {
+    if !SWITCHED.load(std::sync::atomic::Ordering::Acquire) {
         caps::securebits::set_keepcaps(true).context("keeping capabilities across the user switch")?;
         keep_only(&scan_caps().union(&switch_caps()).copied().collect())
     } else {

@@ -88,6 +88,7 @@ pub fn lock_down(opts: &Options) -> anyhow::Result<LockedDown> {
     if let Some(user) = &target {
         switch_user(user)?;
     }
+    privilege::mark_switched();
     privilege::keep_only_capture_caps().context("keeping only CAP_NET_RAW and CAP_NET_ADMIN")?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs (prctl PR_SET_NO_NEW_PRIVS)")?;
     if opts.seccomp {

@@ -379,6 +379,8 @@ pub(super) fn enhanced_packet(
     for opt in epb.options.iter().filter(|o| o.code == OptionCode::Comment).take(MAX_NOTES) {
         if let Ok(text) = opt.as_str() {
             if text.starts_with(note::PREFIX) {
+                // The interfaces first, so the note meets a pipeline that knows them.
+                announce(state, ts, f)?;
                 f(Input::Note { text, ts }).map_err(Step::Sink)?;
             }
         }
@@ -410,6 +412,21 @@ pub(super) fn emit_frame(
     data: &[u8],
     f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
 ) -> Result<(), Step> {
+    announce(state, ts, f)?;
+    state.packets += 1;
+    state.last_ts = ts;
+    let link = state.ifaces.get(iface).map_or(LinkType(u32::MAX), |i| i.link);
+    let frame = FrameRef { iface: iface as IfaceId, ts, link, number: state.packets, orig_len, data };
+    f(Input::Frame(frame)).map_err(Step::Sink)
+}
+
+/// Hands out the interfaces that changed (a block declared one, or one went down) before
+/// anything that needs them: a frame, or dnsleak's note about the frame.
+fn announce(
+    state: &mut State,
+    ts: Ts,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
     let mut change_ts = ts;
     for (id, down_at) in state.pending_down.drain(..) {
         if let Some(i) = state.ifaces.get_mut(id) {
@@ -427,9 +444,5 @@ pub(super) fn emit_frame(
             .map_err(Step::Sink)?;
         state.changed.clear();
     }
-    state.packets += 1;
-    state.last_ts = ts;
-    let link = state.ifaces.get(iface).map_or(LinkType(u32::MAX), |i| i.link);
-    let frame = FrameRef { iface: iface as IfaceId, ts, link, number: state.packets, orig_len, data };
-    f(Input::Frame(frame)).map_err(Step::Sink)
+    Ok(())
 }
