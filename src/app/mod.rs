@@ -8,5 +8,6 @@ pub mod config;
 pub mod monitor;
 pub mod parallel;
 pub mod procs;
+pub mod reorder;
 pub mod replay;
 pub mod service;

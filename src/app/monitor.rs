@@ -17,6 +17,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::reorder::Reorder;
 use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
@@ -82,7 +83,7 @@ fn headless(
     procs: Started,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_reported(cfg, report, &mut Tee(display, service), &stop, procs)
+    capture_reported(cfg, report, display, service, &stop, procs)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
@@ -97,7 +98,7 @@ fn dashboard(
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_reported(&capture, report, &mut Tee(sink, service), stop, procs)
+        capture_reported(&capture, report, sink, service, stop, procs)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -114,17 +115,23 @@ fn dashboard(
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
-/// capture ends: also when it ends with an error, which the page then names.
+/// `capture_into` the display, the service and the HTML report (`--report`), which is written
+/// when the capture ends (also when it ends with an error, which the page then names), with
+/// what `--on-leak` did: the session's end has stopped its runner.
 fn capture_reported(
     cfg: &CaptureConfig,
     mut report: Option<HtmlReport>,
-    sink: &mut dyn Sink,
+    display: impl Sink,
+    service: Service,
     stop: &AtomicBool,
     procs: Started,
 ) -> anyhow::Result<Captured> {
-    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
-    if let Some(r) = report {
+    let hooks = service.hooks();
+    let mut sinks = Tee(Tee(display, service), report.as_mut().map(|r| &mut r.collector));
+    let captured = capture_into(cfg, &mut sinks, stop, procs);
+    drop(sinks);
+    if let Some(mut r) = report {
+        r.on_leak = hooks.map(|h| h.counts());
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;
     }
@@ -180,12 +187,21 @@ pub fn capture_into(
         s.handle(Msg::Diagnostic(note))?;
     }
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
+    // Programs named: frames of all interfaces in capture order (`reorder` says why).
+    let mut hold = s.procs.is_some().then(Reorder::default);
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        match live.messages().recv_timeout(COUNTERS_EVERY / 2) {
-            Ok(msg) => s.handle(msg)?,
+        let due = hold.as_ref().and_then(Reorder::next_due);
+        let wait = due.map_or(COUNTERS_EVERY / 2, |d| d.saturating_duration_since(Instant::now()));
+        match live.messages().recv_timeout(wait.min(COUNTERS_EVERY / 2)) {
+            Ok(msg) => s.feed(&mut hold, msg)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(h) = &mut hold {
+            while let Some(f) = h.pop_due(Instant::now()) {
+                s.handle(Msg::Frame(f))?;
+            }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
             s.tick(&live)?;
@@ -195,7 +211,10 @@ pub fn capture_into(
     // Close every capture; what they still held arrives before the channel closes.
     live.stop();
     while let Ok(msg) = live.messages().recv() {
-        s.handle(msg)?;
+        s.feed(&mut hold, msg)?;
+    }
+    if let Some(h) = &mut hold {
+        s.release(h)?;
     }
     s.pipeline.finish(&mut s.out);
     s.emit()?;
@@ -223,6 +242,31 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// A message from the captures: a frame waits in `hold` (when frames are reordered);
+    /// anything else first lets every held frame go, so it stays after the frames before it.
+    fn feed(&mut self, hold: &mut Option<Reorder>, msg: Msg) -> anyhow::Result<()> {
+        match (hold, msg) {
+            (Some(h), Msg::Frame(f)) => {
+                h.push(f, Instant::now());
+                Ok(())
+            }
+            (h, msg) => {
+                if let Some(h) = h {
+                    self.release(h)?;
+                }
+                self.handle(msg)
+            }
+        }
+    }
+
+    /// Every held frame, in capture order.
+    fn release(&mut self, hold: &mut Reorder) -> anyhow::Result<()> {
+        while let Some(f) = hold.pop() {
+            self.handle(Msg::Frame(f))?;
+        }
+        Ok(())
+    }
+
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
             Msg::Frame(mut f) => {

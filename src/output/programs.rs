@@ -75,6 +75,23 @@ impl Programs {
         });
     }
 
+    /// Adds the next file's table (`replay -j`): rows in first-seen order, counts added.
+    pub fn merge(&mut self, other: &Programs) {
+        for r in &other.rows {
+            if let Some(row) = self.rows.iter_mut().find(|x| x.pid == r.pid && x.name == r.name) {
+                row.exposures += r.exposures;
+                row.via = r.via.clone().or(row.via.take());
+            } else if self.rows.len() < MAX_PROGRAMS {
+                self.rows.push(r.clone());
+            } else {
+                self.overflow += r.exposures;
+            }
+        }
+        self.overflow += other.overflow;
+        self.unattributed += other.unattributed;
+        self.not_from_host += other.not_from_host;
+    }
+
     /// Programs, most exposures first.
     pub fn rows(&self) -> Vec<&ProgramRow> {
         let mut v: Vec<&ProgramRow> = self.rows.iter().collect();
@@ -210,6 +227,32 @@ mod tests {
         assert_eq!(
             t.line().unwrap(),
             "firefox (pid 1200, via dnsmasq) 5, dig (pid 4242) 3, unknown program 1, not from this host 1"
+        );
+    }
+
+    #[test]
+    fn merging_two_files_tables_is_feeding_one_in_order() {
+        let files = [
+            vec![(4242, "dig"), (1200, "firefox"), (4242, "dig")],
+            vec![(1200, "firefox"), (9, "curl"), (4242, "dig")],
+        ];
+        let mut whole = Programs::default();
+        let mut merged = Programs::default();
+        for f in &files {
+            let mut part = Programs::default();
+            for &(pid, name) in f {
+                whole.observe(&flow(by(process(pid, name)), Verdict::Bypass));
+                part.observe(&flow(by(process(pid, name)), Verdict::Bypass));
+            }
+            part.observe(&flow(Owner { process: Attribution::Unknown, on_behalf_of: None }, Verdict::Bypass));
+            whole
+                .observe(&flow(Owner { process: Attribution::Unknown, on_behalf_of: None }, Verdict::Bypass));
+            merged.merge(&part);
+        }
+        assert_eq!(merged, whole);
+        assert_eq!(
+            merged.line().unwrap(),
+            "dig (pid 4242) 3, firefox (pid 1200) 2, curl (pid 9) 1, unknown program 2"
         );
     }
 

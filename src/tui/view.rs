@@ -13,6 +13,7 @@ use super::model::{Model, Row, Safety};
 use super::tables::{render_ifaces, render_resolvers};
 use super::text;
 use crate::output::escape::escape;
+use crate::output::summary::flows_by_carrier;
 use dnsleak_core::event::{Body, Message, MessageKind};
 use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 
@@ -360,10 +361,14 @@ fn event_cells(row: &Row, cols: Cols, programs: bool) -> (Vec<Cell<'static>>, St
     (cells, style)
 }
 
+/// Terminal width from which the events table has a program column (the name keeps at least
+/// 26 columns; narrower, the program is in the detail pane).
+const PROGRAM_COLUMN_FROM: u16 = 136;
+
 /// Whether the events table has a program column: programs are named (live attribution, or
 /// a file that recorded them) and the terminal is wide enough.
-fn program_column(model: &Model, cols: Cols) -> bool {
-    cols != Cols::Narrow && model.counters.core.processes.is_some()
+fn program_column(model: &Model, width: u16) -> bool {
+    width >= PROGRAM_COLUMN_FROM && model.counters.core.processes.is_some()
 }
 
 fn event_widths(cols: Cols, programs: bool) -> Vec<Constraint> {
@@ -441,7 +446,7 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
         offset = pos + 1 - rows_fit;
     }
     app.offset.set(offset);
-    let programs = program_column(model, cols);
+    let programs = program_column(model, area.width);
     let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
         |(i, r)| {
             let (cells, mut style) = event_cells(r, cols, programs);
@@ -495,9 +500,18 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         Style::new()
     };
+    // Encrypted flows by carrier; QUIC connections judged without their ClientHello, and
+    // flow records dropped at the table's cap.
+    let mut detail = flows_by_carrier(s);
+    if s.quic_given_up + s.encrypted_flows_evicted > 0 {
+        let sep = if detail.is_empty() { "" } else { "; " };
+        detail =
+            format!("{detail}{sep}QUIC unread {}, evicted {}", s.quic_given_up, s.encrypted_flows_evicted);
+    }
+    let detail = if detail.is_empty() { detail } else { format!(" ({detail})") };
     let mut spans = vec![
         Span::raw(format!(
-            "packets {} · DNS {dns} · encrypted {} · unparsed {unparsed} · ",
+            "packets {} · DNS {dns} · encrypted {}{detail} · unparsed {unparsed} · ",
             s.frames,
             s.events_of(EventKind::Encrypted)
         )),

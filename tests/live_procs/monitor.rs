@@ -106,7 +106,8 @@ fn monitor_names_every_program_and_its_file_replays_them() {
     assert_eq!(who(q("stub.monitor.test", "127.0.0.53"), "process"), dig(stubbed));
     let upstream = q("stub.monitor.test", LAN_RESOLVER);
     assert_eq!(who(upstream, "process").map(|p| p.1), Some("dnsmasq".to_string()), "{upstream}");
-    assert_eq!(who(upstream, "on_behalf_of"), dig(stubbed), "{upstream}");
+    let asked = q("stub.monitor.test", "127.0.0.53");
+    assert_eq!(who(upstream, "on_behalf_of"), dig(stubbed), "{upstream}\nASKED {asked}");
     let inbound = q("inbound.monitor.test", "192.0.2.2");
     assert_eq!((&inbound["process"], &inbound["attribution"]), (&Value::Null, &Value::from("not_from_host")));
 
