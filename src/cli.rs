@@ -55,6 +55,16 @@ pub enum Command {
     /// resolver configuration (a debugging aid).
     #[command(hide = true)]
     Facts(FactsArgs),
+    /// Internal: runs `--on-leak` commands for a monitor (started by it, alerts on standard input).
+    #[command(hide = true, name = "on-leak-launcher")]
+    OnLeakLauncher {
+        /// The commands' output goes to standard error.
+        #[arg(long)]
+        log: bool,
+        /// The command, run as `sh -c CMD`.
+        #[arg(last = true, required = true)]
+        command: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +98,18 @@ pub struct JudgeArgs {
     /// Extra DoH server names, one per line ("host [provider]"), added to the bundled list.
     #[arg(long, value_name = "FILE")]
     pub doh_list: Option<PathBuf>,
+}
+
+/// What live capture gives up once its first captures and files are open.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SandboxArgs {
+    /// Run as user NAME once the captures are open (default when run as root: nobody; root
+    /// stays root). CAP_NET_RAW and CAP_NET_ADMIN are kept for interfaces that appear later.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Do not install the system-call filter (to check whether it refused a call).
+    #[arg(long)]
+    pub no_seccomp: bool,
 }
 
 /// How live capture names the program behind each message.
@@ -154,6 +176,8 @@ pub struct MonitorArgs {
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -208,6 +232,8 @@ pub struct CheckArgs {
     /// Report as NDJSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
     #[arg(long, value_enum, default_value_t, value_name = "HOW")]
     pub processes: ProcessMode,

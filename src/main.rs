@@ -18,8 +18,14 @@ fn main() -> ExitCode {
             if dnsleak::is_broken_pipe(&err) {
                 return ExitCode::from(0);
             }
-            // `{:#}`: the error and its causes on one line, `what failed: why: ...`.
-            let _ = writeln!(io::stderr(), "dnsleak: {err:#}");
+            // `{:#}`: the error and its causes on one line, `what failed: why: ...`. The whole
+            // line is escaped: error messages carry file paths, interface names and text from
+            // the OS, any of which may hold terminal escapes.
+            let mut line = format!("{err:#}");
+            if dnsleak::system::sandbox::maybe_refused(&err) {
+                line.push_str(dnsleak::system::sandbox::REFUSED_HINT);
+            }
+            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::output::escape::escape(&line));
             ExitCode::from(2)
         }
     }
@@ -37,6 +43,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Procs(args) => dnsleak::app::procs::run(&args).map(|()| Outcome::Clean),
+        Command::OnLeakLauncher { log, command } => {
+            dnsleak::app::service::launcher(&command, log).map(|()| Outcome::Clean)
+        }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
             Ok(Outcome::Clean)

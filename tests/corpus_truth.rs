@@ -171,7 +171,7 @@ fn judged(dir: &Path, capture: &str) -> Vec<Judged> {
     let drain = |out: &mut Vec<Judged>, found: &mut Vec<Judged>| found.append(out);
     for_each_frame(&dir.join("captures").join(capture), |input| {
         match input {
-            Input::Interfaces { ifaces, ts } => {
+            Input::Interfaces { ifaces, ts, .. } => {
                 let topo = topology_of(ifaces, &Overrides::default());
                 match pipeline.as_mut() {
                     Some(p) => p.apply(Fact::Interfaces(topo), ts, &mut out),

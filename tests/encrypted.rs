@@ -19,7 +19,7 @@ fn judge(capture: &str, config: &Config) -> (Vec<Judged>, Stats) {
     let mut out = Vec::new();
     for_each_frame(&path, |input| {
         match input {
-            Input::Interfaces { ifaces, ts } => {
+            Input::Interfaces { ifaces, ts, .. } => {
                 let topology = topology_of(ifaces, &Overrides::default());
                 match &mut pipeline {
                     Some(p) => p.apply(Fact::Interfaces(topology), ts, &mut out),

@@ -45,7 +45,7 @@ fn a_packet_sent_just_before_the_stop_is_delivered() {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         for run in 0..runs {
             let opts = Options { interfaces: vec!["lo".into()], ..Default::default() };
-            let (mut live, _) = Live::start(opts).expect("capture on lo");
+            let (mut live, _) = Live::open(opts).and_then(|o| o.start()).expect("capture on lo");
             // The capture is open (the kernel captures from here on); its thread may still be
             // starting. Send, then stop at once.
             let payload = format!("dnsleak drain {run}");

@@ -108,6 +108,9 @@ fn prometheus_scrapes_the_counters_of_a_running_monitor() {
     require_root_and(&[("prometheus", "prometheus"), ("promtool", "prometheus")]);
     let w = World::up();
     let m = w.monitor(&["--no-tui", "--metrics", METRICS]);
+    // The metrics are served with the monitor's system-call filter on (its default).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap_or_default();
+    assert!(status.contains("Seccomp:\t2"), "the monitor runs under its filter: {status}");
     let prom = Prometheus::start(&w);
     let up = prom.wait_for("up{job=\"dnsleak\"}", 1.0);
     assert_eq!(up, Some(1.0), "Prometheus never scraped the monitor: {}", m.stderr());
@@ -184,16 +187,22 @@ fn calls(path: &Path) -> Vec<String> {
 fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     require_root_and(&[]);
     let w = World::up();
-    let out: PathBuf = w.dir.join("calls");
-    let pwned = w.dir.join("pwned");
+    // The command runs as the user the monitor becomes (nobody): a directory it may write to.
+    let hooks = w.dir.join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for (dir, mode) in [(&w.dir, 0o755), (&hooks, 0o777)] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let out: PathBuf = hooks.join("calls");
+    let pwned = hooks.join("pwned");
     let hook = format!(
         "printf '%s|%s|%s|%s|%s\\n' \"$DNSLEAK_VERDICT\" \"$DNSLEAK_IFACE\" \"$DNSLEAK_RESOLVER\" \"$DNSLEAK_TRANSPORT\" \"$DNSLEAK_QNAME\" >> '{}'",
         out.display()
     );
     // What the command holds, from its own /proc entry.
-    let caps = w.dir.join("caps");
+    let caps = hooks.join("caps");
     let hook = format!(
-        "{hook}; grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs):' /proc/$$/status > '{}'",
+        "{hook}; grep -E '^(Uid|Cap(Inh|Prm|Eff|Amb)|NoNewPrivs|Seccomp):' /proc/$$/status > '{}'",
         caps.display()
     );
     let quiet = 2.0;
@@ -211,6 +220,8 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     let evil = format!("$(touch {});rm -rf x'`id`", pwned.display());
     send_query(&w, 1, &format!("{evil}.example"));
     assert!(wait_until(WAIT, || calls(&out).len() == 1), "the hook did not run: {}", m.stderr());
+    let monitor = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap_or_default();
+    assert!(monitor.contains("Seccomp:\t2"), "the monitor runs under its filter: {monitor}");
     // More leaks in the same episode: the hook is not run again.
     for n in ["quiet-one.example.com", "quiet-two.example.com"] {
         w.dig(&[&format!("@{LAN_RESOLVER}"), n, "A"]);
@@ -245,6 +256,18 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
         assert!(held.contains(&format!("{set}:\t0000000000000000")), "{set}: {held}");
     }
     assert!(held.contains("NoNewPrivs:\t1"), "{held}");
+    // It runs as the user the monitor became, outside the monitor's system-call filter (which
+    // would refuse it fork and execve), while the monitor itself runs under it.
+    let nobody = nix_free_uid("nobody");
+    assert!(held.contains(&format!("Uid:\t{nobody}\t{nobody}\t{nobody}\t{nobody}")), "{held}");
+    assert!(held.contains("Seccomp:\t0"), "{held}");
+}
+
+/// The uid of `name` from /etc/passwd.
+fn nix_free_uid(name: &str) -> u32 {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd.lines().find(|l| l.starts_with(&format!("{name}:"))).expect("no such user");
+    line.split(':').nth(2).unwrap().parse().unwrap()
 }
 
 /// The unit's command line, run with the unit's credentials (setpriv for systemd: an

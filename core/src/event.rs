@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::cause::Caused;
 use super::frame::Ts;
+use super::losses::Table;
 use super::process::Owner;
 use super::topology::{IfaceId, IfaceName};
 use super::verdict::{Reason, Verdict};
@@ -240,6 +241,10 @@ pub enum Notice {
     Hijack { asked: IpAddr, answered_from: IpAddr, name: Box<str> },
     /// An interface whose link type the core cannot decode (reported once per interface).
     UnknownLinkType { link: u32 },
+    /// A bounded table dropped something for the first time (once per table): what it drops
+    /// from now on is counted (`Stats`, `losses::Loss`). Its caps: entries, and bytes (0 where
+    /// only entries are capped).
+    TableFull { table: Table, cap: u64, cap_bytes: u64 },
 }
 
 impl Notice {
@@ -251,6 +256,7 @@ impl Notice {
             Notice::ParallelResolution { .. } => "parallel_resolution",
             Notice::Hijack { .. } => "hijack",
             Notice::UnknownLinkType { .. } => "unknown_link_type",
+            Notice::TableFull { .. } => "table_full",
         }
     }
 }
@@ -275,6 +281,9 @@ impl fmt::Display for Notice {
                 "the answer for {name} came from {answered_from}, not from {asked} that was asked (hijack or transparent proxy)"
             ),
             Notice::UnknownLinkType { link } => write!(f, "link type {link} is not supported; its frames are skipped"),
+            Notice::TableFull { table, cap, cap_bytes } => {
+                write!(f, "{}; what is dropped is counted (a flood?)", table.describe(*cap, *cap_bytes))
+            }
         }
     }
 }

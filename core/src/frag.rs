@@ -18,9 +18,14 @@
 //!   dropped (`evicted`) to make room;
 //! - time: a datagram not complete `timeout_ns` of trace time after its first fragment is given
 //!   up (`timed_out`); `expire(Ts(i64::MAX))` gives up everything still pending.
+//!
+//! Datagrams are kept in the order of their first fragment (an [`AgeMap`]), so eviction and
+//! expiry take the oldest without looking at the others: O(1) per datagram however full the
+//! table is.
 
-use foldhash::HashMap;
 use std::net::IpAddr;
+
+use super::agemap::AgeMap;
 
 use super::frame::Ts;
 use super::ip::IpPacket;
@@ -71,8 +76,6 @@ struct Key {
 #[derive(Debug)]
 struct Datagram {
     first: Ts,
-    /// Arrival order, for eviction of the oldest.
-    seq: u64,
     /// Upper-layer protocol (IPv6: from the offset-0 fragment, when seen).
     proto: Option<u8>,
     /// Bytes 0..len of the datagram as far as received (holes are zero until filled).
@@ -98,7 +101,10 @@ impl Datagram {
         if end > MAX_DATAGRAM || beyond || bad_end {
             return (Push::Invalid, false);
         }
-        let overlap = self.held.iter().any(|&(s, e)| s < end && offset < e);
+        // Runs are sorted and disjoint, so their ends are sorted too: the runs that meet
+        // [offset, end) are found by binary search, never by walking them all.
+        let first = self.held.partition_point(|&(_, e)| e <= offset);
+        let overlap = self.held.get(first).is_some_and(|&(s, _)| s < end);
         if self.held.len() >= MAX_HOLES && !overlap {
             return (Push::Invalid, false);
         }
@@ -107,7 +113,7 @@ impl Datagram {
         }
         // First wins: copy only into the holes of [offset, end).
         let mut pos = offset;
-        for &(s, e) in self.held.iter().filter(|&&(s, e)| e > offset && s < end) {
+        for &(s, e) in self.held[first..].iter().take_while(|&&(s, _)| s < end) {
             if s > pos {
                 self.data[pos..s].copy_from_slice(&bytes[pos - offset..s - offset]);
             }
@@ -124,22 +130,19 @@ impl Datagram {
         (if done { Push::Complete } else { Push::Held }, overlap)
     }
 
-    /// Merges [s, e) into the held runs.
+    /// Merges [s, e) into the held runs (the runs it touches are found by binary search).
     fn add_run(&mut self, s: usize, e: usize) {
         if s == e {
             return;
         }
+        let from = self.held.partition_point(|&(_, b)| b < s);
+        let to = self.held.partition_point(|&(a, _)| a <= e);
         let (mut s, mut e) = (s, e);
-        self.held.retain(|&(a, b)| {
-            let touches = a <= e && s <= b;
-            if touches {
-                s = s.min(a);
-                e = e.max(b);
-            }
-            !touches
-        });
-        let at = self.held.partition_point(|&(a, _)| a < s);
-        self.held.insert(at, (s, e));
+        if from < to {
+            s = s.min(self.held[from].0);
+            e = e.max(self.held[to - 1].1);
+        }
+        self.held.splice(from..to, [(s, e)]);
     }
 }
 
@@ -147,9 +150,9 @@ impl Datagram {
 pub struct Defrag {
     limits: FragLimits,
     stats: FragStats,
-    pending: HashMap<Key, Datagram>,
+    /// In the order of their first fragment.
+    pending: AgeMap<Key, Datagram>,
     bytes: usize,
-    seq: u64,
 }
 
 impl Defrag {
@@ -172,16 +175,8 @@ impl Defrag {
             let (want, max_d, max_b) =
                 (offset + pkt.payload.len(), self.limits.max_datagrams, self.limits.max_bytes);
             self.evict_while(|s| s.pending.len() >= max_d || s.bytes + want > max_b);
-            self.seq += 1;
-            let d = Datagram {
-                first: ts,
-                seq: self.seq,
-                proto: None,
-                data: Vec::new(),
-                held: Vec::new(),
-                end: None,
-            };
-            self.pending.insert(key, d);
+            let d = Datagram { first: ts, proto: None, data: Vec::new(), held: Vec::new(), end: None };
+            self.pending.insert(key, d, 0);
         }
         let d = self.pending.get_mut(&key)?;
         let before = d.data.len();
@@ -217,31 +212,25 @@ impl Defrag {
     /// Drops the oldest datagrams while `over` says the limits are exceeded.
     fn evict_while(&mut self, over: impl Fn(&Self) -> bool) {
         while !self.pending.is_empty() && over(self) {
-            let Some(oldest) = self.pending.iter().min_by_key(|(_, d)| d.seq).map(|(k, _)| *k) else {
-                break;
-            };
-            if let Some(d) = self.pending.remove(&oldest) {
-                self.bytes -= d.data.len();
-                self.stats.evicted += 1;
-            }
+            let Some((_, d)) = self.pending.pop_oldest(0) else { break };
+            self.bytes -= d.data.len();
+            self.stats.evicted += 1;
         }
     }
 
     /// Gives up datagrams older than the timeout at trace time `now`; at `Ts(i64::MAX)` (end
-    /// of input) everything pending.
+    /// of input) everything pending. Looks at the oldest only: a trace whose time goes
+    /// backwards keeps a datagram until those before it have gone.
     pub fn expire(&mut self, now: Ts) {
         let timeout = self.limits.timeout_ns;
-        let before = self.pending.len();
-        let mut freed = 0;
-        self.pending.retain(|_, d| {
-            let keep = now.0 != i64::MAX && now.since(d.first) <= timeout;
-            if !keep {
-                freed += d.data.len();
+        while let Some((_, d)) = self.pending.oldest(0) {
+            if now.0 != i64::MAX && now.since(d.first) <= timeout {
+                break;
             }
-            keep
-        });
-        self.bytes -= freed;
-        self.stats.timed_out += (before - self.pending.len()) as u64;
+            let Some((_, d)) = self.pending.pop_oldest(0) else { break };
+            self.bytes -= d.data.len();
+            self.stats.timed_out += 1;
+        }
     }
 
     /// Datagrams being reassembled now, and the bytes they hold.

@@ -10,7 +10,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agemap;
 pub mod cause;
+pub mod config;
 pub mod dns;
 pub mod dnsconfig;
 pub mod dnscrypt;
@@ -20,6 +22,7 @@ pub mod frag;
 pub mod frame;
 pub mod ip;
 pub mod link;
+pub mod losses;
 pub mod names;
 pub mod net;
 pub mod pipeline;
@@ -36,12 +39,14 @@ pub mod tracker;
 pub mod verdict;
 
 pub use cause::{Cause, Caused};
+pub use config::Config;
 pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
+pub use losses::{Loss, Table};
 pub use net::{Family, IfaceAddr, Prefix};
-pub use pipeline::{Config, Pipeline};
+pub use pipeline::Pipeline;
 pub use process::{
     Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
 };

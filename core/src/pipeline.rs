@@ -6,23 +6,25 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 
-use super::cause::{CauseLimits, Causes};
+use super::cause::Causes;
+use super::config::Config;
 use super::dns;
 use super::dnscrypt::{Dnscrypt, DnscryptLimits};
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
-use super::frag::{Defrag, FragLimits};
+use super::frag::Defrag;
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
+use super::losses::{Fullness, Table};
 use super::process::ProcessTable;
 use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
-use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
+use super::tcp::{FlowKey, Segment, StreamItem, TcpStreams};
 use super::tls::{EncryptedFlows, Seen};
 use super::topology::{IfaceId, IfaceName, Topology};
-use super::tracker::{Tracker, TrackerLimits, Unanswered};
+use super::tracker::{Tracker, Unanswered};
 use super::verdict::{self, Reason};
 
 mod facts;
@@ -33,39 +35,6 @@ const PROTO_UDP: u8 = 17;
 const PROTO_IPV6_IN_IPV4: u8 = 41;
 /// Expiry sweeps run at most this often, in trace time.
 const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
-
-/// Everything the pipeline can be tuned with.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    pub resolvers: ResolverDb,
-    pub frag: FragLimits,
-    pub tcp: TcpLimits,
-    pub tracker: TrackerLimits,
-    /// Encrypted-DNS flows remembered at once (one event per flow).
-    pub max_encrypted_flows: usize,
-    /// Keep each message's bytes in its event (`DnsInfo::payload`) for outputs that decode
-    /// answers and EDNS later (NDJSON, the dashboard). The shells set it from the sink
-    /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
-    /// saves a copy and an allocation per message.
-    pub keep_payload: bool,
-    /// The causes' tables (recent questions, route decisions).
-    pub causes: CauseLimits,
-    /// Name the program behind each outgoing message from the start (live capture with an
-    /// attributor), counting what stays unattributed. Without it, attribution starts with the
-    /// first `Fact::Socket` or `Fact::Recorded`, and a file without them costs nothing.
-    pub attribute_processes: bool,
-}
-
-impl Config {
-    pub fn new() -> Self {
-        Config {
-            resolvers: ResolverDb::builtin(),
-            max_encrypted_flows: 65_536,
-            keep_payload: true,
-            ..Default::default()
-        }
-    }
-}
 
 /// Where a packet came from, carried down the layers.
 #[derive(Clone, Copy)]
@@ -300,14 +269,18 @@ pub struct Pipeline {
     encrypted: EncryptedFlows,
     dnscrypt: Dnscrypt,
     /// Interfaces whose unknown link type was already reported.
-    warned_links: Vec<(IfaceId, LinkType)>,
+    warned_links: foldhash::HashSet<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
     last_frame: u64,
+    /// Which tables said they are full, and their caps (in `Table::ALL` order) for the notice.
+    fullness: Fullness,
+    caps: [(u64, u64); Table::ALL.len()],
 }
 
 impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
-        let tunnel_seen = topology.iter().any(|i| i.kind == super::topology::IfaceKind::Tunnel);
+        let tunnel_seen = topology.has_tunnel();
+        let caps = Table::ALL.map(|t| t.caps(&config));
         let mut causes = Causes::new(config.causes);
         causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
@@ -327,9 +300,11 @@ impl Pipeline {
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
             dnscrypt: Dnscrypt::new(DnscryptLimits::default()),
-            warned_links: Vec::new(),
+            warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
+            fullness: Fullness::default(),
+            caps,
         }
     }
 
@@ -372,6 +347,25 @@ impl Pipeline {
         self.sweep(frame.ts, Some(out));
         let class = self.classify_frame(frame, out);
         self.judge.stats.count_frame(class, frame.data.len());
+        self.tables_full(frame, out);
+    }
+
+    /// A notice for each table that dropped something for the first time (with this frame).
+    fn tables_full(&mut self, frame: FrameRef<'_>, out: &mut Vec<Judged>) {
+        let pairs = self.judge.tracker.stats();
+        let drops = Table::ALL.map(|t| match t {
+            Table::Fragments => self.defrag.stats().evicted,
+            Table::TcpFlows => self.tcp.stats().flows_evicted,
+            Table::EncryptedFlows => self.encrypted.evicted() + self.dnscrypt.evicted(),
+            Table::PendingQueries => pairs.evicted,
+            Table::Names => pairs.names_dropped,
+        });
+        let (judge, caps) = (&mut self.judge, &self.caps);
+        self.fullness.update(drops, |table| {
+            let (cap, cap_bytes) = caps[table as usize];
+            let notice = Notice::TableFull { table, cap, cap_bytes };
+            judge.notice(frame.ts, frame.number, frame.iface, notice, out);
+        });
     }
 
     /// Expires what timed out up to trace time `now` (call it when time passes without frames).
@@ -447,8 +441,9 @@ impl Pipeline {
 
     fn warn_link(&mut self, frame: FrameRef<'_>, lt: u32, out: &mut Vec<Judged>) {
         let key = (frame.iface, LinkType(lt));
-        if !self.warned_links.contains(&key) && self.warned_links.len() < 1024 {
-            self.warned_links.push(key);
+        // A set: a file may declare a thousand interfaces of unknown link types, and every
+        // frame on them asks.
+        if self.warned_links.len() < 1024 && self.warned_links.insert(key) {
             self.judge.notice(frame.ts, frame.number, frame.iface, Notice::UnknownLinkType { link: lt }, out);
         }
     }

@@ -68,6 +68,8 @@ pub struct TcpStats {
     pub flows: u64,
     /// Flows dropped to keep memory within its cap.
     pub flows_evicted: u64,
+    /// Of those, flows that held part of a message (bytes never judged).
+    pub evicted_holding: u64,
     pub flows_expired: u64,
     /// Holes in a stream (segments never seen), and the bytes they held.
     pub gaps: u64,
@@ -90,6 +92,9 @@ pub struct PairStats {
     /// Queries sent to a multicast group (LLMNR, one-shot mDNS) that no responder answered:
     /// silence is how those protocols say "no such name", so they are not `unanswered`.
     pub silent_multicast: u64,
+    /// Names not tracked for parallel resolution because the names table was full of names
+    /// asked within the window.
+    pub names_dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,8 +232,19 @@ impl Stats {
             verdicts,
             malformed,
             frag: FragStats { reassembled, timed_out, evicted: frag_evicted, overlaps, invalid },
-            tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
-            pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
+            tcp:
+                TcpStats {
+                    flows,
+                    flows_evicted,
+                    evicted_holding,
+                    flows_expired,
+                    gaps,
+                    bytes_lost,
+                    resyncs,
+                    retransmissions,
+                },
+            pairs:
+                PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast, names_dropped },
             encrypted_flows_evicted,
             processes,
             quic_given_up,
@@ -254,6 +270,7 @@ impl Stats {
         let t = &mut self.tcp;
         t.flows += flows;
         t.flows_evicted += flows_evicted;
+        t.evicted_holding += evicted_holding;
         t.flows_expired += flows_expired;
         t.gaps += gaps;
         t.bytes_lost += bytes_lost;
@@ -265,6 +282,7 @@ impl Stats {
         p.unmatched_responses += unmatched_responses;
         p.evicted += evicted;
         p.silent_multicast += silent_multicast;
+        p.names_dropped += names_dropped;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
         if let Some(p) = processes {
             self.processes.get_or_insert_with(Default::default).add(p);

@@ -19,11 +19,13 @@
 //! handshake message, and a bounded total over all flows) until the rest arrives. The table is
 //! capped; flows expire after an idle time in trace time. Flows on ports other than 443 and
 //! 853 are remembered only once they are found to be DNS, or while their hello is incomplete.
+//! Flows sit in an [`AgeMap`] by last packet, undecided ones apart from reported ones, so
+//! eviction (the least recently seen flow not reported, else the least recently seen reported
+//! one) and expiry take the oldest in O(1) however full the table is.
 
-use std::collections::VecDeque;
-
-use foldhash::HashMap;
 use std::net::IpAddr;
+
+use super::agemap::AgeMap;
 
 use tls_parser::{SNIType, TlsExtension, TlsMessage, TlsMessageHandshake};
 
@@ -147,8 +149,11 @@ impl State {
 struct Flow {
     state: State,
     last_seen: Ts,
-    generation: u64,
 }
+
+/// The table's lists: flows not reported (evicted first), and reported flows.
+const NOT_REPORTED: usize = 0;
+const REPORTED: usize = 1;
 
 /// What the client's first data says.
 #[derive(Debug, PartialEq, Eq)]
@@ -165,10 +170,8 @@ enum Hello {
 #[derive(Debug, Default)]
 pub struct EncryptedFlows {
     max_flows: usize,
-    flows: HashMap<ConnKey, Flow>,
-    /// Flows in creation order (key, generation), for eviction; stale entries are skipped.
-    order: VecDeque<(ConnKey, u64)>,
-    next_generation: u64,
+    /// By last packet, in the lists `NOT_REPORTED` and `REPORTED`.
+    flows: AgeMap<ConnKey, Flow, 2>,
     waiting_bytes: usize,
     evicted: u64,
     /// QUIC connections whose ClientHello could not be reassembled.
@@ -227,10 +230,18 @@ impl EncryptedFlows {
             if self.flows.remove(&conn).is_some() {
                 self.unwatched -= 1;
             }
-        } else if let Some(flow) = self.flows.get_mut(&conn) {
-            flow.state = next;
+        } else {
+            self.set_state(&conn, next);
         }
         seen
+    }
+
+    /// Gives a flow its next state and makes it the youngest of its list.
+    fn set_state(&mut self, conn: &ConnKey, next: State) {
+        let list = if matches!(next, State::Reported) { REPORTED } else { NOT_REPORTED };
+        if let Some(flow) = self.flows.touch(conn, list) {
+            flow.state = next;
+        }
     }
 
     /// The flow a packet belongs to, in either direction, and whether it comes from the client.
@@ -286,20 +297,19 @@ impl EncryptedFlows {
         Err(Seen::NotDns)
     }
 
-    /// Forgets flows idle longer than the timeout at trace time `now`.
+    /// Forgets flows idle longer than the timeout at trace time `now` (the least recently seen
+    /// of each list first; a trace whose time goes backwards keeps a flow until those seen
+    /// before it have gone).
     pub fn expire(&mut self, now: Ts) {
-        let (waiting, unwatched) = (&mut self.waiting_bytes, &mut self.unwatched);
-        self.flows.retain(|k, f| {
-            let keep = now.since(f.last_seen) < IDLE_TIMEOUT_NS;
-            if !keep {
-                *waiting = waiting.saturating_sub(f.state.held());
-                *unwatched -= usize::from(!watched(k.server.1));
+        for list in [NOT_REPORTED, REPORTED] {
+            while let Some((_, f)) = self.flows.oldest(list) {
+                if now.since(f.last_seen) < IDLE_TIMEOUT_NS {
+                    break;
+                }
+                if let Some((k, f)) = self.flows.pop_oldest(list) {
+                    self.forget(&k, &f.state);
+                }
             }
-            keep
-        });
-        if self.order.len() > 2 * self.flows.len() + 64 {
-            let flows = &self.flows;
-            self.order.retain(|(k, g)| flows.get(k).is_some_and(|f| f.generation == *g));
         }
     }
 
@@ -320,34 +330,28 @@ impl EncryptedFlows {
 
     fn insert(&mut self, ts: Ts, conn: ConnKey, state: State) {
         while self.flows.len() >= self.max_flows && self.evict_oldest() {}
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        if self.flows.insert(conn, Flow { state, last_seen: ts, generation }).is_none() {
+        let list = if matches!(state, State::Reported) { REPORTED } else { NOT_REPORTED };
+        if self.flows.insert(conn, Flow { state, last_seen: ts }, list).is_none() {
             self.unwatched += usize::from(!watched(conn.server.1));
         }
-        self.order.push_back((conn, generation));
     }
 
-    /// Drops the oldest flow, preferring one not reported (a reported flow forgotten could be
-    /// reported again); false when the table is empty.
+    /// Drops the least recently seen flow, preferring one not reported (a reported flow
+    /// forgotten could be reported again); false when the table is empty.
     fn evict_oldest(&mut self) -> bool {
-        for spare_reported in [true, false] {
-            for _ in 0..self.order.len() {
-                let Some((key, generation)) = self.order.pop_front() else { break };
-                let Some(f) = self.flows.get(&key).filter(|f| f.generation == generation) else { continue };
-                if spare_reported && matches!(f.state, State::Reported) {
-                    self.order.push_back((key, generation));
-                    continue;
-                }
-                if let Some(f) = self.flows.remove(&key) {
-                    self.release(&f.state);
-                    self.unwatched -= usize::from(!watched(key.server.1));
-                    self.evicted += 1;
-                    return true;
-                }
-            }
-        }
-        false
+        let Some((k, f)) = self.flows.pop_oldest(NOT_REPORTED).or_else(|| self.flows.pop_oldest(REPORTED))
+        else {
+            return false;
+        };
+        self.forget(&k, &f.state);
+        self.evicted += 1;
+        true
+    }
+
+    /// Accounts for a flow taken out of the table.
+    fn forget(&mut self, conn: &ConnKey, state: &State) {
+        self.release(state);
+        self.unwatched -= usize::from(!watched(conn.server.1));
     }
 
     fn release(&mut self, state: &State) {

@@ -39,9 +39,7 @@ impl EncryptedFlows {
         }
         self.insert(ts, conn, State::Undecided);
         let (next, seen) = self.quic_progress(q, &conn, db);
-        if let Some(flow) = self.flows.get_mut(&conn) {
-            flow.state = next;
-        }
+        self.set_state(&conn, next);
         Some(seen)
     }
 

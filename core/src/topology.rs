@@ -2,6 +2,7 @@
 //! the shells (netdev for live capture, pcapng interface blocks for replay) fill these in.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::frame::LinkType;
 use super::net::IfaceAddr;
@@ -150,11 +151,47 @@ pub struct Iface {
     pub facts: IfaceFacts,
 }
 
+/// Interfaces per shared run of a topology (a run splits in two past twice this).
+const RUN: usize = 64;
+
+/// A run of interfaces, sorted by id, shared between copies of a topology until one changes.
+type Run = Arc<Vec<Arc<Iface>>>;
+
+fn is_tunnel_up(i: &Iface) -> bool {
+    i.kind == IfaceKind::Tunnel && i.facts.up
+}
+
 /// All interfaces known at one moment. A change of topology is handed to the pipeline as an
 /// event in the same stream as the frames, so its order against packets is kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A capture file may declare thousands of interfaces, and a change can come with every
+/// packet, each handing a copy to the pipeline and the outputs. So nothing here walks the
+/// interfaces: they are kept sorted by id in runs of about `RUN`, shared between copies (a
+/// copy costs a reference count per run; a change copies the one run it touches); an
+/// interface is found by binary search; the first tunnel up and the number of tunnels are
+/// remembered; and [`Topology::changes`] passes over shared runs with a pointer comparison.
+#[derive(Clone, Default)]
 pub struct Topology {
-    ifaces: Vec<Iface>,
+    /// Never empty runs, in id order.
+    runs: Vec<Run>,
+    len: usize,
+    /// Interfaces of kind tunnel, up or not.
+    tunnels: usize,
+    first_tunnel_up: Option<Arc<Iface>>,
+}
+
+impl PartialEq for Topology {
+    fn eq(&self, other: &Topology) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Topology {}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl Topology {
@@ -171,129 +208,235 @@ impl Topology {
         t
     }
 
+    /// The run that holds `id` or would: (run, position in it or where it would go).
+    fn locate(&self, id: IfaceId) -> (usize, Result<usize, usize>) {
+        let run = self.runs.partition_point(|r| r.last().is_some_and(|i| i.id < id));
+        match self.runs.get(run) {
+            Some(r) => (run, r.binary_search_by_key(&id, |i| i.id)),
+            // Past the last id: the end of the last run.
+            None => {
+                let last = self.runs.len().saturating_sub(1);
+                (last, Err(self.runs.get(last).map_or(0, |r| r.len())))
+            }
+        }
+    }
+
     /// Adds or replaces the interface with this id.
     pub fn upsert(&mut self, id: IfaceId, facts: IfaceFacts, overrides: &Overrides) {
         let kind = classify(&facts, overrides);
-        let iface = Iface { id, name: IfaceName::new(&facts.name), kind, facts };
-        match self.ifaces.iter_mut().find(|i| i.id == id) {
-            Some(slot) => *slot = iface,
-            None => self.ifaces.push(iface),
+        let iface = Arc::new(Iface { id, name: IfaceName::new(&facts.name), kind, facts });
+        let (at_run, at) = self.locate(id);
+        let appending = at_run + 1 >= self.runs.len() && at == Err(self.runs.last().map_or(0, |r| r.len()));
+        let old = if self.runs.is_empty() || (appending && self.runs[at_run].len() >= RUN) {
+            self.runs.push(Arc::new(vec![iface.clone()]));
+            None
+        } else {
+            let run = Arc::make_mut(&mut self.runs[at_run]);
+            let old = match at {
+                Ok(pos) => Some(std::mem::replace(&mut run[pos], iface.clone())),
+                Err(pos) => {
+                    run.insert(pos, iface.clone());
+                    None
+                }
+            };
+            if run.len() > 2 * RUN {
+                let tail = run.split_off(RUN);
+                self.runs.insert(at_run + 1, Arc::new(tail));
+            }
+            old
+        };
+        self.len += usize::from(old.is_none());
+        self.count_tunnel(old.as_deref(), -1);
+        self.count_tunnel(Some(&iface), 1);
+        let first = self.first_tunnel_up.as_ref().map(|f| f.id);
+        if is_tunnel_up(&iface) && first.is_none_or(|f| id <= f) {
+            self.first_tunnel_up = Some(iface);
+        } else if first == Some(id) {
+            self.first_tunnel_up = self.find_tunnel_up(id);
+        }
+    }
+
+    fn count_tunnel(&mut self, i: Option<&Iface>, by: isize) {
+        if i.is_some_and(|i| i.kind == IfaceKind::Tunnel) {
+            self.tunnels = self.tunnels.saturating_add_signed(by);
         }
     }
 
     pub fn remove(&mut self, id: IfaceId) -> Option<Iface> {
-        let pos = self.ifaces.iter().position(|i| i.id == id)?;
-        Some(self.ifaces.remove(pos))
+        let (at_run, Ok(pos)) = self.locate(id) else { return None };
+        let run = Arc::make_mut(&mut self.runs[at_run]);
+        let gone = run.remove(pos);
+        if run.is_empty() {
+            self.runs.remove(at_run);
+        }
+        self.len -= 1;
+        self.count_tunnel(Some(&gone), -1);
+        if self.first_tunnel_up.as_ref().is_some_and(|f| f.id == id) {
+            self.first_tunnel_up = self.find_tunnel_up(id);
+        }
+        Some(Arc::unwrap_or_clone(gone))
+    }
+
+    /// The first tunnel up with an id of `from` or more (a walk: only when the first one
+    /// stopped being up).
+    fn find_tunnel_up(&self, from: IfaceId) -> Option<Arc<Iface>> {
+        self.arcs_from(from).find(|i| is_tunnel_up(i)).cloned()
+    }
+
+    /// The interfaces with an id of `from` or more, in id order.
+    fn arcs_from(&self, from: IfaceId) -> impl Iterator<Item = &Arc<Iface>> {
+        let (at_run, at) = self.locate(from);
+        let pos = at.unwrap_or_else(|p| p);
+        self.runs
+            .iter()
+            .skip(at_run)
+            .enumerate()
+            .flat_map(move |(k, r)| r.iter().skip(if k == 0 { pos } else { 0 }))
     }
 
     pub fn get(&self, id: IfaceId) -> Option<&Iface> {
-        self.ifaces.iter().find(|i| i.id == id)
+        let (at_run, Ok(pos)) = self.locate(id) else { return None };
+        self.runs.get(at_run)?.get(pos).map(|i| &**i)
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Iface> {
-        self.ifaces.iter().find(|i| &*i.name == name)
+        self.iter().find(|i| &*i.name == name)
     }
 
+    /// Every interface, in id order.
     pub fn iter(&self) -> impl Iterator<Item = &Iface> {
-        self.ifaces.iter()
+        self.runs.iter().flat_map(|r| r.iter()).map(|i| &**i)
     }
 
     pub fn len(&self) -> usize {
-        self.ifaces.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ifaces.is_empty()
+        self.len == 0
     }
 
-    /// Tunnel interfaces that are up now.
+    /// Whether any interface is a tunnel (up or not).
+    pub fn has_tunnel(&self) -> bool {
+        self.tunnels > 0
+    }
+
+    /// Tunnel interfaces that are up now, in id order (from the first, without a walk to it).
     pub fn tunnels_up(&self) -> impl Iterator<Item = &Iface> {
-        self.ifaces.iter().filter(|i| i.kind == IfaceKind::Tunnel && i.facts.up)
+        let from = self.first_tunnel_up.as_ref().map(|f| f.id);
+        let arcs = from.map(|id| self.arcs_from(id));
+        arcs.into_iter().flatten().map(|i| &**i).filter(|i| is_tunnel_up(i))
+    }
+
+    /// The first tunnel that is up (by id), without looking at the others.
+    pub fn first_tunnel_up(&self) -> Option<&Iface> {
+        self.first_tunnel_up.as_deref()
+    }
+
+    /// The interfaces that differ between `self` and `new`, in id order: (before, after), with
+    /// `None` for an interface added or gone. Runs `new` shares with `self` (a copy changed by
+    /// `upsert`) are passed over with a pointer comparison, so a consumer that keeps the
+    /// topology it saw last does work in proportion to what changed.
+    pub fn changes<'a>(&'a self, new: &'a Topology) -> Changes<'a> {
+        Changes { old: Cursor::new(&self.runs), new: Cursor::new(&new.runs) }
+    }
+
+    /// Tunnels up in `self` but not in `new` (gone down or away), and those up in `new` but
+    /// not in `self` (come up), in id order.
+    pub fn tunnel_changes<'a>(&'a self, new: &'a Topology) -> (Vec<&'a Iface>, Vec<&'a Iface>) {
+        let (mut down, mut up) = (Vec::new(), Vec::new());
+        for (before, after) in self.changes(new) {
+            let (was, is) = (before.is_some_and(is_tunnel_up), after.is_some_and(is_tunnel_up));
+            match (before, after) {
+                (Some(b), _) if was && !is => down.push(b),
+                (_, Some(a)) if is && !was => up.push(a),
+                _ => {}
+            }
+        }
+        (down, up)
     }
 
     /// Whether `addr` is one of this machine's own addresses (on any interface).
     pub fn is_local_addr(&self, addr: &IpAddr) -> bool {
-        self.ifaces.iter().any(|i| i.facts.addrs.iter().any(|a| a.addr == *addr))
+        self.iter().any(|i| i.facts.addrs.iter().any(|a| a.addr == *addr))
+    }
+}
+
+/// A position in a topology's runs.
+struct Cursor<'a> {
+    runs: &'a [Run],
+    run: usize,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(runs: &'a [Run]) -> Self {
+        Cursor { runs, run: 0, pos: 0 }
+    }
+
+    fn get(&self) -> Option<&'a Arc<Iface>> {
+        self.runs.get(self.run)?.get(self.pos)
+    }
+
+    /// The run starting here, when the cursor is at a run's start.
+    fn whole_run(&self) -> Option<&'a Run> {
+        (self.pos == 0).then(|| self.runs.get(self.run)).flatten()
+    }
+
+    fn advance(&mut self) {
+        self.pos += 1;
+        if self.runs.get(self.run).is_none_or(|r| self.pos >= r.len()) {
+            self.run += 1;
+            self.pos = 0;
+        }
+    }
+}
+
+/// See [`Topology::changes`].
+pub struct Changes<'a> {
+    old: Cursor<'a>,
+    new: Cursor<'a>,
+}
+
+impl<'a> Iterator for Changes<'a> {
+    type Item = (Option<&'a Iface>, Option<&'a Iface>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let (Some(a), Some(b)) = (self.old.whole_run(), self.new.whole_run()) {
+                if Arc::ptr_eq(a, b) {
+                    (self.old.run, self.new.run) = (self.old.run + 1, self.new.run + 1);
+                    continue;
+                }
+            }
+            let step = match (self.old.get(), self.new.get()) {
+                (None, None) => return None,
+                (Some(o), Some(n)) if o.id == n.id => {
+                    self.old.advance();
+                    self.new.advance();
+                    if Arc::ptr_eq(o, n) || o == n {
+                        continue;
+                    }
+                    (Some(&**o), Some(&**n))
+                }
+                (Some(o), Some(n)) if o.id < n.id => {
+                    self.old.advance();
+                    (Some(&**o), None)
+                }
+                (Some(o), None) => {
+                    self.old.advance();
+                    (Some(&**o), None)
+                }
+                (_, Some(n)) => {
+                    self.new.advance();
+                    (None, Some(&**n))
+                }
+            };
+            return Some(step);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn named(name: &str) -> IfaceFacts {
-        IfaceFacts { name: name.into(), up: true, has_mac: true, ..Default::default() }
-    }
-
-    #[test]
-    fn classifies_by_usual_names() {
-        let o = Overrides::default();
-        for n in [
-            "wg0",
-            "tun0",
-            "tap1",
-            "utun3",
-            "ppp0",
-            "ipsec0",
-            "tailscale0",
-            "nordlynx",
-            "proton0",
-            "mullvad-wg",
-            "wg-abc",
-        ] {
-            assert_eq!(classify(&named(n), &o), IfaceKind::Tunnel, "{n}");
-        }
-        for n in ["eth0", "enp3s0", "wlan0", "wlp2s0", "en0", "tsunami0", "wgx"] {
-            // "tsunami0" starts with "ts" but is not followed by a digit; "wgx" likewise.
-            assert_eq!(classify(&named(n), &o), IfaceKind::Physical, "{n}");
-        }
-        for n in ["lo", "lo0"] {
-            assert_eq!(classify(&named(n), &o), IfaceKind::Loopback, "{n}");
-        }
-    }
-
-    #[test]
-    fn classifies_by_facts() {
-        let o = Overrides::default();
-        let p2p = IfaceFacts { name: "vpn-office".into(), point_to_point: true, ..Default::default() };
-        assert_eq!(classify(&p2p, &o), IfaceKind::Tunnel);
-        let raw = IfaceFacts { name: "corp".into(), link: Some(LinkType::RAW), ..Default::default() };
-        assert_eq!(classify(&raw, &o), IfaceKind::Tunnel);
-        let null = IfaceFacts { name: "x".into(), link: Some(LinkType::NULL), ..Default::default() };
-        assert_eq!(classify(&null, &o), IfaceKind::Loopback);
-        let lo = IfaceFacts { name: "weird".into(), loopback: true, ..Default::default() };
-        assert_eq!(classify(&lo, &o), IfaceKind::Loopback);
-    }
-
-    /// Regression: pcapplusplus__many_interfaces-1 (a macOS capture) has utun0 with link type
-    /// NULL; it was judged loopback.
-    #[test]
-    fn utun_with_null_link_type_is_a_tunnel() {
-        let o = Overrides::default();
-        let utun = IfaceFacts { name: "utun0".into(), link: Some(LinkType::NULL), ..Default::default() };
-        assert_eq!(classify(&utun, &o), IfaceKind::Tunnel);
-        let lo0 = IfaceFacts { name: "lo0".into(), link: Some(LinkType::NULL), ..Default::default() };
-        assert_eq!(classify(&lo0, &o), IfaceKind::Loopback);
-    }
-
-    #[test]
-    fn overrides_win() {
-        let o = Overrides { tunnel: vec!["eth1".into()], physical: vec!["wg0".into()] };
-        assert_eq!(classify(&named("eth1"), &o), IfaceKind::Tunnel);
-        assert_eq!(classify(&named("wg0"), &o), IfaceKind::Physical);
-    }
-
-    #[test]
-    fn upsert_replaces_by_id() {
-        let o = Overrides::default();
-        let mut t = Topology::from_facts([(1, named("eth0")), (2, named("wg0"))], &o);
-        assert_eq!(t.tunnels_up().count(), 1);
-        let mut down = named("wg0");
-        down.up = false;
-        t.upsert(2, down, &o);
-        assert_eq!(t.len(), 2);
-        assert_eq!(t.tunnels_up().count(), 0);
-        assert!(t.remove(2).is_some());
-        assert!(t.get(2).is_none());
-    }
-}
+#[path = "topology_tests.rs"]
+mod tests;

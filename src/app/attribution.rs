@@ -58,6 +58,11 @@ pub fn start(mode: ProcessMode) -> anyhow::Result<Started> {
 }
 
 impl Attribution {
+    /// See `Attributor::locked_down`.
+    pub fn locked_down(&self) {
+        self.attributor.locked_down();
+    }
+
     /// Hands every socket fact waiting to the core (never waits, allocates nothing when there
     /// is none); what the core raises goes to `out`.
     pub fn drain_into(&mut self, pipeline: &mut Pipeline, out: &mut Vec<Judged>) {

@@ -65,11 +65,15 @@ impl Capture {
     /// Reads a capture file (pcap or pcapng, gzip or not) into memory.
     pub fn read(path: &Path) -> anyhow::Result<Capture> {
         let mut cap = Capture::default();
+        let mut topology = Topology::new();
         reader::for_each_frame(path, |input| {
             match input {
-                Input::Interfaces { ifaces, ts } => {
-                    let topology = reader::topology_of(ifaces, &Default::default());
-                    cap.changes.push((cap.frames.len(), ts, topology));
+                Input::Interfaces { ifaces, changed, ts } => {
+                    // What changed: the copies share the interfaces that did not.
+                    for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+                        topology.upsert(i.id, i.facts(), &Default::default());
+                    }
+                    cap.changes.push((cap.frames.len(), ts, topology.clone()));
                 }
                 Input::Frame(f) => cap.push(f.ts, f.iface, f.link, f.orig_len, f.data),
                 Input::Note { .. } => {}
@@ -310,7 +314,8 @@ pub fn print_table(
 ) -> io::Result<()> {
     writeln!(
         w,
-        "dnsleak bench: {what}: {} packets, {} DNS messages, {:.1} MB (measured in memory, one core)\n",
+        "dnsleak bench: {}: {} packets, {} DNS messages, {:.1} MB (measured in memory, one core)\n",
+        crate::output::escape::escape(what),
         thousands(cap.packets() as f64),
         thousands(payloads.len() as f64),
         cap.bytes() as f64 / 1e6

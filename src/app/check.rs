@@ -17,11 +17,11 @@ use super::monitor::capture_into;
 use crate::cli::CheckArgs;
 use crate::counters::Counters;
 use crate::output::causes::CauseTally;
-use crate::output::escape::escape;
+use crate::output::escape::{escape, Escaped};
 use crate::output::facts::configured_json;
 use crate::output::programs::{self, Programs};
 use crate::output::Sink;
-use crate::system::privilege;
+use crate::system::{privilege, sandbox};
 use crate::Outcome;
 use dnsleak_core::{EventKind, Fact, Judged, ResolverConfig, Verdict};
 
@@ -212,7 +212,10 @@ impl Report {
 /// Captures while resolving; returns what was seen.
 pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
-    // Before any thread starts and before capture drops the capabilities loading eBPF needs.
+    // Before any thread starts (the process scan's, the lookups'): they inherit the smaller
+    // bounding set.
+    sandbox::prepare().context("shrinking the capability bounding set")?;
+    // Before capture drops the capabilities loading eBPF needs.
     let procs = super::attribution::start(cfg.capture.processes)?;
     let token = random_token();
     let list = lookups(&token);
@@ -283,14 +286,14 @@ fn event_line(j: &Judged) -> String {
         w.transport.as_str(),
         sni.unwrap_or_default(),
         by.unwrap_or_default(),
-        j.reason
+        Escaped(&j.reason)
     )
 }
 
 fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "dnsleak check: {} unique names looked up through the system resolver", r.lookups.len())?;
     for (l, a) in &r.lookups {
-        writeln!(out, "  {} ({}): {}", l.name, l.label, answer_text(a))?;
+        writeln!(out, "  {} ({}): {}", escape(&l.name), l.label, escape(&answer_text(a)))?;
         let mine: Vec<&Judged> = r
             .events
             .iter()
@@ -428,7 +431,7 @@ fn write_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
     }
     let summary = serde_json::json!({"kind": "check", "verdict": verdict, "exposures": r.exposures(), "lookups": names,
         "configured": r.configured.as_ref().map(configured_json), "used": used, "causes": causes_json(r)});
-    writeln!(out, "{summary}")
+    writeln!(out, "{}", crate::output::json::harden(&summary.to_string()))
 }
 
 #[cfg(test)]

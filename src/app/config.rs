@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ProcessMode, ReplayArgs};
+use crate::cli::{
+    BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ProcessMode, ReplayArgs, SandboxArgs,
+};
 use crate::output::summary::SummaryOptions;
+use crate::system::sandbox;
 use dnsleak_core::{Config, Overrides};
 
 /// DNS-over-TCP flows held at once: a file can hold any number of flows that never close, and
@@ -60,6 +63,8 @@ pub struct CaptureConfig {
     pub write: Option<PathBuf>,
     /// `--duration`: stop after this long.
     pub duration: Option<Duration>,
+    /// What to give up once the first captures are open (`--user`, `--no-seccomp`).
+    pub sandbox: sandbox::Options,
     /// `--processes`: how to name the program behind each message.
     pub processes: ProcessMode,
 }
@@ -109,6 +114,7 @@ impl MonitorConfig {
             judging: Judging::new(&args.judge)?,
             write: args.write.clone(),
             duration,
+            sandbox: sandbox_options(&args.sandbox),
             processes: args.processes,
         };
         let output = if args.quiet {
@@ -213,6 +219,7 @@ impl CheckConfig {
             write: None,
             // Capture ends when the lookups are done; this is the bound if they hang.
             duration: Some(timeout + Duration::from_secs(2)),
+            sandbox: sandbox_options(&args.sandbox),
             processes: args.processes,
         };
         Ok(CheckConfig { capture, timeout, json: args.json })
@@ -233,6 +240,11 @@ impl BenchConfig {
         }
         Ok(BenchConfig { file: args.file.clone(), seconds: args.seconds })
     }
+}
+
+/// `--user` and `--no-seccomp`.
+fn sandbox_options(args: &SandboxArgs) -> sandbox::Options {
+    sandbox::Options { user: args.user.clone(), seccomp: !args.no_seccomp }
 }
 
 /// `--report PATH`: never one of `others` (the capture files read or written), which creating

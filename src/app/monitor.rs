@@ -34,7 +34,7 @@ use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::resolver::Options as ResolverOptions;
 use crate::system::routes::Routes;
-use crate::system::{privilege, signals};
+use crate::system::{privilege, sandbox, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
 use dnsleak_core::process::{note, Recorded};
@@ -50,17 +50,21 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let cfg = MonitorConfig::new(args)?;
     // Say what is missing before anything else starts.
     privilege::check()?;
+    // The bounding set is per thread: shrink it here, before any thread (the dashboard's UI
+    // thread included) starts, so every thread inherits it.
+    sandbox::prepare().context("shrinking the capability bounding set")?;
     // Process attribution loads eBPF now, while CAP_BPF and CAP_PERFMON are still there.
     let procs = attribution::start(cfg.capture.processes)?;
-    // Capabilities are per thread: drop what capture does not need here, before any thread
-    // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
-    privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // Capabilities are per thread: drop what capture and the switch to `--user` do not need
+    // here, before any other thread starts, so every thread inherits the smaller set. The
+    // rest is given up once the first captures are open (`capture_into`).
+    sandbox::keep_until_lock_down().context("dropping the capabilities capture does not need")?;
     // Created now: a path that cannot be written fails before the capture starts.
     let report = cfg.report.as_deref().map(HtmlReport::live).transpose()?;
     let started = Instant::now();
     // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
-    let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
+    let service = Service::start(&cfg.service, !dashboard_owns_terminal, &cfg.capture.sandbox)?;
     let captured = match cfg.output {
         MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
         MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
@@ -151,6 +155,16 @@ pub struct Captured {
     pub causes: CauseTally,
 }
 
+/// What live capture opens: the interfaces asked for, and the resolver configuration read
+/// from the system (the causes' input).
+fn live_options(cfg: &CaptureConfig) -> Options {
+    Options {
+        interfaces: cfg.interfaces.clone(),
+        overrides: cfg.judging.overrides.clone(),
+        resolver: Some(ResolverOptions::default()),
+    }
+}
+
 /// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
 /// thread; then closes every capture, judges what they still held, and says the counters.
 /// `procs`: process attribution, started before the capabilities were dropped.
@@ -164,12 +178,14 @@ pub fn capture_into(
     core.attribute_processes = procs.attribution.is_some();
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
-    let opts = Options {
-        interfaces: cfg.interfaces.clone(),
-        overrides: cfg.judging.overrides.clone(),
-        resolver: Some(ResolverOptions::default()),
-    };
-    let (mut live, topology) = Live::start(opts)?;
+    let opened = Live::open(live_options(cfg))?;
+    // The first captures and the --write file are open: give up the rest before any capture
+    // thread starts.
+    sandbox::lock_down(&cfg.sandbox)?;
+    if let Some(a) = &procs.attribution {
+        a.locked_down();
+    }
+    let (mut live, topology) = opened.start()?;
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut s = Session {
         pipeline: Pipeline::new(core, Topology::new()),
@@ -403,7 +419,7 @@ impl Session<'_> {
 /// Creates the `--write` file and its section header.
 fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
     let name = path.display().to_string();
-    let file = File::create(path).with_context(|| format!("cannot create {name} for --write"))?;
+    let file = File::create(path).map_err(|e| anyhow::anyhow!(privilege::explain_create_error(path, &e)))?;
     let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
     Ok((w, name))
 }

@@ -27,7 +27,7 @@ use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::Outcome;
 use dnsleak_core::process::note;
-use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
+use dnsleak_core::{Config, Fact, IfaceId, IfaceKind, Judged, Overrides, Pipeline, Stats, Topology};
 
 /// Frames between progress and counter updates.
 const TICK_FRAMES: u64 = 8192;
@@ -286,6 +286,8 @@ struct OneFile<'a> {
     /// The file's interfaces as last described, and packets read (also when a read fails).
     ifaces: Vec<FileIface>,
     packets: u64,
+    /// The core's view of `ifaces`, kept up to date change by change.
+    topology: Topology,
     /// Whether the pipeline is settled at the end (always but for `--continue`'s files before
     /// the last), and whether it was.
     settle: bool,
@@ -314,6 +316,7 @@ impl<'a> OneFile<'a> {
             opened: false,
             ifaces: Vec::new(),
             packets: 0,
+            topology: Topology::new(),
             settle: true,
             settled: false,
             read_ahead: job.read_ahead,
@@ -386,7 +389,7 @@ impl<'a> OneFile<'a> {
 
     fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match input {
-            Input::Interfaces { ifaces, ts } => {
+            Input::Interfaces { ifaces, changed, ts } => {
                 // What was seen before the change is judged and handed on first, in time order.
                 if let Some(o) = &mut self.order {
                     o.barrier(ts);
@@ -396,8 +399,13 @@ impl<'a> OneFile<'a> {
                 if ifaces.len() > 1 && self.order.is_none() {
                     self.order = Some(TimeOrder::new(order::FILE_WINDOW));
                 }
-                // The file's interface blocks become the same fact live capture reads from the OS.
-                let fact = Fact::Interfaces(reader::topology_of(ifaces, self.overrides));
+                // The file's interface blocks become the same fact live capture reads from the
+                // OS. What changed is applied, not every interface: a file may declare
+                // thousands, and a copy of the topology shares what did not change.
+                for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+                    self.topology.upsert(i.id, i.facts(), self.overrides);
+                }
+                let fact = Fact::Interfaces(self.topology.clone());
                 sink.fact(&fact)?;
                 match (&mut self.pipeline, fact) {
                     (Some(p), fact) => p.apply(fact, ts, &mut self.out),
@@ -406,7 +414,7 @@ impl<'a> OneFile<'a> {
                     }
                     (None, _) => {}
                 }
-                self.summary_ifaces(ifaces);
+                self.summary_ifaces(ifaces, changed);
             }
             Input::Frame(frame) => {
                 self.packets += 1;
@@ -439,8 +447,15 @@ impl<'a> OneFile<'a> {
     }
 
     /// Keeps the interfaces for the summary's notes even when the read fails later.
-    fn summary_ifaces(&mut self, ifaces: &[FileIface]) {
-        self.ifaces = ifaces.to_vec();
+    fn summary_ifaces(&mut self, ifaces: &[FileIface], changed: &[IfaceId]) {
+        for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
+            let len = self.ifaces.len();
+            match self.ifaces.get_mut(i.id as usize) {
+                Some(slot) => *slot = i.clone(),
+                None if i.id as usize == len => self.ifaces.push(i.clone()),
+                None => {}
+            }
+        }
     }
 
     fn source(&self, name: &str) -> Source {

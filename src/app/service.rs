@@ -14,8 +14,9 @@ use super::config::{OnLeakConfig, ServiceConfig};
 use crate::counters::Counters;
 use crate::output::metrics::MetricsSink;
 use crate::output::on_leak::{HookStats, OnLeakOptions, OnLeakSink};
+use crate::output::on_leak_launcher::{self, Launcher};
 use crate::output::{metrics_http, Sink};
-use crate::system::privilege;
+use crate::system::{privilege, sandbox};
 use dnsleak_core::{Fact, Judged};
 
 /// The sinks `--metrics` and `--on-leak` ask for (none when neither is given).
@@ -32,8 +33,9 @@ impl Service {
     /// Starts what `cfg` asks for: binds the metrics listener (its HTTP threads start here)
     /// and starts the `--on-leak` runner. `log`: whether they may write to standard error
     /// (false while the dashboard owns the terminal).
-    pub fn start(cfg: &ServiceConfig, log: bool) -> anyhow::Result<Service> {
-        let on_leak = cfg.on_leak.as_ref().map(|c| on_leak(c, log)).transpose()?;
+    /// `sandbox`: how the monitor will lock itself down (the user `--on-leak` commands run as).
+    pub fn start(cfg: &ServiceConfig, log: bool, sandbox: &sandbox::Options) -> anyhow::Result<Service> {
+        let on_leak = cfg.on_leak.as_ref().map(|c| on_leak(c, log, sandbox)).transpose()?;
         let metrics = match cfg.metrics {
             Some(addr) => {
                 let (sink, exposition) = MetricsSink::new(on_leak.as_ref().map(OnLeakSink::stats));
@@ -61,12 +63,39 @@ impl Service {
     }
 }
 
-/// The `--on-leak` runner: its thread holds no capability and sets no_new_privs before it
-/// starts anything.
-fn on_leak(c: &OnLeakConfig, log: bool) -> anyhow::Result<OnLeakSink> {
+/// The `--on-leak` runner: a thread that hands alerts to a launcher process, started here
+/// (before the monitor locks itself down) as the user the monitor becomes (`sandbox`); the
+/// launcher gives up every capability and sets no_new_privs before it runs anything
+/// ([`launcher`]), and is not under the monitor's system-call filter.
+fn on_leak(c: &OnLeakConfig, log: bool, sandbox: &sandbox::Options) -> anyhow::Result<OnLeakSink> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
     let opts = OnLeakOptions { command: c.command.clone(), quiet: c.quiet, log };
-    OnLeakSink::start(opts, privilege::give_up_all)
+    // This very program (through /proc, so it works whatever its path), as a launcher.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("on-leak-launcher");
+    if log {
+        cmd.arg("--log");
+    }
+    cmd.arg("--").arg(&c.command).stdin(Stdio::piped()).stdout(Stdio::piped());
+    cmd.stderr(if log { Stdio::inherit() } else { Stdio::null() });
+    if let Some((uid, gid)) = sandbox::target_ids(sandbox)? {
+        // std drops the supplementary groups, then sets the group and the user.
+        cmd.uid(uid).gid(gid);
+    }
+    let child = cmd.spawn().context("cannot start the process that runs --on-leak commands")?;
+    let launcher = Launcher::new(child).context("cannot start the process that runs --on-leak commands")?;
+    OnLeakSink::start_with_launcher(opts, launcher)
         .context("cannot start the thread that runs --on-leak commands")
+}
+
+/// `dnsleak on-leak-launcher [--log] -- CMD` (hidden; started by the monitor for --on-leak):
+/// gives up every capability, sets no_new_privs, then runs CMD for each alert read on standard
+/// input, answering on standard output, until its input ends.
+pub fn launcher(command: &str, log: bool) -> anyhow::Result<()> {
+    privilege::give_up_all().context("giving up every capability before running --on-leak commands")?;
+    on_leak_launcher::serve(command, log, io::stdin().lock(), io::stdout().lock())
+        .context("reading --on-leak alerts from the monitor")
 }
 
 impl Sink for Service {

@@ -24,8 +24,8 @@ use super::filter::BPF_FILTER;
 use super::os_facts::OsFacts;
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
+use crate::system::interfaces;
 use crate::system::resolver::Options as ResolverOptions;
-use crate::system::{interfaces, privilege};
 use dnsleak_core::frame::SNAPLEN;
 use dnsleak_core::{Fact, Frame, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
@@ -472,10 +472,17 @@ pub struct Live {
     registry: Registry,
 }
 
+/// The first captures, open but not started: between [`Live::open`] and [`Opened::start`] the
+/// caller gives up what it no longer needs (`system::sandbox::lock_down`), so every capture
+/// thread starts with what is left.
+pub struct Opened {
+    w: Watcher,
+    rx: Receiver<Msg>,
+}
+
 impl Live {
-    /// Opens the first captures, drops privileges, starts the threads. Returns the first
-    /// interfaces too (the caller hands them to the pipeline before any frame).
-    pub fn start(opts: Options) -> anyhow::Result<(Live, Topology)> {
+    /// Opens the first captures (this needs the privileges); starts nothing.
+    pub fn open(opts: Options) -> anyhow::Result<Opened> {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let mut w = Watcher::new(opts.clone(), tx);
         w.scan();
@@ -495,10 +502,19 @@ impl Live {
                 w.say(format!("interface {name} does not exist yet; it is captured when it appears"));
             }
         }
-        privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+        Ok(Opened { w, rx })
+    }
+}
+
+impl Opened {
+    /// Starts the capture threads and the interface watcher. Returns the first interfaces too
+    /// (the caller hands them to the pipeline before any frame).
+    pub fn start(self) -> anyhow::Result<(Live, Topology)> {
+        let Opened { mut w, rx } = self;
         let topology = w.topology();
-        // The first OS facts go ahead of every frame.
-        let mut os = OsFacts::open(&opts);
+        // The first OS facts go ahead of every frame. Read after the lock-down, as every
+        // later reading is: what the sandbox refuses shows now.
+        let mut os = OsFacts::open(&w.opts);
         os.first(&w.tx);
         w.start_pending();
         let registry = w.registry.clone();
@@ -509,7 +525,9 @@ impl Live {
             .context("starting the interface watcher thread")?;
         Ok((Live { rx, stop_tx: Some(stop_tx), thread: Some(thread), registry }, topology))
     }
+}
 
+impl Live {
     /// What the captures sent, in order. After `stop`, the channel closes once every capture
     /// has handed over its last frames.
     pub fn messages(&self) -> &Receiver<Msg> {

@@ -3,7 +3,8 @@
 //! on every frame.
 //!
 //! [`Background`] is itself a [`Sink`]: the pipeline's events are moved into a batch (never
-//! cloned) by [`Sink::events`], and a batch is sent when it holds `BATCH` events, when the file
+//! cloned) by [`Sink::events`], and a batch is sent when it holds `BATCH` events or
+//! `BATCH_BYTES` of messages (an event keeps its DNS message, up to 64 KiB), when the file
 //! label changes, and before interface changes, counters and the end, so the sink sees exactly
 //! the calls, in exactly the order, it would have seen on the pipeline's thread. The channel
 //! holds `DEPTH` batches: a slow sink (a slow terminal, a full pipe) slows reading, and memory
@@ -24,6 +25,8 @@ use dnsleak_core::{Fact, Judged};
 const DEPTH: usize = 8;
 /// Events per batch.
 const BATCH: usize = 512;
+/// Bytes of DNS messages per batch.
+const BATCH_BYTES: usize = 1 << 20;
 
 enum Msg {
     Events(Vec<Judged>, Option<Arc<str>>),
@@ -38,6 +41,8 @@ pub struct Background<S: Sink + Send + 'static> {
     /// Emptied batches coming back for reuse.
     spare: Receiver<Vec<Judged>>,
     pending: Vec<Judged>,
+    /// Bytes of DNS messages the pending events keep.
+    pending_bytes: usize,
     label: Option<Arc<str>>,
     /// What the sink said before it moved to its thread.
     wants_payload: bool,
@@ -58,6 +63,7 @@ impl<S: Sink + Send + 'static> Background<S> {
             tx: Some(tx),
             spare,
             pending: Vec::with_capacity(BATCH),
+            pending_bytes: 0,
             label: None,
             wants_payload,
             thread: Some(thread),
@@ -109,8 +115,13 @@ impl<S: Sink + Send + 'static> Background<S> {
             Err(_) => Vec::with_capacity(BATCH),
         };
         let batch = std::mem::replace(&mut self.pending, next);
+        self.pending_bytes = 0;
         self.send(Msg::Events(batch, self.label.clone()))
     }
+}
+
+fn payload_len(j: &Judged) -> usize {
+    j.event.dns().map_or(0, |d| d.payload.len())
 }
 
 /// The sink's thread: applies every message in order until the end or the first error.
@@ -154,8 +165,9 @@ impl<S: Sink + Send + 'static> Sink for Background<S> {
             self.flush_pending()?;
             self.label = file.map(Arc::from);
         }
+        self.pending_bytes += judged.iter().map(payload_len).sum::<usize>();
         self.pending.append(judged);
-        if self.pending.len() >= BATCH {
+        if self.pending.len() >= BATCH || self.pending_bytes >= BATCH_BYTES {
             self.flush_pending()?;
         }
         Ok(())

@@ -12,6 +12,7 @@
 //! response: its query's sender), and for whom when a local stub forwarded it. A field that does
 //! not apply is `null`. Numbers are JSON numbers; `ts` and `rtt` are seconds.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
@@ -22,6 +23,7 @@ use dnsleak_core::verdict::Reason;
 use dnsleak_core::{dns, names};
 use dnsleak_core::{Caused, IfaceName, Judged, Owner, Process, Transport};
 
+use super::escape::is_hidden_or_control;
 use super::Sink;
 use crate::counters::Counters;
 
@@ -265,8 +267,11 @@ fn secs(b: &mut Vec<u8>, ns: i64) {
     b.extend_from_slice(&digits.format(1_000_000_000 + a % 1_000_000_000).as_bytes()[1..]);
 }
 
-/// Bytes a JSON string escapes: control characters, DEL, the quote and the backslash. A table
-/// makes the common case (nothing to escape) one load per byte.
+/// Bytes that make a JSON string take the careful path: control characters, DEL, the quote and
+/// the backslash, and the first bytes of the UTF-8 forms of the characters
+/// `escape::is_hidden_or_control` lists (C1 controls: C2; U+061C: D8; U+180E: E1; bidi and
+/// zero-width characters: E2; U+FEFF and U+FFF9..: EF). A table makes the common case (nothing
+/// to escape) one load per byte.
 static ESCAPED: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -277,10 +282,17 @@ static ESCAPED: [bool; 256] = {
     t[0x7f] = true;
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    t[0xc2] = true;
+    t[0xd8] = true;
+    t[0xe1] = true;
+    t[0xe2] = true;
+    t[0xef] = true;
     t
 };
 
-/// A JSON string: quotes, backslashes and control characters escaped.
+/// A JSON string: quotes, backslashes and control characters escaped, and characters that
+/// reorder or hide text (bidi controls, zero-width characters, C1 controls) written as
+/// `\uXXXX`: legal JSON either way, but a log viewer shows them for what they are.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
     if !s.bytes().any(|c| ESCAPED[c as usize]) {
@@ -289,26 +301,44 @@ fn string(b: &mut Vec<u8>, s: &str) {
         return;
     }
     let mut start = 0;
-    for (i, c) in s.bytes().enumerate() {
+    for (i, c) in s.char_indices() {
         let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
+            '"' => b"\\\"",
+            '\\' => b"\\\\",
+            '\n' => b"\\n",
+            '\r' => b"\\r",
+            '\t' => b"\\t",
+            c if is_hidden_or_control(c) => b"",
             _ => continue,
         };
         b.extend_from_slice(&s.as_bytes()[start..i]);
         if esc.is_empty() {
-            let _ = write!(b, "\\u{:04x}", c);
+            let _ = write!(b, "\\u{:04x}", c as u32);
         } else {
             b.extend_from_slice(esc);
         }
-        start = i + 1;
+        start = i + c.len_utf8();
     }
     b.extend_from_slice(&s.as_bytes()[start..]);
     b.push(b'"');
+}
+
+/// A JSON text another writer made (serde_json), with the characters `string` writes as
+/// `\uXXXX` written so too. They can only be inside strings in valid JSON, where `\uXXXX`
+/// means the same character.
+pub fn harden(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\n' && is_hidden_or_control(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && is_hidden_or_control(c) {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// One event as a JSON object (without the newline).

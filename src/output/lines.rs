@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::escape::escape;
+use super::escape::{escape, Escaped};
 use super::time::hms_ms;
 use super::Sink;
 use crate::counters::Counters;
@@ -100,7 +100,7 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
         let _ = write!(s, " by {}", super::programs::owner_text(o));
     }
     if j.verdict.is_some() {
-        let _ = write!(s, "  -- {}", j.reason);
+        let _ = write!(s, "  -- {}", Escaped(&j.reason));
     }
 }
 
@@ -124,5 +124,28 @@ mod tests {
         assert!(!s.contains('\u{1b}'), "{s}");
         assert!(s.contains("notice"), "{s}");
         assert!(s.contains("wg\\x1b0"), "{s}");
+    }
+
+    /// Regression (issue #13): `monitor --no-tui` printed the verdict reason raw, and an
+    /// interface named `d\e]0;PW\a\e[2J` set the terminal's title and cleared the screen.
+    #[test]
+    fn the_reason_is_escaped_too() {
+        use dnsleak_core::verdict::{Reason, TunnelState};
+        use dnsleak_core::{Event, IfaceName, Notice, Ts, Verdict};
+        let evil = IfaceName::new("d\u{1b}]0;PW\u{7}\u{1b}[2J");
+        let ev = Event::notice(Ts(0), 1, 0, evil.clone(), Notice::TunnelUp { iface: evil.clone() });
+        let mut j = Judged::unjudged(ev);
+        j.verdict = Some(Verdict::Leak);
+        j.reason = Reason::Plaintext {
+            peer: "192.0.2.1".parse().unwrap(),
+            dir: dnsleak_core::verdict::Dir::Out,
+            iface: evil,
+            kind: dnsleak_core::IfaceKind::Physical,
+            tunnel: TunnelState::Down,
+        };
+        let mut s = String::new();
+        format_line(&mut s, &j, false);
+        assert!(!s.contains(['\u{1b}', '\u{7}']), "{s:?}");
+        assert!(s.contains("d\\x1b]0;PW\\x07\\x1b[2J"), "{s}");
     }
 }

@@ -15,6 +15,7 @@ pub mod lines;
 pub mod metrics;
 pub mod metrics_http;
 pub mod on_leak;
+pub mod on_leak_launcher;
 pub mod pcapng;
 pub mod programs;
 pub mod report;

@@ -12,18 +12,15 @@
 //! [`TIMEOUT`] (then kills it). Failures are logged on standard error (unless the dashboard
 //! owns the terminal) and counted ([`HookStats`], shown in the metrics and at exit).
 //!
-//! Privileges: the runner thread first runs the `prepare` it is given (the monitor's gives up
-//! every capability, effective, permitted, inheritable, ambient, and sets no_new_privs:
-//! `system::privilege::give_up_all`) before it starts anything, so a command started from it holds
-//! no capability even when dnsleak runs as root (capabilities and no_new_privs are per thread
-//! and inherited by the processes a thread starts). System calls (strace -f of a run): the
-//! runner thread: capget, capset, prctl (PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT), clone3, wait4,
-//! kill (a command past its time), openat (/dev/null), close, prlimit64, futex, mmap, munmap,
-//! mprotect, madvise, rt_sigprocmask, sched_getaffinity, sched_yield, restart_syscall, rseq,
-//! set_robust_list, sigaltstack, gettid, exit; the new process before it runs /bin/sh: dup2,
-//! fcntl, close, rt_sigprocmask, execve. A filter that applies to every thread is inherited by
-//! the command (sh and what it runs), so with `--on-leak` it must allow what they need too, or
-//! be installed without TSYNC on threads that exist after this one started.
+//! Privileges: the monitor runs the commands from a launcher process of its own
+//! ([`on_leak_launcher`](super::on_leak_launcher)), started before it locks itself down, as
+//! the unprivileged user it becomes, without any capability and with no_new_privs; the runner
+//! thread only hands it alerts through a pipe (read, write: calls the monitor's system-call
+//! filter allows). [`OnLeakSink::start`] runs the commands from the runner thread itself,
+//! after the `prepare` it is given (for tests, and callers that do not lock down). System
+//! calls of a command start (strace -f): clone3, wait4, kill (a command past its time),
+//! openat (/dev/null), close, dup2, fcntl, rt_sigprocmask, execve: the launcher makes them,
+//! outside the filter.
 
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -35,6 +32,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use super::escape::escape;
+use super::on_leak_launcher::Launcher;
 use super::Sink;
 use crate::counters::Counters;
 use dnsleak_core::{Judged, Ts};
@@ -170,8 +168,22 @@ pub struct OnLeakSink {
 }
 
 impl OnLeakSink {
-    /// Starts the runner thread; it runs `prepare` first (and no command if that fails).
+    /// Starts the runner thread, which runs the commands itself; it runs `prepare` first (and
+    /// no command if that fails).
     pub fn start(opts: OnLeakOptions, prepare: fn() -> io::Result<()>) -> io::Result<OnLeakSink> {
+        Self::with(opts, prepare, None)
+    }
+
+    /// Starts the runner thread, which has `launcher` run the commands.
+    pub fn start_with_launcher(opts: OnLeakOptions, launcher: Launcher) -> io::Result<OnLeakSink> {
+        Self::with(opts, || Ok(()), Some(launcher))
+    }
+
+    fn with(
+        opts: OnLeakOptions,
+        prepare: fn() -> io::Result<()>,
+        launcher: Option<Launcher>,
+    ) -> io::Result<Self> {
         let (tx, rx) = bounded(QUEUE);
         let stats = Arc::new(HookStats::default());
         let closing = Arc::new(AtomicBool::new(false));
@@ -181,6 +193,7 @@ impl OnLeakSink {
             stats: stats.clone(),
             closing: closing.clone(),
             prepare,
+            launcher,
         };
         let thread = std::thread::Builder::new().name("on-leak".into()).spawn(move || runner.run(rx))?;
         Ok(OnLeakSink {
@@ -244,10 +257,11 @@ struct Runner {
     stats: Arc<HookStats>,
     closing: Arc<AtomicBool>,
     prepare: fn() -> io::Result<()>,
+    launcher: Option<Launcher>,
 }
 
 impl Runner {
-    fn run(self, rx: Receiver<Alert>) {
+    fn run(mut self, rx: Receiver<Alert>) {
         if let Err(e) = (self.prepare)() {
             self.say(&format!("cannot drop privileges for --on-leak commands ({e}); none will run"));
             for _ in rx {
@@ -260,7 +274,11 @@ impl Runner {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            match self.run_one(&alert) {
+            let ran = match &mut self.launcher {
+                Some(l) => l.run(&alert),
+                None => run_here(&self.command, self.log, &alert),
+            };
+            match ran {
                 Ok(()) => self.stats.succeeded.fetch_add(1, Ordering::Relaxed),
                 Err(why) => {
                     self.say(&format!("--on-leak command {why}"));
@@ -275,25 +293,27 @@ impl Runner {
             eprintln!("dnsleak: {what}");
         }
     }
+}
 
-    fn run_one(&self, alert: &Alert) -> Result<(), String> {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(&self.command).stdin(Stdio::null());
-        for name in ENV_NAMES {
-            cmd.env_remove(name);
-        }
-        cmd.envs(alert.env.iter().map(|(k, v)| (k, v)));
-        if self.log {
-            cmd.stdout(io::stderr()).stderr(io::stderr());
-        } else {
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        }
-        let child = cmd.spawn().map_err(|e| format!("could not start /bin/sh: {e}"))?;
-        match wait_at_most(child, TIMEOUT) {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(format!("failed: {status}")),
-            Err(e) => Err(e),
-        }
+/// Runs `sh -c command` with the alert's variables, and waits for it (at most `TIMEOUT`).
+/// `log`: its output goes to standard error (else nowhere).
+pub fn run_here(command: &str, log: bool, alert: &Alert) -> Result<(), String> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(command).stdin(Stdio::null());
+    for name in ENV_NAMES {
+        cmd.env_remove(name);
+    }
+    cmd.envs(alert.env.iter().map(|(k, v)| (k, v)));
+    if log {
+        cmd.stdout(io::stderr()).stderr(io::stderr());
+    } else {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    let child = cmd.spawn().map_err(|e| format!("could not start /bin/sh: {e}"))?;
+    match wait_at_most(child, TIMEOUT) {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("failed: {status}")),
+        Err(e) => Err(e),
     }
 }
 

@@ -88,7 +88,7 @@ impl SummarySink {
         self.encrypted_counts(&mut s, &p);
         self.accounting(&mut s, &p);
         for n in notes {
-            let _ = writeln!(s, "{} {}", p.bold("Note:"), n);
+            let _ = writeln!(s, "{} {}", p.bold("Note:"), escape(n));
         }
         w.write_all(s.as_bytes())?;
         w.flush()

@@ -9,4 +9,5 @@ pub mod privilege;
 pub mod processes;
 pub mod resolver;
 pub mod routes;
+pub mod sandbox;
 pub mod signals;

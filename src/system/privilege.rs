@@ -1,5 +1,6 @@
-//! Capture privileges: say exactly what is missing before anything starts, and, when running
-//! as root, keep only what capture needs once the first captures are open.
+//! Capture privileges: say exactly what is missing before anything starts, keep only what
+//! capture needs once the first captures are open (`sandbox::lock_down` calls it), and say
+//! why a `--write` file could not be created.
 
 use anyhow::{bail, Context};
 use caps::{CapSet, Capability, CapsHashSet};
@@ -57,6 +58,34 @@ pub fn scan_caps() -> CapsHashSet {
     [Capability::CAP_SYS_PTRACE, Capability::CAP_DAC_READ_SEARCH].into_iter().collect()
 }
 
+/// What a thread started before the monitor switches to `--user` keeps until then beside its
+/// own: glibc's setuid switches every thread, each with its own capabilities, and aborts the
+/// process when one of them cannot follow (no CAP_SETUID or CAP_SETGID); CAP_SETPCAP lets the
+/// switch shrink the bounding set once more.
+pub fn switch_caps() -> CapsHashSet {
+    [Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETPCAP].into_iter().collect()
+}
+
+/// Set once the monitor has switched to `--user` (or decided to stay who it is).
+static SWITCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that the switch to `--user` is done (`sandbox::lock_down`).
+pub fn mark_switched() {
+    SWITCHED.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// For the process scan thread, before each scan: until the user switch, the scan's
+/// capabilities and the switch's, kept across it (keep-caps, this thread's own); once switched,
+/// only the scan's, raised again (a uid change from root clears the effective set).
+pub fn settle_scan_caps() -> anyhow::Result<()> {
+    if !SWITCHED.load(std::sync::atomic::Ordering::Acquire) {
+        caps::securebits::set_keepcaps(true).context("keeping capabilities across the user switch")?;
+        keep_only(&scan_caps().union(&switch_caps()).copied().collect())
+    } else {
+        keep_only(&scan_caps())
+    }
+}
+
 /// Drops every capability but `keep` (those of them this thread has) from this thread's
 /// effective, permitted and inheritable sets.
 pub fn keep_only(keep: &CapsHashSet) -> anyhow::Result<()> {
@@ -78,6 +107,40 @@ pub fn keep_only(keep: &CapsHashSet) -> anyhow::Result<()> {
 /// is loaded and before any other thread starts.
 pub fn keep_only_capture_caps() -> anyhow::Result<()> {
     keep_only(&capture_caps())
+}
+
+/// Says why `--write FILE` could not be created, and how to fix it: which user dnsleak runs
+/// as and what the directory allows.
+pub fn explain_create_error(path: &std::path::Path, err: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid();
+    let who = user_name(uid.as_raw());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut out = format!("cannot create {} for --write: {err}", path.display());
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        let owner = std::fs::metadata(&dir)
+            .ok()
+            .map(|m| format!(" (owner {}, mode {:o})", user_name(m.uid()), m.mode() & 0o7777));
+        out.push_str(&format!(
+            ": dnsleak runs as {who} (uid {uid}), and the directory {}{} does not let it create files; \
+             give --write a path in a directory {who} may write to (the file is created before \
+             dnsleak gives up root)",
+            dir.display(),
+            owner.unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+/// The name of user `uid` (from the user database), or `uid N`.
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name)
 }
 
 /// This thread (and every process it starts) holds no capability and cannot gain any through
@@ -117,5 +180,20 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_write_error_says_who_and_where() {
+        let dir = std::env::temp_dir().join(format!("dnsleak-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.pcapng");
+        let err = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = explain_create_error(&path, &err);
+        let _ = std::fs::remove_dir(&dir);
+        assert!(text.contains(&format!("cannot create {} for --write", path.display())), "{text}");
+        assert!(text.contains("dnsleak runs as"), "{text}");
+        assert!(text.contains(&format!("the directory {} (owner ", dir.display())), "{text}");
+        assert!(text.contains("mode 755)") || text.contains("mode 775)"), "{text}");
+        assert!(text.contains("give --write a path in a directory"), "{text}");
     }
 }

@@ -216,7 +216,11 @@ impl Model {
         let sec = ts.0.div_euclid(1_000_000_000);
         let slot = match self.series.back() {
             Some(b) if b.sec == sec => self.series.back_mut(),
-            Some(b) if b.sec > sec => self.series.iter_mut().rev().find(|s| s.sec == sec),
+            // An older second (time went backwards): found by binary search, seconds are sorted.
+            Some(b) if b.sec > sec => match self.series.binary_search_by_key(&sec, |s| s.sec) {
+                Ok(at) => self.series.get_mut(at),
+                Err(_) => None,
+            },
             _ => {
                 if self.series.len() >= SERIES_SECS {
                     self.series.pop_front();
@@ -271,5 +275,38 @@ impl Model {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dnsleak_core::{IfaceFacts, Overrides};
+
+    fn topo(ifaces: &[(u32, &str, bool)]) -> Topology {
+        let facts = ifaces.iter().map(|&(id, name, up)| {
+            (id, IfaceFacts { name: name.into(), up, has_mac: !name.starts_with("wg"), ..Default::default() })
+        });
+        Topology::from_facts(facts, &Overrides::default())
+    }
+
+    fn rows(m: &Model) -> Vec<(String, bool, bool)> {
+        m.tables.interfaces().iter().map(|r| (r.name.to_string(), r.present, r.up)).collect()
+    }
+
+    /// A change is applied as what changed (issue #13: a file with thousands of interfaces),
+    /// with the same result as applying the whole list.
+    #[test]
+    fn topology_changes_mark_rows_present_up_and_gone() {
+        let mut m = Model::new();
+        m.apply_topology(&topo(&[(0, "eth0", true), (1, "wg0", true)]));
+        let row = |n: &str, p, u| (n.to_string(), p, u);
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", true, true)]);
+        m.apply_topology(&topo(&[(0, "eth0", true)]));
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", false, false)]);
+        assert!(m.tunnels().next().is_none());
+        m.apply_topology(&topo(&[(0, "eth0", true), (1, "wg0", false), (2, "wg1", true)]));
+        assert_eq!(rows(&m), [row("eth0", true, true), row("wg0", true, false), row("wg1", true, true)]);
+        assert_eq!(m.tunnels().count(), 2);
     }
 }

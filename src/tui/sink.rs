@@ -2,8 +2,10 @@
 //!
 //! The pipeline never waits on drawing: it appends updates to an `Inbox` whose lock the UI
 //! thread holds only to swap the queue out (a pointer swap) at each frame, and applies them to
-//! its own model outside the lock. The queue is bounded: past `INBOX_CAP` updates (the UI is
-//! more than a frame behind a flood) the sink waits for the next swap — in replay that only
+//! its own model outside the lock. The queue is bounded: past `INBOX_CAP` updates or
+//! `INBOX_BYTES` of memory they hold (an event carries its message, up to 64 KiB; a topology
+//! one pointer per interface), when the UI is more than a frame behind a flood, the sink waits
+//! for the next swap — in replay that only
 //! slows reading; in live capture the capture channel then fills and its drops are counted and
 //! shown, never silent. With `--speed N` the sink paces events by their capture time.
 
@@ -19,6 +21,8 @@ use dnsleak_core::{Fact, Judged, Topology, Ts};
 
 /// Updates queued at most between two frames.
 pub const INBOX_CAP: usize = 65_536;
+/// Bytes the queued updates may hold between two frames.
+pub const INBOX_BYTES: usize = 64 << 20;
 /// Longest sleep between checks of the stop flag while pacing or waiting for room.
 const STEP: Duration = Duration::from_millis(50);
 
@@ -30,15 +34,37 @@ pub enum Update {
     Diagnostic(String),
 }
 
+impl Update {
+    /// Roughly the memory the update holds.
+    fn bytes(&self) -> usize {
+        let own = std::mem::size_of::<Update>();
+        own + match self {
+            Update::Event(j, _) => {
+                std::mem::size_of::<Judged>() + j.event.dns().map_or(0, |d| d.payload.len())
+            }
+            Update::Topology(t) => std::mem::size_of::<Topology>() + t.len() * std::mem::size_of::<usize>(),
+            Update::Counters(c) => std::mem::size_of::<Counters>() + c.capture.len() * 64,
+            Update::Diagnostic(text) => text.capacity(),
+        }
+    }
+}
+
+/// The queued updates and the bytes they hold.
+#[derive(Default)]
+struct Queue {
+    updates: Vec<Update>,
+    bytes: usize,
+}
+
 /// Updates on their way from the pipeline thread to the UI thread.
 #[derive(Default)]
 pub struct Inbox {
-    queue: Mutex<Vec<Update>>,
+    queue: Mutex<Queue>,
     room: Condvar,
 }
 
 impl Inbox {
-    fn lock(&self) -> MutexGuard<'_, Vec<Update>> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -46,7 +72,11 @@ impl Inbox {
     /// whether anything changed.
     pub fn drain_into(&self, model: &mut Model, spare: &mut Vec<Update>) -> bool {
         spare.clear();
-        std::mem::swap(&mut *self.lock(), spare);
+        {
+            let mut q = self.lock();
+            std::mem::swap(&mut q.updates, spare);
+            q.bytes = 0;
+        }
         self.room.notify_all();
         let changed = !spare.is_empty();
         for u in spare.drain(..) {
@@ -61,14 +91,25 @@ impl Inbox {
     }
 
     fn push(&self, u: Update, stop: &AtomicBool) {
+        let bytes = u.bytes();
         let mut q = self.lock();
-        while q.len() >= INBOX_CAP && !stop.load(Ordering::Relaxed) {
+        // One update larger than the whole budget still goes (alone).
+        while (q.updates.len() >= INBOX_CAP || (q.bytes + bytes > INBOX_BYTES && !q.updates.is_empty()))
+            && !stop.load(Ordering::Relaxed)
+        {
             q = match self.room.wait_timeout(q, STEP) {
                 Ok((g, _)) => g,
                 Err(p) => p.into_inner().0,
             };
         }
-        q.push(u);
+        q.bytes += bytes;
+        q.updates.push(u);
+    }
+
+    /// Updates queued now and the bytes they hold.
+    pub fn queued(&self) -> (usize, usize) {
+        let q = self.lock();
+        (q.updates.len(), q.bytes)
     }
 }
 

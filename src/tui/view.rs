@@ -291,6 +291,7 @@ fn notice_short(n: &Notice) -> String {
             format!("hijack? {} from {answered_from}", escape(name))
         }
         Notice::UnknownLinkType { link } => format!("link type {link} unsupported"),
+        Notice::TableFull { table, .. } => format!("TABLE FULL: {}, drops counted", table.as_str()),
     }
 }
 

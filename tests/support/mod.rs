@@ -87,3 +87,18 @@ pub fn dns_message(id: u16, response: bool, name: &str, qtype: u16, answers: &[[
     }
     p
 }
+
+/// An IPv4 packet (no options, checksums left zero) carrying a UDP datagram from `src:sport`
+/// to `dst:dport`, as raw-IP captures hold it.
+pub fn ipv4_udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len() as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    for w in [sport, dport, udp_len, 0] {
+        ip.extend_from_slice(&w.to_be_bytes());
+    }
+    ip.extend_from_slice(payload);
+    ip
+}

@@ -7,7 +7,7 @@ use crate::dnsconfig::ResolverConfig;
 use crate::event::{Judged, Notice};
 use crate::fact::Fact;
 use crate::frame::Ts;
-use crate::topology::{IfaceId, IfaceKind, IfaceName, Topology};
+use crate::topology::{Iface, IfaceId, IfaceName, Topology};
 
 impl Pipeline {
     /// Takes a fact about the machine, true from trace time `ts`: the one way facts reach the
@@ -41,20 +41,21 @@ impl Pipeline {
 
     /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
     fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
-        let old: Vec<(IfaceId, IfaceName)> =
-            self.judge.topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        let new: Vec<(IfaceId, IfaceName)> = topology.tunnels_up().map(|i| (i.id, i.name.clone())).collect();
-        self.judge.tunnel_seen |= topology.iter().any(|i| i.kind == IfaceKind::Tunnel);
+        let (down, up) = self.judge.topology.tunnel_changes(&topology);
+        let named = |v: Vec<&Iface>| v.into_iter().map(|i| (i.id, i.name.clone())).collect();
+        let (down, up): (Vec<(IfaceId, IfaceName)>, Vec<_>) = (named(down), named(up));
+        let none_up = topology.first_tunnel_up().is_none();
+        self.judge.tunnel_seen |= topology.has_tunnel();
         self.judge.tracker.topology_changed(&topology);
         self.judge.causes.set_topology(&topology, ts);
         self.judge.topology = topology;
         let frame = self.last_frame;
-        for (id, name) in old.iter().filter(|o| !new.iter().any(|n| n.0 == o.0)) {
-            let notice = Notice::TunnelDown { iface: name.clone(), none_up: new.is_empty() };
-            self.judge.notice(ts, frame, *id, notice, out);
+        for (id, name) in down {
+            let notice = Notice::TunnelDown { iface: name, none_up };
+            self.judge.notice(ts, frame, id, notice, out);
         }
-        for (id, name) in new.iter().filter(|n| !old.iter().any(|o| o.0 == n.0)) {
-            self.judge.notice(ts, frame, *id, Notice::TunnelUp { iface: name.clone() }, out);
+        for (id, name) in up {
+            self.judge.notice(ts, frame, id, Notice::TunnelUp { iface: name }, out);
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::config::Config;
 use crate::event::{EventKind, Judged};
 use crate::fact::Fact;
 use crate::frame::{FrameRef, LinkType, Ts};
-use crate::pipeline::{Config, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::process::{Attribution, Owner, Process, Recorded, SockProto, SocketOwner};
 use crate::topology::{IfaceFacts, Overrides, Topology};
 

@@ -10,15 +10,22 @@
 //! budget. After a gap, and at the start of a stream seen without its SYN, the parser hunts for
 //! a plausible length prefix: one whose following bytes read as a DNS header with sane counts and
 //! a well-formed first question.
+//!
+//! The flow table never walks its flows: flows sit in an [`AgeMap`] by last segment, in three
+//! lists (open and holding no bytes, open and holding bytes, closed), and flows with a hole in a
+//! queue in the order the hole opened. Eviction (a closed flow first, else the least recently
+//! seen; under the byte cap, the least recently seen flow that holds bytes), expiry and giving
+//! up stale holes take the oldest in O(1) each. A flow that changes list without a segment of
+//! its own (a hole given up on, a reset from the other side) goes to the young end of its new
+//! list, so it may expire a little late, never early.
 
 mod framing;
 
 use std::collections::VecDeque;
-
-use foldhash::HashMap;
 use std::net::IpAddr;
 
 use self::framing::{extract, Scan};
+use crate::agemap::{AgeMap, Slot};
 use crate::frame::Ts;
 use crate::stats::TcpStats;
 use crate::topology::IfaceId;
@@ -159,14 +166,40 @@ impl Dir {
     }
 }
 
+/// The flow table's lists.
+const OPEN: usize = 0;
+const HOLDING: usize = 1;
+const CLOSED: usize = 2;
+
+/// The list a flow belongs in.
+fn list_of(dir: &Dir) -> usize {
+    if dir.closed {
+        CLOSED
+    } else if dir.held() > 0 {
+        HOLDING
+    } else {
+        OPEN
+    }
+}
+
+/// A flow whose hole opened at `since`; stale once the flow is gone, replaced (another
+/// generation) or its hole is no longer the one that opened then.
+#[derive(Debug, Clone, Copy)]
+struct HoleEntry {
+    key: FlowKey,
+    generation: u64,
+    since: Ts,
+}
+
 /// Stream reassembly for every DNS-over-TCP flow.
 #[derive(Debug, Default)]
 pub struct TcpStreams {
     limits: TcpLimits,
     stats: TcpStats,
-    flows: HashMap<FlowKey, Dir>,
-    /// Flows in creation order (key, generation), for eviction; stale entries are skipped.
-    order: VecDeque<(FlowKey, u64)>,
+    /// By last segment, in the lists `OPEN`, `HOLDING` and `CLOSED`.
+    flows: AgeMap<FlowKey, Dir, 3>,
+    /// Flows with a hole, in the order the holes opened; stale entries are skipped.
+    holes: VecDeque<HoleEntry>,
     next_generation: u64,
     /// Bytes buffered over all flows.
     total: usize,
@@ -182,62 +215,107 @@ impl TcpStreams {
         if let Some(ack) = seg.ack {
             self.note_ack(&key, ack, seg.rst);
         }
-        if !self.flows.contains_key(&key) {
+        let slot = match self.flows.find(&key) {
+            Some(slot) => slot,
             // A flow starts with its SYN or its first data; bare ACKs, FINs and RSTs of
             // flows never seen create nothing.
-            if !seg.syn && (seg.payload.is_empty() || seg.rst) {
-                return;
+            None if !seg.syn && (seg.payload.is_empty() || seg.rst) => return,
+            None => {
+                self.create(ts, key, seg);
+                let Some(slot) = self.flows.find(&key) else { return };
+                slot
             }
-            self.create(ts, key, seg);
-        }
-        let Some(dir) = self.flows.get_mut(&key) else { return };
-        let before = dir.held();
+        };
+        let Some(dir) = self.flows.value_mut(slot) else { return };
+        let (before, hole_before) = (dir.held(), dir.hole_since);
         feed(dir, ts, seg, &self.limits, &mut self.stats, sink);
-        let after = dir.held();
+        let (after, hole, generation, list) = (dir.held(), dir.hole_since, dir.generation, list_of(dir));
         self.total = self.total.saturating_sub(before).saturating_add(after);
+        self.flows.move_to(slot, list);
+        if let Some(since) = hole.filter(|t| hole_before != Some(*t)) {
+            self.note_hole(HoleEntry { key, generation, since });
+        }
         while self.total > self.limits.max_total_bytes && self.evict_oldest(true) {}
     }
 
-    /// Drops flows idle longer than the timeout at trace time `now`.
+    /// Drops flows idle longer than the timeout at trace time `now` (the least recently seen of
+    /// each list first; a trace whose time goes backwards keeps a flow until those seen before
+    /// it have gone).
     pub fn expire(&mut self, now: Ts) {
         let idle = self.limits.idle_timeout_ns;
-        let stats = &mut self.stats;
-        let total = &mut self.total;
-        self.flows.retain(|_, d| {
-            let limit = if d.closed { CLOSED_LINGER_NS.min(idle) } else { idle };
-            if now.since(d.last_seen) < limit {
-                return true;
+        for (list, limit) in [(OPEN, idle), (HOLDING, idle), (CLOSED, CLOSED_LINGER_NS.min(idle))] {
+            while let Some((_, d)) = self.flows.oldest(list) {
+                if now.since(d.last_seen) < limit {
+                    break;
+                }
+                let Some((_, mut d)) = self.flows.pop_oldest(list) else { break };
+                let held = d.clear();
+                self.total = self.total.saturating_sub(held as usize);
+                self.stats.bytes_lost += held;
+                if !d.closed {
+                    self.stats.flows_expired += 1;
+                }
             }
-            let held = d.clear();
-            *total = total.saturating_sub(held as usize);
-            stats.bytes_lost += held;
-            if !d.closed {
-                stats.flows_expired += 1;
-            }
-            false
-        });
-        self.compact_order();
+        }
+        self.compact_holes();
     }
 
     /// Gives up, at trace time `now`, on holes older than the reorder window (every hole when
-    /// `now` is the end of time, `Ts(i64::MAX)`), delivering what waited behind them. `sink` gets
-    /// the flow, the trace time to give the items (`now`, or the flow's last packet at the end of
-    /// time) and the item.
+    /// `now` is the end of time, `Ts(i64::MAX)`), delivering what waited behind them, oldest
+    /// hole first. `sink` gets the flow, the trace time to give the items (`now`, or the flow's
+    /// last packet at the end of time) and the item.
     pub fn flush_stale(&mut self, now: Ts, sink: &mut dyn FnMut(&FlowKey, Ts, StreamItem<'_>)) {
         let window = self.limits.reorder_window_ns;
-        for (key, dir) in self.flows.iter_mut() {
-            if dir.closed || !dir.has_hole() || dir.hole_since.is_none_or(|t| now.since(t) < window) {
-                continue;
+        // Entries pushed while flushing wait for the next call.
+        for _ in 0..self.holes.len() {
+            let Some(&entry) = self.holes.front() else { break };
+            let slot = self.flows.find(&entry.key).filter(|&s| {
+                self.flows.value(s).is_some_and(|d| {
+                    d.generation == entry.generation
+                        && d.hole_since == Some(entry.since)
+                        && !d.closed
+                        && d.has_hole()
+                })
+            });
+            if slot.is_some() && now.since(entry.since) < window {
+                break;
             }
-            let when = if now.0 == i64::MAX { dir.last_seen } else { now };
-            let before = dir.held();
-            give_up_holes(dir, now, &self.limits, &mut self.stats, &mut |item| sink(key, when, item));
-            if dir.fin && !dir.has_hole() {
-                self.stats.bytes_lost += dir.clear();
-                dir.closed = true;
+            self.holes.pop_front();
+            if let Some(slot) = slot {
+                self.flush_one(slot, entry.key, now, sink);
             }
-            self.total = self.total.saturating_sub(before).saturating_add(dir.held());
         }
+    }
+
+    /// Gives up the stale holes of the flow at `slot`.
+    fn flush_one(
+        &mut self,
+        slot: Slot,
+        key: FlowKey,
+        now: Ts,
+        sink: &mut dyn FnMut(&FlowKey, Ts, StreamItem<'_>),
+    ) {
+        let Some(dir) = self.flows.value_mut(slot) else { return };
+        let when = if now.0 == i64::MAX { dir.last_seen } else { now };
+        let before = dir.held();
+        give_up_holes(dir, now, &self.limits, &mut self.stats, &mut |item| sink(&key, when, item));
+        if dir.fin && !dir.has_hole() {
+            self.stats.bytes_lost += dir.clear();
+            dir.closed = true;
+        }
+        let (after, hole, generation, list) = (dir.held(), dir.hole_since, dir.generation, list_of(dir));
+        self.total = self.total.saturating_sub(before).saturating_add(after);
+        if self.flows.list_of(slot) != list {
+            self.flows.move_to(slot, list);
+        }
+        if let Some(since) = hole {
+            self.note_hole(HoleEntry { key, generation, since });
+        }
+    }
+
+    fn note_hole(&mut self, entry: HoleEntry) {
+        self.holes.push_back(entry);
+        self.compact_holes();
     }
 
     pub fn stats(&self) -> TcpStats {
@@ -258,51 +336,58 @@ impl TcpStreams {
         while self.flows.len() >= self.limits.max_flows.max(1) && self.evict_oldest(false) {}
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.flows.insert(key, Dir::new(seg, ts, generation));
-        self.order.push_back((key, generation));
+        self.flows.insert(key, Dir::new(seg, ts, generation), OPEN);
         self.stats.flows += 1;
     }
 
     /// Records what the other side acknowledged; a RST aborts the other direction too.
     fn note_ack(&mut self, key: &FlowKey, ack: u32, rst: bool) {
-        if let Some(rev) = self.flows.get_mut(&key.reverse()) {
-            if rev.peer_ack.is_none_or(|a| seq_gt(ack, a)) {
-                rev.peer_ack = Some(ack);
-            }
-            if rst && !rev.closed {
-                let held = rev.clear();
-                rev.closed = true;
-                self.total = self.total.saturating_sub(held as usize);
-                self.stats.bytes_lost += held;
-            }
+        let Some(slot) = self.flows.find(&key.reverse()) else { return };
+        let Some(rev) = self.flows.value_mut(slot) else { return };
+        if rev.peer_ack.is_none_or(|a| seq_gt(ack, a)) {
+            rev.peer_ack = Some(ack);
+        }
+        if rst && !rev.closed {
+            let held = rev.clear();
+            rev.closed = true;
+            self.total = self.total.saturating_sub(held as usize);
+            self.stats.bytes_lost += held;
+            self.flows.move_to(slot, CLOSED);
         }
     }
 
-    /// Drops the oldest flow (with `holding`, the oldest that buffers bytes); false when there
-    /// is none.
+    /// Drops a flow to make room: with `holding` (over the byte cap), the least recently seen
+    /// flow that buffers bytes; otherwise a closed flow (it only remembers where the stream
+    /// ended), else the least recently seen. False when there is none.
     fn evict_oldest(&mut self, holding: bool) -> bool {
-        for _ in 0..self.order.len() {
-            let Some((key, generation)) = self.order.pop_front() else { break };
-            let Some(d) = self.flows.get(&key).filter(|d| d.generation == generation) else { continue };
-            if holding && d.held() == 0 {
-                self.order.push_back((key, generation));
-                continue;
+        let list = if holding {
+            HOLDING
+        } else if self.flows.list_len(CLOSED) > 0 {
+            CLOSED
+        } else {
+            match self.flows.oldest_of(&[OPEN, HOLDING]) {
+                Some(list) => list,
+                None => return false,
             }
-            if let Some(mut d) = self.flows.remove(&key) {
-                let held = d.clear();
-                self.total = self.total.saturating_sub(held as usize);
-                self.stats.bytes_lost += held;
-                self.stats.flows_evicted += 1;
-                return true;
-            }
-        }
-        false
+        };
+        let Some((_, mut d)) = self.flows.pop_oldest(list) else { return false };
+        let held = d.clear();
+        self.total = self.total.saturating_sub(held as usize);
+        self.stats.bytes_lost += held;
+        self.stats.flows_evicted += 1;
+        self.stats.evicted_holding += u64::from(held > 0);
+        true
     }
 
-    fn compact_order(&mut self) {
-        if self.order.len() > 2 * self.flows.len() + 64 {
+    /// Forgets the hole entries of flows gone or changed once they outnumber the flows.
+    fn compact_holes(&mut self) {
+        if self.holes.len() > 2 * self.flows.len() + 64 {
             let flows = &self.flows;
-            self.order.retain(|(k, g)| flows.get(k).is_some_and(|d| d.generation == *g));
+            self.holes.retain(|h| {
+                flows
+                    .get(&h.key)
+                    .is_some_and(|d| d.generation == h.generation && d.hole_since == Some(h.since))
+            });
         }
     }
 }

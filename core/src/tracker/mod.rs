@@ -39,6 +39,7 @@ use std::net::IpAddr;
 use self::hash::{PairKey, Prehashed};
 use self::pairing::{Due, Slot};
 use self::patterns::NameSeen;
+use crate::agemap::AgeMap;
 use crate::event::{Body, Event, Judged, MessageKind, Notice, Transport, L4};
 use crate::frame::Ts;
 use crate::stats::PairStats;
@@ -123,9 +124,10 @@ pub struct Tracker {
     live: usize,
     seq: u64,
     recent: VecDeque<Unanswered>,
-    /// By the keyed hash of the lower-cased name.
-    names: HashMap<u64, NameSeen, Prehashed>,
-    hijacks: foldhash::HashMap<(IpAddr, IpAddr), Ts>,
+    /// By the keyed hash of the lower-cased name, least recently asked first.
+    names: AgeMap<u64, NameSeen, 1, Prehashed>,
+    /// (asked, answered from) -> last seen, least recently seen first.
+    hijacks: AgeMap<(IpAddr, IpAddr), Ts>,
     /// The kill-switch notice of the current outage was given.
     outage_noticed: bool,
 }
@@ -183,10 +185,27 @@ impl Tracker {
             self.queue.pop_front();
             self.time_out(due);
         }
-        let window = self.limits.parallel_window_ns;
-        self.names.retain(|_, n| now.since(n.latest()) <= window);
+        self.expire_names(now);
         let memory = self.limits.hijack_memory_ns;
-        self.hijacks.retain(|_, seen| now.since(*seen) <= memory);
+        while let Some((_, seen)) = self.hijacks.oldest(0) {
+            if now.since(*seen) <= memory {
+                break;
+            }
+            self.hijacks.pop_oldest(0);
+        }
+    }
+
+    /// Forgets names last asked more than a window before `now`, least recently asked first
+    /// (a name whose quiet time runs longer holds back those asked after it, by one window
+    /// at most).
+    fn expire_names(&mut self, now: Ts) {
+        let window = self.limits.parallel_window_ns;
+        while let Some((_, n)) = self.names.oldest(0) {
+            if now.since(n.latest()) <= window {
+                break;
+            }
+            self.names.pop_oldest(0);
+        }
     }
 
     /// End of input: every query still pending is unanswered.

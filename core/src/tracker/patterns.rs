@@ -37,18 +37,15 @@ impl Tracker {
         notices: &mut Vec<Event>,
     ) {
         let pair = (asked, from);
-        if let Some(seen) = self.hijacks.get_mut(&pair) {
+        if let Some(seen) = self.hijacks.touch(&pair, 0) {
             *seen = at.ts;
             return;
         }
         if self.hijacks.len() >= self.limits.max_hijack_pairs {
-            // Forget the pair seen least recently (bounded work: the table is small).
-            let Some(old) = self.hijacks.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) else {
-                return;
-            };
-            self.hijacks.remove(&old);
+            // Forget the pair seen least recently.
+            self.hijacks.pop_oldest(0);
         }
-        self.hijacks.insert(pair, at.ts);
+        self.hijacks.insert(pair, at.ts, 0);
         notices.push(at.notice(Notice::Hijack { asked, answered_from: from, name: qname.into() }));
     }
 
@@ -82,17 +79,21 @@ impl Tracker {
             Some(Verdict::Leak) => false,
             _ => return,
         };
-        if !topology.iter().any(|i| i.kind == IfaceKind::Tunnel) {
+        if !topology.has_tunnel() {
             return; // no tunnel known: nothing can be asked through one
         }
         let window = self.limits.parallel_window_ns;
-        if self.names.len() >= self.limits.max_names && !self.names.contains_key(&hash) {
-            self.names.retain(|_, n| at.ts.since(n.latest()) <= window);
+        if !self.names.contains_key(&hash) {
             if self.names.len() >= self.limits.max_names {
+                self.expire_names(at.ts);
+            }
+            if self.names.len() >= self.limits.max_names {
+                self.stats.names_dropped += 1;
                 return;
             }
+            self.names.insert(hash, NameSeen::default(), 0);
         }
-        let seen = self.names.entry(hash).or_default();
+        let Some(seen) = self.names.touch(&hash, 0) else { return };
         let mine = Some((at.ts, at.iface));
         let other = if inside {
             seen.tunnel = mine;

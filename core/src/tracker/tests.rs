@@ -359,6 +359,22 @@ fn hijack_table_is_bounded() {
     }
 }
 
+/// The pair forgotten to make room is the one seen least recently (found without a scan
+/// of the table, issue #13).
+#[test]
+fn hijack_table_forgets_the_least_recently_seen_pair() {
+    let limits = TrackerLimits { max_hijack_pairs: 2, ..Default::default() };
+    let mut t = Tracker::new(limits);
+    let froms = ["203.0.113.1", "203.0.113.2", "203.0.113.1", "203.0.113.3", "203.0.113.1"];
+    let mut noticed = Vec::new();
+    for (i, from) in froms.iter().enumerate() {
+        let m = q(i as i64, "192.0.2.10", "192.0.2.1", i as u16, "x.example");
+        let (_, n) = run(&mut t, &topo(true), &[m.clone(), Msg { src: from, ..r(&m, i as i64 + 1) }]);
+        noticed.push(n.len());
+    }
+    assert_eq!(noticed, [1, 1, 0, 1, 0], ".1 was seen again, so .2 made room for .3");
+}
+
 #[test]
 fn mismatched_unicast_mdns_is_paired_without_a_hijack() {
     let mut t = tracker();
@@ -412,6 +428,7 @@ fn parallel_names_table_is_bounded_and_expires() {
     let outside = |ts, name| q(ts, "192.0.2.10", "192.0.2.1", 2, name);
     run(&mut t, &topology, &[outside(0, "a"), outside(1, "b"), outside(2, "c")]);
     assert_eq!(t.names.len(), 2, "full: c is not remembered");
+    assert_eq!(t.stats().names_dropped, 1, "and that is counted");
     t.expire(Ts(3 * S));
     assert!(t.names.is_empty());
     let (_, n) = run(&mut t, &topology, &[outside(3 * S, "c"), Msg { iface: WG, ..outside(3 * S + 1, "c") }]);

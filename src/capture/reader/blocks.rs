@@ -66,8 +66,8 @@ pub(super) struct State {
     pub(super) nanos: bool,
     /// pcapng: the current section is big-endian.
     pub(super) big_endian: bool,
-    /// Interfaces changed since the last `Input::Interfaces`.
-    pub(super) dirty: bool,
+    /// Interfaces added or changed since the last `Input::Interfaces` (ids, unsorted).
+    pub(super) changed: Vec<IfaceId>,
     /// ISB end times waiting for a packet to follow them: (interface, time).
     pub(super) pending_down: Vec<(usize, Ts)>,
     pub(super) last_ts: Ts,
@@ -85,7 +85,7 @@ impl State {
             section: Vec::new(),
             nanos: false,
             big_endian: false,
-            dirty: false,
+            changed: Vec::new(),
             pending_down: Vec::new(),
             last_ts: Ts::ZERO,
         }
@@ -357,7 +357,7 @@ pub(super) fn add_iface(
     let named = name.is_some();
     let name = name.unwrap_or_else(|| format!("if{global}"));
     state.ifaces.push(FileIface { id: global as IfaceId, name, named, link, snaplen, up: true, addrs });
-    state.dirty = true;
+    state.changed.push(global as IfaceId);
     Ok(global)
 }
 
@@ -442,7 +442,7 @@ pub(super) fn emit_frame(
     f(Input::Frame(frame)).map_err(Step::Sink)
 }
 
-/// Hands out the interfaces when they changed (a block declared one, or one went down) before
+/// Hands out the interfaces that changed (a block declared one, or one went down) before
 /// anything that needs them: a frame, or dnsleak's note about the frame.
 fn announce(
     state: &mut State,
@@ -454,14 +454,17 @@ fn announce(
         if let Some(i) = state.ifaces.get_mut(id) {
             if i.up {
                 i.up = false;
-                state.dirty = true;
+                state.changed.push(i.id);
                 change_ts = change_ts.min(down_at);
             }
         }
     }
-    if state.dirty {
-        state.dirty = false;
-        f(Input::Interfaces { ifaces: &state.ifaces, ts: change_ts }).map_err(Step::Sink)?;
+    if !state.changed.is_empty() {
+        state.changed.sort_unstable();
+        state.changed.dedup();
+        f(Input::Interfaces { ifaces: &state.ifaces, changed: &state.changed, ts: change_ts })
+            .map_err(Step::Sink)?;
+        state.changed.clear();
     }
     Ok(())
 }

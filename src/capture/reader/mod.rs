@@ -8,7 +8,9 @@
 //! use dnsleak::capture::reader::{for_each_frame, Input};
 //! let summary = for_each_frame("capture.pcapng".as_ref(), |input| {
 //!     match input {
-//!         Input::Interfaces { ifaces, .. } => println!("{} interfaces", ifaces.len()),
+//!         Input::Interfaces { ifaces, changed, .. } => {
+//!             println!("{} interfaces, {} changed", ifaces.len(), changed.len())
+//!         }
 //!         Input::Frame(frame) => println!("frame {} on {}", frame.number, frame.iface),
 //!         Input::Note { text, .. } => println!("dnsleak recorded: {text}"),
 //!     }
@@ -97,9 +99,13 @@ pub fn topology_of(ifaces: &[FileIface], overrides: &Overrides) -> Topology {
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {
     /// The interfaces changed (always before the first frame). `ts` is the trace time of the
-    /// change: an ISB's end time, else the time of the frame that follows.
+    /// change: an ISB's end time, else the time of the frame that follows. `ifaces` are all of
+    /// the file's interfaces so far (`ifaces[i].id == i`); `changed` the ids of those added or
+    /// changed since the last `Interfaces`, in increasing order, so that a consumer can do
+    /// work in proportion to the change rather than to every interface.
     Interfaces {
         ifaces: &'a [FileIface],
+        changed: &'a [IfaceId],
         ts: Ts,
     },
     Frame(FrameRef<'a>),
@@ -281,7 +287,14 @@ impl CaptureReader {
         } else {
             Box::new(buffered)
         };
-        let prefix = read_prefix(&mut stream, gzip)?;
+        let (prefix, failed) = read_prefix(&mut stream, gzip)?;
+        if let Some(error) = failed {
+            // The stream failed within its first bytes (a gzip file cut short): the records
+            // before the fault are read first, then the same fault ends the read.
+            let failed = Failed { kind: error.kind(), message: error.to_string() };
+            stream =
+                Box::new(Tap { inner: failed, progress: None, digest: None, last_error: last_error.clone() });
+        }
         let name = display_name(path);
         Ok(CaptureReader { name, stream, prefix, gzip, progress, total, digest, last_error })
     }
@@ -341,11 +354,27 @@ impl CaptureReader {
     }
 }
 
-/// Reads until `PREFIX` bytes or the end of the stream.
-fn read_prefix(stream: &mut dyn Read, gzip: bool) -> Result<Vec<u8>, ReadError> {
+/// A stream that failed: gives the same error at every read.
+struct Failed {
+    kind: io::ErrorKind,
+    message: String,
+}
+
+impl Read for Failed {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::new(self.kind, self.message.clone()))
+    }
+}
+
+/// Reads until `PREFIX` bytes or the end of the stream. When the stream fails after giving at
+/// least a file header's worth, returns what it gave and the failure, for the records in it
+/// to be read before the failure is reported (issue #13: a gzip file cut within its first
+/// 64 KiB of decompressed data lost every packet).
+fn read_prefix(stream: &mut dyn Read, gzip: bool) -> Result<(Vec<u8>, Option<io::Error>), ReadError> {
     let mut prefix = Vec::with_capacity(PREFIX);
     match stream.take(PREFIX as u64).read_to_end(&mut prefix) {
-        Ok(_) => Ok(prefix),
+        Ok(_) => Ok((prefix, None)),
+        Err(source) if prefix.len() >= 24 => Ok((prefix, Some(source))),
         Err(source) if gzip && source.kind() == io::ErrorKind::UnexpectedEof => {
             Err(ReadError::Truncated { offset: prefix.len() as u64, packets: 0, gz: GZ })
         }

@@ -69,6 +69,33 @@ fn strings_escape_what_json_requires() {
     assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
 }
 
+/// Regression (issue #13): NDJSON left U+202E, U+200B and U+009B raw (legal JSON, but a
+/// log viewer shows the line reversed or hides text). Every bidi control, zero-width
+/// character and C1 control is written as \uXXXX; other non-ASCII text stays as it is.
+#[test]
+fn bidi_zero_width_and_c1_characters_are_written_as_codes() {
+    let hidden = [
+        '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+        '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{feff}',
+        '\u{80}', '\u{9b}', '\u{9f}',
+    ];
+    for c in hidden {
+        let mut b = Vec::new();
+        string(&mut b, &format!("x{c}y"));
+        let text = String::from_utf8(b).unwrap();
+        assert_eq!(text, format!("\"x\\u{:04x}y\"", c as u32));
+        let back: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, format!("x{c}y"), "the same text once decoded");
+        assert_eq!(harden(&serde_json::to_string(&format!("x{c}y")).unwrap()), text);
+    }
+    for plain in ["bücher.example", "пример.испытание", "例え.テスト", "© ½ ¡", "مثال", "—…€"]
+    {
+        let mut b = Vec::new();
+        string(&mut b, plain);
+        assert_eq!(String::from_utf8(b).unwrap(), format!("\"{plain}\""));
+    }
+}
+
 #[test]
 fn numbers_and_addresses() {
     let mut b = Vec::new();

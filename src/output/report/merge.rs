@@ -7,16 +7,15 @@
 //! names' sketch is merged as weighted Space-Saving updates (the same error bound when it
 //! is saturated; exact below its capacity).
 
-use super::{Report, SpaceSaving};
+use super::Report;
 
 impl Report {
     /// Adds `other` (the next file's report) to this one.
     pub fn merge(&mut self, other: &Report) {
         self.merge_ifaces(other);
         self.merge_resolvers(other);
-        for (slot, &count) in other.leaked.order.iter().zip(&other.leaked.counts) {
-            let s = *slot as usize;
-            self.leaked.add_weighted(&other.leaked.names[s], count, other.leaked.errors[s]);
+        for (name, count, error) in other.leaked.entries() {
+            self.leaked.add_weighted(name, count, error);
         }
         self.leaked.saturated |= other.leaked.saturated;
         self.leaked_queries += other.leaked_queries;
@@ -113,66 +112,10 @@ impl Report {
     }
 }
 
-impl SpaceSaving {
-    /// `name` seen `count` more times, with `error` of its own (a weighted Space-Saving update).
-    pub(super) fn add_weighted(&mut self, name: &str, count: u64, error: u64) {
-        if count == 0 {
-            return;
-        }
-        // The first of the `count` is an ordinary update (a new counter, or the smallest one
-        // replaced); the rest raise that counter.
-        self.add(name);
-        let slot = self.slot_of(name).expect("a name just added has a counter");
-        let at = self.pos[slot] as usize;
-        self.errors[slot] += error;
-        self.raise(at, count - 1);
-    }
-
-    fn slot_of(&self, name: &str) -> Option<usize> {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(name);
-        self.index.find(hash, |&s| self.names[s as usize] == name).map(|&s| s as usize)
-    }
-
-    /// Adds `by` to the counter at position `at`, moving it ahead of the counters it passes.
-    fn raise(&mut self, at: usize, by: u64) {
-        if by == 0 {
-            return;
-        }
-        let new = self.counts[at] + by;
-        // The first position whose count is below the new one (as `increment`, ties keep
-        // their order).
-        let to = self.counts[..at].partition_point(|&x| x >= new);
-        self.counts[to..=at].rotate_right(1);
-        self.order[to..=at].rotate_right(1);
-        self.counts[to] = new;
-        for p in to..=at {
-            self.pos[self.order[p] as usize] = p as u32;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::report::ReportLimits;
-
-    #[test]
-    fn weighted_updates_match_single_updates_below_capacity() {
-        let mut one = SpaceSaving::new(16);
-        let mut weighted = SpaceSaving::new(16);
-        for (name, n) in [("a", 5u64), ("b", 3), ("c", 7), ("a", 2)] {
-            for _ in 0..n {
-                one.add(name);
-            }
-            weighted.add_weighted(name, n, 0);
-        }
-        assert_eq!(one.top(10), weighted.top(10));
-        assert!(weighted.counts.is_sorted_by(|a, b| a >= b));
-        for (slot, &p) in weighted.pos.iter().enumerate() {
-            assert_eq!(weighted.order[p as usize] as usize, slot);
-        }
-    }
 
     #[test]
     fn merging_an_empty_report_changes_nothing() {

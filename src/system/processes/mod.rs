@@ -195,6 +195,12 @@ impl Attributor {
         })
     }
 
+    /// Once the monitor has locked itself down: the scan thread gives up what following the
+    /// user switch needed, on a scan asked for now (it settles its capabilities before each).
+    pub fn locked_down(&self) {
+        self.scanner.poke();
+    }
+
     pub fn method(&self) -> Method {
         self.method
     }

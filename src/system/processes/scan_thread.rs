@@ -46,12 +46,9 @@ impl ScanThread {
             .name("dnsleak-procs".into())
             .spawn(move || {
                 // Capabilities are per thread: this one keeps what reading /proc/PID/fd of
-                // other processes needs, and nothing else, whatever the caller keeps.
-                if crate::system::privilege::keep_only(&crate::system::privilege::scan_caps()).is_err() {
-                    if let Ok(mut s) = sh.lock() {
-                        s.errors += 1;
-                    }
-                }
+                // other processes needs (and, until the monitor switches to `--user`, what
+                // following that switch needs), and nothing else, whatever the caller keeps.
+                settle_caps(&sh);
                 run(&mut scanner, &poked, &fact_tx, &sh, periodic, min_gap)
             })
             .context("starting the process scan thread")?;
@@ -85,6 +82,15 @@ impl Drop for ScanThread {
     }
 }
 
+/// See `privilege::settle_scan_caps`; a failure is counted as a scan error.
+fn settle_caps(shared: &Mutex<ScanStats>) {
+    if crate::system::privilege::settle_scan_caps().is_err() {
+        if let Ok(mut s) = shared.lock() {
+            s.errors += 1;
+        }
+    }
+}
+
 fn run(
     scanner: &mut Scanner,
     poked: &Receiver<()>,
@@ -113,6 +119,7 @@ fn run(
             }
         }
         last = Some(Instant::now());
+        settle_caps(shared);
         batch.clear();
         let _ = scanner.scan(wall_now(), &mut batch);
         let mut dropped = 0;

@@ -1,6 +1,7 @@
 //! Unit tests of DNS-over-TCP stream handling, on synthetic segments.
 
 mod limits;
+mod table;
 
 use super::*;
 

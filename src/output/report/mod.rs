@@ -11,14 +11,17 @@
 //! assert!(report.top_leaked(10).is_empty());
 //! ```
 
+mod merge;
+mod space_saving;
+
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-mod merge;
-
+use self::space_saving::SpaceSaving;
 use super::{causes::CauseTally, programs::Programs};
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
+use dnsleak_core::topology::Iface;
 use dnsleak_core::{
     Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict, L4,
 };
@@ -175,6 +178,12 @@ pub struct NameCount {
 pub struct Report {
     limits: ReportLimits,
     ifaces: Vec<IfaceRow>,
+    /// Interface name -> its row (a file may declare thousands of interfaces).
+    iface_index: HashMap<IfaceName, usize>,
+    /// The topology as last seen, so that a change costs what changed; and per name, how
+    /// many of its interfaces it holds and how many of those are up.
+    last_topology: Option<Topology>,
+    named: HashMap<IfaceName, (u32, u32)>,
     resolvers: Vec<ResolverRow>,
     /// (resolver, interface row, transport) -> resolver row.
     resolver_index: HashMap<(IpAddr, usize, Transport), usize>,
@@ -203,6 +212,9 @@ impl Report {
         Report {
             limits,
             ifaces: Vec::new(),
+            iface_index: HashMap::default(),
+            last_topology: None,
+            named: HashMap::default(),
             resolvers: Vec::new(),
             resolver_index: HashMap::default(),
             last_iface: None,
@@ -220,25 +232,58 @@ impl Report {
     }
 
     /// Records what each interface is, and whether it is up and still there (call on every
-    /// topology change).
+    /// topology change). Only the interfaces that changed since the last call are looked at.
     pub fn topology(&mut self, topology: &Topology) {
-        for row in &mut self.ifaces {
-            (row.present, row.up) = (false, false);
-        }
-        for i in topology.iter() {
-            if let Some(row) = self.iface_row(&i.name) {
-                row.kind = Some(i.kind);
-                row.present = true;
-                row.up |= i.facts.up;
+        let Some(last) = self.last_topology.replace(topology.clone()) else {
+            // The first: every row not named by it is gone.
+            for row in &mut self.ifaces {
+                (row.present, row.up) = (false, false);
             }
+            for i in topology.iter() {
+                self.iface_changed(None, Some(i));
+            }
+            return;
+        };
+        for (before, after) in last.changes(topology) {
+            self.iface_changed(before, after);
+        }
+    }
+
+    /// One interface added, changed or gone: its name's counts and row follow.
+    fn iface_changed(&mut self, before: Option<&Iface>, after: Option<&Iface>) {
+        if let Some(b) = before {
+            let (present, up) = self.named.entry(b.name.clone()).or_default();
+            *present = present.saturating_sub(1);
+            *up = up.saturating_sub(u32::from(b.facts.up));
+            self.settle(&b.name);
+        }
+        if let Some(a) = after {
+            let (present, up) = self.named.entry(a.name.clone()).or_default();
+            *present += 1;
+            *up += u32::from(a.facts.up);
+            if let Some(row) = self.iface_row(&a.name) {
+                row.kind = Some(a.kind);
+            }
+            self.settle(&a.name);
+        }
+    }
+
+    /// A name's row says whether the latest topology names it and has it up.
+    fn settle(&mut self, name: &IfaceName) {
+        let (present, up) = self.named.get(name).copied().unwrap_or_default();
+        if present == 0 {
+            self.named.remove(name);
+        }
+        if let Some(&i) = self.iface_index.get(name) {
+            (self.ifaces[i].present, self.ifaces[i].up) = (present > 0, up > 0);
         }
     }
 
     /// Records each interface's captured frames (live capture).
     pub fn capture(&mut self, capture: &[CaptureCounters]) {
         for c in capture {
-            if let Some(row) = self.ifaces.iter_mut().find(|r| *r.name == *c.iface) {
-                row.packets = Some(c.received);
+            if let Some(&i) = self.iface_index.get(c.iface.as_str()) {
+                self.ifaces[i].packets = Some(c.received);
             }
         }
     }
@@ -293,14 +338,20 @@ impl Report {
                 return Some(*i);
             }
         }
-        let pos = match self.ifaces.iter().position(|r| r.name == *name) {
-            Some(p) => p,
+        let pos = match self.iface_index.get(name) {
+            Some(&p) => p,
             None if self.ifaces.len() < self.limits.interfaces => {
+                // Up and there until a topology says otherwise.
+                let (present, up) = match self.last_topology {
+                    None => (true, true),
+                    Some(_) => self.named.get(name).map_or((false, false), |&(p, u)| (p > 0, u > 0)),
+                };
+                self.iface_index.insert(name.clone(), self.ifaces.len());
                 self.ifaces.push(IfaceRow {
                     name: name.clone(),
                     kind: None,
-                    up: true,
-                    present: true,
+                    up,
+                    present,
                     verdicts: [0; 5],
                     queries: 0,
                     responses: 0,
@@ -435,161 +486,9 @@ impl Report {
     }
 }
 
-/// Space-Saving heavy hitters (Metwally et al.) with `capacity` counters, in O(log capacity)
-/// per update and memory that never grows past the capacity.
-///
-/// Counters are kept sorted by count, largest first, in one array (`counts`, with `order` and
-/// `pos` mapping positions and slots). Counts only ever grow by one, so an increment swaps
-/// the counter with the first one of its run of equal counts (found by binary search) and the
-/// array stays sorted; the smallest counter, the one Space-Saving replaces, is always last,
-/// and a new counter (count 0) is appended.
-/// Unlike a binary heap, replacing the minimum does not sift through every level of ties.
-/// The name index holds slot numbers and compares through the slots' own names, so a name is
-/// hashed once per update and stored once; an evicted slot's name buffer is reused.
-#[derive(Debug, Clone)]
-struct SpaceSaving {
-    capacity: usize,
-    hasher: foldhash::fast::RandomState,
-    index: hashbrown::HashTable<u32>,
-    names: Vec<String>,
-    /// Hash of each slot's name, to find its index entry when it is evicted.
-    hashes: Vec<u64>,
-    errors: Vec<u64>,
-    /// Counts, largest first; `order[i]` is the slot at position `i`, `pos[slot]` its position.
-    counts: Vec<u64>,
-    order: Vec<u32>,
-    pos: Vec<u32>,
-    /// A name was evicted at least once (counts are estimates from then on).
-    saturated: bool,
-}
-
-impl SpaceSaving {
-    fn new(capacity: usize) -> Self {
-        SpaceSaving {
-            capacity: capacity.clamp(1, u32::MAX as usize),
-            hasher: foldhash::fast::RandomState::default(),
-            index: hashbrown::HashTable::new(),
-            names: Vec::new(),
-            hashes: Vec::new(),
-            errors: Vec::new(),
-            counts: Vec::new(),
-            order: Vec::new(),
-            pos: Vec::new(),
-            saturated: false,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    fn add(&mut self, name: &str) {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(name);
-        let names = &self.names;
-        if let Some(&slot) = self.index.find(hash, |&s| names[s as usize] == name) {
-            self.increment(self.pos[slot as usize] as usize);
-            return;
-        }
-        let slot = if self.names.len() < self.capacity {
-            // A new counter at count 0 goes last, then is incremented like any other.
-            let slot = self.names.len() as u32;
-            self.names.push(name.to_string());
-            self.hashes.push(hash);
-            self.errors.push(0);
-            self.pos.push(self.counts.len() as u32);
-            self.counts.push(0);
-            self.order.push(slot);
-            slot
-        } else {
-            // Replace the smallest counter: the newcomer inherits its count as error.
-            self.saturated = true;
-            let last = self.counts.len() - 1;
-            let slot = self.order[last];
-            let old = self.hashes[slot as usize];
-            if let Ok(entry) = self.index.find_entry(old, |&s| s == slot) {
-                entry.remove();
-            }
-            let s = slot as usize;
-            self.names[s].clear();
-            self.names[s].push_str(name);
-            self.hashes[s] = hash;
-            self.errors[s] = self.counts[last];
-            slot
-        };
-        let hasher = &self.hasher;
-        let names = &self.names;
-        self.index.insert_unique(hash, slot, |&s| hasher.hash_one(&*names[s as usize]));
-        self.increment(self.pos[slot as usize] as usize);
-    }
-
-    /// Adds one to the counter at position `at`, keeping `counts` sorted.
-    fn increment(&mut self, at: usize) {
-        let c = self.counts[at];
-        // The first position holding count `c`: it, plus one, stays sorted.
-        let first = self.counts[..at].partition_point(|&x| x > c);
-        if first != at {
-            self.counts.swap(at, first);
-            self.order.swap(at, first);
-            self.pos[self.order[at] as usize] = at as u32;
-            self.pos[self.order[first] as usize] = first as u32;
-        }
-        self.counts[first] += 1;
-    }
-
-    fn top(&self, n: usize) -> Vec<NameCount> {
-        let mut v: Vec<(usize, u64)> =
-            self.order.iter().zip(&self.counts).map(|(&s, &c)| (s as usize, c)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| self.names[a.0].cmp(&self.names[b.0])));
-        v.into_iter()
-            .take(n)
-            .map(|(s, count)| NameCount { name: self.names[s].as_str().into(), count, error: self.errors[s] })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn space_saving_is_exact_below_capacity() {
-        let mut s = SpaceSaving::new(8);
-        for (name, n) in [("a", 5), ("b", 3), ("c", 7)] {
-            for _ in 0..n {
-                s.add(name);
-            }
-        }
-        let top = s.top(2);
-        assert_eq!(top[0], NameCount { name: "c".into(), count: 7, error: 0 });
-        assert_eq!(top[1], NameCount { name: "a".into(), count: 5, error: 0 });
-        assert!(!s.saturated);
-    }
-
-    #[test]
-    fn space_saving_keeps_heavy_hitters_among_many_distinct_names() {
-        let mut s = SpaceSaving::new(64);
-        for i in 0..100_000u32 {
-            s.add(&format!("noise{i}"));
-            if i % 10 == 0 {
-                s.add("heavy.example");
-            }
-            if i % 20 == 0 {
-                s.add("second.example");
-            }
-        }
-        assert_eq!(s.len(), 64, "memory bounded by the capacity");
-        let top = s.top(2);
-        assert_eq!(&*top[0].name, "heavy.example");
-        assert_eq!(&*top[1].name, "second.example");
-        // Space-Saving never underestimates: the true count is within [count - error, count].
-        assert!(top[0].count >= 10_000 && top[0].count - top[0].error <= 10_000);
-        assert_eq!(s.index.len(), 64);
-        for (slot, &p) in s.pos.iter().enumerate() {
-            assert_eq!(s.order[p as usize] as usize, slot);
-        }
-        assert!(s.counts.is_sorted_by(|a, b| a >= b), "counters stay sorted");
-    }
 
     #[test]
     fn worst_prefers_exposure_then_majority() {
