@@ -60,7 +60,7 @@ impl Inbox {
         changed
     }
 
-    fn push(&self, u: Update, stop: &AtomicBool) {
+    pub fn push(&self, u: Update, stop: &AtomicBool) {
         let mut q = self.lock();
         while q.len() >= INBOX_CAP && !stop.load(Ordering::Relaxed) {
             q = match self.room.wait_timeout(q, STEP) {
