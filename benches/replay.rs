@@ -184,9 +184,18 @@ fn compare(packets: u64) {
     let big = capture(packets);
     let summary = best_of(3, || run(&mut dnsleak(&["-q"], &big)));
     let json = best_of(3, || run(&mut dnsleak(&["-q", "--json"], &big)));
+    let page = big.with_extension("html");
+    let page_arg = page.to_str().unwrap();
+    let report = best_of(3, || run(&mut dnsleak(&["-q", "--report", page_arg], &big)));
     println!("replay bench: {packets} packets, {:.1} MB", mb(std::fs::metadata(&big).unwrap().len()));
     line("dnsleak summary", packets, &summary);
     line("dnsleak --json", packets, &json);
+    line("dnsleak summary + --report", packets, &report);
+    println!(
+        "  --report: {:.1} MB page, {:.3} s wall more than the summary (targets < 5 MB, < 2 s)",
+        mb(std::fs::metadata(&page).unwrap().len()),
+        report.wall.as_secs_f64() - summary.wall.as_secs_f64()
+    );
     if tshark_available() {
         let fields = ["-Y", "dns", "-T", "fields", "-e", "dns.qry.name"];
         let t = run(Command::new("tshark").arg("-r").arg(&big).args(fields));

@@ -108,6 +108,9 @@ pub struct MonitorArgs {
     /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Also write an HTML audit report (one self-contained page) when the monitor stops.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
@@ -129,6 +132,10 @@ pub struct ReplayArgs {
     /// With --tui: play back at N times capture speed instead of reading it all at once.
     #[arg(long, value_name = "N", requires = "tui")]
     pub speed: Option<f64>,
+    /// Also write an HTML audit report (one self-contained page) of the capture; its files are
+    /// then judged one after another, in order (-j does not apply).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// How many leaked names the summary lists.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,

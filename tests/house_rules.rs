@@ -20,6 +20,12 @@ const CORE_DEPENDENCIES: &[&str] = &[
     "smol_str",
     "smallstr",
     "smallvec",
+    // QUIC Initial packets (RFC 9001 5.2): RustCrypto's key derivation, header protection and
+    // AEAD, so no cipher is written by hand. Pure computation, no I/O.
+    "hkdf",
+    "sha2",
+    "aes",
+    "aes-gcm",
     // dev-dependencies
     "proptest",
 ];

@@ -15,7 +15,8 @@ const WAIT: Duration = Duration::from_secs(10);
 #[ignore = "root: namespace test network (tests/netns/world.sh)"]
 fn tunnel_killed_and_restarted_under_the_same_name() {
     let w = World::up();
-    let m = w.monitor(&[]);
+    let page = w.dir.join("audit.html");
+    let m = w.monitor(&["--report", page.to_str().unwrap()]);
     w.dig(&["@198.51.100.1", "before.example.com", "A"]);
     assert!(m.wait_for(WAIT, |l| has_exchange(l, "before.example.com")));
     w.tunnel_kill();
@@ -48,6 +49,16 @@ fn tunnel_killed_and_restarted_under_the_same_name() {
     assert_eq!(status.code(), Some(1), "{err}");
     // Two captures on the tunnel's name: the dead one and the new one.
     assert_eq!(err.matches(&format!("dnsleak: {wg}:")).count(), 2, "{err}");
+    // monitor --report: the page, written when the monitor stopped, shows the outage.
+    let html = std::fs::read_to_string(&page).expect("monitor --report wrote its page");
+    for text in [
+        "Leaking: 2 plaintext DNS messages",
+        "while-down.example.com",
+        "kill_switch_failed",
+        "class=\"band-down\"",
+    ] {
+        assert!(html.contains(text), "the report lacks {text}");
+    }
 }
 
 /// (kind, iface, verdict, transport, qname) of every message and flow, for comparing runs.

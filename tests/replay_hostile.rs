@@ -22,6 +22,7 @@ fn args(file: &Path) -> ReplayArgs {
         json: false,
         tui: false,
         speed: None,
+        report: None,
         top: 10,
         color: ColorChoice::Never,
         quiet: true,

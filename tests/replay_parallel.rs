@@ -71,6 +71,7 @@ fn one_after_another(files: &[PathBuf]) -> Vec<u8> {
         json: true,
         tui: false,
         speed: None,
+        report: None,
         top: 10,
         color: ColorChoice::Never,
         quiet: true,

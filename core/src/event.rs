@@ -34,6 +34,8 @@ pub enum Transport {
     Dot,
     Doh,
     Doq,
+    /// DNSCrypt (certificate exchange, or packets with its magic numbers), on any port.
+    Dnscrypt,
 }
 
 impl Transport {
@@ -45,10 +47,11 @@ impl Transport {
             Transport::Dot => "dot",
             Transport::Doh => "doh",
             Transport::Doq => "doq",
+            Transport::Dnscrypt => "dnscrypt",
         }
     }
     pub fn is_encrypted(self) -> bool {
-        matches!(self, Transport::Dot | Transport::Doh | Transport::Doq)
+        matches!(self, Transport::Dot | Transport::Doh | Transport::Doq | Transport::Dnscrypt)
     }
     /// Standard port of a plaintext transport, checked in this order: 53, 5353, 5355.
     pub fn from_ports(sport: u16, dport: u16) -> Option<Transport> {

@@ -1,4 +1,5 @@
-//! IPv4 and IPv6 (with extension headers), decoded with etherparse.
+//! IPv4 and IPv6 (with extension headers), decoded with etherparse; and what the pipeline
+//! reads right above them: the UDP header, and Teredo's optional headers before IPv6.
 //!
 //! Lax where a capture's snap length cut the packet: the payload is what is present, cut to
 //! the length the IP header states. IPv6 extension headers are walked here (with etherparse's
@@ -161,6 +162,34 @@ fn ext_len(next: IpNumber, rest: &[u8]) -> Result<usize, IpError> {
         return Err(IpError::Truncated);
     }
     Ok(len)
+}
+
+/// Ports and payload of a UDP datagram. The payload is cut to the UDP length when the header
+/// claims less than is present; when it claims more (a cut or forged length), what is present
+/// is used, as tshark does.
+pub fn udp_header(data: &[u8]) -> Option<(u16, u16, &[u8])> {
+    let hdr = etherparse::UdpHeaderSlice::from_slice(data).ok()?;
+    let len = hdr.length() as usize;
+    if len < 8 && len != 0 {
+        return None;
+    }
+    let end = if len == 0 { data.len() } else { len.min(data.len()) };
+    Some((hdr.source_port(), hdr.destination_port(), &data[8..end]))
+}
+
+/// Teredo may put an authentication or origin-indication header before the IPv6 packet
+/// (RFC 4380 5.1.1): skip them.
+pub fn teredo_payload(mut p: &[u8]) -> &[u8] {
+    // Authentication: 0x0001, id-len, auth-len, id, auth, nonce (8), confirmation (1).
+    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
+        let skip = 4 + p[2] as usize + p[3] as usize + 9;
+        p = p.get(skip..).unwrap_or(&[]);
+    }
+    // Origin indication: 0x0000, port (2), address (4).
+    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
+        p = &p[8..];
+    }
+    p
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod dnscrypt;
 pub mod event;
 pub mod fact;
 pub mod frag;
@@ -20,6 +21,7 @@ pub mod link;
 pub mod names;
 pub mod pipeline;
 pub mod process;
+pub mod quic;
 pub mod resolvers;
 pub mod stats;
 pub mod tcp;

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use super::dns;
+use super::dnscrypt::{Dnscrypt, DnscryptLimits};
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
@@ -201,6 +202,48 @@ impl Judge {
         self.flush_notices(out);
     }
 
+    /// Reports a new encrypted-DNS flow; counts a packet of a known one.
+    fn flow_seen(&mut self, o: Origin, p: Path, seen: Seen, out: &mut Vec<Judged>) -> FrameClass {
+        match seen {
+            Seen::NotDns => FrameClass::Other,
+            Seen::Known => FrameClass::Encrypted,
+            Seen::New(found) => {
+                // The flow's event names the client as src and the server as dst.
+                let path = if (p.src, p.sport) == found.client {
+                    p
+                } else {
+                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
+                };
+                let mut wire = self.wire(o, path, found.transport, path.dst);
+                wire.provider = found.provider.or(wire.provider);
+                self.flow(o, wire, found.sni, out);
+                FrameClass::Encrypted
+            }
+        }
+    }
+
+    /// One message of a TCP stream on a DNS port: DNSCrypt (its certificate exchange or an
+    /// encrypted packet) or plaintext DNS.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_message(
+        &mut self,
+        dnscrypt: &mut Dnscrypt,
+        o: Origin,
+        p: Path,
+        transport: Transport,
+        msg: &[u8],
+        out: &mut Vec<Judged>,
+    ) -> FrameClass {
+        if !dnscrypt.may_be(msg) {
+            return self.message(o, p, transport, msg, out);
+        }
+        let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
+        match dnscrypt.observe(o.ts, &key, L4::Tcp, msg) {
+            Some(seen) => self.flow_seen(o, p, seen, out),
+            None => self.message(o, p, transport, msg, out),
+        }
+    }
+
     fn notice(&mut self, ts: Ts, frame: u64, iface: IfaceId, notice: Notice, out: &mut Vec<Judged>) {
         let name = self.iface_name(iface);
         self.notices.push(Event::notice(ts, frame, iface, name, notice));
@@ -235,6 +278,7 @@ pub struct Pipeline {
     defrag: Defrag,
     tcp: TcpStreams,
     encrypted: EncryptedFlows,
+    dnscrypt: Dnscrypt,
     /// Interfaces whose unknown link type was already reported.
     warned_links: Vec<(IfaceId, LinkType)>,
     last_sweep: Option<Ts>,
@@ -258,6 +302,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
+            dnscrypt: Dnscrypt::new(DnscryptLimits::default()),
             warned_links: Vec::new(),
             last_sweep: None,
             last_frame: 0,
@@ -273,7 +318,8 @@ impl Pipeline {
         let mut s = self.judge.stats.clone();
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
-        s.encrypted_flows_evicted = self.encrypted.evicted();
+        s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
+        s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
         s
     }
@@ -342,6 +388,7 @@ impl Pipeline {
         self.flush_tcp(end, out);
         self.tcp.expire(end);
         self.encrypted.expire(end);
+        self.dnscrypt.expire(end);
         self.judge.tracker.finish();
         self.judge.flush_notices(out);
     }
@@ -357,6 +404,7 @@ impl Pipeline {
                 self.defrag.expire(now);
                 self.tcp.expire(now);
                 self.encrypted.expire(now);
+                self.dnscrypt.expire(now);
                 self.judge.tracker.expire(now);
             }
         }
@@ -366,6 +414,7 @@ impl Pipeline {
     /// them at the end of input), on the current frame.
     fn flush_tcp(&mut self, now: Ts, out: &mut Vec<Judged>) {
         let judge = &mut self.judge;
+        let dnscrypt = &mut self.dnscrypt;
         let frame = self.last_frame;
         self.tcp.flush_stale(now, &mut |key, ts, item| {
             let (StreamItem::Message(msg), Some(transport)) =
@@ -376,7 +425,7 @@ impl Pipeline {
             let o = Origin { ts, frame, iface: key.iface, encap: None };
             let path =
                 Path { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, proto: L4::Tcp };
-            judge.message(o, path, transport, msg, out);
+            judge.stream_message(dnscrypt, o, path, transport, msg, out);
         });
     }
 
@@ -451,15 +500,21 @@ impl Pipeline {
     }
 
     fn udp(&mut self, o: Origin, src: IpAddr, dst: IpAddr, data: &[u8], out: &mut Vec<Judged>) -> FrameClass {
-        let Some((sport, dport, payload)) = udp_header(data) else {
+        let Some((sport, dport, payload)) = ip::udp_header(data) else {
             return FrameClass::Undecodable;
         };
         let path = Path { src, sport, dst, dport, proto: L4::Udp };
+        // DNSCrypt first, on any port: a DNSCrypt resolver on 5353 is not malformed mDNS.
+        if self.dnscrypt.may_be(payload) {
+            if let Some(class) = self.dnscrypt(o, path, payload, out) {
+                return class;
+            }
+        }
         if let Some(transport) = Transport::from_ports(sport, dport) {
             return self.judge.message(o, path, transport, payload, out);
         }
         if (sport == TEREDO_PORT || dport == TEREDO_PORT) && o.encap.is_none() {
-            return self.inner_ipv6(o, Encap::Teredo, teredo_payload(payload), out);
+            return self.inner_ipv6(o, Encap::Teredo, ip::teredo_payload(payload), out);
         }
         self.encrypted(o, path, payload, out)
     }
@@ -473,6 +528,13 @@ impl Pipeline {
         };
         let path = Path { src, sport: hdr.source_port(), dst, dport: hdr.destination_port(), proto: L4::Tcp };
         let Some(transport) = Transport::from_ports(path.sport, path.dport) else {
+            // DNSCrypt over TCP: each packet after a 2-byte length.
+            let after_length = payload.get(2..).unwrap_or_default();
+            if self.dnscrypt.may_be(after_length) {
+                if let Some(class) = self.dnscrypt(o, path, after_length, out) {
+                    return class;
+                }
+            }
             return self.encrypted(o, path, payload, out);
         };
         let seg = Segment {
@@ -485,11 +547,12 @@ impl Pipeline {
         };
         let key = FlowKey { iface: o.iface, src, sport: path.sport, dst, dport: path.dport };
         let judge = &mut self.judge;
+        let dnscrypt = &mut self.dnscrypt;
         let mut class = FrameClass::Dns;
         let mut saw_message = false;
         self.tcp.segment(o.ts, key, &seg, &mut |item| match item {
             StreamItem::Message(msg) => {
-                let c = judge.message(o, path, transport, msg, out);
+                let c = judge.stream_message(dnscrypt, o, path, transport, msg, out);
                 // A segment is DNS if any message in it decoded.
                 if !saw_message || c == FrameClass::Dns {
                     class = c;
@@ -501,55 +564,21 @@ impl Pipeline {
         class
     }
 
+    /// TLS on any TCP port and QUIC on any UDP port that is not plaintext DNS.
     fn encrypted(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> FrameClass {
-        if ![853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport) {
-            return FrameClass::Other;
+        if !self.encrypted.may_be(p.proto, p.sport, p.dport, payload) {
+            return FrameClass::Other; // most traffic that is not DNS, before building a key
         }
         let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
-        match self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers) {
-            Seen::NotDns => FrameClass::Other,
-            Seen::Known => FrameClass::Encrypted,
-            Seen::New(found) => {
-                // The flow's event names the client as src and the server as dst.
-                let server_is_src = [853, 443].contains(&p.sport) && ![853, 443].contains(&p.dport);
-                let path = if server_is_src {
-                    Path { src: p.dst, sport: p.dport, dst: p.src, dport: p.sport, proto: p.proto }
-                } else {
-                    p
-                };
-                let mut wire = self.judge.wire(o, path, found.transport, path.dst);
-                wire.provider = found.provider.or(wire.provider);
-                self.judge.flow(o, wire, found.sni, out);
-                FrameClass::Encrypted
-            }
-        }
+        let seen = self.encrypted.observe(o.ts, key, p.proto, payload, &self.judge.resolvers);
+        self.judge.flow_seen(o, p, seen, out)
     }
-}
 
-/// Ports and payload of a UDP datagram. The payload is cut to the UDP length when the header
-/// claims less than is present; when it claims more (a cut or forged length), what is present
-/// is used, as tshark does.
-fn udp_header(data: &[u8]) -> Option<(u16, u16, &[u8])> {
-    let hdr = etherparse::UdpHeaderSlice::from_slice(data).ok()?;
-    let len = hdr.length() as usize;
-    if len < 8 && len != 0 {
-        return None;
+    /// DNSCrypt's certificate exchange or encrypted packets, on any port; `None` when the
+    /// payload is not DNSCrypt.
+    fn dnscrypt(&mut self, o: Origin, p: Path, payload: &[u8], out: &mut Vec<Judged>) -> Option<FrameClass> {
+        let key = FlowKey { iface: o.iface, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport };
+        let seen = self.dnscrypt.observe(o.ts, &key, p.proto, payload)?;
+        Some(self.judge.flow_seen(o, p, seen, out))
     }
-    let end = if len == 0 { data.len() } else { len.min(data.len()) };
-    Some((hdr.source_port(), hdr.destination_port(), &data[8..end]))
-}
-
-/// Teredo may put an authentication or origin-indication header before the IPv6 packet
-/// (RFC 4380 5.1.1): skip them.
-fn teredo_payload(mut p: &[u8]) -> &[u8] {
-    // Authentication: 0x0001, id-len, auth-len, id, auth, nonce (8), confirmation (1).
-    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
-        let skip = 4 + p[2] as usize + p[3] as usize + 9;
-        p = p.get(skip..).unwrap_or(&[]);
-    }
-    // Origin indication: 0x0000, port (2), address (4).
-    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
-        p = &p[8..];
-    }
-    p
 }

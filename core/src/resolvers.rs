@@ -229,6 +229,22 @@ mod tests {
     }
 
     #[test]
+    fn dnscrypt_project_entries_are_bundled_after_the_hand_checked_ones() {
+        // From the DNSCrypt project's public-resolvers.md (tools/resolvers/build.py): the
+        // section name is the provider, unless the hand-checked list names its server.
+        let db = ResolverDb::builtin();
+        assert_eq!(
+            db.doh_host("zrh01.dnscry.pt").and_then(|m| m.provider),
+            Some("dnscry.pt-doh-zurich-ipv4")
+        );
+        assert_eq!(db.provider(&ip("217.169.20.22")), Some("Andrews & Arnold"));
+        assert!(db.doh_host("130.59.31.248").is_none(), "an address is no server name");
+        // The hand-checked names win where both lists have an entry.
+        assert_eq!(db.provider(&ip("9.9.9.9")), Some("Quad9"));
+        assert!(BUILTIN.contains("public-resolvers.md, commit "), "the header names the revision");
+    }
+
+    #[test]
     fn required_doh_hosts_are_bundled() {
         let db = ResolverDb::builtin();
         let want = [

@@ -109,6 +109,8 @@ pub struct Stats {
     pub pairs: PairStats,
     /// Encrypted-DNS flow records dropped to keep that table within its cap.
     pub encrypted_flows_evicted: u64,
+    /// QUIC connections whose ClientHello could not be read whole (decided without a name).
+    pub quic_given_up: u64,
 }
 
 impl Stats {
@@ -163,6 +165,7 @@ impl Stats {
             tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
             pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
             encrypted_flows_evicted,
+            quic_given_up,
         } = other;
         self.frames += frames;
         self.bytes += bytes;
@@ -196,6 +199,7 @@ impl Stats {
         p.evicted += evicted;
         p.silent_multicast += silent_multicast;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
+        self.quic_given_up += quic_given_up;
     }
 }
 

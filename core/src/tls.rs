@@ -1,20 +1,24 @@
-//! Encrypted DNS: DoT (TCP 853), DoQ (UDP 853) and DoH (TLS ClientHello SNI on 443 matched
-//! against the DoH list, or a well-known DoH address when no SNI is visible). One detection per
-//! flow; ordinary HTTPS is never called DNS.
+//! Encrypted DNS: DoT, DoQ and DoH, told by the TLS ClientHello (server name and ALPN) on TCP
+//! and in QUIC Initial packets, or by port and well-known address when no hello is seen. One
+//! detection per flow; ordinary HTTPS and HTTP/3 are never called DNS.
 //!
 //! A connection is decided once, on the first packet that carries data:
-//! - TCP 853 is DoT and UDP 853 is DoQ, whatever they carry (the ClientHello's server name is
-//!   reported when it is in the first segment or the two first segments).
-//! - TCP 443: the client's first data is parsed as a TLS ClientHello (with tls-parser). A server
-//!   name in the DoH list makes the flow DoH; any other server name makes it ordinary HTTPS for
-//!   good. When no name is visible (no SNI, Encrypted Client Hello, a resumed or mid-flow
-//!   start, or the server speaking first in the capture), the flow is DoH only if the server is
-//!   a well-known DoH resolver address.
-//! - UDP 443 (QUIC, whose ClientHello is encrypted): DoH only to a well-known DoH address.
+//! - TCP, any port: the client's first data is parsed as a TLS ClientHello (with tls-parser).
+//!   ALPN `dot` or port 853 makes the flow DoT; a server name in the DoH list makes it DoH; any
+//!   other server name makes it ordinary TLS for good. When no name is visible (no SNI,
+//!   Encrypted Client Hello, a resumed or mid-flow start, or the server speaking first in the
+//!   capture), a flow on 853 is DoT, and one on 443 is DoH only if the server is a well-known
+//!   DoH resolver address.
+//! - UDP, any port: a client's QUIC Initial packets are decrypted (`quic`) and their CRYPTO
+//!   frames reassembled into the ClientHello. ALPN `doq` (or a draft `doq-iNN`) or port 853 is
+//!   DoQ; a server name in the DoH list with ALPN `h3` (or `h3-NN`, or none) is DoH over
+//!   HTTP/3; anything else is not DNS, and is remembered as such. Without a readable hello
+//!   (short-header packets only), UDP 853 is DoQ and UDP 443 is DoH to a well-known address.
 //!
-//! A ClientHello that spans two segments is held (at most one TLS record, and a bounded total
-//! over all flows) until the rest arrives. The table is capped; flows expire after an idle
-//! time in trace time.
+//! A ClientHello that spans several segments or packets is held (at most one TLS record or
+//! handshake message, and a bounded total over all flows) until the rest arrives. The table is
+//! capped; flows expire after an idle time in trace time. Flows on ports other than 443 and
+//! 853 are remembered only once they are found to be DNS, or while their hello is incomplete.
 
 use std::collections::VecDeque;
 
@@ -25,6 +29,7 @@ use tls_parser::{SNIType, TlsExtension, TlsMessage, TlsMessageHandshake};
 
 use super::event::{Transport, L4};
 use super::frame::Ts;
+use super::quic;
 use super::resolvers::ResolverDb;
 use super::tcp::FlowKey;
 use super::topology::IfaceId;
@@ -32,6 +37,8 @@ use super::topology::IfaceId;
 /// An encrypted-DNS flow, reported once, on the packet that made it recognisable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptedDns {
+    /// The client's address and port (the flow's event names it as the source).
+    pub client: (IpAddr, u16),
     pub transport: Transport,
     pub sni: Option<Box<str>>,
     pub provider: Option<&'static str>,
@@ -61,6 +68,49 @@ const MAX_SNI_LEN: usize = 255;
 /// TLS extension type of Encrypted Client Hello (draft-ietf-tls-esni).
 const EXT_ECH: u16 = 0xfe0d;
 
+/// Application protocols a ClientHello offers (ALPN, RFC 7301), as far as DNS is concerned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Alpn {
+    /// `dot` (RFC 7858, as registered by IANA).
+    pub dot: bool,
+    /// `doq`, or a draft `doq-i00` to `doq-i11` (RFC 9250).
+    pub doq: bool,
+    /// `h3`, or a draft `h3-NN` (HTTP/3).
+    pub h3: bool,
+    /// Anything else (`h2`, `http/1.1`, ...).
+    pub other: bool,
+}
+
+impl Alpn {
+    fn add(&mut self, proto: &[u8]) {
+        let draft = |p: &[u8], prefix: &[u8]| {
+            p.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+        };
+        match proto {
+            b"dot" => self.dot = true,
+            b"doq" => self.doq = true,
+            b"h3" => self.h3 = true,
+            p if draft(p, b"doq-i") => self.doq = true,
+            p if draft(p, b"h3-") => self.h3 = true,
+            _ => self.other = true,
+        }
+    }
+
+    /// Whether the client offered no protocol at all.
+    pub fn is_empty(self) -> bool {
+        self == Alpn::default()
+    }
+}
+
+/// What a ClientHello says: its server name, whether Encrypted Client Hello hides the real one,
+/// and the protocols it offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelloInfo {
+    pub sni: Option<Box<str>>,
+    pub ech: bool,
+    pub alpn: Alpn,
+}
+
 /// One connection, whichever direction a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct ConnKey {
@@ -76,8 +126,21 @@ enum State {
     Undecided,
     /// The first part of a ClientHello, waiting for the rest.
     Waiting(Vec<u8>),
+    /// A QUIC connection whose ClientHello is not whole yet.
+    Quic(Box<QuicHello>),
     Reported,
     NotDns,
+}
+
+impl State {
+    /// Bytes of a partial ClientHello this state holds (counted in `waiting_bytes`).
+    fn held(&self) -> usize {
+        match self {
+            State::Waiting(buf) => buf.len(),
+            State::Quic(q) => q.crypto.held(),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -90,8 +153,8 @@ struct Flow {
 /// What the client's first data says.
 #[derive(Debug, PartialEq, Eq)]
 enum Hello {
-    /// A ClientHello: its server name, and whether Encrypted Client Hello hides the real one.
-    Found { sni: Option<Box<str>>, ech: bool },
+    /// A ClientHello.
+    Found(HelloInfo),
     /// The start of a TLS handshake record; the rest is in a later segment.
     Incomplete,
     /// Not a ClientHello.
@@ -108,6 +171,13 @@ pub struct EncryptedFlows {
     next_generation: u64,
     waiting_bytes: usize,
     evicted: u64,
+    /// QUIC connections whose ClientHello could not be reassembled.
+    quic_given_up: u64,
+    /// Flows whose server port is neither 443 nor 853: while there are none, packets between
+    /// other ports are not looked up.
+    unwatched: usize,
+    /// Decrypted QUIC packets (one buffer, reused).
+    scratch: Vec<u8>,
 }
 
 impl EncryptedFlows {
@@ -115,26 +185,34 @@ impl EncryptedFlows {
         EncryptedFlows { max_flows: max_flows.max(1), ..EncryptedFlows::default() }
     }
 
-    /// Looks at one TCP or UDP packet to or from port 853 or 443.
+    /// A first look that costs a few compares: false when `observe` would surely say
+    /// `NotDns` without remembering anything (no flow on another port than 443 or 853 is
+    /// known, neither port is one of those, and the payload cannot start a TLS or QUIC hello).
+    #[inline(always)]
+    pub fn may_be(&self, l4: L4, sport: u16, dport: u16, payload: &[u8]) -> bool {
+        let hello = match l4 {
+            L4::Udp => payload.len() >= quic::MIN_CLIENT_DATAGRAM && payload[0] & 0x80 != 0,
+            L4::Tcp => matches!(payload, [0x16, 3, ..]),
+        };
+        hello || self.unwatched != 0 || watched(sport) || watched(dport)
+    }
+
+    /// Looks at one TCP or UDP packet that is not plaintext DNS, on any port.
     pub fn observe(&mut self, ts: Ts, key: FlowKey, l4: L4, payload: &[u8], db: &ResolverDb) -> Seen {
-        let Some((conn, from_client)) = conn_key(&key, l4) else { return Seen::NotDns };
-        if l4 == L4::Udp && !self.flows.contains_key(&conn) {
-            // UDP is decided by port and address alone; only reported flows are remembered.
-            let found = decide_without_name(&conn, db);
-            if found.is_some() {
-                self.insert(ts, conn, State::Reported);
-            }
-            return found.map_or(Seen::NotDns, Seen::New);
-        }
-        if !self.flows.contains_key(&conn) {
-            self.insert(ts, conn, State::Undecided);
-        }
+        let (conn, from_client) = match self.known(&key, l4) {
+            Some(found) => found,
+            None => match self.first_sight(ts, &key, l4, payload, db) {
+                Ok(found) => found,
+                Err(seen) => return seen,
+            },
+        };
         let Some(flow) = self.flows.get_mut(&conn) else { return Seen::NotDns };
         flow.last_seen = ts;
         let state = std::mem::replace(&mut flow.state, State::Undecided);
         let (next, seen) = match state {
             State::Reported => (State::Reported, Seen::Known),
             State::NotDns => (State::NotDns, Seen::NotDns),
+            State::Quic(q) => self.continue_quic(q, &conn, from_client, payload, db),
             _ if payload.is_empty() => (state, Seen::NotDns),
             State::Waiting(buf) if from_client => self.continue_hello(buf, &conn, payload, db),
             State::Undecided if from_client => self.first_data(&conn, payload, db),
@@ -144,21 +222,78 @@ impl EncryptedFlows {
                 settle(decide_without_name(&conn, db))
             }
         };
-        if let Some(flow) = self.flows.get_mut(&conn) {
+        if matches!(next, State::NotDns) && conn.l4 == L4::Tcp && !watched(conn.server.1) {
+            // Ordinary TLS on another port: nothing to remember.
+            if self.flows.remove(&conn).is_some() {
+                self.unwatched -= 1;
+            }
+        } else if let Some(flow) = self.flows.get_mut(&conn) {
             flow.state = next;
         }
         seen
     }
 
+    /// The flow a packet belongs to, in either direction, and whether it comes from the client.
+    fn known(&self, key: &FlowKey, l4: L4) -> Option<(ConnKey, bool)> {
+        if self.flows.is_empty() || (self.unwatched == 0 && !watched(key.sport) && !watched(key.dport)) {
+            return None;
+        }
+        let fwd =
+            ConnKey { iface: key.iface, l4, client: (key.src, key.sport), server: (key.dst, key.dport) };
+        if self.flows.contains_key(&fwd) {
+            return Some((fwd, true));
+        }
+        let rev = ConnKey { client: fwd.server, server: fwd.client, ..fwd };
+        self.flows.contains_key(&rev).then_some((rev, false))
+    }
+
+    /// A packet of a connection not in the table: the flow to go on with, or the answer when
+    /// nothing (more) is to be done with it.
+    fn first_sight(
+        &mut self,
+        ts: Ts,
+        key: &FlowKey,
+        l4: L4,
+        payload: &[u8],
+        db: &ResolverDb,
+    ) -> Result<(ConnKey, bool), Seen> {
+        let fwd =
+            ConnKey { iface: key.iface, l4, client: (key.src, key.sport), server: (key.dst, key.dport) };
+        if l4 == L4::Udp {
+            if payload.len() >= quic::MIN_CLIENT_DATAGRAM && quic::is_long_header(payload) {
+                if let Some(seen) = self.first_quic(ts, fwd, payload, db) {
+                    return Err(seen);
+                }
+            }
+            // UDP without a readable hello is decided by port and address alone; only
+            // reported flows are remembered.
+            let Some((conn, _)) = conn_key(key, l4) else { return Err(Seen::NotDns) };
+            let found = decide_without_name(&conn, db);
+            if found.is_some() {
+                self.insert(ts, conn, State::Reported);
+            }
+            return Err(found.map_or(Seen::NotDns, Seen::New));
+        }
+        if let Some(found) = conn_key(key, l4) {
+            self.insert(ts, found.0, State::Undecided);
+            return Ok(found);
+        }
+        // Another port: only a ClientHello (record type 22, handshake type 1) is worth a look.
+        if matches!(payload, [0x16, 3, _, _, _, 1, ..]) {
+            self.insert(ts, fwd, State::Undecided);
+            return Ok((fwd, true));
+        }
+        Err(Seen::NotDns)
+    }
+
     /// Forgets flows idle longer than the timeout at trace time `now`.
     pub fn expire(&mut self, now: Ts) {
-        let waiting = &mut self.waiting_bytes;
-        self.flows.retain(|_, f| {
+        let (waiting, unwatched) = (&mut self.waiting_bytes, &mut self.unwatched);
+        self.flows.retain(|k, f| {
             let keep = now.since(f.last_seen) < IDLE_TIMEOUT_NS;
             if !keep {
-                if let State::Waiting(buf) = &f.state {
-                    *waiting = waiting.saturating_sub(buf.len());
-                }
+                *waiting = waiting.saturating_sub(f.state.held());
+                *unwatched -= usize::from(!watched(k.server.1));
             }
             keep
         });
@@ -187,7 +322,9 @@ impl EncryptedFlows {
         while self.flows.len() >= self.max_flows && self.evict_oldest() {}
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.flows.insert(conn, Flow { state, last_seen: ts, generation });
+        if self.flows.insert(conn, Flow { state, last_seen: ts, generation }).is_none() {
+            self.unwatched += usize::from(!watched(conn.server.1));
+        }
         self.order.push_back((conn, generation));
     }
 
@@ -204,6 +341,7 @@ impl EncryptedFlows {
                 }
                 if let Some(f) = self.flows.remove(&key) {
                     self.release(&f.state);
+                    self.unwatched -= usize::from(!watched(key.server.1));
                     self.evicted += 1;
                     return true;
                 }
@@ -213,15 +351,19 @@ impl EncryptedFlows {
     }
 
     fn release(&mut self, state: &State) {
-        if let State::Waiting(buf) = state {
-            self.waiting_bytes = self.waiting_bytes.saturating_sub(buf.len());
-        }
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(state.held());
+    }
+
+    /// QUIC connections given up before their ClientHello was whole (too many packets, too
+    /// scattered, the rest never seen).
+    pub fn quic_given_up(&self) -> u64 {
+        self.quic_given_up
     }
 
     /// The client's first data: a ClientHello decides by name; half of one waits.
     fn first_data(&mut self, conn: &ConnKey, payload: &[u8], db: &ResolverDb) -> (State, Seen) {
         match parse_client_hello(payload) {
-            Hello::Found { sni, ech } => settle(decide_with_name(conn, sni, ech, db)),
+            Hello::Found(info) => settle(decide_with_name(conn, info, db)),
             Hello::Incomplete if self.waiting_bytes + payload.len() <= MAX_WAITING_BYTES => {
                 self.waiting_bytes += payload.len();
                 (State::Waiting(payload.to_vec()), Seen::NotDns)
@@ -252,9 +394,9 @@ impl EncryptedFlows {
             Hello::Incomplete if self.waiting_bytes <= MAX_WAITING_BYTES => {
                 (State::Waiting(buf), Seen::NotDns)
             }
-            Hello::Found { sni, ech } => {
+            Hello::Found(info) => {
                 self.release(&State::Waiting(buf));
-                settle(decide_with_name(conn, sni, ech, db))
+                settle(decide_with_name(conn, info, db))
             }
             _ => {
                 self.release(&State::Waiting(buf));
@@ -266,7 +408,6 @@ impl EncryptedFlows {
 
 /// The connection a packet belongs to, and whether it goes from the client to the server.
 fn conn_key(key: &FlowKey, l4: L4) -> Option<(ConnKey, bool)> {
-    let watched = |p: u16| p == DOT_PORT || p == HTTPS_PORT;
     let from_client = if watched(key.dport) {
         true
     } else if watched(key.sport) {
@@ -282,6 +423,11 @@ fn conn_key(key: &FlowKey, l4: L4) -> Option<(ConnKey, bool)> {
     Some((ConnKey { iface: key.iface, l4, client, server }, from_client))
 }
 
+/// The ports whose flows are decided by port and address when no hello is read.
+fn watched(port: u16) -> bool {
+    port == DOT_PORT || port == HTTPS_PORT
+}
+
 /// The state and answer for a decision.
 fn settle(found: Option<EncryptedDns>) -> (State, Seen) {
     match found {
@@ -291,19 +437,21 @@ fn settle(found: Option<EncryptedDns>) -> (State, Seen) {
 }
 
 /// A flow whose ClientHello was read.
-fn decide_with_name(
-    conn: &ConnKey,
-    sni: Option<Box<str>>,
-    ech: bool,
-    db: &ResolverDb,
-) -> Option<EncryptedDns> {
+fn decide_with_name(conn: &ConnKey, info: HelloInfo, db: &ResolverDb) -> Option<EncryptedDns> {
+    let HelloInfo { sni, ech, alpn } = info;
     let by_name = sni.as_deref().and_then(|s| db.doh_host(s));
     let provider = by_name.and_then(|m| m.provider).or_else(|| db.provider(&conn.server.0));
-    if conn.server.1 == DOT_PORT {
-        return Some(EncryptedDns { transport: Transport::Dot, sni, provider });
-    }
-    if by_name.is_some() {
-        return Some(EncryptedDns { transport: Transport::Doh, sni, provider });
+    let dot_port = conn.server.1 == DOT_PORT;
+    let transport = match conn.l4 {
+        L4::Tcp if alpn.dot || dot_port => Some(Transport::Dot),
+        L4::Udp if alpn.doq || dot_port => Some(Transport::Doq),
+        L4::Tcp if by_name.is_some() => Some(Transport::Doh),
+        // DoH over HTTP/3 (a client that offers no protocol at all is given the benefit).
+        L4::Udp if by_name.is_some() && (alpn.h3 || alpn.is_empty()) => Some(Transport::Doh),
+        _ => None,
+    };
+    if let Some(transport) = transport {
+        return Some(EncryptedDns { client: conn.client, transport, sni, provider });
     }
     if sni.is_none() || ech {
         // The name is hidden: only the address can tell.
@@ -318,10 +466,10 @@ fn decide_without_name(conn: &ConnKey, db: &ResolverDb) -> Option<EncryptedDns> 
     let transport = match (conn.server.1, conn.l4) {
         (DOT_PORT, L4::Tcp) => Transport::Dot,
         (DOT_PORT, L4::Udp) => Transport::Doq,
-        _ if db.is_encrypted_dns_addr(&conn.server.0) => Transport::Doh,
+        (HTTPS_PORT, _) if db.is_encrypted_dns_addr(&conn.server.0) => Transport::Doh,
         _ => return None,
     };
-    Some(EncryptedDns { transport, sni: None, provider })
+    Some(EncryptedDns { client: conn.client, transport, sni: None, provider })
 }
 
 /// Reads a TLS ClientHello at the start of `data` (one record).
@@ -345,32 +493,42 @@ fn parse_client_hello(data: &[u8]) -> Hello {
     let Ok((_, plain)) = tls_parser::parse_tls_plaintext(record) else { return Hello::Other };
     for msg in &plain.msg {
         if let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = msg {
-            return hello_names(ch.ext.unwrap_or(&[]));
+            return Hello::Found(hello_info(ch.ext.unwrap_or(&[])));
         }
     }
     Hello::Other
 }
 
-/// The server name and ECH presence in a ClientHello's extensions.
-fn hello_names(ext: &[u8]) -> Hello {
-    let (mut sni, mut ech) = (None, false);
-    let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext) else {
-        return Hello::Found { sni, ech };
-    };
+/// Reads the body of a ClientHello handshake message (after its 4-byte header), as QUIC
+/// carries it in CRYPTO frames; `None` when it is not one.
+pub fn client_hello_info(body: &[u8]) -> Option<HelloInfo> {
+    let (_, ch) = tls_parser::parse_tls_handshake_client_hello(body).ok()?;
+    Some(hello_info(ch.ext.unwrap_or(&[])))
+}
+
+/// The server name, ECH presence and ALPN in a ClientHello's extensions.
+fn hello_info(ext: &[u8]) -> HelloInfo {
+    let mut info = HelloInfo::default();
+    let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext) else { return info };
     for e in &exts {
         match e {
             TlsExtension::SNI(names) => {
                 let host = names.iter().find(|(t, _)| *t == SNIType::HostName).map(|(_, n)| *n);
-                sni = host
+                info.sni = host
                     .filter(|n| !n.is_empty() && n.len() <= MAX_SNI_LEN)
                     .map(|n| String::from_utf8_lossy(n).into());
             }
-            TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => ech = true,
+            TlsExtension::ALPN(protos) => protos.iter().for_each(|p| info.alpn.add(p)),
+            TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => info.ech = true,
             _ => {}
         }
     }
-    Hello::Found { sni, ech }
+    info
 }
+
+#[path = "tls_quic.rs"]
+mod quic_flows;
+use quic_flows::QuicHello;
 
 #[cfg(test)]
 #[path = "tls_tests.rs"]

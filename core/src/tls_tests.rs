@@ -3,6 +3,7 @@
 use super::*;
 
 const CLIENT: [u8; 4] = [192, 0, 2, 10];
+const CLIENT_END: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10)), 50_000);
 
 fn key(server: &str, dport: u16) -> FlowKey {
     FlowKey {
@@ -23,13 +24,7 @@ fn from_server(k: FlowKey) -> FlowKey {
 fn client_hello(sni: Option<&str>, ech: bool, pad: usize) -> Vec<u8> {
     let mut ext = Vec::new();
     if let Some(name) = sni {
-        let n = name.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(n.len() as u16).to_be_bytes());
-        ext.extend_from_slice(n);
+        ext.extend_from_slice(&crate::quic::tests::sni_extension(name));
     }
     if ech {
         ext.extend_from_slice(&[0xfe, 0x0d, 0, 4, 0, 1, 2, 3]);
@@ -88,7 +83,12 @@ fn dot_is_reported_once_with_its_server_name() {
     let f = new_flow(t.tcp(k, &client_hello(Some("dns.google"), false, 0)));
     assert_eq!(
         f,
-        EncryptedDns { transport: Transport::Dot, sni: Some("dns.google".into()), provider: Some("Google") }
+        EncryptedDns {
+            client: CLIENT_END,
+            transport: Transport::Dot,
+            sni: Some("dns.google".into()),
+            provider: Some("Google")
+        }
     );
     assert_eq!(t.tcp(from_server(k), &[0x16, 3, 3, 0, 10]), Seen::Known);
     assert_eq!(t.tcp(k, &[0x17, 3, 3, 0, 1, 0]), Seen::Known);
@@ -100,7 +100,7 @@ fn dot_seen_mid_flow_is_reported_without_a_name() {
     let mut t = T::new();
     let k = key("192.0.2.53", 853);
     let f = new_flow(t.tcp(from_server(k), &[0x17, 3, 3, 0, 2, 1, 2]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Dot, sni: None, provider: None });
+    assert_eq!(f, EncryptedDns { client: CLIENT_END, transport: Transport::Dot, sni: None, provider: None });
     assert_eq!(t.tcp(k, &[0x17, 3, 3, 0, 2, 1, 2]), Seen::Known);
 }
 
@@ -109,7 +109,10 @@ fn doq_on_udp_853() {
     let mut t = T::new();
     let k = key("94.140.14.14", 853);
     let f = new_flow(t.udp(k, &[0xc0, 0, 0, 0, 1]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doq, sni: None, provider: Some("AdGuard") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doq, sni: None, provider: Some("AdGuard") }
+    );
     assert_eq!(t.udp(from_server(k), &[0x40, 1]), Seen::Known);
 }
 
@@ -122,6 +125,7 @@ fn doh_by_server_name_suffix() {
     assert_eq!(
         f,
         EncryptedDns {
+            client: CLIENT_END,
             transport: Transport::Doh,
             sni: Some("mozilla.cloudflare-dns.com".into()),
             provider: Some("Cloudflare")
@@ -156,7 +160,15 @@ fn no_name_falls_back_to_the_address() {
     let mut t = T::new();
     let doh = key("2606:4700:4700::1111", 443);
     let f = new_flow(t.tcp(doh, &client_hello(None, false, 0)));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Cloudflare") });
+    assert_eq!(
+        f,
+        EncryptedDns {
+            client: CLIENT_END,
+            transport: Transport::Doh,
+            sni: None,
+            provider: Some("Cloudflare")
+        }
+    );
     let plain = key("203.0.113.5", 443);
     assert_eq!(t.tcp(plain, &client_hello(None, false, 0)), Seen::NotDns);
 }
@@ -177,7 +189,10 @@ fn mid_flow_https_uses_the_address() {
     let mut t = T::new();
     let k = key("8.8.4.4", 443);
     let f = new_flow(t.tcp(k, &[0x17, 3, 3, 0, 3, 1, 2, 3]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Google") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doh, sni: None, provider: Some("Google") }
+    );
     let other = key("203.0.113.9", 443);
     assert_eq!(t.tcp(from_server(other), &[0x17, 3, 3, 0, 1, 1]), Seen::NotDns);
 }
@@ -187,7 +202,10 @@ fn quic_on_443_by_address_only() {
     let mut t = T::new();
     let k = key("9.9.9.9", 443);
     let f = new_flow(t.udp(k, &[0xc3, 0, 0, 0, 1, 8]));
-    assert_eq!(f, EncryptedDns { transport: Transport::Doh, sni: None, provider: Some("Quad9") });
+    assert_eq!(
+        f,
+        EncryptedDns { client: CLIENT_END, transport: Transport::Doh, sni: None, provider: Some("Quad9") }
+    );
     assert_eq!(t.udp(from_server(k), &[0x40]), Seen::Known);
     let before = t.flows.flow_count();
     assert_eq!(t.udp(key("203.0.113.10", 443), &[0xc3, 0, 0, 0, 1]), Seen::NotDns);
@@ -210,6 +228,7 @@ fn client_hello_over_two_segments() {
     assert_eq!(
         f,
         EncryptedDns {
+            client: CLIENT_END,
             transport: Transport::Doh,
             sni: Some("doh.mullvad.net".into()),
             provider: Some("Mullvad")
@@ -277,10 +296,50 @@ fn eviction_spares_reported_flows() {
 }
 
 #[test]
-fn other_ports_are_not_looked_at() {
+fn doh_and_dot_on_any_tcp_port() {
     let mut t = T::new();
-    assert_eq!(t.tcp(key("8.8.8.8", 8443), &client_hello(Some("dns.google"), false, 0)), Seen::NotDns);
-    assert_eq!(t.flows.flow_count(), 0);
+    let doh = new_flow(t.tcp(key("203.0.113.5", 8443), &client_hello(Some("dns.google"), false, 0)));
+    assert_eq!(
+        (doh.transport, doh.sni.as_deref(), doh.provider),
+        (Transport::Doh, Some("dns.google"), Some("Google"))
+    );
+    assert_eq!(t.tcp(from_server(key("203.0.113.5", 8443)), b"\x17\x03\x03\x00\x01x"), Seen::Known);
+    // ALPN "dot" on another port, to a name in no list.
+    let hello = client_hello_alpn(Some("resolver.example"), &["dot"]);
+    let dot = new_flow(t.tcp(key("203.0.113.6", 10853), &hello));
+    assert_eq!((dot.transport, dot.sni.as_deref()), (Transport::Dot, Some("resolver.example")));
+    // Ordinary TLS on another port is not remembered; neither is data that is no hello.
+    let before = t.flows.flow_count();
+    assert_eq!(
+        t.tcp(key("203.0.113.7", 8443), &client_hello_alpn(Some("www.example"), &["h2"])),
+        Seen::NotDns
+    );
+    assert_eq!(t.tcp(key("203.0.113.7", 8080), b"GET / HTTP/1.1\r\n\r\n"), Seen::NotDns);
+    assert_eq!(t.tcp(key("1.1.1.1", 8443), &client_hello(None, false, 0)), Seen::NotDns, "no name, not 443");
+    assert_eq!(t.flows.flow_count(), before);
+}
+
+#[test]
+fn alpn_is_read_with_drafts() {
+    let mut a = Alpn::default();
+    for p in ["h2", "doq-i11", "h3-29", "doq-ix", "h3-"] {
+        a.add(p.as_bytes());
+    }
+    assert_eq!(a, Alpn { dot: false, doq: true, h3: true, other: true });
+    assert!(Alpn::default().is_empty());
+    let Hello::Found(info) = parse_client_hello(&client_hello_alpn(Some("a.example"), &["dot", "h2"])) else {
+        panic!("a hello")
+    };
+    assert!(info.alpn.dot && info.alpn.other && !info.alpn.doq);
+}
+
+/// A ClientHello record offering ALPN protocols.
+fn client_hello_alpn(sni: Option<&str>, alpn: &[&str]) -> Vec<u8> {
+    let hs = crate::quic::tests::hello_message(sni, alpn, 0);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
 }
 
 #[test]
@@ -295,7 +354,8 @@ fn hello_parser_cases() {
     server[5] = 2;
     assert_eq!(parse_client_hello(&server), Hello::Other);
     let hello = client_hello(Some("x.example"), false, 0);
-    assert_eq!(parse_client_hello(&hello), Hello::Found { sni: Some("x.example".into()), ech: false });
+    let found = HelloInfo { sni: Some("x.example".into()), ..HelloInfo::default() };
+    assert_eq!(parse_client_hello(&hello), Hello::Found(found));
     assert_eq!(parse_client_hello(&hello[..hello.len() - 1]), Hello::Incomplete);
 }
 
@@ -323,12 +383,19 @@ fn random_payloads_do_not_panic() {
             }
         }
         data.truncate((r >> 30) as usize % (data.len() + 1));
-        let mut k =
-            key(if r & 2 == 0 { "1.1.1.1" } else { "203.0.113.1" }, [443, 853][(r >> 2) as usize & 1]);
+        let mut k = key(
+            if r & 2 == 0 { "1.1.1.1" } else { "203.0.113.1" },
+            [443, 853, 4433, 8443][(r >> 2) as usize & 3],
+        );
         k.sport = (r >> 40) as u16 % 50;
         let k = if r & 8 == 0 { k } else { from_server(k) };
         let _ = if r & 16 == 0 { t.tcp(k, &data) } else { t.udp(k, &data) };
         assert!(t.flows.flow_count() <= 64);
         assert!(t.flows.waiting_bytes() <= MAX_WAITING_BYTES);
+        let unwatched = t.flows.flows.keys().filter(|k| !watched(k.server.1)).count();
+        assert_eq!(t.flows.unwatched, unwatched);
+        if r % 997 == 0 {
+            t.flows.expire(Ts(2_000_000_000_000));
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -94,6 +94,8 @@ pub struct ServiceConfig {
 pub struct MonitorConfig {
     pub capture: CaptureConfig,
     pub output: MonitorOutput,
+    /// `--report FILE.html`, written when the monitor stops.
+    pub report: Option<PathBuf>,
     pub service: ServiceConfig,
 }
 
@@ -123,7 +125,8 @@ impl MonitorConfig {
             None => None,
         };
         let service = ServiceConfig { metrics: args.metrics, on_leak };
-        Ok(MonitorConfig { capture, output, service })
+        let report = report_path(args.report.as_deref(), args.write.as_slice())?;
+        Ok(MonitorConfig { capture, output, service, report })
     }
 }
 
@@ -147,6 +150,8 @@ pub struct ReplayConfig {
     pub files: Vec<PathBuf>,
     pub judging: Judging,
     pub output: ReplayOutput,
+    /// `--report FILE.html`, beside any output.
+    pub report: Option<PathBuf>,
     /// No progress bar.
     pub quiet: bool,
     /// `-j`: files judged at once (1 up to the number of files; by default the cores).
@@ -180,8 +185,9 @@ impl ReplayConfig {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let jobs = args.jobs.map_or(cores, usize::from).clamp(1, files.len().max(1));
+        let report = report_path(args.report.as_deref(), &files)?;
         let judging = Judging::new(&args.judge)?;
-        Ok(ReplayConfig { files, judging, output, quiet, jobs, carry: args.continue_ })
+        Ok(ReplayConfig { files, judging, output, report, quiet, jobs, carry: args.continue_ })
     }
 }
 
@@ -223,6 +229,23 @@ impl BenchConfig {
         }
         Ok(BenchConfig { file: args.file.clone(), seconds: args.seconds })
     }
+}
+
+/// `--report PATH`: never one of `others` (the capture files read or written), which creating
+/// the report would truncate, and never a directory.
+fn report_path(path: Option<&Path>, others: &[PathBuf]) -> anyhow::Result<Option<PathBuf>> {
+    let Some(path) = path else { return Ok(None) };
+    if path.is_dir() {
+        bail!("--report {} is a directory: give the report a file name (audit.html)", path.display());
+    }
+    let same = |other: &PathBuf| match (path.canonicalize(), other.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => path == other,
+    };
+    if others.iter().any(same) {
+        bail!("--report {} is also a capture file: give the report another name", path.display());
+    }
+    Ok(Some(path.to_path_buf()))
 }
 
 /// A flag given in seconds: finite and not negative.
@@ -272,6 +295,24 @@ mod tests {
             let err = seconds("--duration", bad).unwrap_err().to_string();
             assert!(err.starts_with("--duration must be a number of seconds"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_report_over_a_capture_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("dnsleak-report-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let capture = dir.join("in.pcapng");
+        std::fs::write(&capture, b"").unwrap();
+        let err = report_path(Some(&capture), std::slice::from_ref(&capture)).unwrap_err().to_string();
+        assert!(err.contains("is also a capture file"), "{err}");
+        // The same file by another spelling.
+        let other = dir.join(".").join("in.pcapng");
+        assert!(report_path(Some(&other), std::slice::from_ref(&capture)).is_err());
+        let err = report_path(Some(&dir), &[]).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        let fine = dir.join("audit.html");
+        assert_eq!(report_path(Some(&fine), &[capture]).unwrap(), Some(fine));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

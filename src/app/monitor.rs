@@ -21,6 +21,7 @@ use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
 use crate::output::escape::escape;
+use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
@@ -44,35 +45,48 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
+    // Created now: a path that cannot be written fails before the capture starts.
+    let report = cfg.report.as_deref().map(HtmlReport::live).transpose()?;
     let started = Instant::now();
     // --metrics binds and --on-leak starts its runner before captures open and privileges drop.
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
     let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, started),
-        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service)?,
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, report, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report)?,
         MonitorOutput::Lines { color } => {
-            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report)?
         }
-        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service)?,
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// A capture session into `display` and the service, until a signal (or `--duration`).
-fn headless(cfg: &CaptureConfig, display: impl Sink, service: Service) -> anyhow::Result<Captured> {
+/// A capture session into `display`, the service and the report, until a signal (or
+/// `--duration`).
+fn headless(
+    cfg: &CaptureConfig,
+    display: impl Sink,
+    service: Service,
+    report: Option<HtmlReport>,
+) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_into(cfg, &mut Tee(display, service), &stop)
+    capture_reported(cfg, report, &mut Tee(display, service), &stop)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
-fn dashboard(capture: CaptureConfig, service: Service, started: Instant) -> anyhow::Result<Outcome> {
+fn dashboard(
+    capture: CaptureConfig,
+    service: Service,
+    report: Option<HtmlReport>,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_into(&capture, &mut Tee(sink, service), stop)
+        capture_reported(&capture, report, &mut Tee(sink, service), stop)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -87,6 +101,22 @@ fn dashboard(capture: CaptureConfig, service: Service, started: Instant) -> anyh
         let _ = write!(err, "{}", h.line());
     }
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+}
+
+/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
+/// capture ends: also when it ends with an error, which the page then names.
+fn capture_reported(
+    cfg: &CaptureConfig,
+    mut report: Option<HtmlReport>,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> anyhow::Result<Captured> {
+    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
+    if let Some(r) = report {
+        let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
+        r.write(notes, captured.as_ref().err(), wall_now())?;
+    }
+    captured
 }
 
 /// What a capture session ends with.

@@ -39,9 +39,13 @@ use crate::Outcome;
 use dnsleak_core::{Config, Fact, Judged, Overrides};
 
 /// Whether `cfg` is replayed here: several files that stand alone (no `--continue`), into the
-/// summary or NDJSON (the dashboard reads files one after the other).
+/// summary or NDJSON (the dashboard reads files one after the other; so does `--report`, whose
+/// timeline takes every file's events in order).
 pub fn applies(cfg: &ReplayConfig) -> bool {
-    cfg.files.len() > 1 && !cfg.carry && !matches!(cfg.output, ReplayOutput::Dashboard { .. })
+    cfg.files.len() > 1
+        && !cfg.carry
+        && cfg.report.is_none()
+        && !matches!(cfg.output, ReplayOutput::Dashboard { .. })
 }
 
 /// What a worker hands back: the file's results and its output.
@@ -137,8 +141,14 @@ fn judge<W: Write>(work: &Work<W>, i: usize) -> Judged1 {
     let label = (work.files.len() > 1).then_some(name.as_str());
     // The workers keep the cores busy: each reads its file itself (a reading thread per worker
     // would only add hand-overs).
-    let job =
-        FileJob { config: &work.config, overrides: &work.overrides, label, quiet: true, read_ahead: false };
+    let job = FileJob {
+        config: &work.config,
+        overrides: &work.overrides,
+        label,
+        quiet: true,
+        read_ahead: false,
+        hash: false,
+    };
     let base = Counters::default();
     if let Some(turns) = &work.json {
         let mut sink = Stoppable { sink: JsonSink::new(FileOut::new(i, turns)), stop: &work.stop };

@@ -15,13 +15,15 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ReplayConfig, ReplayOutput};
-use crate::capture::reader::{self, CaptureReader, FileIface, Format, Input, ReadSummary};
+use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::cli::ReplayArgs;
 use crate::counters::Counters;
 use crate::output::background::Background;
+use crate::output::html::{Collector, HtmlReport, InputFile};
 use crate::output::json::JsonSink;
 use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
+use crate::system::clock::wall_now;
 use crate::Outcome;
 use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
@@ -150,6 +152,7 @@ fn judge_inner(
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Counters> {
+    let mut report = cfg.report.as_deref().map(HtmlReport::replay).transpose()?;
     let config = cfg.judging.core_for(sink.wants_payload());
     let several = cfg.files.len() > 1;
     let mut total = Counters::default();
@@ -157,7 +160,9 @@ fn judge_inner(
     // --continue: one pipeline through every file, settled after the last one.
     let mut carried: Option<Pipeline> = None;
     let mut settled = false;
+    let mut read = 0;
     for (i, path) in cfg.files.iter().enumerate() {
+        read += 1;
         let name = reader::display_name(path);
         let job = FileJob {
             config: &config,
@@ -165,14 +170,16 @@ fn judge_inner(
             label: several.then_some(&name),
             quiet: cfg.quiet,
             read_ahead: true,
+            hash: report.is_some(),
         };
+        let mut sink = reported(&mut *sink, &mut report);
         let done = if cfg.carry {
             let last = i + 1 == cfg.files.len();
-            let (done, now) = judge_one_carried(path, &job, sink, &total, &mut carried, last);
+            let (done, now) = judge_one_carried(path, &job, &mut sink, &total, &mut carried, last);
             settled |= now;
             done
         } else {
-            let done = judge_one(path, &job, sink, &total);
+            let done = judge_one(path, &job, &mut sink, &total);
             total.core.add(&done.stats);
             done
         };
@@ -180,8 +187,19 @@ fn judge_inner(
         sources.extend(done.source);
         notes.extend(done.notes);
         result = done.result;
+        if let Some(r) = &mut report {
+            // A carried pipeline goes on into the next file: so does what the report knows of
+            // its interfaces.
+            r.input_read(done.input, !cfg.carry);
+        }
         if result.is_err() {
             break;
+        }
+    }
+    if let Some(r) = &mut report {
+        // The files after an error are listed, not read.
+        for path in &cfg.files[read..] {
+            r.input_read(InputFile::not_read(reader::display_name(path)), true);
         }
     }
     if let Some(mut p) = carried.take() {
@@ -189,11 +207,14 @@ fn judge_inner(
             // A file that could not be opened ended the run before the pipeline was settled.
             let mut out = Vec::new();
             p.finish(&mut out);
-            sink.events(&mut out, None)?;
+            reported(&mut *sink, &mut report).events(&mut out, None)?;
         }
         total.core = p.stats();
     }
-    sink.finish(&total)?;
+    reported(&mut *sink, &mut report).finish(&total)?;
+    if let Some(r) = report {
+        r.write(notes.clone(), result.as_ref().err(), wall_now())?;
+    }
     result.map(|()| total)
 }
 
@@ -206,6 +227,8 @@ pub(crate) struct FileJob<'a> {
     pub quiet: bool,
     /// Read the file on a thread of its own (not when every core already judges a file).
     pub read_ahead: bool,
+    /// Hash the file as it is read (for `--report`'s audit trail).
+    pub hash: bool,
 }
 
 /// What judging one file gave: its counters, its line in the summary and notes (when it could
@@ -215,7 +238,17 @@ pub(crate) struct FileDone {
     pub bytes_read: u64,
     pub source: Option<Source>,
     pub notes: Vec<String>,
+    /// The file's row in the report's audit trail (size and SHA-256 when `FileJob::hash`).
+    pub input: InputFile,
     pub result: anyhow::Result<()>,
+}
+
+/// `sink` with the report's collector beside it (when `--report` was given).
+fn reported<'a>(
+    sink: &'a mut dyn Sink,
+    report: &'a mut Option<HtmlReport>,
+) -> Tee<&'a mut dyn Sink, Option<&'a mut Collector>> {
+    Tee(sink, report.as_mut().map(|r| &mut r.collector))
 }
 
 /// One file through a pipeline of its own into `sink` (`total`: the counters before it, for
@@ -267,6 +300,9 @@ struct OneFile<'a> {
     settled: bool,
     /// Whether the file is read on a thread of its own.
     read_ahead: bool,
+    /// Compute the file's SHA-256 as it is read (for `--report`), and what that gave.
+    hash: bool,
+    digest: Option<std::io::Result<FileDigest>>,
 }
 
 impl<'a> OneFile<'a> {
@@ -286,6 +322,8 @@ impl<'a> OneFile<'a> {
             settle: true,
             settled: false,
             read_ahead: job.read_ahead,
+            hash: job.hash,
+            digest: None,
         }
     }
 
@@ -301,6 +339,7 @@ impl<'a> OneFile<'a> {
             } else {
                 Vec::new()
             },
+            input: self.input_file(&name, path),
             result,
         }
     }
@@ -310,8 +349,9 @@ impl<'a> OneFile<'a> {
     }
 
     fn read(&mut self, path: &Path, sink: &mut dyn Sink, total: &Counters) -> anyhow::Result<()> {
-        let rdr = CaptureReader::open(path)?;
+        let rdr = if self.hash { CaptureReader::open_hashed(path)? } else { CaptureReader::open(path)? };
         self.opened = true;
+        let digest = rdr.digest();
         let progress = rdr.progress();
         let bar = progress_bar(self.quiet, rdr.total_bytes());
         let started = Instant::now();
@@ -337,6 +377,7 @@ impl<'a> OneFile<'a> {
             bar.finish_and_clear();
         }
         self.bytes_read = progress.bytes();
+        self.digest = digest.map(|d| d.finish(path));
         let flushed = self.flush_end(sink, read.is_err());
         match read {
             Ok(summary) => {
@@ -387,6 +428,35 @@ impl<'a> OneFile<'a> {
                 interfaces: self.ifaces.len(),
             },
         }
+    }
+
+    /// The file for the report's audit trail: what `source` says, and its size and SHA-256.
+    fn input_file(&self, name: &str, path: &Path) -> InputFile {
+        let source = self.source(name);
+        let mut file = InputFile {
+            name: source.name,
+            format: source.format,
+            packets: source.packets,
+            ..Default::default()
+        };
+        match &self.digest {
+            Some(Ok(d)) => {
+                file.size = Some(d.bytes);
+                file.sha256 = Some(d.hex());
+                if !d.whole {
+                    file.note = Some(format!(
+                        "the SHA-256 of the first {} bytes only: the read stopped there, and standard input cannot be read again",
+                        d.bytes
+                    ));
+                }
+            }
+            Some(Err(e)) => {
+                file.note = Some(format!("not hashed: reading {} again failed: {e}", path.display()))
+            }
+            None if !self.opened => file.format = "could not be opened".into(),
+            None => {}
+        }
+        file
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
+use super::filter::BPF_FILTER;
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
 use crate::system::{interfaces, privilege};
@@ -48,22 +49,6 @@ const BUFFER_BYTES: i32 = 32 << 20;
 const MAX_RETIRED: usize = 256;
 /// Capture counters kept for ended captures.
 const MAX_REGISTRY: usize = 512;
-
-/// The BPF filter every capture gets: only what the core needs, and what carries it without
-/// showing the ports.
-/// - DNS, mDNS, LLMNR on UDP and TCP; DoT and DoQ (port 853) whole.
-/// - TLS on TCP 443: connection set-up and tear-down (SYN, FIN, RST) and, from the client,
-///   every segment that is not TLS application data (record type 0x17): the ClientHello and
-///   its continuation segments pass, a download's data does not.
-/// - QUIC on UDP 443: long-header packets only (Initial, Handshake: first byte's top bit).
-/// - IPv4 fragments after the first (they carry no ports), IPv6 packets whose first
-///   extension header is a fragment header, 6in4 (protocol 41), Teredo (UDP 3544).
-pub const BPF_FILTER: &str = "port 53 or port 5353 or port 5355 or port 853 \
-or (tcp port 443 and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 \
-or (tcp dst port 443 and tcp[((tcp[12] & 0xf0) >> 2)] != 0x17))) \
-or (udp port 443 and udp[8] & 0x80 != 0) \
-or udp port 3544 or ip proto 41 \
-or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)";
 
 /// What crosses the channel, in order.
 pub enum Msg {
@@ -540,41 +525,5 @@ mod tests {
         assert_eq!(linktype_of_dlt(12), 101);
         assert_eq!(linktype_of_dlt(14), 101);
         assert_eq!(linktype_of_dlt(1), 1);
-    }
-
-    #[test]
-    fn filter_compiles_for_every_link_type_we_capture() {
-        for link in
-            [pcap::Linktype::ETHERNET, pcap::Linktype(12), pcap::Linktype::LINUX_SLL, pcap::Linktype::NULL]
-        {
-            let dead = Capture::dead(link).expect("a dead capture handle");
-            dead.compile(BPF_FILTER, true).unwrap_or_else(|e| panic!("{link:?}: {e}"));
-        }
-    }
-
-    #[test]
-    fn filter_passes_dns_and_fragments_and_drops_https_data() {
-        let dead = Capture::dead(pcap::Linktype(12)).unwrap();
-        let prog = dead.compile(BPF_FILTER, true).unwrap();
-        // IPv4 + UDP to port 53.
-        let mut udp53 = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1];
-        udp53.extend_from_slice(&[0xc0, 0x00, 0, 53, 0, 8, 0, 0]);
-        assert!(prog.filter(&udp53));
-        // A later fragment (offset 185 * 8), no ports visible.
-        let mut frag = udp53.clone();
-        frag[6] = 0;
-        frag[7] = 185;
-        frag[20..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(prog.filter(&frag));
-        // TCP from 443 carrying application data (ACK only): filtered out.
-        let mut tcp = vec![0x45, 0, 0, 45, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
-        tcp.extend_from_slice(&[1, 187, 0xc0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x10, 0, 0, 0, 0, 0, 0]);
-        tcp.extend_from_slice(&[0x17, 3, 3, 0, 0]);
-        assert!(!prog.filter(&tcp));
-        // A ClientHello to 443: passes.
-        let mut hello = tcp.clone();
-        hello[20..24].copy_from_slice(&[0xc0, 0, 1, 187]);
-        hello[40] = 0x16;
-        assert!(prog.filter(&hello));
     }
 }

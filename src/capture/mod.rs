@@ -3,5 +3,6 @@
 //! to the core and the outputs.
 
 pub mod ahead;
+pub mod filter;
 pub mod live;
 pub mod reader;

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::escape;
+use super::time::hms_ms;
 use super::Sink;
 use crate::counters::Counters;
 use dnsleak_core::event::{Body, Flow, Message};
-use dnsleak_core::{EventKind, Judged, Ts, Verdict};
+use dnsleak_core::{EventKind, Judged, Verdict};
 
 pub struct LinesSink<W: Write> {
     out: W,
@@ -44,14 +45,6 @@ impl<W: Write> Sink for LinesSink<W> {
     }
 }
 
-/// `HH:MM:SS.mmm` in UTC.
-pub fn clock(ts: Ts) -> String {
-    let secs = ts.0.div_euclid(1_000_000_000);
-    let ms = ts.0.rem_euclid(1_000_000_000) / 1_000_000;
-    let day = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}.{:03}", day / 3600, day / 60 % 60, day % 60, ms)
-}
-
 fn paint(color: bool, v: Option<Verdict>) -> (&'static str, &'static str) {
     if !color {
         return ("", "");
@@ -75,7 +68,7 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
         (None, EventKind::Malformed) => "malformed",
         (None, _) => "notice",
     };
-    let _ = write!(s, "{} {on}{:<9}{off} {}", clock(e.ts), label, escape(&e.iface_name));
+    let _ = write!(s, "{} {on}{:<9}{off} {}", hms_ms(e.ts), label, escape(&e.iface_name));
     let w = match &e.body {
         Body::Notice(n) => {
             let _ = write!(s, "  {}", escape(&n.to_string()));
@@ -112,13 +105,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clock_is_utc_time_of_day() {
-        assert_eq!(clock(Ts::from_millis(86_400_000 + 3_723_456)), "01:02:03.456");
-    }
-
-    #[test]
     fn notice_and_escape() {
-        use dnsleak_core::{Event, IfaceName, Notice};
+        use dnsleak_core::{Event, IfaceName, Notice, Ts};
         let ev = Event::notice(
             Ts(0),
             1,

@@ -1,12 +1,13 @@
 //! Outputs: judged events in, text out — NDJSON, the summary a person reads, one line per
-//! event, pcapng for `--write`, Prometheus metrics and `--on-leak` commands. (The dashboard,
-//! `tui`, is a `Sink` too.)
+//! event, pcapng for `--write`, the HTML audit report, Prometheus metrics and `--on-leak`
+//! commands. (The dashboard, `tui`, is a `Sink` too.)
 //!
 //! Every command (replay, monitor, check) drives the same `Sink` interface, so an output works
 //! the same on a file and on the wire. Nothing here reads packets or the OS.
 
 pub mod background;
 pub mod escape;
+pub mod html;
 pub mod json;
 pub mod lines;
 pub mod metrics;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod summary;
 #[cfg(test)]
 mod testing;
+pub mod time;
 
 use std::io;
 
@@ -65,7 +67,7 @@ pub trait Sink {
 }
 
 /// Two sinks fed the same events, facts and counters (the dashboard and the summary printed
-/// after it closes).
+/// after it closes; any output and the HTML report). Diagnostics go to the first only.
 pub struct Tee<A, B>(pub A, pub B);
 
 impl<A: Sink, B: Sink> Sink for Tee<A, B> {
@@ -80,6 +82,12 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
         self.0.event(judged, file)?;
         self.1.event(judged, file)
     }
+    /// The second sink sees each event first, by reference; the first then gets the run and
+    /// may take it (NDJSON's output thread does).
+    fn events(&mut self, judged: &mut Vec<Judged>, file: Option<&str>) -> io::Result<()> {
+        judged.iter().try_for_each(|j| self.1.event(j, file))?;
+        self.0.events(judged, file)
+    }
     fn counters(&mut self, counters: &Counters) -> io::Result<()> {
         self.0.counters(counters)?;
         self.1.counters(counters)
@@ -90,6 +98,38 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
     }
     fn diagnostic(&mut self, text: &str) -> io::Result<()> {
         self.0.diagnostic(text)
+    }
+}
+
+/// A sink that may not be there (an optional output such as `--report`): `None` takes
+/// everything and does nothing, not even print a diagnostic.
+impl<S: Sink> Sink for Option<S> {
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.fact(fact))
+    }
+    fn wants_payload(&self) -> bool {
+        self.as_ref().is_some_and(S::wants_payload)
+    }
+    fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.event(judged, file))
+    }
+    fn events(&mut self, judged: &mut Vec<Judged>, file: Option<&str>) -> io::Result<()> {
+        match self {
+            Some(s) => s.events(judged, file),
+            None => {
+                judged.clear();
+                Ok(())
+            }
+        }
+    }
+    fn counters(&mut self, counters: &Counters) -> io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.counters(counters))
+    }
+    fn finish(&mut self, counters: &Counters) -> io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.finish(counters))
+    }
+    fn diagnostic(&mut self, text: &str) -> io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.diagnostic(text))
     }
 }
 

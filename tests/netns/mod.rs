@@ -56,6 +56,20 @@ fn unique_prefix() -> String {
     format!("{:05x}{}", std::process::id() & 0xfffff, N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The Python that runs the QUIC peers: `$DNSLEAK_PYTHON`, else the virtualenv `.ci/run`
+/// makes (`.ci/venv/bin/python`). Fails, naming the fix, when it is missing or lacks aioquic.
+pub fn quic_python() -> String {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
+    let python = std::env::var("DNSLEAK_PYTHON").unwrap_or_else(|_| venv.display().to_string());
+    let ok = Command::new(&python).args(["-c", "import aioquic"]).output().is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{python} with aioquic is needed for the QUIC tests: run .ci/run, or python3 -m venv .ci/venv && \
+         .ci/venv/bin/pip install -r .ci/requirements.txt (or set DNSLEAK_PYTHON)"
+    );
+    python
+}
+
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     crate::support::poll(timeout, || cond().then_some(())).is_some()
@@ -129,6 +143,32 @@ impl World {
     /// Starts the client's tunnel again under the same name; returns once it carries traffic.
     pub fn tunnel_start(&self) {
         self.script("tunnel-start", &[]);
+    }
+
+    /// QUIC servers on the router (DoQ and HTTP/3 on UDP 784, 4433 and 8853, every address),
+    /// run by `python` (with aioquic: see `quic_python`).
+    pub fn quic_servers(&self, python: &str) {
+        self.script("quic", &[python]);
+    }
+
+    /// A DNSCrypt server (encrypted-dns at `binary`) on the router's 192.0.2.1:5353 and
+    /// 198.51.100.1:8443, provider `2.dnscrypt-cert.resolver.example`.
+    pub fn dnscrypt_server(&self, binary: &str) {
+        self.script("dnscrypt", &[binary]);
+    }
+
+    /// One exchange of the aioquic client (`tests/netns/quic_peer.py client ARGS`) in the client
+    /// namespace; it must succeed.
+    pub fn quic_client(&self, python: &str, args: &[&str]) {
+        let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/quic_peer.py");
+        let out = self
+            .run("timeout", &[&["20", python, peer.to_str().unwrap_or_default(), "client"], args].concat());
+        assert!(
+            out.status.success(),
+            "quic_peer.py client {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A dnsmasq stub on the client's 127.0.0.53 that forwards to `upstream`.

@@ -6,6 +6,14 @@
 #   world.sh tunnel-kill STATE_DIR  end the client's wireguard-go (the tunnel interface vanishes)
 #   world.sh tunnel-start STATE_DIR start it again under the same name
 #   world.sh stub STATE_DIR UPSTREAM  a dnsmasq stub on the client's 127.0.0.53 forwarding to UPSTREAM
+#   world.sh quic STATE_DIR PYTHON  QUIC servers on the router (tests/netns/quic_peer.py, aioquic
+#                                   in PYTHON): DoQ and HTTP/3 (DoH at /dns-query, a page
+#                                   elsewhere) on UDP 784, 4433 and 8853, every address
+#                                   (unbound holds UDP 443 and 853)
+#   world.sh dnscrypt STATE_DIR BIN  a DNSCrypt server on the router (BIN: encrypted-dns, from
+#                                   `cargo install encrypted-dns`) on 192.0.2.1:5353 and
+#                                   198.51.100.1:8443, UDP and TCP, provider resolver.example,
+#                                   forwarding to dnsmasq
 #
 # Layout (only 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and fd00::/8 are used):
 #
@@ -247,11 +255,80 @@ cmd_tunnel_start() {
   poll ip netns exec "$NS_C" ping -c1 -W1 -I "$WG" 198.51.100.1 || die "the tunnel did not come back"
 }
 
+cmd_quic() { # QUIC servers (DoQ + HTTP/3) on the router's UDP 784, 4433 and 8853
+  load_env "$1"
+  local py=$2 port peer
+  peer="$(cd "$(dirname "$0")" && pwd)/quic_peer.py"
+  "$py" -c 'import aioquic' 2>/dev/null || die "$py has no aioquic (pip install -r .ci/requirements.txt)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj /CN=resolver.example -keyout "$DIR/quic.key" -out "$DIR/quic.crt" 2>/dev/null
+  for port in 784 4433 8853; do
+    kill_pid_file "$DIR/quic-$port.pid"
+    start "quic-$port" "$NS_R" "$py" "$peer" server --host :: --port "$port" \
+      --cert "$DIR/quic.crt" --key "$DIR/quic.key" --answer 203.0.113.80 --lifetime 600
+  done
+  for port in 784 4433 8853; do
+    poll grep -q "^listening" "$DIR/quic-$port.log" || die "quic_peer.py did not start: $(cat "$DIR/quic-$port.log")"
+  done
+}
+
+cmd_dnscrypt() {
+  load_env "$1"
+  local bin=$2
+  [ -x "$bin" ] || die "no encrypted-dns at $bin (cargo install encrypted-dns)"
+  mkdir -p "$DIR/dnscrypt"
+  cat >"$DIR/dnscrypt/encrypted-dns.toml" <<CONF
+listen_addrs = [
+  { local = "192.0.2.1:5353", external = "192.0.2.1:5353" },
+  { local = "198.51.100.1:8443", external = "198.51.100.1:8443" },
+]
+upstream_addrs = ["192.0.2.1:53"]
+state_file = "$DIR/dnscrypt/encrypted-dns.state"
+udp_timeout = 10
+tcp_timeout = 10
+udp_max_active_connections = 100
+tcp_max_active_connections = 100
+cache_capacity = 100
+cache_ttl_min = 1
+cache_ttl_max = 60
+cache_ttl_error = 1
+client_ttl_holdon = 60
+daemonize = false
+[dnscrypt]
+provider_name = "resolver.example"
+pq_enabled = true
+dnssec = false
+no_filters = true
+no_logs = true
+key_cache_capacity = 100
+[tls]
+[filtering]
+[anonymized_dns]
+enabled = false
+allowed_ports = [443]
+allow_non_reserved_ports = false
+blacklisted_ips = []
+[access_control]
+enabled = false
+tokens = []
+[rate_limit]
+enabled = false
+max_queries_per_second = 100
+capacity = 100
+CONF
+  kill_pid_file "$DIR/dnscrypt.pid"
+  start dnscrypt "$NS_R" "$bin" --config "$DIR/dnscrypt/encrypted-dns.toml"
+  poll udp_listening "$NS_R" 5353 || die "encrypted-dns did not start: $(cat "$DIR/dnscrypt.log")"
+  poll udp_listening "$NS_R" 8443 || die "encrypted-dns did not start: $(cat "$DIR/dnscrypt.log")"
+}
+
 case "${1:-}" in
   up) [ $# -eq 3 ] || die "usage: world.sh up STATE_DIR PREFIX"; cmd_up "$2" "$3" ;;
   down) [ $# -eq 2 ] || die "usage: world.sh down STATE_DIR"; cmd_down "$2" ;;
   tunnel-kill) cmd_tunnel_kill "$2" ;;
   tunnel-start) cmd_tunnel_start "$2" ;;
   stub) [ $# -eq 3 ] || die "usage: world.sh stub STATE_DIR UPSTREAM"; cmd_stub "$2" "$3" ;;
-  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub STATE_DIR [ARG]" ;;
+  quic) [ $# -eq 3 ] || die "usage: world.sh quic STATE_DIR PYTHON"; cmd_quic "$2" "$3" ;;
+  dnscrypt) [ $# -eq 3 ] || die "usage: world.sh dnscrypt STATE_DIR ENCRYPTED_DNS"; cmd_dnscrypt "$2" "$3" ;;
+  *) die "usage: world.sh up|down|tunnel-kill|tunnel-start|stub|quic|dnscrypt STATE_DIR [ARG]" ;;
 esac

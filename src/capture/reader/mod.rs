@@ -26,6 +26,7 @@
 //! it closes a file) change nothing.
 
 mod blocks;
+mod digest;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -37,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use pcap_parser::{LegacyPcapReader, PcapNGReader};
 
 use self::blocks::{drive, header_error, State, Step};
+pub use self::digest::{Digest, FileDigest};
 
 use dnsleak_core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
@@ -177,12 +179,13 @@ impl Progress {
     }
 }
 
-/// Counts the bytes read from the file and keeps the last I/O error (pcap-parser reports only
-/// that a read failed, not why).
+/// Counts the bytes read from the file (and hashes them, when asked) and keeps the last I/O
+/// error (pcap-parser reports only that a read failed, not why).
 struct Tap<R> {
     inner: R,
     /// None for the decompressed side, which only keeps errors.
     progress: Option<Progress>,
+    digest: Option<Digest>,
     last_error: Arc<Mutex<Option<io::Error>>>,
 }
 
@@ -193,6 +196,9 @@ impl<R: Read> Read for Tap<R> {
                 Ok(n) => {
                     if let Some(p) = &self.progress {
                         p.0.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    if let Some(d) = &self.digest {
+                        d.update(&buf[..n], buf.len());
                     }
                     return Ok(n);
                 }
@@ -216,6 +222,7 @@ pub struct CaptureReader {
     gzip: bool,
     progress: Progress,
     total: Option<u64>,
+    digest: Option<Digest>,
     last_error: Arc<Mutex<Option<io::Error>>>,
 }
 
@@ -232,10 +239,17 @@ impl CaptureReader {
     /// Opens `path` (`-` is standard input), detects gzip and reads the first bytes.
     pub fn open(path: &Path) -> anyhow::Result<CaptureReader> {
         let name = display_name(path);
-        Self::open_inner(path).map_err(|e| anyhow::Error::new(e).context(name))
+        Self::open_inner(path, None).map_err(|e| anyhow::Error::new(e).context(name))
     }
 
-    fn open_inner(path: &Path) -> Result<CaptureReader, ReadError> {
+    /// As `open`, and the SHA-256 of every byte of the file computed as it is read
+    /// ([`CaptureReader::digest`]).
+    pub fn open_hashed(path: &Path) -> anyhow::Result<CaptureReader> {
+        let name = display_name(path);
+        Self::open_inner(path, Some(Digest::default())).map_err(|e| anyhow::Error::new(e).context(name))
+    }
+
+    fn open_inner(path: &Path, digest: Option<Digest>) -> Result<CaptureReader, ReadError> {
         let progress = Progress::default();
         let last_error = Arc::new(Mutex::new(None));
         let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
@@ -245,19 +259,30 @@ impl CaptureReader {
             let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(file), len)
         };
-        let tap = Tap { inner: raw, progress: Some(progress.clone()), last_error: last_error.clone() };
+        let tap = Tap {
+            inner: raw,
+            progress: Some(progress.clone()),
+            digest: digest.clone(),
+            last_error: last_error.clone(),
+        };
         let mut buffered = BufReader::with_capacity(64 << 10, tap);
         let head = buffered.fill_buf().map_err(|source| ReadError::Io { offset: 0, gz: "", source })?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let mut stream: Box<dyn Read + Send> = if gzip {
             let decoder = flate2::read::MultiGzDecoder::new(buffered);
-            Box::new(Tap { inner: decoder, progress: None, last_error: last_error.clone() })
+            Box::new(Tap { inner: decoder, progress: None, digest: None, last_error: last_error.clone() })
         } else {
             Box::new(buffered)
         };
         let prefix = read_prefix(&mut stream, gzip)?;
         let name = display_name(path);
-        Ok(CaptureReader { name, stream, prefix, gzip, progress, total, last_error })
+        Ok(CaptureReader { name, stream, prefix, gzip, progress, total, digest, last_error })
+    }
+
+    /// The file's SHA-256 being computed, when opened with `open_hashed`: finish it once the
+    /// read is over (also after an error).
+    pub fn digest(&self) -> Option<Digest> {
+        self.digest.clone()
     }
 
     /// Bytes read so far (compressed bytes for gzip), for a progress display.
