@@ -67,6 +67,20 @@ pub struct JudgeArgs {
     pub doh_list: Option<PathBuf>,
 }
 
+/// How live capture names the program behind each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProcessMode {
+    // eBPF when it loads, else the sock_diag + /proc scan (long-lived sockets only).
+    #[default]
+    Auto,
+    // eBPF or fail (every socket, short-lived ones included).
+    Ebpf,
+    // The sock_diag + /proc scan only.
+    Scan,
+    // Do not name programs.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorChoice {
     #[default]
@@ -111,6 +125,9 @@ pub struct MonitorArgs {
     /// Also write an HTML audit report (one self-contained page) when the monitor stops.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
     /// Colour in line output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
@@ -168,6 +185,9 @@ pub struct CheckArgs {
     /// Report as NDJSON.
     #[arg(long)]
     pub json: bool,
+    /// Name the program behind each message: eBPF, else a scan of /proc (long-lived sockets only)
+    #[arg(long, value_enum, default_value_t, value_name = "HOW")]
+    pub processes: ProcessMode,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! What the shells count beside the core's own `Stats`: each live capture's frames and drops,
-//! and how much of the input was read. Produced by the sources (capture, replay), consumed by
+//! how much of the input was read, and how the programs behind messages are found. Produced by the sources (capture, replay), consumed by
 //! the sinks (summary, dashboard, final summary); plain data, in neither.
 
 use dnsleak_core::Stats;
@@ -27,4 +27,24 @@ pub struct Counters {
     /// Replay: bytes of input read so far and in all (when known).
     pub bytes_read: u64,
     pub bytes_total: Option<u64>,
+    /// Live capture with process attribution: the method and what the system side lost (the
+    /// core counts attributed / unattributed / not from this host in `core.processes`).
+    pub processes: Option<ProcessCounters>,
+}
+
+/// The system side of process attribution (live capture).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessCounters {
+    /// `ebpf` or `sock_diag`.
+    pub method: &'static str,
+    /// One line for a person: the method, what it sees, and why eBPF is not used.
+    pub note: String,
+    /// Socket facts handed to the core.
+    pub facts: u64,
+    /// Records the kernel could not write (its ring was full).
+    pub lost: u64,
+    /// Facts the fallback scan found but could not hand over in time.
+    pub dropped: u64,
+    /// Processes named only by the thread that sent (gone before their name was read).
+    pub unnamed: u64,
 }

@@ -183,6 +183,7 @@ fn judged(dir: &Path, capture: &str) -> Vec<Judged> {
                     p.process(f, &mut out);
                 }
             }
+            Input::Note { .. } => {}
         }
         drain(&mut out, &mut found);
         Ok(())

@@ -27,6 +27,7 @@ fn judge(capture: &str, config: &Config) -> (Vec<Judged>, Stats) {
                 }
             }
             Input::Frame(frame) => pipeline.as_mut().expect("interfaces come first").process(frame, &mut out),
+            Input::Note { .. } => {}
         }
         Ok(())
     })

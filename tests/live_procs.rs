@@ -6,7 +6,11 @@
 //! and joined with the facts in dnsleak_core's process table by time, must attribute every
 //! query (2,000 of 2,000 from one socket) and give the stub's upstream query `on_behalf_of`
 //! the program that asked it. Without the capabilities eBPF needs, the fallback must say so.
+//! `live_procs/monitor.rs` asserts the same through `dnsleak monitor --json`, `--write` and
+//! replay of the written file.
 
+#[path = "live_procs/monitor.rs"]
+mod monitor;
 mod netns;
 mod support;
 
@@ -16,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use dnsleak_core::process::{Attribution, ProcessTable, QueryOwner, QuerySeen, SockProto};
+use dnsleak_core::process::{Attribution, Owner, ProcessTable, QuerySeen, SockProto};
 use dnsleak_core::{Process, SocketOwner, Ts};
 use netns::*;
 use serde_json::Value;
@@ -292,7 +296,7 @@ fn fact(v: &Value) -> SocketOwner {
 /// Facts and captured queries in time order through the core's table (a fact before a
 /// query at the same time, as the pipeline drains facts before each batch): each query with
 /// what the table says of it.
-fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, QueryOwner)>, ProcessTable) {
+fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, Owner)>, ProcessTable) {
     let mut all: Vec<(Ts, u8, &Value)> = facts.iter().map(|f| (ts_of(f), 0, f)).collect();
     all.extend(queries.iter().map(|q| (ts_of(q), 1, q)));
     all.sort_by_key(|(ts, k, _)| (*ts, *k));

@@ -82,19 +82,24 @@ fn isb_end(iface: u32, units: u64) -> Vec<u8> {
 
 /// An IPv4/UDP DNS query for `name` from 192.0.2.2 to `dst`, without a link header.
 fn dns_query_ip(name: &str, dst: [u8; 4], id: u16) -> Vec<u8> {
-    let dns = support::dns_message(id, false, name, 1, &[]);
-    let udp_len = 8 + dns.len();
-    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 2];
+    udp_ip([192, 0, 2, 2], 40000, dst, 53, &support::dns_message(id, false, name, 1, &[]))
+}
+
+/// An IPv4/UDP packet carrying `payload`, without a link header.
+fn udp_ip(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    p.extend_from_slice(&src);
     p.extend_from_slice(&dst);
     let total = (20 + udp_len) as u16;
     p[2..4].copy_from_slice(&total.to_be_bytes());
     let sum = checksum(&p);
     p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(&40000u16.to_be_bytes());
-    p.extend_from_slice(&53u16.to_be_bytes());
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
     p.extend_from_slice(&(udp_len as u16).to_be_bytes());
     p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(&dns);
+    p.extend_from_slice(payload);
     p
 }
 
@@ -216,4 +221,81 @@ fn packet_on_an_undeclared_interface_is_an_error_after_what_came_before() {
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains(&format!("byte offset {offset}")) && err.contains("interface 7"), "{err}");
+}
+
+/// `monitor --write` keeps each outgoing message's sender as a packet comment: replay names
+/// the program again (a response its query's, a stub's upstream hop the program it asked
+/// for), leaves packets without one `unattributed`, ignores comments of other tools, and
+/// escapes a hostile name. A file without any comment has `process` null.
+#[test]
+fn recorded_senders_replay_as_programs() {
+    use dnsleak::output::pcapng::PcapngWriter;
+    use dnsleak_core::{LinkType, Ts};
+    let (me, lan) = ([192, 0, 2, 2], [198, 51, 100, 1]);
+    let mut w = PcapngWriter::new(Vec::new()).unwrap();
+    let eth = w.add_interface("eth0", LinkType::ETHERNET).unwrap();
+    let t = |n: i64| Ts(1_700_000_000_000_000_000 + n * 1_000_000);
+    let q = |id, name, sport| {
+        ethernet(&udp_ip(me, sport, lan, 53, &support::dns_message(id, false, name, 1, &[])))
+    };
+    let dig = "dnsleak.process udp 192.0.2.2:40000 198.51.100.1:53 attributed pid=4242 uid=0 name=dig exe=/usr/bin/dig";
+    let stub = "dnsleak.process udp 192.0.2.2:40001 198.51.100.1:53 attributed pid=77 name=dnsmasq for.pid=1200 for.name=fire%1bfox";
+    w.packet(eth, t(0), 0, &q(1, "a.example", 40000), &[dig.into(), "a comment of wireshark's".into()])
+        .unwrap();
+    let answer = ethernet(&udp_ip(
+        lan,
+        53,
+        me,
+        40000,
+        &support::dns_message(1, true, "a.example", 1, &[[192, 0, 2, 9]]),
+    ));
+    w.packet(eth, t(1), 0, &answer, &[]).unwrap();
+    w.packet(eth, t(2), 0, &q(2, "b.example", 40001), &[stub.into()]).unwrap();
+    w.packet(eth, t(3), 0, &q(3, "c.example", 40002), &[]).unwrap();
+    let path = write("programs.pcapng", &w.into_inner());
+    let (lines, code) = json(&path);
+    assert_eq!(code, Some(1), "{lines:?}");
+    let by_name = |n: &str, kind: &str| {
+        lines
+            .iter()
+            .find(|v| v["qname"] == n && v["kind"] == kind)
+            .unwrap_or_else(|| panic!("{n} {kind}: {lines:?}"))
+    };
+    let a = by_name("a.example", "query");
+    assert_eq!(
+        a["process"],
+        serde_json::json!({"pid": 4242, "name": "dig", "exe": "/usr/bin/dig", "uid": 0})
+    );
+    assert_eq!(
+        (&a["on_behalf_of"], &a["attribution"]),
+        (&serde_json::Value::Null, &serde_json::json!("attributed"))
+    );
+    assert_eq!(by_name("a.example", "response")["process"]["pid"], 4242);
+    let b = by_name("b.example", "query");
+    assert_eq!(
+        (&b["process"]["name"], &b["on_behalf_of"]["pid"]),
+        (&serde_json::json!("dnsmasq"), &serde_json::json!(1200))
+    );
+    assert_eq!(b["on_behalf_of"]["name"], "fire\u{1b}fox");
+    let c = by_name("c.example", "query");
+    assert_eq!(
+        (&c["process"], &c["attribution"]),
+        (&serde_json::Value::Null, &serde_json::json!("unattributed"))
+    );
+    // The summary groups the leaks by program and says where the names came from.
+    let o = Command::new(BIN).args(["replay", "--color", "never"]).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Leaked by: dig (pid 4242) 1"), "{text}");
+    assert!(text.contains("unknown program 1"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains("Programs: 2 of 3 outgoing messages named, 1 unknown"), "{text}");
+    // Other files: no comment, no program.
+    let mut f = shb();
+    f.extend(idb(101, "wg0", None));
+    f.extend(epb(0, 1_700_000_000 * SEC, &dns_query_ip("q.example", [198, 51, 100, 1], 1)));
+    let (lines, _) = json(&write("plain.pcapng", &f));
+    assert_eq!(
+        (&lines[0]["process"], &lines[0]["attribution"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
 }

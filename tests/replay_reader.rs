@@ -32,6 +32,7 @@ fn read_all(path: &Path) -> anyhow::Result<(Vec<Seen>, Format)> {
         match input {
             Input::Interfaces { ifaces, .. } => names = ifaces.iter().map(|i| i.name.clone()).collect(),
             Input::Frame(f) => frames.push((f.number, names[f.iface as usize].clone(), f.ts.0)),
+            Input::Note { .. } => {}
         }
         Ok(())
     })?;

@@ -217,6 +217,7 @@ fn corpus_frames() -> &'static [(u32, Vec<u8>)] {
                 match input {
                     Input::Interfaces { ifaces, .. } => links = ifaces.iter().map(|i| i.link.0).collect(),
                     Input::Frame(f) => frames.push((links[f.iface as usize], f.data.to_vec())),
+                    Input::Note { .. } => {}
                 }
                 Ok(())
             })

@@ -20,6 +20,7 @@ fn counters() -> Counters {
         capture: vec![CaptureCounters { iface: "eth0".into(), received: 900, ..Default::default() }],
         bytes_read: 4096,
         bytes_total: Some(4096),
+        ..Default::default()
     }
 }
 
@@ -222,4 +223,60 @@ fn capture_diagnostics_are_shown_escaped_in_the_counters_line() {
     let text = screen(&app, &m, 160, 40);
     assert!(text.contains("warnings 2: cannot capture on ev\\x1b[2Jil"), "{text}");
     assert!(!text.contains('\u{1b}'), "no escape sequence reaches the terminal");
+}
+
+/// Live attribution: a program column after the name ("dig", "firefox via dnsmasq", "?"),
+/// the method's coverage in the counters line, the sender in the detail pane; names escaped.
+#[test]
+fn programs_have_a_column_the_coverage_and_the_detail() {
+    use dnsleak::counters::ProcessCounters;
+    use dnsleak_core::{Attribution, Owner, Process, ProcessStats};
+    use std::sync::Arc;
+    let topo = topology(false);
+    let mut m = Model::new();
+    m.apply_topology(&topo);
+    let p = |pid, name: &str, exe: Option<&str>| Process {
+        pid,
+        name: name.into(),
+        exe: exe.map(Into::into),
+        uid: Some(1000),
+    };
+    let owners = [
+        Owner { process: Attribution::Process(p(4242, "dig", Some("/usr/bin/dig"))), on_behalf_of: None },
+        Owner {
+            process: Attribution::Process(p(77, "dnsmasq", None)),
+            on_behalf_of: Some(p(1200, "fire\u{1b}[2Jfox", None)),
+        },
+        Owner { process: Attribution::Unknown, on_behalf_of: None },
+    ];
+    for (i, owner) in owners.into_iter().enumerate() {
+        let name = format!("p{i}.example");
+        let mut ev = event(&topo, &query(1.0 + i as f64, 0, "192.0.2.10", "192.0.2.1", &name));
+        if let dnsleak_core::event::Body::Message(msg) = &mut ev.body {
+            msg.owner = Some(Arc::new(owner));
+        }
+        m.apply_event(&judged(&topo, ev), None);
+    }
+    let mut c = counters();
+    c.core.processes = Some(ProcessStats { attributed: 2, unattributed: 1, ..Default::default() });
+    c.processes = Some(ProcessCounters { method: "ebpf", ..Default::default() });
+    m.apply_counters(&c);
+    let mut app = replay_app(&m);
+    let s = screen(&app, &m, 140, 40);
+    assert!(s.contains("program"), "{s}");
+    assert!(s.contains("programs ebpf: 2/3 named"), "{s}");
+    assert!(s.contains(r"fire\x1b[2Jfox") && !s.contains('\u{1b}'), "{s}");
+    insta::assert_snapshot!(s);
+    // Newest first: the unknown one, then (two down) dig with its pid, user and executable.
+    app.apply(Action::Open, &m);
+    assert!(screen(&app, &m, 140, 40).contains("program   unknown (no socket of this host"));
+    app.apply(Action::Down, &m);
+    assert!(screen(&app, &m, 140, 40).contains(r"for       fire\x1b[2Jfox (pid 1200, uid 1000)"));
+    app.apply(Action::Down, &m);
+    let s = screen(&app, &m, 140, 40);
+    assert!(s.contains("dig (pid 4242, uid 1000) /usr/bin/dig"), "{s}");
+    // Narrower than 136 columns the name keeps its room: no column (the detail has it).
+    app.detail = false;
+    let s = screen(&app, &m, 120, 30);
+    assert!(s.contains("p0.example") && !s.contains(" program "), "{s}");
 }

@@ -4,8 +4,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::frame::Ts;
+use super::process::Owner;
 use super::topology::{IfaceId, IfaceName};
 use super::verdict::{Reason, Verdict};
 
@@ -334,6 +336,9 @@ pub struct Message {
     pub dns: Option<DnsInfo>,
     /// Response time, for a response paired with its query.
     pub rtt_ns: Option<u64>,
+    /// Which program sent it (for a response: its query's), when process attribution runs
+    /// (live with an attributor, or replay of a file that recorded it). Shared, not copied.
+    pub owner: Option<Arc<Owner>>,
 }
 
 /// An encrypted-DNS flow; `wire.src` is the client, `wire.dst` the server.
@@ -342,6 +347,8 @@ pub struct Flow {
     pub wire: Wire,
     /// TLS server name, when seen.
     pub sni: Option<Box<str>>,
+    /// Which program opened it, when process attribution runs.
+    pub owner: Option<Arc<Owner>>,
 }
 
 impl Message {
@@ -434,6 +441,15 @@ impl Event {
     /// The TLS server name of an encrypted flow, when seen.
     pub fn sni(&self) -> Option<&str> {
         self.as_flow()?.sni.as_deref()
+    }
+
+    /// Which program sent a message or opened a flow, when process attribution runs.
+    pub fn owner(&self) -> Option<&Owner> {
+        match &self.body {
+            Body::Message(m) => m.owner.as_deref(),
+            Body::Flow(f) => f.owner.as_deref(),
+            Body::Notice(_) => None,
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! which they became true. The shells read them (live: `dnsleak::system`; replay: the capture
 //! file's interface blocks); the core never asks the operating system anything.
 //!
-//! Today the interfaces; next: routes, resolver configuration, the processes behind sockets.
+//! Today the interfaces and the processes behind sockets; next: routes, resolver configuration.
 //! Each new kind of fact is a new variant here and one arm in `Pipeline::apply`.
 
+use super::process::{Recorded, SocketOwner};
 use super::topology::Topology;
 
 /// One fact, replacing what the core knew of its kind.
@@ -14,6 +15,10 @@ use super::topology::Topology;
 pub enum Fact {
     /// Every interface as it is now (the whole set: one that is missing is gone).
     Interfaces(Topology),
+    /// This socket belongs to this process, from now on (live process attribution).
+    Socket(SocketOwner),
+    /// The sender of the next frame's message or flow, as a file dnsleak wrote recorded it.
+    Recorded(Recorded),
 }
 
 impl Fact {
@@ -21,6 +26,7 @@ impl Fact {
     pub fn interfaces(&self) -> Option<&Topology> {
         match self {
             Fact::Interfaces(t) => Some(t),
+            _ => None,
         }
     }
 }

@@ -34,7 +34,9 @@ pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use pipeline::{Config, Pipeline};
-pub use process::{Attribution, Process, ProcessStats, ProcessTable, SockProto, SocketOwner};
+pub use process::{
+    Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
+};
 pub use stats::{FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

@@ -16,6 +16,7 @@ use super::frag::{Defrag, FragLimits};
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
 use super::link::{self, LinkError, Network};
+use super::process::ProcessTable;
 use super::resolvers::ResolverDb;
 use super::stats::{FrameClass, Stats};
 use super::tcp::{FlowKey, Segment, StreamItem, TcpLimits, TcpStreams};
@@ -45,6 +46,10 @@ pub struct Config {
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
     /// saves a copy and an allocation per message.
     pub keep_payload: bool,
+    /// Name the program behind each outgoing message from the start (live capture with an
+    /// attributor), counting what stays unattributed. Without it, attribution starts with the
+    /// first `Fact::Socket` or `Fact::Recorded`, and a file without them costs nothing.
+    pub attribute_processes: bool,
 }
 
 impl Config {
@@ -90,6 +95,8 @@ struct Judge {
     /// The last resolver looked up in the list, and what it said (messages come in runs to and
     /// from one resolver).
     last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
+    /// Sockets to programs, once process attribution runs.
+    processes: Option<Box<ProcessTable>>,
 }
 
 impl Judge {
@@ -157,7 +164,7 @@ impl Judge {
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None }),
+                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -178,7 +185,7 @@ impl Judge {
                 frame: o.frame,
                 iface: o.iface,
                 iface_name,
-                body: Body::Flow(Flow { wire, sni }),
+                body: Body::Flow(Flow { wire, sni, owner: None }),
             },
             verdict: None,
             reason: Reason::Notice,
@@ -195,6 +202,9 @@ impl Judge {
     /// every layer: replay 9% slower), and a message's DNS part is moved in afterwards.
     fn judge_last(&mut self, out: &mut Vec<Judged>) {
         let Some(judged) = out.last_mut() else { return };
+        if let Some(table) = self.processes.as_deref_mut() {
+            table.attribute_event(&self.topology, &mut judged.event);
+        }
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
@@ -298,6 +308,7 @@ impl Pipeline {
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
                 last_provider: Cell::new(None),
+                processes: config.attribute_processes.then(Box::default),
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
@@ -321,6 +332,7 @@ impl Pipeline {
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
+        s.processes = self.judge.processes.as_ref().map(|t| t.stats());
         s
     }
 
@@ -346,6 +358,8 @@ impl Pipeline {
     pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
         match fact {
             Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
+            Fact::Socket(owner) => self.judge.processes.get_or_insert_with(Box::default).insert(owner),
+            Fact::Recorded(r) => self.judge.processes.get_or_insert_with(Box::default).record(r, ts),
         }
     }
 

@@ -109,6 +109,9 @@ pub struct Stats {
     pub pairs: PairStats,
     /// Encrypted-DNS flow records dropped to keep that table within its cap.
     pub encrypted_flows_evicted: u64,
+    /// Which programs sent the outgoing messages: how many were attributed, and how (`None`
+    /// when process attribution did not run).
+    pub processes: Option<super::process::ProcessStats>,
     /// QUIC connections whose ClientHello could not be read whole (decided without a name).
     pub quic_given_up: u64,
 }
@@ -165,6 +168,7 @@ impl Stats {
             tcp: TcpStats { flows, flows_evicted, flows_expired, gaps, bytes_lost, resyncs, retransmissions },
             pairs: PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast },
             encrypted_flows_evicted,
+            processes,
             quic_given_up,
         } = other;
         self.frames += frames;
@@ -199,6 +203,9 @@ impl Stats {
         p.evicted += evicted;
         p.silent_multicast += silent_multicast;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
+        if let Some(p) = processes {
+            self.processes.get_or_insert_with(Default::default).add(p);
+        }
         self.quic_given_up += quic_given_up;
     }
 }
@@ -212,6 +219,7 @@ fn add_each<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::ProcessStats;
 
     /// Regression: replay summed files' counters in a copy of this struct's fields that
     /// missed the two added later (silent multicast queries, evicted encrypted flows).
@@ -225,12 +233,15 @@ mod tests {
         one.tcp.resyncs = 2;
         one.pairs.silent_multicast = 3;
         one.encrypted_flows_evicted = 4;
+        one.processes = Some(ProcessStats { attributed: 5, on_behalf_of: 1, ..Default::default() });
         let mut total = one.clone();
         total.add(&one);
         assert_eq!((total.frames, total.bytes, total.exposures()), (2, 200, 2));
         assert_eq!(total.malformed, vec![(Malformed::PointerLoop, 2)]);
         assert_eq!((total.frag.reassembled, total.tcp.resyncs), (2, 4));
         assert_eq!((total.pairs.silent_multicast, total.encrypted_flows_evicted), (6, 8));
+        let p = total.processes.unwrap();
+        assert_eq!((p.attributed, p.on_behalf_of), (10, 2));
     }
 
     #[test]

@@ -256,11 +256,11 @@ mod tests {
             provider: None,
         };
         let body = match kind {
-            EventKind::Encrypted => Body::Flow(Flow { wire, sni: None }),
+            EventKind::Encrypted => Body::Flow(Flow { wire, sni: None, owner: None }),
             EventKind::Notice => Body::Notice(Notice::TunnelUp { iface: name.into() }),
             k => {
                 let kind = if k == EventKind::Response { MessageKind::Response } else { MessageKind::Query };
-                Body::Message(Message { kind, wire, dns: None, rtt_ns: None })
+                Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None })
             }
         };
         Event { ts: Ts(0), frame: 1, iface, iface_name: name.into(), body }

@@ -72,6 +72,7 @@ impl Capture {
                     cap.changes.push((cap.frames.len(), ts, topology));
                 }
                 Input::Frame(f) => cap.push(f.ts, f.iface, f.link, f.orig_len, f.data),
+                Input::Note { .. } => {}
             }
             Ok(())
         })?;

@@ -17,6 +17,7 @@ use super::monitor::capture_into;
 use crate::cli::CheckArgs;
 use crate::counters::Counters;
 use crate::output::escape::escape;
+use crate::output::programs::{self, Programs};
 use crate::output::Sink;
 use crate::system::privilege;
 use crate::Outcome;
@@ -181,6 +182,8 @@ impl Report {
 /// Captures while resolving; returns what was seen.
 pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
     privilege::check()?;
+    // Before any thread starts and before capture drops the capabilities loading eBPF needs.
+    let procs = super::attribution::start(cfg.capture.processes)?;
     let token = random_token();
     let list = lookups(&token);
     let stop = Arc::new(AtomicBool::new(false));
@@ -192,7 +195,7 @@ pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
         .spawn(move || lookup_thread(ready_rx, st, l2, timeout))
         .context("starting the lookup thread")?;
     let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx) };
-    let result = capture_into(&cfg.capture, &mut sink, &stop);
+    let result = capture_into(&cfg.capture, &mut sink, &stop, procs);
     stop.store(true, Ordering::Release);
     sink.ready.take(); // wakes the lookup thread if capture never started
     let answers = lookups.join().unwrap_or_default();
@@ -239,14 +242,16 @@ fn event_line(j: &Judged) -> String {
     let verdict = j.verdict.map_or("-", Verdict::as_str);
     let arrow = if e.kind() == EventKind::Response { "<-" } else { "->" };
     let sni = e.sni().map(|s| format!(" sni={}", escape(s)));
+    let by = e.owner().map(|o| format!(" by {}", programs::owner_text(o)));
     format!(
-        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}  -- {}",
+        "    {:<8} {:<9} {} {arrow} {peer}:{port} {}/{}{}{}  -- {}",
         verdict.to_uppercase(),
         e.kind().as_str(),
         escape(&e.iface_name),
         w.proto.as_str(),
         w.transport.as_str(),
         sni.unwrap_or_default(),
+        by.unwrap_or_default(),
         j.reason
     )
 }
@@ -296,7 +301,13 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             out,
             "LEAK: {n} DNS messages or flows of the check left outside the tunnel ({})",
             via.join(", ")
-        )
+        )?;
+        let mut by = Programs::default();
+        r.events.iter().for_each(|j| by.observe(j));
+        match by.line() {
+            Some(line) => writeln!(out, "  leaked by: {line}"),
+            None => Ok(()),
+        }
     } else {
         writeln!(out, "NO LEAK: every lookup of the check stayed in the tunnel or on this machine")
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ReplayArgs};
+use crate::cli::{BenchArgs, CheckArgs, ColorChoice, JudgeArgs, MonitorArgs, ProcessMode, ReplayArgs};
 use crate::output::summary::SummaryOptions;
 use dnsleak_core::{Config, Overrides};
 
@@ -60,6 +60,8 @@ pub struct CaptureConfig {
     pub write: Option<PathBuf>,
     /// `--duration`: stop after this long.
     pub duration: Option<Duration>,
+    /// `--processes`: how to name the program behind each message.
+    pub processes: ProcessMode,
 }
 
 /// Where `monitor` shows what it judges.
@@ -107,6 +109,7 @@ impl MonitorConfig {
             judging: Judging::new(&args.judge)?,
             write: args.write.clone(),
             duration,
+            processes: args.processes,
         };
         let output = if args.quiet {
             MonitorOutput::Nothing
@@ -210,6 +213,7 @@ impl CheckConfig {
             write: None,
             // Capture ends when the lookups are done; this is the bound if they hang.
             duration: Some(timeout + Duration::from_secs(2)),
+            processes: args.processes,
         };
         Ok(CheckConfig { capture, timeout, json: args.json })
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
 
+use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
+use super::reorder::Reorder;
 use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
@@ -25,12 +27,14 @@ use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
 use crate::output::pcapng::{IfaceEnd, PcapngWriter};
+use crate::output::programs::{self, Programs};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::system::{privilege, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
-use dnsleak_core::{Fact, Judged, LinkType, Pipeline, Topology};
+use dnsleak_core::process::{note, Recorded};
+use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology};
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
@@ -42,6 +46,8 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let cfg = MonitorConfig::new(args)?;
     // Say what is missing before anything else starts.
     privilege::check()?;
+    // Process attribution loads eBPF now, while CAP_BPF and CAP_PERFMON are still there.
+    let procs = attribution::start(cfg.capture.processes)?;
     // Capabilities are per thread: drop what capture does not need here, before any thread
     // (the dashboard's UI thread included) starts, so every thread inherits the smaller set.
     privilege::keep_only_capture_caps().context("dropping the capabilities capture does not need")?;
@@ -52,14 +58,14 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let dashboard_owns_terminal = cfg.output == MonitorOutput::Dashboard;
     let service = Service::start(&cfg.service, !dashboard_owns_terminal)?;
     let captured = match cfg.output {
-        MonitorOutput::Dashboard => return dashboard(cfg.capture, service, report, started),
-        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report)?,
+        MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
+        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
         MonitorOutput::Lines { color } => {
-            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report)?
+            headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report, procs)?
         }
-        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report)?,
+        MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report, procs)?,
     };
-    let _ = write!(io::stderr(), "{}", final_summary(&captured.counters, started.elapsed()));
+    let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
@@ -70,15 +76,17 @@ fn headless(
     display: impl Sink,
     service: Service,
     report: Option<HtmlReport>,
+    procs: Started,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_reported(cfg, report, &mut Tee(display, service), &stop)
+    capture_reported(cfg, report, &mut Tee(display, service), &stop, procs)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
 /// final summary on standard error.
 fn dashboard(
     capture: CaptureConfig,
+    procs: Started,
     service: Service,
     report: Option<HtmlReport>,
     started: Instant,
@@ -86,7 +94,7 @@ fn dashboard(
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_reported(&capture, report, &mut Tee(sink, service), stop)
+        capture_reported(&capture, report, &mut Tee(sink, service), stop, procs)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -96,7 +104,7 @@ fn dashboard(
     for text in &captured.diagnostics {
         let _ = writeln!(err, "dnsleak: {}", escape(text));
     }
-    let _ = write!(err, "{}", final_summary(&captured.counters, started.elapsed()));
+    let _ = write!(err, "{}", final_summary(&captured, started.elapsed()));
     if let Some(h) = hooks {
         let _ = write!(err, "{}", h.line());
     }
@@ -110,8 +118,9 @@ fn capture_reported(
     mut report: Option<HtmlReport>,
     sink: &mut dyn Sink,
     stop: &AtomicBool,
+    procs: Started,
 ) -> anyhow::Result<Captured> {
-    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop);
+    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
     if let Some(r) = report {
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;
@@ -126,12 +135,21 @@ pub struct Captured {
     /// What the capture side said (the sink was told as it happened), the first
     /// `MAX_DIAGNOSTICS`.
     pub diagnostics: Vec<String>,
+    /// Leaks and bypasses by program (process attribution).
+    pub programs: Programs,
 }
 
 /// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
 /// thread; then closes every capture, judges what they still held, and says the counters.
-pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<Captured> {
-    let core = cfg.judging.core_for(sink.wants_payload());
+/// `procs`: process attribution, started before the capabilities were dropped.
+pub fn capture_into(
+    cfg: &CaptureConfig,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    procs: Started,
+) -> anyhow::Result<Captured> {
+    let mut core = cfg.judging.core_for(sink.wants_payload());
+    core.attribute_processes = procs.attribution.is_some();
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
     let opts = Options { interfaces: cfg.interfaces.clone(), overrides: cfg.judging.overrides.clone() };
@@ -144,14 +162,29 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
         out: Vec::new(),
         number: 0,
         diagnostics: Vec::new(),
+        procs: procs.attribution,
+        notes: Vec::new(),
+        programs: Programs::default(),
     };
+    if let Some(note) = procs.note.or_else(|| s.procs.as_ref().and_then(Attribution::warning)) {
+        s.handle(Msg::Diagnostic(note))?;
+    }
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
+    // Programs named: frames of all interfaces in capture order (`reorder` says why).
+    let mut hold = s.procs.is_some().then(Reorder::default);
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        match live.messages().recv_timeout(COUNTERS_EVERY / 2) {
-            Ok(msg) => s.handle(msg)?,
+        let due = hold.as_ref().and_then(Reorder::next_due);
+        let wait = due.map_or(COUNTERS_EVERY / 2, |d| d.saturating_duration_since(Instant::now()));
+        match live.messages().recv_timeout(wait.min(COUNTERS_EVERY / 2)) {
+            Ok(msg) => s.feed(&mut hold, msg)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(h) = &mut hold {
+            while let Some(f) = h.pop_due(Instant::now()) {
+                s.handle(Msg::Frame(f))?;
+            }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
             s.tick(&live)?;
@@ -161,7 +194,10 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     // Close every capture; what they still held arrives before the channel closes.
     live.stop();
     while let Ok(msg) = live.messages().recv() {
-        s.handle(msg)?;
+        s.feed(&mut hold, msg)?;
+    }
+    if let Some(h) = &mut hold {
+        s.release(h)?;
     }
     s.pipeline.finish(&mut s.out);
     s.emit()?;
@@ -171,7 +207,7 @@ pub fn capture_into(cfg: &CaptureConfig, sink: &mut dyn Sink, stop: &AtomicBool)
     let counters = s.counters(&live);
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
-    Ok(Captured { counters, diagnostics: s.diagnostics })
+    Ok(Captured { counters, diagnostics: s.diagnostics, programs: s.programs })
 }
 
 /// The pipeline side: core, sink and `--write`, fed from the channel.
@@ -182,19 +218,57 @@ struct Session<'a> {
     out: Vec<Judged>,
     number: u64,
     diagnostics: Vec<String>,
+    procs: Option<Attribution>,
+    /// The senders of the frame being written (`--write` with process attribution).
+    notes: Vec<String>,
+    programs: Programs,
 }
 
 impl Session<'_> {
+    /// A message from the captures: a frame waits in `hold` (when frames are reordered);
+    /// anything else first lets every held frame go, so it stays after the frames before it.
+    fn feed(&mut self, hold: &mut Option<Reorder>, msg: Msg) -> anyhow::Result<()> {
+        match (hold, msg) {
+            (Some(h), Msg::Frame(f)) => {
+                h.push(f, Instant::now());
+                Ok(())
+            }
+            (h, msg) => {
+                if let Some(h) = h {
+                    self.release(h)?;
+                }
+                self.handle(msg)
+            }
+        }
+    }
+
+    /// Every held frame, in capture order.
+    fn release(&mut self, hold: &mut Reorder) -> anyhow::Result<()> {
+        while let Some(f) = hold.pop() {
+            self.handle(Msg::Frame(f))?;
+        }
+        Ok(())
+    }
+
     fn handle(&mut self, msg: Msg) -> anyhow::Result<()> {
         match msg {
             Msg::Frame(mut f) => {
                 self.number += 1;
                 f.number = self.number;
+                // The frame's socket facts were written before it was captured: in they go.
+                if let Some(p) = &mut self.procs {
+                    p.drain_into(&mut self.pipeline, &mut self.out);
+                }
+                let first = self.out.len();
+                self.pipeline.process(f.as_ref(), &mut self.out);
                 if let Some((w, path)) = &mut self.writer {
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data)
+                    self.notes.clear();
+                    if self.procs.is_some() {
+                        senders(&self.out[first..], &mut self.notes);
+                    }
+                    w.packet(f.iface, f.ts, f.orig_len, &f.data, &self.notes)
                         .with_context(|| format!("writing {path}"))?;
                 }
-                self.pipeline.process(f.as_ref(), &mut self.out);
             }
             Msg::Fact { fact, ts } => {
                 if let Some(topology) = fact.interfaces() {
@@ -215,6 +289,11 @@ impl Session<'_> {
     }
 
     fn emit(&mut self) -> anyhow::Result<()> {
+        if self.procs.is_some() {
+            for j in self.out.iter().filter(|j| j.is_exposure()) {
+                self.programs.observe(j);
+            }
+        }
         self.sink.events(&mut self.out, None).context("writing output")
     }
 
@@ -247,11 +326,20 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn counters(&self, live: &Live) -> Counters {
-        Counters { core: self.pipeline.stats(), capture: live.counters(), ..Default::default() }
+    fn counters(&mut self, live: &Live) -> Counters {
+        Counters {
+            core: self.pipeline.stats(),
+            capture: live.counters(),
+            processes: self.procs.as_mut().map(Attribution::counters),
+            ..Default::default()
+        }
     }
 
     fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
+        // Facts of the fallback scan come without frames: take them in now and then too.
+        if let Some(p) = &mut self.procs {
+            p.drain_into(&mut self.pipeline, &mut self.out);
+        }
         self.pipeline.advance(wall_now());
         self.emit()?;
         if let Some((w, path)) = &mut self.writer {
@@ -270,9 +358,30 @@ fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, 
     Ok((w, name))
 }
 
+/// The sender of each outgoing message or flow among `events`, as `--write` records it beside
+/// the packet that completed it.
+fn senders(events: &[Judged], notes: &mut Vec<String>) {
+    for j in events {
+        let (Some(owner), Some(w)) = (j.event.owner(), j.event.wire()) else { continue };
+        if !matches!(j.event.kind(), EventKind::Query | EventKind::Encrypted) {
+            continue;
+        }
+        let r = Recorded {
+            proto: w.proto.into(),
+            src: std::net::SocketAddr::new(w.src, w.sport),
+            dst: std::net::SocketAddr::new(w.dst, w.dport),
+            owner: owner.clone(),
+        };
+        let mut text = String::new();
+        note::write(&r, &mut text);
+        notes.push(text);
+    }
+}
+
 /// The summary printed on standard error when a monitor ends.
-pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
-    use dnsleak_core::{EventKind, Verdict};
+pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
+    use dnsleak_core::Verdict;
+    let c = &captured.counters;
     let s = &c.core;
     let mut out = format!(
         "dnsleak: captured for {:.1} s: {} frames, {} DNS messages, {} encrypted flows, {} malformed, {} notices\n",
@@ -296,11 +405,19 @@ pub fn final_summary(c: &Counters, elapsed: Duration) -> String {
             cc.dropped_iface
         ));
     }
+    if let Some(p) = &c.processes {
+        let named = s.processes.as_ref().and_then(programs::coverage);
+        let named = named.unwrap_or_else(|| "no outgoing message yet".to_string());
+        out.push_str(&format!("dnsleak: programs ({}): {named}\n", p.method));
+    }
     let exposed = s.exposures();
     out.push_str(&if exposed > 0 {
         format!("dnsleak: LEAK: {exposed} DNS messages or flows left outside the tunnel\n")
     } else {
         "dnsleak: no leak or bypass seen\n".to_string()
     });
+    if let Some(by) = captured.programs.line() {
+        out.push_str(&format!("dnsleak: leaked by: {by}\n"));
+    }
     out
 }

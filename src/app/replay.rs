@@ -25,6 +25,7 @@ use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::Outcome;
+use dnsleak_core::process::note;
 use dnsleak_core::{Config, Fact, IfaceKind, Judged, Overrides, Pipeline, Stats};
 
 /// Frames between progress and counter updates.
@@ -407,6 +408,12 @@ impl<'a> OneFile<'a> {
                 self.packets += 1;
                 if let Some(p) = &mut self.pipeline {
                     p.process(frame, &mut self.out);
+                }
+            }
+            // Who sent the next frame's message, as dnsleak recorded it when it wrote the file.
+            Input::Note { text, ts } => {
+                if let (Some(p), Some(r)) = (&mut self.pipeline, note::parse(text)) {
+                    p.apply(Fact::Recorded(r), ts, &mut self.out);
                 }
             }
         }

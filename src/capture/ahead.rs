@@ -31,6 +31,7 @@ const KEEP_BYTES: usize = 4 << 20;
 enum Item {
     Frame { iface: IfaceId, ts: Ts, link: LinkType, number: u64, orig_len: u32, bytes: Range<usize> },
     Interfaces { ifaces: Vec<FileIface>, ts: Ts },
+    Note { bytes: Range<usize>, ts: Ts },
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +62,11 @@ impl Batch {
             Input::Interfaces { ifaces, ts } => {
                 self.items.push(Item::Interfaces { ifaces: ifaces.to_vec(), ts });
             }
+            Input::Note { text, ts } => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(text.as_bytes());
+                self.items.push(Item::Note { bytes: start..self.bytes.len(), ts });
+            }
         }
     }
 
@@ -77,6 +83,11 @@ impl Batch {
                     data: &self.bytes[bytes.clone()],
                 }),
                 Item::Interfaces { ifaces, ts } => Input::Interfaces { ifaces, ts: *ts },
+                Item::Note { bytes, ts } => {
+                    // Whole UTF-8 text when it went in; nothing else writes these bytes.
+                    let text = std::str::from_utf8(&self.bytes[bytes.clone()]).unwrap_or_default();
+                    Input::Note { text, ts: *ts }
+                }
             };
             f(input)?;
         }
@@ -169,6 +180,7 @@ mod tests {
                     format!("{} {} {:?} {} {:?}", fr.iface, fr.number, fr.ts, fr.orig_len, fr.data)
                 }
                 Input::Interfaces { ifaces, ts } => format!("ifaces {ifaces:?} {ts:?}"),
+                Input::Note { text, ts } => format!("note {text} {ts:?}"),
             });
             Ok(())
         };
@@ -202,7 +214,7 @@ mod tests {
         let iface = w.add_interface("wg0", LinkType::RAW).unwrap();
         for i in 0..n {
             let data: Vec<u8> = (0..(i * 7919) % 3000).map(|j| (i + j) as u8).collect();
-            w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data).unwrap();
+            w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data, &[]).unwrap();
         }
         let mut b = w.into_inner();
         if cut {

@@ -6,16 +6,19 @@
 //! files are replayed); messages and flows add `proto`, `transport`, `src`, `sport`, `dst`,
 //! `dport`, `provider`; messages add the DNS header fields, the first question and, for
 //! responses, `answers`/`TTLs` and `rtt`; flows add `sni`; malformed messages add `malformed`;
-//! notices add `notice` (a code) and `message`. A field that does not apply is `null`.
-//! Numbers are JSON numbers; `ts` and `rtt` are seconds.
+//! notices add `notice` (a code) and `message`. Messages and flows end with `process` and
+//! `on_behalf_of` (`{"pid","name","exe","uid"}` or `null`) and `attribution` (`attributed`,
+//! `unattributed`, `not_from_host`, or `null` when programs are not named): who sent it (a
+//! response: its query's sender), and for whom when a local stub forwarded it. A field that does
+//! not apply is `null`. Numbers are JSON numbers; `ts` and `rtt` are seconds.
 
 use std::io::{self, Write};
 
 use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
-use dnsleak_core::Judged;
 use dnsleak_core::{dns, names};
+use dnsleak_core::{Judged, Owner, Process};
 
 use super::Sink;
 use crate::counters::Counters;
@@ -285,7 +288,43 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         }
         Body::Notice(_) => {}
     }
+    owner_fields(&mut o, ev.owner());
     o.end();
+}
+
+/// `process`, `on_behalf_of` and `attribution`, the last fields of a message or flow.
+fn owner_fields(o: &mut Obj<'_>, owner: Option<&Owner>) {
+    let Some(w) = owner else {
+        for k in [k!("process"), k!("on_behalf_of"), k!("attribution")] {
+            o.null(k);
+        }
+        return;
+    };
+    process(o, k!("process"), w.process.process());
+    process(o, k!("on_behalf_of"), w.on_behalf_of.as_ref());
+    o.word(k!("attribution"), w.process.as_str());
+}
+
+/// A process as `{"pid":..,"name":..,"exe":..,"uid":..}`, or `null`. Names and paths are
+/// text a local user chose: escaped as every other string.
+fn process(o: &mut Obj<'_>, k: &'static str, p: Option<&Process>) {
+    let Some(p) = p else { return o.null(k) };
+    o.key(k);
+    o.b.extend_from_slice(b"{\"pid\":");
+    o.b.extend_from_slice(itoa::Buffer::new().format(p.pid).as_bytes());
+    o.b.extend_from_slice(b",\"name\":");
+    string(o.b, &p.name);
+    o.b.extend_from_slice(b",\"exe\":");
+    match &p.exe {
+        Some(e) => string(o.b, e),
+        None => o.b.extend_from_slice(b"null"),
+    }
+    o.b.extend_from_slice(b",\"uid\":");
+    match p.uid {
+        Some(u) => o.b.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        None => o.b.extend_from_slice(b"null"),
+    }
+    o.b.push(b'}');
 }
 
 fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: &mut Scratch) {
@@ -413,7 +452,7 @@ mod tests {
         let question = Some(Question { name: QName::from("example.com"), qtype, qclass: 1 });
         let header = DnsHeader { id: 7, flags: 0x0100, qdcount: 1, ..Default::default() };
         let dns = Some(DnsInfo { header, question, payload: Box::default() });
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None });
+        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None, owner: None });
         Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body })
     }
 
@@ -426,6 +465,35 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
             assert_eq!(v["qtype_name"], name, "{v}");
         }
+    }
+
+    #[test]
+    fn the_program_comes_last_as_objects() {
+        use dnsleak_core::{Attribution, Owner, Process};
+        let mut j = query(1);
+        let Body::Message(m) = &mut j.event.body else { unreachable!() };
+        let dig =
+            Process { pid: 4242, name: "dig\u{1b}".into(), exe: Some("/usr/bin/dig".into()), uid: Some(0) };
+        let stub = Process { pid: 77, name: "dnsmasq".into(), exe: None, uid: None };
+        m.owner =
+            Some(std::sync::Arc::new(Owner { process: Attribution::Process(stub), on_behalf_of: Some(dig) }));
+        let mut b = Vec::new();
+        write_event(&mut b, &j, None);
+        let text = String::from_utf8(b).unwrap();
+        assert!(
+            text.ends_with(
+                r#""rtt":null,"process":{"pid":77,"name":"dnsmasq","exe":null,"uid":null},"on_behalf_of":{"pid":4242,"name":"dig\u001b","exe":"/usr/bin/dig","uid":0},"attribution":"attributed"}"#
+            ),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["on_behalf_of"]["name"], "dig\u{1b}");
+        // Without attribution: three nulls, after every field there was before.
+        let mut b = Vec::new();
+        write_event(&mut b, &query(1), None);
+        assert!(String::from_utf8(b)
+            .unwrap()
+            .ends_with(r#""rtt":null,"process":null,"on_behalf_of":null,"attribution":null}"#));
     }
 
     #[test]

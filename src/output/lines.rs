@@ -1,6 +1,7 @@
 //! One readable line per event, for `monitor --no-tui` (and `monitor` when no dashboard can
-//! run): time, verdict, interface, transport, addresses, what was asked, and why. Wire text
-//! (names, SNI) goes through `escape`, so it cannot drive the terminal.
+//! run): time, verdict, interface, transport, addresses, what was asked, the program behind
+//! it, and why. Wire and OS text (names, SNI, program names) goes through `escape`, so it
+//! cannot drive the terminal.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -94,6 +95,9 @@ pub fn format_line(s: &mut String, j: &Judged, color: bool) {
     }
     if let Some(m) = e.as_message().and_then(Message::malformed) {
         let _ = write!(s, " malformed: {m}");
+    }
+    if let Some(o) = e.owner() {
+        let _ = write!(s, " by {}", super::programs::owner_text(o));
     }
     if j.verdict.is_some() {
         let _ = write!(s, "  -- {}", j.reason);

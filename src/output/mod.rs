@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod on_leak;
 pub mod pcapng;
+pub mod programs;
 pub mod report;
 pub mod summary;
 #[cfg(test)]

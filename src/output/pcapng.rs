@@ -1,7 +1,9 @@
 //! A pcapng writer for `monitor --write`: one section, one interface description block per
 //! interface (name, link type, nanosecond timestamps), enhanced packet blocks, and an
 //! interface statistics block with `isb_endtime` when an interface goes away, so a replay of
-//! the file knows when it went down. Little-endian, as the machine that writes it.
+//! the file knows when it went down; with process attribution, each packet that completed an
+//! outgoing message carries its sender as a comment (`dnsleak_core::process::note`), which
+//! replay reads back. Little-endian, as the machine that writes it.
 
 use std::io::{self, Write};
 
@@ -14,6 +16,7 @@ const EPB: u32 = 0x0000_0006;
 const ISB: u32 = 0x0000_0005;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 const OPT_END: u16 = 0;
+const OPT_COMMENT: u16 = 1;
 const SHB_USERAPPL: u16 = 4;
 const IF_NAME: u16 = 2;
 const IF_TSRESOL: u16 = 9;
@@ -71,8 +74,16 @@ impl<W: Write> PcapngWriter<W> {
         Ok(self.ifaces - 1)
     }
 
-    /// One packet on interface `iface` (an index `add_interface` returned).
-    pub fn packet(&mut self, iface: u32, ts: Ts, orig_len: u32, data: &[u8]) -> io::Result<()> {
+    /// One packet on interface `iface` (an index `add_interface` returned), with a comment
+    /// option for each of `comments`.
+    pub fn packet(
+        &mut self,
+        iface: u32,
+        ts: Ts,
+        orig_len: u32,
+        data: &[u8],
+        comments: &[String],
+    ) -> io::Result<()> {
         let data = &data[..data.len().min(SNAPLEN as usize)];
         let b = &mut self.block;
         b.clear();
@@ -82,6 +93,9 @@ impl<W: Write> PcapngWriter<W> {
         b.extend_from_slice(&orig_len.max(data.len() as u32).to_le_bytes());
         b.extend_from_slice(data);
         pad(b);
+        for c in comments {
+            option(b, OPT_COMMENT, c.as_bytes());
+        }
         option(b, OPT_END, &[]);
         write_block(&mut self.out, EPB, b)
     }
@@ -173,7 +187,7 @@ mod tests {
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
         assert_eq!(w.add_interface("eth0", LinkType::ETHERNET).unwrap(), 0);
         assert_eq!(w.add_interface("wg0", LinkType::RAW).unwrap(), 1);
-        w.packet(1, Ts(1_700_000_000_123_456_789), 5, b"hello").unwrap();
+        w.packet(1, Ts(1_700_000_000_123_456_789), 5, b"hello", &["dnsleak.process x".into()]).unwrap();
         w.interface_end(1, IfaceEnd { end: Ts(1_700_000_001_000_000_000), ..Default::default() }).unwrap();
         let d = w.into_inner();
         let b = blocks(&d);
@@ -188,5 +202,8 @@ mod tests {
         let lo = u32::from_le_bytes(epb[8..12].try_into().unwrap()) as u64;
         assert_eq!((hi << 32) | lo, 1_700_000_000_123_456_789);
         assert_eq!(&epb[20..25], b"hello");
+        // The comment option after the padded data: code 1, length 17, the text.
+        assert_eq!(&epb[28..32], &[1, 0, 17, 0]);
+        assert_eq!(&epb[32..49], b"dnsleak.process x");
     }
 }

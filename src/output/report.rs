@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 mod merge;
 
+use super::programs::Programs;
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
@@ -189,6 +190,8 @@ pub struct Report {
     notice_counts: Vec<(&'static str, u64)>,
     /// Leaked queries counted (all of them, also those the sketch folded together).
     pub leaked_queries: u64,
+    /// Leaked queries and bypassing flows by the program behind them.
+    pub programs: Programs,
 }
 
 impl Report {
@@ -207,6 +210,7 @@ impl Report {
             notices: Vec::new(),
             notice_counts: Vec::new(),
             leaked_queries: 0,
+            programs: Programs::default(),
         }
     }
 
@@ -256,6 +260,9 @@ impl Report {
         }
         if kind == EventKind::Malformed {
             return;
+        }
+        if j.is_exposure() {
+            self.programs.observe(j);
         }
         self.resolver(j, kind, wire, iface.unwrap_or(usize::MAX));
         if j.verdict == Some(Verdict::Leak) && kind == EventKind::Query {

@@ -81,6 +81,7 @@ impl SummarySink {
         self.resolvers(&mut s, &p);
         self.leaked(&mut s, &p, opts.top);
         self.bypasses(&mut s, &p);
+        self.programs(&mut s, &p);
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
         self.accounting(&mut s, &p);
@@ -247,6 +248,18 @@ impl SummarySink {
         }
         more(s, flows.len() + self.report.flows_overflow as usize);
         s.push('\n');
+    }
+
+    /// Which programs leaked, and how many messages were named (a file dnsleak wrote with
+    /// process attribution; nothing for other files).
+    fn programs(&self, s: &mut String, p: &Painter) {
+        let Some(stats) = &self.counters.core.processes else { return };
+        if let Some(line) = self.report.programs.line() {
+            let _ = writeln!(s, "{} {line}", p.bold("Leaked by:"));
+        }
+        let method = if stats.recorded > 0 { "recorded by dnsleak in the file" } else { "live" };
+        let named = super::programs::coverage(stats).unwrap_or_else(|| "no outgoing message".into());
+        let _ = writeln!(s, "{} {named} ({method}).\n", p.bold("Programs:"));
     }
 
     fn unanswered_and_patterns(&self, s: &mut String, p: &Painter) {

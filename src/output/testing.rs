@@ -22,12 +22,12 @@ pub fn judged(
     let transport = if kind == EventKind::Encrypted { Transport::Dot } else { Transport::Dns };
     let wire = Wire { proto: L4::Udp, transport, src, sport, dst, dport, encap: None, provider: None };
     let body = match kind {
-        EventKind::Encrypted => Body::Flow(Flow { wire, sni: Some("dns.example".into()) }),
+        EventKind::Encrypted => Body::Flow(Flow { wire, sni: Some("dns.example".into()), owner: None }),
         _ => {
             let question = Some(Question { name: QName::from(qname), qtype: 1, qclass: 1 });
             let dns = Some(DnsInfo { header: Default::default(), question, payload: Box::default() });
             let kind = if kind == EventKind::Response { MessageKind::Response } else { MessageKind::Query };
-            Body::Message(Message { kind, wire, dns, rtt_ns: None })
+            Body::Message(Message { kind, wire, dns, rtt_ns: None, owner: None })
         }
     };
     let event =

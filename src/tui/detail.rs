@@ -61,6 +61,9 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
     if let Some(sni) = ev.sni() {
         out.push(field("sni", escape(sni).into_owned()));
     }
+    if let Some(o) = ev.owner() {
+        program_lines(o, &mut out);
+    }
     if let Some(m) = ev.as_message() {
         if let Some(why) = m.malformed() {
             out.push(field("malformed", format!("{why} ({})", why.as_str())));
@@ -71,6 +74,22 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
         dns_lines(m, &mut out);
     }
     out
+}
+
+/// Who sent it, and for whom when a local stub forwarded it.
+fn program_lines(o: &dnsleak_core::Owner, out: &mut Vec<Line<'static>>) {
+    use dnsleak_core::Attribution;
+    let sender = match &o.process {
+        Attribution::Process(p) => text::process_detail(p),
+        Attribution::Unknown => "unknown (no socket of this host was seen sending it)".into(),
+        Attribution::NotFromThisHost => {
+            "not from this host (forwarded, bridged or another namespace's)".into()
+        }
+    };
+    out.push(field("program", sender));
+    if let Some(p) = &o.on_behalf_of {
+        out.push(field("for", format!("{} (asked the local stub above)", text::process_detail(p))));
+    }
 }
 
 fn sockaddr(addr: std::net::IpAddr, port: u16) -> String {

@@ -1,6 +1,8 @@
-//! Small formatting helpers for the dashboard: times (UTC), durations, DNS type and code names.
+//! Small formatting helpers for the dashboard: times (UTC), durations, DNS type and code names,
+//! programs.
 
-use dnsleak_core::names;
+use crate::output::escape::escape;
+use dnsleak_core::{names, Attribution, Owner, Process, ProcessStats};
 
 pub use crate::output::time::{full_time, hms, hms_ms};
 
@@ -54,6 +56,37 @@ pub fn cut(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+/// The program column: the program a person would name ("dig"; "dig via dnsmasq" when a local
+/// stub forwarded it), "?" when unknown, "other host" when it did not start here. Escaped.
+pub fn program(o: &Owner) -> String {
+    match (&o.process, &o.on_behalf_of) {
+        (p, Some(asker)) => match p.process() {
+            Some(stub) => format!("{} via {}", escape(&asker.name), escape(&stub.name)),
+            None => format!("{} via ?", escape(&asker.name)),
+        },
+        (Attribution::Process(p), None) => escape(&p.name).into_owned(),
+        (Attribution::Unknown, None) => "?".into(),
+        (Attribution::NotFromThisHost, None) => "other host".into(),
+    }
+}
+
+/// The method and its coverage for the counters line: "programs ebpf: 120/125 named, 2 other
+/// host".
+pub fn coverage(method: &str, s: &ProcessStats) -> String {
+    let mut t = format!("programs {method}: {}/{} named", s.attributed, s.outgoing());
+    if s.not_from_host > 0 {
+        t.push_str(&format!(", {} other host", s.not_from_host));
+    }
+    t
+}
+
+/// A process for the detail pane: "dig (pid 4242, uid 0) /usr/bin/dig", escaped.
+pub fn process_detail(p: &Process) -> String {
+    let uid = p.uid.map(|u| format!(", uid {u}")).unwrap_or_default();
+    let exe = p.exe.as_deref().map(|e| format!(" {}", escape(e))).unwrap_or_default();
+    format!("{} (pid {}{uid}){exe}", escape(&p.name), p.pid)
 }
 
 #[cfg(test)]

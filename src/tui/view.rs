@@ -314,7 +314,7 @@ impl Cols {
     }
 }
 
-fn event_cells(row: &Row, cols: Cols) -> (Vec<Cell<'static>>, Style) {
+fn event_cells(row: &Row, cols: Cols, programs: bool) -> (Vec<Cell<'static>>, Style) {
     let wide = cols == Cols::Wide;
     let j = &row.judged;
     let ev = &j.event;
@@ -345,6 +345,9 @@ fn event_cells(row: &Row, cols: Cols) -> (Vec<Cell<'static>>, Style) {
         cells.push(Cell::from(ev.resolver().map(|(addr, _)| addr.to_string()).unwrap_or_default()));
     }
     cells.push(Cell::from(name_text(j)));
+    if programs {
+        cells.push(Cell::from(ev.owner().map(text::program).unwrap_or_default()));
+    }
     cells.push(Cell::from(q.map(|q| text::qtype(q.qtype)).unwrap_or_default()));
     cells.push(Cell::from(rcode));
     cells.push(Cell::from(msg.and_then(|m| m.rtt_ns).map(text::rtt).unwrap_or_default()));
@@ -356,7 +359,26 @@ fn event_cells(row: &Row, cols: Cols) -> (Vec<Cell<'static>>, Style) {
     (cells, style)
 }
 
-fn event_widths(cols: Cols) -> Vec<Constraint> {
+/// Terminal width from which the events table has a program column (the name keeps at least
+/// 26 columns; narrower, the program is in the detail pane).
+const PROGRAM_COLUMN_FROM: u16 = 136;
+
+/// Whether the events table has a program column: programs are named (live attribution, or
+/// a file that recorded them) and the terminal is wide enough.
+fn program_column(model: &Model, width: u16) -> bool {
+    width >= PROGRAM_COLUMN_FROM && model.counters.core.processes.is_some()
+}
+
+fn event_widths(cols: Cols, programs: bool) -> Vec<Constraint> {
+    let mut w = base_widths(cols);
+    if programs {
+        // Right after the name (index 6; narrow tables have no program column).
+        w.insert(7, Constraint::Length(14));
+    }
+    w
+}
+
+fn base_widths(cols: Cols) -> Vec<Constraint> {
     use Constraint::{Length, Min};
     if cols == Cols::Medium {
         return vec![
@@ -422,9 +444,10 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
         offset = pos + 1 - rows_fit;
     }
     app.offset.set(offset);
+    let programs = program_column(model, area.width);
     let rows = (offset..list.len().min(offset + rows_fit)).filter_map(|i| list.get(i).map(|r| (i, r))).map(
         |(i, r)| {
-            let (cells, mut style) = event_cells(r, cols);
+            let (cells, mut style) = event_cells(r, cols, programs);
             if i == pos {
                 style = style.add_modifier(Modifier::REVERSED);
             }
@@ -435,9 +458,13 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
     if cols != Cols::Narrow {
         header.push("resolver");
     }
-    header.extend(["name", "type", "rcode", "rtt"]);
+    header.push("name");
+    if programs {
+        header.push("program");
+    }
+    header.extend(["type", "rcode", "rtt"]);
     let header = TRow::new(header).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    Table::new(rows, event_widths(cols)).header(header).column_spacing(1).render(inner, buf);
+    Table::new(rows, event_widths(cols, programs)).header(header).column_spacing(1).render(inner, buf);
 }
 
 fn render_chart(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
@@ -479,6 +506,11 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
         )),
         Span::styled(format!("dropped: pipeline {pipeline}, kernel {kernel}"), drop_style),
     ];
+    // Programs: the method in use and how much it named.
+    if let Some(p) = &s.processes {
+        let method = c.processes.as_ref().map_or("recorded", |x| x.method);
+        spans.push(Span::raw(format!(" · {}", text::coverage(method, p))));
+    }
     // What the capture side said (an interface it cannot open): counted, the latest shown.
     if let Some(last) = model.diagnostics.back() {
         let text = format!(" · warnings {}: {}", model.diagnostics_seen, escape(last));

@@ -164,6 +164,7 @@ pub mod event {
             wire: wire(L4::Udp, Transport::Dns, 53),
             dns: Some(dns),
             rtt_ns: None,
+            owner: None,
         };
         let mut j = Judged::unjudged(event(ts, iface, Body::Message(message)));
         j.verdict = Some(Verdict::Leak);
@@ -173,7 +174,7 @@ pub mod event {
 
     /// A DoT flow that went around the tunnel by `iface`.
     pub fn bypass(ts: i64, iface: &str, sni: Option<&str>) -> Judged {
-        let flow = Flow { wire: wire(L4::Tcp, Transport::Dot, 853), sni: sni.map(Into::into) };
+        let flow = Flow { wire: wire(L4::Tcp, Transport::Dot, 853), sni: sni.map(Into::into), owner: None };
         let mut j = Judged::unjudged(event(ts, iface, Body::Flow(flow)));
         j.verdict = Some(Verdict::Bypass);
         j.reason = Reason::Notice;

@@ -77,9 +77,9 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
             }
             let kind = if response { MessageKind::Response } else { MessageKind::Query };
             let rtt_ns = s.rtt_ms.map(|ms| (ms * 1e6) as u64);
-            Body::Message(Message { kind, wire, dns: Some(info), rtt_ns })
+            Body::Message(Message { kind, wire, dns: Some(info), rtt_ns, owner: None })
         }
-        EventKind::Encrypted => Body::Flow(Flow { wire, sni: Some(s.name.into()) }),
+        EventKind::Encrypted => Body::Flow(Flow { wire, sni: Some(s.name.into()), owner: None }),
         other => panic!("tui_common::event makes messages and flows, not {other:?}"),
     };
     Event {

@@ -232,7 +232,7 @@ fn forwarded_queries_are_not_linked_or_remembered() {
     let mut q = query("192.0.2.9:40000", "127.0.0.53:53", "x.example");
     q.src_is_local = false;
     let r = t.attribute_query(&q, Ts::from_millis(1));
-    assert_eq!(r, QueryOwner { process: Attribution::NotFromThisHost, on_behalf_of: None });
+    assert_eq!(r, Owner { process: Attribution::NotFromThisHost, on_behalf_of: None });
     assert!(t.is_empty());
 }
 

@@ -138,7 +138,8 @@ impl Tracker {
     }
 
     /// Looks at one judged query, response or encrypted flow, in capture order. Fills
-    /// `rtt_ns` of a response paired with its query; appends notices (unjudged events of kind
+    /// `rtt_ns` of a response paired with its query, and its `owner` (the query's program);
+    /// appends notices (unjudged events of kind
     /// `Notice`) to `notices`.
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
         let Judged { event, verdict, reason } = judged;
@@ -152,10 +153,13 @@ impl Tracker {
                 let hash = self.name_hash(name);
                 self.kill_switch(&at, reason, notices);
                 self.parallel(&at, *verdict, name, hash, topology, notices);
-                self.track_query(&at, &msg.wire, info, hash);
+                self.track_query(&at, &msg.wire, info, hash, msg.owner.as_ref());
             }
             MessageKind::Response => {
-                msg.rtt_ns = self.pair_response(&at, msg, notices);
+                if let Some((rtt, owner)) = self.pair_response(&at, msg, notices) {
+                    msg.rtt_ns = Some(rtt);
+                    msg.owner = owner;
+                }
             }
             MessageKind::Malformed(_) => {}
         }

@@ -4,11 +4,13 @@
 
 use std::collections::hash_map::{Entry, OccupiedEntry};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::hash::PairKey;
 use super::{At, Tracker, Unanswered};
 use crate::event::{DnsInfo, Event, Message, Transport, Wire};
 use crate::frame::Ts;
+use crate::process::Owner;
 use crate::topology::{IfaceId, IfaceName};
 
 const MDNS_PORT: u16 = 5353;
@@ -33,6 +35,8 @@ pub(super) struct Slot {
     frame: u64,
     name: String,
     iface_name: IfaceName,
+    /// The program that sent it (process attribution), for its response.
+    owner: Option<Arc<Owner>>,
     /// Next query under the same key, or `NONE`.
     next: u32,
 }
@@ -70,7 +74,14 @@ impl Tracker {
         .seal(self.seeds)
     }
 
-    pub(super) fn track_query(&mut self, at: &At<'_>, w: &Wire, info: &DnsInfo, name: u64) {
+    pub(super) fn track_query(
+        &mut self,
+        at: &At<'_>,
+        w: &Wire,
+        info: &DnsInfo,
+        name: u64,
+        owner: Option<&Arc<Owner>>,
+    ) {
         let group = is_group(&w.dst);
         if group && w.transport == Transport::Mdns && w.sport == MDNS_PORT {
             return;
@@ -86,6 +97,7 @@ impl Tracker {
         }
         let qname = info.question.as_ref().map_or("", |q| &q.name);
         let slot = self.fill_slot(at, w.dst, key, group, qname);
+        self.slots[slot as usize].owner = owner.cloned();
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
                 v.insert(slot);
@@ -131,6 +143,7 @@ impl Tracker {
                     frame: 0,
                     name: String::new(),
                     iface_name: at.iface_name.clone(),
+                    owner: None,
                     next: NONE,
                 });
                 (self.slots.len() - 1) as u32
@@ -161,6 +174,7 @@ impl Tracker {
 
     fn free_slot(&mut self, idx: u32) {
         self.slots[idx as usize].seq = 0;
+        self.slots[idx as usize].owner = None;
         self.free.push(idx);
         self.live -= 1;
     }
@@ -226,13 +240,13 @@ impl Tracker {
         }
     }
 
-    /// Pairs a response with its query; returns the response time.
+    /// Pairs a response with its query; returns the response time and the query's program.
     pub(super) fn pair_response(
         &mut self,
         at: &At<'_>,
         msg: &Message,
         notices: &mut Vec<Event>,
-    ) -> Option<u64> {
+    ) -> Option<(u64, Option<Arc<Owner>>)> {
         let (w, info) = (&msg.wire, msg.dns.as_ref()?);
         if is_group(&w.dst) || (w.transport == Transport::Mdns && w.dport == MDNS_PORT) {
             return None; // mDNS answers to the group or to port 5353: not pairable by design
@@ -250,9 +264,14 @@ impl Tracker {
         let rtt = at.ts.since(s.ts);
         // Too late: the query had timed out already, whether or not a sweep noticed it.
         let late = rtt > self.limits.query_timeout_ns;
-        if group && !late {
+        let stays = group && !late;
+        let owner = if stays {
             s.answered = true; // other responders may answer too
+            s.owner.clone()
         } else {
+            s.owner.take()
+        };
+        if !stays {
             unlink(&mut self.slots, entry, idx);
             if late {
                 self.count_timeout(idx);
@@ -267,7 +286,7 @@ impl Tracker {
         if !group && asked != w.src && w.transport == Transport::Dns {
             self.hijack(at, asked, w.src, qname, notices);
         }
-        Some(rtt)
+        Some((rtt, owner))
     }
 }
 

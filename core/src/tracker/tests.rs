@@ -81,7 +81,7 @@ fn event(m: &Msg, topology: &Topology) -> Event {
     let question = Some(Question { name: crate::event::QName::from_str(m.name), qtype: m.qtype, qclass: 1 });
     let kind = if m.response { MessageKind::Response } else { MessageKind::Query };
     let dns = Some(DnsInfo { header, question, payload: Box::new([]) });
-    let body = Body::Message(Message { kind, wire, dns, rtt_ns: None });
+    let body = Body::Message(Message { kind, wire, dns, rtt_ns: None, owner: None });
     Event { ts: Ts(m.ts), frame: 1, iface: m.iface, iface_name: name, body }
 }
 
@@ -466,7 +466,7 @@ fn encrypted_flows_and_malformed_messages_are_ignored() {
     let topology = topo(true);
     let query = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
     let Body::Message(msg) = &query.body else { unreachable!() };
-    let flow = Body::Flow(crate::event::Flow { wire: msg.wire, sni: None });
+    let flow = Body::Flow(crate::event::Flow { wire: msg.wire, sni: None, owner: None });
     let malformed = Body::Message(Message {
         kind: MessageKind::Malformed(crate::event::Malformed::NotDns),
         ..msg.clone()

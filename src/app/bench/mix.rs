@@ -519,7 +519,7 @@ pub fn write_pcapng(out: &mut impl Write, packets: u64, seed: u64) -> io::Result
     }
     let mut n = 0;
     for p in MixGen::new(packets, seed) {
-        w.packet(p.iface, p.ts, p.data.len() as u32, &p.data)?;
+        w.packet(p.iface, p.ts, p.data.len() as u32, &p.data, &[])?;
         n += 1;
     }
     w.flush()?;

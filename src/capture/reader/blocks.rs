@@ -6,12 +6,18 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use pcap_parser::pcapng::{Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock};
+use pcap_parser::pcapng::{
+    Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock, OptionCode,
+};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapBlock, PcapBlockOwned, PcapError, PcapHeader};
 
 use super::{FileIface, Format, Input, ReadError, GZ, MAX_ADDRS, MAX_IFACES, MAX_RECORD};
+use dnsleak_core::process::note;
 use dnsleak_core::{FrameRef, IfaceId, LinkType, Ts};
+
+/// dnsleak's comments read from one packet at most (one per message it completed).
+const MAX_NOTES: usize = 16;
 
 pub(super) fn header_error(e: &PcapError<&[u8]>) -> Step {
     Step::Read(match e {
@@ -368,6 +374,17 @@ pub(super) fn enhanced_packet(
     if snap > 0 && data.len() > snap {
         data = &data[..snap];
     }
+    // The sender dnsleak recorded beside the packet: before the frame, so it is known when
+    // the frame's message is judged. Other comments are left alone.
+    for opt in epb.options.iter().filter(|o| o.code == OptionCode::Comment).take(MAX_NOTES) {
+        if let Ok(text) = opt.as_str() {
+            if text.starts_with(note::PREFIX) {
+                // The interfaces first, so the note meets a pipeline that knows them.
+                announce(state, ts, f)?;
+                f(Input::Note { text, ts }).map_err(Step::Sink)?;
+            }
+        }
+    }
     emit_frame(state, global, ts, epb.origlen, data, f)
 }
 
@@ -395,6 +412,21 @@ pub(super) fn emit_frame(
     data: &[u8],
     f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
 ) -> Result<(), Step> {
+    announce(state, ts, f)?;
+    state.packets += 1;
+    state.last_ts = ts;
+    let link = state.ifaces.get(iface).map_or(LinkType(u32::MAX), |i| i.link);
+    let frame = FrameRef { iface: iface as IfaceId, ts, link, number: state.packets, orig_len, data };
+    f(Input::Frame(frame)).map_err(Step::Sink)
+}
+
+/// Hands out the interfaces when they changed (a block declared one, or one went down) before
+/// anything that needs them: a frame, or dnsleak's note about the frame.
+fn announce(
+    state: &mut State,
+    ts: Ts,
+    f: &mut dyn FnMut(Input<'_>) -> anyhow::Result<()>,
+) -> Result<(), Step> {
     let mut change_ts = ts;
     for (id, down_at) in state.pending_down.drain(..) {
         if let Some(i) = state.ifaces.get_mut(id) {
@@ -409,9 +441,5 @@ pub(super) fn emit_frame(
         state.dirty = false;
         f(Input::Interfaces { ifaces: &state.ifaces, ts: change_ts }).map_err(Step::Sink)?;
     }
-    state.packets += 1;
-    state.last_ts = ts;
-    let link = state.ifaces.get(iface).map_or(LinkType(u32::MAX), |i| i.link);
-    let frame = FrameRef { iface: iface as IfaceId, ts, link, number: state.packets, orig_len, data };
-    f(Input::Frame(frame)).map_err(Step::Sink)
+    Ok(())
 }

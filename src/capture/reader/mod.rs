@@ -1,7 +1,8 @@
 //! The capture-file reader every shell and test shares: pcap (micro- and nanosecond, both byte
 //! orders, the modified format), pcapng (several interfaces, each with its own link type, name
 //! and time resolution; several sections; Interface Statistics Blocks), either of them
-//! gzip-compressed, and `-` for standard input.
+//! gzip-compressed, and `-` for standard input. Packet comments dnsleak wrote itself (who sent
+//! the packet) come out as `Input::Note` before their frame; other comments are skipped.
 //!
 //! ```no_run
 //! use dnsleak::capture::reader::{for_each_frame, Input};
@@ -9,6 +10,7 @@
 //!     match input {
 //!         Input::Interfaces { ifaces, .. } => println!("{} interfaces", ifaces.len()),
 //!         Input::Frame(frame) => println!("frame {} on {}", frame.number, frame.iface),
+//!         Input::Note { text, .. } => println!("dnsleak recorded: {text}"),
 //!     }
 //!     Ok(())
 //! })?;
@@ -102,6 +104,12 @@ pub enum Input<'a> {
         ts: Ts,
     },
     Frame(FrameRef<'a>),
+    /// A packet comment of dnsleak's own (`dnsleak_core::process::note`: who sent the packet),
+    /// handed out right before the frame it is attached to, with the frame's time.
+    Note {
+        text: &'a str,
+        ts: Ts,
+    },
 }
 
 /// The container format.

@@ -53,7 +53,7 @@ struct Seen<'a> {
     exposure: bool,
     /// A tunnel that went down (false) or came up (true).
     tunnel_change: Option<(&'a IfaceName, bool)>,
-    /// Filled once events carry causes, fixes, processes and resolver configuration.
+    /// Filled once events carry causes, fixes and resolver configuration.
     cause: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
     process: Option<&'a str>,
     configured: Option<(IpAddr, bool)>,
@@ -80,7 +80,7 @@ fn seen(j: &Judged) -> Seen<'_> {
         exposure: j.is_exposure(),
         tunnel_change,
         cause: None,
-        process: None,
+        process: ev.owner().and_then(|o| o.program()).map(|p| p.name.as_str()),
         configured: None,
     }
 }
@@ -387,7 +387,7 @@ mod tests {
             encap: None,
             provider: None,
         };
-        j.event.body = Body::Flow(Flow { wire, sni: None });
+        j.event.body = Body::Flow(Flow { wire, sni: None, owner: None });
         j.event.iface_name = IfaceName::new(iface);
         j.verdict = Some(verdict);
         j.reason = Reason::Notice;
@@ -456,6 +456,34 @@ mod tests {
         );
         assert_eq!(lane("tun1"), vec![(Ts(100), Some(false)), (Ts(120), None)]);
         assert!(lane("eth0").is_empty(), "physical interfaces have no bands");
+    }
+
+    /// The program behind each leak or bypass (the one a stub asked for, when forwarded).
+    #[test]
+    fn exposures_are_counted_by_program() {
+        use dnsleak_core::{Attribution, Owner, Process};
+        let p = |pid, name: &str| Process { pid, name: name.into(), exe: None, uid: None };
+        let owned = |owner: Owner, verdict| {
+            let mut j = flow(1, "eth0", verdict);
+            if let Body::Flow(f) = &mut j.event.body {
+                f.owner = Some(std::sync::Arc::new(owner));
+            }
+            j
+        };
+        let mut c = Collector::default();
+        let dig = Owner { process: Attribution::Process(p(4242, "dig")), on_behalf_of: None };
+        let via =
+            Owner { process: Attribution::Process(p(77, "dnsmasq")), on_behalf_of: Some(p(1200, "firefox")) };
+        for (o, v) in [
+            (&dig, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&via, Verdict::Bypass),
+            (&dig, Verdict::Tunnel),
+        ] {
+            c.observe(&owned(o.clone(), v));
+        }
+        let d = c.data(Origin::Live, Vec::new(), None);
+        assert_eq!(d.programs, [("firefox".to_string(), 2), ("dig".to_string(), 1)]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ impl Report {
         }
         self.leaked.saturated |= other.leaked.saturated;
         self.leaked_queries += other.leaked_queries;
+        self.programs.merge(&other.programs);
         for f in &other.flows {
             if self.flows.len() < self.limits.flows {
                 self.flows.push(f.clone());
