@@ -303,6 +303,7 @@ mod tests {
             quiet: true,
             jobs: Some(jobs),
             continue_: false,
+            report: None,
         };
         ReplayConfig::new(&args).unwrap()
     }
