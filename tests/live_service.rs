@@ -197,7 +197,16 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
         caps.display()
     );
     let quiet = 2.0;
-    let m = w.monitor(&["--no-tui", "--on-leak", &hook, "--on-leak-quiet", &quiet.to_string()]);
+    let page = w.dir.join("report.html");
+    let m = w.monitor(&[
+        "--no-tui",
+        "--on-leak",
+        &hook,
+        "--on-leak-quiet",
+        &quiet.to_string(),
+        "--report",
+        page.to_str().unwrap(),
+    ]);
     // One label holding shell syntax: command substitution, a separator, a quote.
     let evil = format!("$(touch {});rm -rf x'`id`", pwned.display());
     send_query(&w, 1, &format!("{evil}.example"));
@@ -221,6 +230,14 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     assert!(got[1].ends_with("|second.episode.example.com"), "{got:?}");
     assert!(!pwned.exists(), "the name reached a shell");
     assert!(err.contains("2 leak episodes, command run 2 times: 2 succeeded"), "{err}");
+    // monitor --report: the page says what --on-leak did, counted once its runner stopped.
+    let html = std::fs::read_to_string(&page).expect("monitor --report wrote its page");
+    assert!(
+        html.contains(
+            "--on-leak: 2 leak episodes; the command ran 2 times (2 succeeded, 0 failed), 0 not run."
+        ),
+        "{html}"
+    );
     assert!(leaks(&lines) >= 6, "{lines:#?}");
     // Run by root, the command still holds no capability and cannot gain one.
     let held = std::fs::read_to_string(&caps).unwrap_or_default();

@@ -6,7 +6,7 @@ mod report_common;
 
 use std::process::Command;
 
-use dnsleak::output::html::{render, CauseRow, Collector, Limits, Origin};
+use dnsleak::output::html::{render, CauseRow, Collector, Limits, OnLeakCounts, Origin};
 use dnsleak::output::report::ReportLimits;
 use dnsleak::output::Sink;
 use report_common::{event, fixture, outline, replay_report, tmp_dir};
@@ -179,13 +179,18 @@ fn a_truncated_capture_still_gets_its_report() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The data of a live capture that saw one leak.
+fn one_leak() -> dnsleak::output::html::ReportData {
+    let mut c = Collector::default();
+    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
+    c.data(Origin::Live, Vec::new(), None)
+}
+
 /// Causes, fixes, programs and resolver configuration show when the events carry them (set
 /// here on the data, as the facts and process work will), with their text escaped.
 #[test]
 fn optional_parts_show_when_present() {
-    let mut c = Collector::default();
-    c.event(&event::leak(0, "eth0", "a.example"), None).unwrap();
-    let mut data = c.data(Origin::Live, Vec::new(), None);
+    let mut data = one_leak();
     assert!(data.causes.is_empty() && data.programs.is_empty() && data.configured.is_empty());
     let bare = Html::parse_document(&render(&data).unwrap());
     for gone in ["#causes", "#by-cause", "#by-program"] {
@@ -212,4 +217,55 @@ fn optional_parts_show_when_present() {
         doc.select(&sel("#resolvers tbody td:last-child")).map(|e| e.text().collect()).collect();
     assert_eq!(configured, ["yes"]);
     assert_eq!(doc.select(&sel("x")).count(), 0);
+}
+
+/// Every encrypted DNS protocol the core tells apart has its row, DoH on HTTP/3 (QUIC) apart
+/// from DoH over TCP, with flows through and around the tunnel counted (the fixtures'
+/// summaries say the same).
+#[test]
+fn encrypted_protocols_are_told_apart() {
+    let dir = tmp_dir("encrypted");
+    let files: Vec<_> = ["demo.pcapng", "quic-doq.pcapng", "quic-doh3.pcapng", "dnscrypt.pcapng"]
+        .iter()
+        .map(|n| fixture(n))
+        .collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let html = replay_report(&dir, &paths, &[]);
+    let doc = Html::parse_document(&html);
+    let rows: Vec<Vec<String>> = doc
+        .select(&sel("#encrypted tbody tr"))
+        .map(|tr| {
+            let cells: Vec<String> = tr.select(&sel("td")).map(|td| td.text().collect()).collect();
+            // protocol, through the tunnel, around it.
+            vec![cells[0].clone(), cells[3].clone(), cells[4].clone()]
+        })
+        .collect();
+    let want =
+        [["DoT", "1", "1"], ["DoH", "0", "1"], ["DoH3", "0", "2"], ["DoQ", "1", "1"], ["DNSCrypt", "1", "2"]];
+    assert_eq!(rows, want.map(|r| r.map(String::from).to_vec()).to_vec());
+    let transports: Vec<String> = doc
+        .select(&sel("#flows table:not(#encrypted) tbody td:nth-child(6)"))
+        .map(|e| e.text().collect())
+        .collect();
+    for t in ["DoT", "DoH", "DoH3", "DoQ", "DNSCrypt"] {
+        assert!(transports.iter().any(|x| x == t), "{t} not among the bypassing flows: {transports:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Counters of what was given up or dropped are shown when not zero, named.
+#[test]
+fn given_up_and_dropped_counters_are_named() {
+    let mut data = one_leak();
+    let html = render(&data).unwrap();
+    assert!(html.contains("Nothing was dropped"), "nothing dropped, nothing said");
+    data.counters.core.quic_given_up = 3;
+    data.counters.core.encrypted_flows_evicted = 5;
+    data.on_leak = Some(OnLeakCounts { episodes: 9, succeeded: 4, failed: 1, dropped: 4 });
+    let doc = Html::parse_document(&render(&data).unwrap());
+    let text: String = doc.select(&sel("#unparsed")).flat_map(|e| e.text()).collect();
+    assert!(text.contains("QUIC connections whose ClientHello could not be read whole"), "{text}");
+    assert!(text.contains("encrypted-flow records dropped to keep memory bounded"), "{text}");
+    assert!(text.contains("--on-leak commands not run (queue full, or the monitor stopping)4"), "{text}");
+    assert!(text.contains("--on-leak commands that failed1"), "{text}");
 }

@@ -280,3 +280,21 @@ fn programs_have_a_column_the_coverage_and_the_detail() {
     let s = screen(&app, &m, 120, 30);
     assert!(s.contains("p0.example") && !s.contains(" program "), "{s}");
 }
+
+/// Encrypted flows by carrier, those judged without their QUIC ClientHello, and those dropped
+/// at the flow table's cap are counted in the counters line (only when there are some).
+#[test]
+fn unfinished_encrypted_dns_is_shown_in_the_counters_line() {
+    let (app, mut m) = normal();
+    assert!(!screen(&app, &m, 160, 40).contains("QUIC unread"));
+    let mut c = counters();
+    c.core.quic_given_up = 4;
+    c.core.encrypted_flows_evicted = 2;
+    m.apply_counters(&c);
+    let text = screen(&app, &m, 160, 40);
+    assert!(text.contains("encrypted 1 (QUIC unread 4, evicted 2) · unparsed"), "{text}");
+    c.core.encrypted_flows = [0, 0, 1, 0, 2];
+    m.apply_counters(&c);
+    let text = screen(&app, &m, 180, 40);
+    assert!(text.contains("(doh/h3 1, dnscrypt 2 (1 over QUIC); QUIC unread 4, evicted 2)"), "{text}");
+}

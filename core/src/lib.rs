@@ -37,6 +37,6 @@ pub use pipeline::{Config, Pipeline};
 pub use process::{
     Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
 };
-pub use stats::{FrameClass, Stats};
+pub use stats::{FlowCarrier, FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

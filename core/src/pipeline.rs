@@ -179,6 +179,7 @@ impl Judge {
     /// Appends the event of an encrypted flow to `out` and judges it.
     fn flow(&mut self, o: Origin, wire: Wire, sni: Option<Box<str>>, out: &mut Vec<Judged>) {
         let iface_name = self.iface_name(o.iface);
+        self.stats.count_flow(wire.transport, wire.proto);
         out.push(Judged {
             event: Event {
                 ts: o.ts,

@@ -1,6 +1,6 @@
 //! Counters of the pipeline. The pipeline is their one writer; readers take copies.
 
-use super::event::{EventKind, Malformed};
+use super::event::{EventKind, Malformed, Transport, L4};
 use super::verdict::Verdict;
 
 /// What a frame turned out to be. Every frame is counted in exactly one class, so the classes
@@ -114,6 +114,56 @@ pub struct Stats {
     pub processes: Option<super::process::ProcessStats>,
     /// QUIC connections whose ClientHello could not be read whole (decided without a name).
     pub quic_given_up: u64,
+    /// Encrypted-DNS flows reported, by how they were carried, indexed as `FlowCarrier::ALL`.
+    pub encrypted_flows: [u64; 5],
+}
+
+/// How an encrypted-DNS flow was carried: what the counters break encrypted flows down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowCarrier {
+    /// DNS over TLS (TCP).
+    Dot,
+    /// DNS over HTTPS over TLS (TCP).
+    Doh,
+    /// DNS over HTTPS over HTTP/3 (QUIC).
+    Doh3,
+    /// DNS over QUIC.
+    Doq,
+    /// DNSCrypt (UDP or TCP).
+    Dnscrypt,
+}
+
+impl FlowCarrier {
+    pub const ALL: [FlowCarrier; 5] =
+        [FlowCarrier::Dot, FlowCarrier::Doh, FlowCarrier::Doh3, FlowCarrier::Doq, FlowCarrier::Dnscrypt];
+
+    /// The carrier of a flow with this transport, or None for plaintext transports.
+    pub fn of(transport: Transport, proto: L4) -> Option<FlowCarrier> {
+        Some(match (transport, proto) {
+            (Transport::Dot, _) => FlowCarrier::Dot,
+            (Transport::Doh, L4::Tcp) => FlowCarrier::Doh,
+            (Transport::Doh, L4::Udp) => FlowCarrier::Doh3,
+            (Transport::Doq, _) => FlowCarrier::Doq,
+            (Transport::Dnscrypt, _) => FlowCarrier::Dnscrypt,
+            (Transport::Dns | Transport::Mdns | Transport::Llmnr, _) => return None,
+        })
+    }
+
+    /// The word outputs print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowCarrier::Dot => "dot",
+            FlowCarrier::Doh => "doh",
+            FlowCarrier::Doh3 => "doh/h3",
+            FlowCarrier::Doq => "doq",
+            FlowCarrier::Dnscrypt => "dnscrypt",
+        }
+    }
+
+    /// Whether the flow ran over QUIC.
+    pub fn is_quic(self) -> bool {
+        matches!(self, FlowCarrier::Doh3 | FlowCarrier::Doq)
+    }
 }
 
 impl Stats {
@@ -140,6 +190,18 @@ impl Stats {
 
     pub fn verdict_count(&self, v: Verdict) -> u64 {
         self.verdicts[v as usize]
+    }
+
+    /// Counts a reported encrypted-DNS flow by its carrier (plaintext transports are ignored).
+    pub fn count_flow(&mut self, transport: Transport, proto: L4) {
+        if let Some(c) = FlowCarrier::of(transport, proto) {
+            self.encrypted_flows[c as usize] += 1;
+        }
+    }
+
+    /// Encrypted-DNS flows reported over this carrier.
+    pub fn flows_over(&self, carrier: FlowCarrier) -> u64 {
+        self.encrypted_flows[carrier as usize]
     }
 
     pub fn count_malformed(&mut self, why: Malformed) {
@@ -170,6 +232,7 @@ impl Stats {
             encrypted_flows_evicted,
             processes,
             quic_given_up,
+            encrypted_flows,
         } = other;
         self.frames += frames;
         self.bytes += bytes;
@@ -207,6 +270,7 @@ impl Stats {
             self.processes.get_or_insert_with(Default::default).add(p);
         }
         self.quic_given_up += quic_given_up;
+        add_each(&mut self.encrypted_flows, encrypted_flows);
     }
 }
 
@@ -234,6 +298,8 @@ mod tests {
         one.pairs.silent_multicast = 3;
         one.encrypted_flows_evicted = 4;
         one.processes = Some(ProcessStats { attributed: 5, on_behalf_of: 1, ..Default::default() });
+        one.quic_given_up = 5;
+        one.count_flow(Transport::Doh, L4::Udp);
         let mut total = one.clone();
         total.add(&one);
         assert_eq!((total.frames, total.bytes, total.exposures()), (2, 200, 2));
@@ -242,6 +308,21 @@ mod tests {
         assert_eq!((total.pairs.silent_multicast, total.encrypted_flows_evicted), (6, 8));
         let p = total.processes.unwrap();
         assert_eq!((p.attributed, p.on_behalf_of), (10, 2));
+        assert_eq!((total.quic_given_up, total.flows_over(FlowCarrier::Doh3)), (10, 2));
+    }
+
+    #[test]
+    fn flows_are_counted_by_carrier_and_plaintext_is_not() {
+        let mut s = Stats::default();
+        s.count_flow(Transport::Doh, L4::Tcp);
+        s.count_flow(Transport::Doh, L4::Udp);
+        s.count_flow(Transport::Doq, L4::Udp);
+        s.count_flow(Transport::Dnscrypt, L4::Tcp);
+        s.count_flow(Transport::Dnscrypt, L4::Udp);
+        s.count_flow(Transport::Dns, L4::Udp);
+        assert_eq!(s.encrypted_flows, [0, 1, 1, 1, 2]);
+        let quic: Vec<_> = FlowCarrier::ALL.into_iter().filter(|c| c.is_quic()).collect();
+        assert_eq!(quic, [FlowCarrier::Doh3, FlowCarrier::Doq]);
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn headless(
     procs: Started,
 ) -> anyhow::Result<Captured> {
     let stop = signals::install().context("installing the signal handlers")?;
-    capture_reported(cfg, report, &mut Tee(display, service), &stop, procs)
+    capture_reported(cfg, report, display, service, &stop, procs)
 }
 
 /// The dashboard over a capture session; once it closes, the diagnostics it showed and the
@@ -94,7 +94,7 @@ fn dashboard(
     let source = Source::Live { started: wall_now() };
     let hooks = service.hooks();
     let closed = crate::tui::run(source, None, move |sink, stop| {
-        capture_reported(&capture, report, &mut Tee(sink, service), stop, procs)
+        capture_reported(&capture, report, sink, service, stop, procs)
     })?;
     let Some(result) = closed.result else {
         bail!("the capture did not stop within a few seconds of closing the dashboard; its summary is lost")
@@ -111,17 +111,23 @@ fn dashboard(
     Ok(Outcome::from_exposures(captured.counters.core.exposures()))
 }
 
-/// `capture_into` with the HTML report (`--report`) fed alongside `sink`, written when the
-/// capture ends: also when it ends with an error, which the page then names.
+/// `capture_into` the display, the service and the HTML report (`--report`), which is written
+/// when the capture ends (also when it ends with an error, which the page then names), with
+/// what `--on-leak` did: the session's end has stopped its runner.
 fn capture_reported(
     cfg: &CaptureConfig,
     mut report: Option<HtmlReport>,
-    sink: &mut dyn Sink,
+    display: impl Sink,
+    service: Service,
     stop: &AtomicBool,
     procs: Started,
 ) -> anyhow::Result<Captured> {
-    let captured = capture_into(cfg, &mut Tee(sink, report.as_mut().map(|r| &mut r.collector)), stop, procs);
-    if let Some(r) = report {
+    let hooks = service.hooks();
+    let mut sinks = Tee(Tee(display, service), report.as_mut().map(|r| &mut r.collector));
+    let captured = capture_into(cfg, &mut sinks, stop, procs);
+    drop(sinks);
+    if let Some(mut r) = report {
+        r.on_leak = hooks.map(|h| h.counts());
         let notes = captured.as_ref().map(|c| c.diagnostics.clone()).unwrap_or_default();
         r.write(notes, captured.as_ref().err(), wall_now())?;
     }

@@ -86,6 +86,13 @@ impl HookStats {
         ]
     }
 
+    /// The counts as the HTML report shows them.
+    pub fn counts(&self) -> crate::output::html::OnLeakCounts {
+        let [(_, succeeded), (_, failed), (_, dropped)] = self.snapshot();
+        let episodes = self.episodes.load(Ordering::Relaxed);
+        crate::output::html::OnLeakCounts { episodes, succeeded, failed, dropped }
+    }
+
     /// One line for the summary at exit.
     pub fn line(&self) -> String {
         let [(_, ok), (_, failed), (_, dropped)] = self.snapshot();

@@ -20,7 +20,7 @@ use super::programs::Programs;
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::{
-    Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict,
+    Event, EventKind, IfaceKind, IfaceName, Judged, Notice, Topology, Transport, Ts, Verdict, L4,
 };
 
 /// Seeded per process (names on the wire are chosen by whoever sends them) and fast.
@@ -147,6 +147,8 @@ pub struct FlowRow {
     pub server: IpAddr,
     pub port: u16,
     pub transport: Transport,
+    /// UDP (QUIC, DNSCrypt) or TCP.
+    pub proto: L4,
     pub sni: Option<Box<str>>,
     pub provider: Option<&'static str>,
 }
@@ -374,6 +376,7 @@ impl Report {
             server: w.dst,
             port: w.dport,
             transport: w.transport,
+            proto: w.proto,
             sni: flow.sni.clone(),
             provider: w.provider,
         });

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use dnsleak_core::{Fact, FrameClass, Judged, Ts, Verdict};
+use dnsleak_core::{Fact, FlowCarrier, FrameClass, Judged, Stats, Ts, Verdict};
 
 use super::escape::escape;
 use super::report::{Report, ReportLimits};
@@ -84,6 +84,7 @@ impl SummarySink {
         self.programs(&mut s, &p);
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
+        self.encrypted_counts(&mut s, &p);
         self.accounting(&mut s, &p);
         for n in notes {
             let _ = writeln!(s, "{} {}", p.bold("Note:"), n);
@@ -304,6 +305,33 @@ impl SummarySink {
         let _ = writeln!(s, "{} {}\n", p.bold("Could not parse:"), parts.join(", "));
     }
 
+    /// Encrypted-DNS flows by carrier, and what detection could not finish: QUIC connections
+    /// whose ClientHello could not be read whole (judged by port and address instead), and
+    /// flow records dropped at the table's cap (such a flow may be reported again). Said only
+    /// when there is something.
+    fn encrypted_counts(&self, s: &mut String, p: &Painter) {
+        let st = &self.counters.core;
+        let mut parts = Vec::new();
+        let flows = flows_by_carrier(st);
+        if !flows.is_empty() {
+            parts.push(format!("flows {flows}"));
+        }
+        if st.quic_given_up > 0 {
+            parts.push(format!(
+                "{} QUIC connection{} without a readable ClientHello (judged by port and address)",
+                st.quic_given_up,
+                plural(st.quic_given_up)
+            ));
+        }
+        if st.encrypted_flows_evicted > 0 {
+            let n = st.encrypted_flows_evicted;
+            parts.push(format!("{n} flow record{} dropped at the table's cap", plural(n)));
+        }
+        if !parts.is_empty() {
+            let _ = writeln!(s, "{} {}.\n", p.bold("Encrypted DNS:"), parts.join("; "));
+        }
+    }
+
     fn accounting(&self, s: &mut String, p: &Painter) {
         let st = &self.counters.core;
         let parts: Vec<String> = FrameClass::ALL
@@ -356,6 +384,22 @@ fn duration(ns: u64) -> String {
         s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
         s => format!("{:.0} days", s / 86_400.0),
     }
+}
+
+/// Encrypted-DNS flows reported, by carrier (those seen only), with how many ran over QUIC:
+/// `dot 1, doh/h3 2, dnscrypt 1 (2 over QUIC)`. Empty when there were none.
+pub fn flows_by_carrier(st: &Stats) -> String {
+    let parts: Vec<String> = FlowCarrier::ALL
+        .into_iter()
+        .filter(|&c| st.flows_over(c) > 0)
+        .map(|c| format!("{} {}", c.as_str(), st.flows_over(c)))
+        .collect();
+    let mut text = parts.join(", ");
+    let quic: u64 = FlowCarrier::ALL.into_iter().filter(|c| c.is_quic()).map(|c| st.flows_over(c)).sum();
+    if quic > 0 {
+        let _ = write!(text, " ({quic} over QUIC)");
+    }
+    text
 }
 
 fn plural(n: u64) -> &'static str {
@@ -428,6 +472,29 @@ mod tests {
     fn clip_marks_cuts() {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
+    }
+
+    #[test]
+    fn encrypted_dns_counts_are_said_only_when_there_are_some() {
+        let render = |sink: &SummarySink| {
+            let mut out = Vec::new();
+            sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut sink = SummarySink::new();
+        assert!(!render(&sink).contains("Encrypted DNS:"));
+        sink.counters.core.quic_given_up = 3;
+        sink.counters.core.encrypted_flows_evicted = 1;
+        assert!(render(&sink).contains(
+            "Encrypted DNS: 3 QUIC connections without a readable ClientHello (judged by port \
+             and address); 1 flow record dropped at the table's cap."
+        ));
+        sink.counters.core.encrypted_flows = [1, 0, 2, 1, 1];
+        sink.counters.core.encrypted_flows_evicted = 0;
+        assert!(render(&sink).contains(
+            "Encrypted DNS: flows dot 1, doh/h3 2, doq 1, dnscrypt 1 (3 over QUIC); 3 QUIC \
+             connections without a readable ClientHello (judged by port and address).\n"
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::model::{Model, Row, Safety};
 use super::tables::{render_ifaces, render_resolvers};
 use super::text;
 use crate::output::escape::escape;
+use crate::output::summary::flows_by_carrier;
 use dnsleak_core::event::{Body, Message, MessageKind};
 use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Verdict};
 
@@ -498,9 +499,18 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         Style::new()
     };
+    // Encrypted flows by carrier; QUIC connections judged without their ClientHello, and
+    // flow records dropped at the table's cap.
+    let mut detail = flows_by_carrier(s);
+    if s.quic_given_up + s.encrypted_flows_evicted > 0 {
+        let sep = if detail.is_empty() { "" } else { "; " };
+        detail =
+            format!("{detail}{sep}QUIC unread {}, evicted {}", s.quic_given_up, s.encrypted_flows_evicted);
+    }
+    let detail = if detail.is_empty() { detail } else { format!(" ({detail})") };
     let mut spans = vec![
         Span::raw(format!(
-            "packets {} · DNS {dns} · encrypted {} · unparsed {unparsed} · ",
+            "packets {} · DNS {dns} · encrypted {}{detail} · unparsed {unparsed} · ",
             s.frames,
             s.events_of(EventKind::Encrypted)
         )),

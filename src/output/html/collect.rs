@@ -8,10 +8,12 @@ use std::io;
 use std::net::IpAddr;
 
 use dnsleak_core::event::MessageKind;
-use dnsleak_core::{Body, Fact, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict};
+use dnsleak_core::{Body, Fact, FlowCarrier, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict};
 
 use super::bins::TimeBins;
-use super::data::{CauseRow, Lane, Leaked, Origin, ReportData, LANE_ALL, LANE_BYPASS, LANE_LEAK};
+use super::data::{
+    CauseRow, EncryptedRow, Lane, Leaked, Origin, ReportData, LANE_ALL, LANE_BYPASS, LANE_LEAK,
+};
 use crate::counters::Counters;
 use crate::output::report::{Report, ReportLimits};
 use crate::output::Sink;
@@ -53,6 +55,8 @@ struct Seen<'a> {
     exposure: bool,
     /// A tunnel that went down (false) or came up (true).
     tunnel_change: Option<(&'a IfaceName, bool)>,
+    /// An encrypted DNS flow's protocol.
+    encrypted: Option<FlowCarrier>,
     /// Filled once events carry causes, fixes and resolver configuration.
     cause: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
     process: Option<&'a str>,
@@ -72,6 +76,10 @@ fn seen(j: &Judged) -> Seen<'_> {
         Body::Notice(Notice::TunnelUp { iface }) => Some((iface, true)),
         _ => None,
     };
+    let encrypted = match &ev.body {
+        Body::Flow(f) => FlowCarrier::of(f.wire.transport, f.wire.proto),
+        _ => None,
+    };
     Seen {
         ts: ev.ts,
         iface: &ev.iface_name,
@@ -79,6 +87,7 @@ fn seen(j: &Judged) -> Seen<'_> {
         verdict: j.verdict,
         exposure: j.is_exposure(),
         tunnel_change,
+        encrypted,
         cause: None,
         process: ev.owner().and_then(|o| o.program()).map(|p| p.name.as_str()),
         configured: None,
@@ -106,6 +115,8 @@ pub struct Collector {
     programs: Vec<(String, u64)>,
     programs_overflow: u64,
     configured: Vec<(IpAddr, bool)>,
+    /// One row per protocol seen (so at most five).
+    encrypted: Vec<EncryptedRow>,
 }
 
 impl Default for Collector {
@@ -133,6 +144,7 @@ impl Collector {
             programs: Vec::new(),
             programs_overflow: 0,
             configured: Vec::new(),
+            encrypted: Vec::new(),
         }
     }
 
@@ -153,6 +165,9 @@ impl Collector {
         }
         if let Some(v) = s.verdict {
             self.over_time.add(s.ts.0, v as usize, 1);
+            if let Some(protocol) = s.encrypted {
+                self.encrypted_flow(protocol, v, s.ts);
+            }
         }
         match self.lane(s.iface, None) {
             Some(i) => {
@@ -192,6 +207,15 @@ impl Collector {
                 Some(e) => e.1 += 1,
                 None => self.programs_overflow += 1,
             }
+        }
+    }
+
+    fn encrypted_flow(&mut self, protocol: FlowCarrier, verdict: Verdict, ts: Ts) {
+        let make = || EncryptedRow { protocol, verdicts: [0; 5], first: ts };
+        // Bounded by the protocols there are.
+        if let Some(row) = upsert(&mut self.encrypted, usize::MAX, |r| r.protocol == protocol, make) {
+            row.verdicts[verdict as usize] += 1;
+            row.first = row.first.min(ts);
         }
     }
 
@@ -283,6 +307,8 @@ impl Collector {
         }
         let mut programs = self.programs.clone();
         programs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut encrypted = self.encrypted.clone();
+        encrypted.sort_by_key(|r| r.protocol as usize);
         let mut causes = self.causes.clone();
         causes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
         ReportData {
@@ -306,12 +332,14 @@ impl Collector {
             },
             flows: r.bypass_flows().to_vec(),
             flows_overflow: r.flows_overflow,
+            encrypted,
             notices: notices.to_vec(),
             notice_counts: notice_counts.to_vec(),
             causes,
             causes_overflow: self.causes_overflow,
             programs,
             programs_overflow: self.programs_overflow,
+            on_leak: None,
         }
     }
 }
@@ -496,6 +524,32 @@ mod tests {
         let d = c.data(Origin::Live, Vec::new(), None);
         assert_eq!(d.lanes.len(), 2);
         assert_eq!(d.lanes_overflow, 3);
+    }
+
+    #[test]
+    fn encrypted_flows_are_counted_by_protocol_and_verdict() {
+        let mut c = Collector::default();
+        let mut with = |ts: i64, transport: Transport, proto: L4, v: Verdict| {
+            let mut j = flow(ts, "eth0", v);
+            if let Body::Flow(f) = &mut j.event.body {
+                (f.wire.transport, f.wire.proto) = (transport, proto);
+            }
+            c.observe(&j);
+        };
+        with(5, Transport::Doh, L4::Udp, Verdict::Bypass);
+        with(3, Transport::Doh, L4::Tcp, Verdict::Tunnel);
+        with(4, Transport::Doh, L4::Udp, Verdict::Tunnel);
+        with(6, Transport::Dnscrypt, L4::Tcp, Verdict::Bypass);
+        let d = c.data(Origin::Live, Vec::new(), None);
+        let rows: Vec<_> = d.encrypted.iter().map(|r| (r.protocol, r.verdicts, r.first)).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (FlowCarrier::Doh, [1, 0, 0, 0, 0], Ts(3)),
+                (FlowCarrier::Doh3, [1, 0, 1, 0, 0], Ts(4)),
+                (FlowCarrier::Dnscrypt, [0, 0, 1, 0, 0], Ts(6)),
+            ]
+        );
     }
 
     #[test]

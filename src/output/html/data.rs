@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use dnsleak_core::{IfaceKind, IfaceName, Ts};
+use dnsleak_core::{FlowCarrier, IfaceKind, IfaceName, Ts};
 
 use super::bins::Bin;
 use crate::counters::Counters;
@@ -75,6 +75,48 @@ pub struct CauseRow {
     pub count: u64,
 }
 
+/// A carrier's usual short name, as an auditor knows it.
+pub fn carrier_name(c: FlowCarrier) -> &'static str {
+    match c {
+        FlowCarrier::Dot => "DoT",
+        FlowCarrier::Doh => "DoH",
+        FlowCarrier::Doh3 => "DoH3",
+        FlowCarrier::Doq => "DoQ",
+        FlowCarrier::Dnscrypt => "DNSCrypt",
+    }
+}
+
+/// What a carrier is, for a reader who does not know the short name.
+pub fn carrier_what(c: FlowCarrier) -> &'static str {
+    match c {
+        FlowCarrier::Dot => "DNS over TLS (TCP, RFC 7858)",
+        FlowCarrier::Doh => "DNS over HTTPS (HTTP/2 or 1.1 over TLS, TCP; RFC 8484)",
+        FlowCarrier::Doh3 => "DNS over HTTPS on HTTP/3 (QUIC, UDP)",
+        FlowCarrier::Doq => "DNS over QUIC (UDP, RFC 9250)",
+        FlowCarrier::Dnscrypt => "DNSCrypt (its own encryption, UDP or TCP)",
+    }
+}
+
+/// Encrypted DNS flows of one protocol, per verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedRow {
+    pub protocol: FlowCarrier,
+    /// Flows per verdict, indexed as `Verdict::ALL`.
+    pub verdicts: [u64; 5],
+    /// When the first one was seen.
+    pub first: Ts,
+}
+
+/// What `monitor --on-leak` did, once its runner has stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnLeakCounts {
+    pub episodes: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Not run: the queue was full, or the monitor was stopping.
+    pub dropped: u64,
+}
+
 /// Leaked names: the most frequent, from a bounded sketch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leaked {
@@ -111,6 +153,8 @@ pub struct ReportData {
     pub leaked: Leaked,
     pub flows: Vec<FlowRow>,
     pub flows_overflow: u64,
+    /// Every encrypted DNS flow by carrier (at most one row per `FlowCarrier`), in that order.
+    pub encrypted: Vec<EncryptedRow>,
     pub notices: Vec<NoticeRow>,
     pub notice_counts: Vec<(&'static str, u64)>,
     pub causes: Vec<CauseRow>,
@@ -118,4 +162,6 @@ pub struct ReportData {
     /// Exposures per program (when the events carry the process), most first.
     pub programs: Vec<(String, u64)>,
     pub programs_overflow: u64,
+    /// `monitor --on-leak`'s commands, when it was given.
+    pub on_leak: Option<OnLeakCounts>,
 }

@@ -32,7 +32,7 @@ use askama::Template;
 use dnsleak_core::Ts;
 
 pub use collect::{Collector, Limits};
-pub use data::{CauseRow, InputFile, Lane, Leaked, Origin, ReportData};
+pub use data::{CauseRow, InputFile, Lane, Leaked, OnLeakCounts, Origin, ReportData};
 pub use view::{page, Page};
 
 // The engine's configuration sits beside this module (not at the crate root, askama's
@@ -58,6 +58,8 @@ pub struct HtmlReport {
     pub collector: Collector,
     /// The files replayed so far (None: live capture).
     inputs: Option<Vec<InputFile>>,
+    /// What `--on-leak` did, when it was given.
+    pub on_leak: Option<OnLeakCounts>,
 }
 
 impl HtmlReport {
@@ -76,7 +78,13 @@ impl HtmlReport {
         let file = File::create(path).with_context(|| {
             format!("cannot create the report {}: check the directory exists and is writable", path.display())
         })?;
-        Ok(HtmlReport { path: path.to_path_buf(), file, collector: Collector::default(), inputs: None })
+        Ok(HtmlReport {
+            path: path.to_path_buf(),
+            file,
+            collector: Collector::default(),
+            inputs: None,
+            on_leak: None,
+        })
     }
 
     /// One input file was read (or could not be): it joins the audit trail, and (when
@@ -105,7 +113,18 @@ impl HtmlReport {
                 "The input ended early with an error; what was read before it is counted here: {e:#}"
             ));
         }
-        let data = self.collector.data(origin, notes, Some(generated));
+        if let Some(h) = self.on_leak {
+            notes.push(format!(
+                "--on-leak: {} leak episodes; the command ran {} times ({} succeeded, {} failed), {} not run.",
+                h.episodes,
+                h.succeeded + h.failed,
+                h.succeeded,
+                h.failed,
+                h.dropped
+            ));
+        }
+        let mut data = self.collector.data(origin, notes, Some(generated));
+        data.on_leak = self.on_leak;
         let html = render(&data)?;
         let mut w = BufWriter::new(self.file);
         w.write_all(html.as_bytes())

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use dnsleak_core::{FrameClass, IfaceKind, Transport, Verdict};
+use dnsleak_core::{FlowCarrier, FrameClass, IfaceKind, Transport, Verdict};
 
 use super::chart::{self, count, hbars, BarInput, HBars};
-use super::data::{Origin, ReportData};
+use super::data::{carrier_name, carrier_what, Origin, ReportData};
 use super::timeline::{self, Timeline, VerdictChart};
 use crate::output::escape::escape;
 use crate::output::report::{FlowRow, ResolverRow};
@@ -47,6 +47,7 @@ pub struct Page {
     pub names_note: String,
     pub flows: Vec<FlowView>,
     pub flows_more: Option<String>,
+    pub encrypted: Vec<EncryptedView>,
     pub causes: Vec<CauseView>,
     pub notices: Vec<NoticeView>,
     pub notices_note: Option<String>,
@@ -111,6 +112,20 @@ pub struct FlowView {
     pub provider: String,
 }
 
+/// Encrypted DNS flows of one protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncryptedView {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub first: String,
+    pub tunnel: String,
+    /// Flows around the tunnel (the bypasses), and whether there were any.
+    pub bypass: String,
+    pub exposed: bool,
+    /// Local and multicast: on this machine or the link.
+    pub local: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CauseView {
     pub cause: String,
@@ -173,6 +188,7 @@ pub fn page(data: &ReportData) -> Page {
         names_note,
         flows,
         flows_more,
+        encrypted: encrypted(data),
         causes: causes(data),
         notices,
         notices_note,
@@ -304,7 +320,7 @@ fn resolvers(data: &ReportData) -> (Vec<ResolverView>, Option<String>) {
             addr: addr_port(r.addr, r.port),
             provider: r.provider.unwrap_or("").to_string(),
             iface: escape(&r.iface).into_owned(),
-            transport: r.transport.as_str(),
+            transport: transport_name(r.transport, None),
             queries: count(r.queries),
             responses: count(r.responses),
             verdict: r.verdict().map_or("", Verdict::as_str),
@@ -357,13 +373,51 @@ fn names(data: &ReportData) -> (Vec<NameView>, Vec<NameView>, String) {
     )
 }
 
+/// A transport as the report names it: DoT, DoH, DoH3 (with `proto`: DoH on QUIC), DoQ,
+/// DNSCrypt; plaintext ones DNS, mDNS, LLMNR.
+fn transport_name(transport: Transport, proto: Option<dnsleak_core::L4>) -> &'static str {
+    let proto = proto.unwrap_or(dnsleak_core::L4::Tcp);
+    match FlowCarrier::of(transport, proto) {
+        // Without the flow's protocol, DoH is DoH on either.
+        Some(c) => carrier_name(c),
+        None => match transport {
+            Transport::Mdns => "mDNS",
+            Transport::Llmnr => "LLMNR",
+            _ => "DNS",
+        },
+    }
+}
+
+/// Every encrypted DNS flow by protocol and verdict.
+fn encrypted(data: &ReportData) -> Vec<EncryptedView> {
+    let n = |r: &[u64; 5], v: Verdict| r[v as usize];
+    data.encrypted
+        .iter()
+        .map(|r| EncryptedView {
+            name: carrier_name(r.protocol),
+            what: carrier_what(r.protocol),
+            first: full_time(r.first),
+            tunnel: count(n(&r.verdicts, Verdict::Tunnel)),
+            bypass: count(n(&r.verdicts, Verdict::Bypass) + n(&r.verdicts, Verdict::Leak)),
+            exposed: n(&r.verdicts, Verdict::Bypass) + n(&r.verdicts, Verdict::Leak) > 0,
+            local: count(n(&r.verdicts, Verdict::Local) + n(&r.verdicts, Verdict::Multicast)),
+        })
+        .collect()
+}
+
 /// Bypassing flows grouped by interface, server, transport and server name, in order of
 /// first appearance.
 fn flows(data: &ReportData) -> (Vec<FlowView>, Option<String>) {
     let mut groups: Vec<(&FlowRow, u64)> = Vec::new();
-    let mut index: HashMap<(&str, IpAddr, u16, Transport, Option<&str>), usize> = HashMap::new();
+    let mut index: HashMap<(&str, IpAddr, u16, &str, Option<&str>), usize> = HashMap::new();
     for f in &data.flows {
-        let key = (f.iface.as_str(), f.server, f.port, f.transport, f.sni.as_deref());
+        let key = (
+            f.iface.as_str(),
+            f.server,
+            f.port,
+            transport_name(f.transport, Some(f.proto)),
+            f.sni.as_deref(),
+        );
         match index.get(&key) {
             Some(i) => groups[*i].1 += 1,
             None => {
@@ -381,7 +435,7 @@ fn flows(data: &ReportData) -> (Vec<FlowView>, Option<String>) {
             flows: count(*n),
             iface: escape(&f.iface).into_owned(),
             server: addr_port(f.server, f.port),
-            transport: f.transport.as_str(),
+            transport: transport_name(f.transport, Some(f.proto)),
             sni: f.sni.as_deref().map_or(String::new(), |s| escape(s).into_owned()),
             provider: f.provider.unwrap_or("").to_string(),
         })
@@ -505,6 +559,10 @@ fn unparsed(data: &ReportData) -> Vec<(String, String)> {
     v.push(("bytes lost in those holes".into(), st.tcp.bytes_lost));
     v.push(("IP datagrams whose fragments never all arrived".into(), st.frag.timed_out));
     v.push(("inconsistent IP fragments".into(), st.frag.invalid));
+    v.push((
+        "QUIC connections whose ClientHello could not be read whole (judged by port and address)".into(),
+        st.quic_given_up,
+    ));
     nonzero(v)
 }
 
@@ -523,6 +581,10 @@ fn dropped(data: &ReportData) -> Vec<(String, String)> {
         ("exposures whose cause did not fit the cause table".into(), data.causes_overflow),
         ("exposures whose program did not fit the program table".into(), data.programs_overflow),
     ];
+    if let Some(h) = data.on_leak {
+        v.push(("--on-leak commands not run (queue full, or the monitor stopping)".into(), h.dropped));
+        v.push(("--on-leak commands that failed".into(), h.failed));
+    }
     for c in &data.counters.capture {
         let name = escape(&c.iface);
         v.push((format!("{name}: frames dropped, dnsleak's pipeline full"), c.dropped_pipeline));
