@@ -67,18 +67,19 @@ fn check(dir: &Path, name: &str, bytes: &[u8]) -> bool {
 #[test]
 #[ignore = "corpus: needs /work/shared/corpus"]
 fn cut_and_corrupted_corpus_captures_never_panic() {
-    let dir = std::env::temp_dir().join(format!("dnsleak-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Removed when the test ends, passed or failed (83 MB of variants per run).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut failed) = (0, 0);
     for entry in std::fs::read_dir(corpus()).unwrap() {
         let path = entry.unwrap().path();
         let orig = std::fs::read(&path).unwrap();
         let stem = path.file_name().unwrap().to_str().unwrap().to_string();
-        assert!(check(&dir, &stem, &orig), "{stem} reads whole");
+        assert!(check(dir, &stem, &orig), "{stem} reads whole");
         for i in 0..6 {
             let cut = (rng.next() as usize) % orig.len().max(1);
-            let read_whole = check(&dir, &format!("cut{i}-{stem}"), &orig[..cut]);
+            let read_whole = check(dir, &format!("cut{i}-{stem}"), &orig[..cut]);
             if read_whole {
                 ok += 1
             } else {
@@ -91,7 +92,7 @@ fn cut_and_corrupted_corpus_captures_never_panic() {
                 let at = (rng.next() as usize) % bytes.len();
                 bytes[at] ^= 1 << (rng.next() % 8);
             }
-            let read_whole = check(&dir, &format!("flip{i}-{stem}"), &bytes);
+            let read_whole = check(dir, &format!("flip{i}-{stem}"), &bytes);
             if read_whole {
                 ok += 1
             } else {

@@ -1,5 +1,6 @@
 //! The systemd unit in dist/: `systemd-analyze verify` accepts it without a word, its
-//! command line is one dnsleak understands, and it grants capture's capabilities and no more.
+//! command line is one dnsleak understands, and it grants capture's and process attribution's
+//! capabilities and no more.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,11 +31,15 @@ fn the_command_line_is_a_headless_monitor_with_metrics() {
 }
 
 #[test]
-fn it_is_hardened_and_holds_only_capture_capabilities() {
+fn it_is_hardened_and_holds_only_capture_and_attribution_capabilities() {
     let u = unit();
     let one = |k: &str| values(&u, k).join(" ");
-    assert_eq!(one("CapabilityBoundingSet"), "CAP_NET_RAW CAP_NET_ADMIN");
-    assert_eq!(one("AmbientCapabilities"), "CAP_NET_RAW CAP_NET_ADMIN");
+    // Capture; eBPF process attribution; its /proc fallback (src/system/processes).
+    let caps = "CAP_NET_RAW CAP_NET_ADMIN CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_DAC_READ_SEARCH";
+    assert_eq!(one("CapabilityBoundingSet"), caps);
+    assert_eq!(one("AmbientCapabilities"), caps);
+    let filter = values(&u, "SystemCallFilter");
+    assert_eq!(filter.last().map(String::as_str), Some("bpf perf_event_open"), "after the ~@debug line");
     assert_eq!(one("RestrictAddressFamilies"), "AF_PACKET AF_NETLINK AF_UNIX AF_INET AF_INET6");
     for (k, v) in [
         ("NoNewPrivileges", "yes"),

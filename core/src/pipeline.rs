@@ -132,19 +132,11 @@ impl Judge {
         let resolver = if kind == MessageKind::Response { p.src } else { p.dst };
         let wire = self.wire(o, p, transport, resolver);
         // Built where it stays (see `judge_last`): the DNS part is moved in afterwards.
-        let iface_name = self.iface_name(o.iface);
-        out.push(Judged {
-            event: Event {
-                ts: o.ts,
-                frame: o.frame,
-                iface: o.iface,
-                iface_name,
-                body: Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
-            },
-            verdict: None,
-            reason: Reason::Notice,
-            cause: None,
-        });
+        self.push_unjudged(
+            o,
+            Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
+            out,
+        );
         if let Some(Judged { event: Event { body: Body::Message(m), .. }, .. }) = out.last_mut() {
             m.dns = dns;
         }
@@ -154,21 +146,22 @@ impl Judge {
 
     /// Appends the event of an encrypted flow to `out` and judges it.
     fn flow(&mut self, o: Origin, wire: Wire, sni: Option<Box<str>>, out: &mut Vec<Judged>) {
-        let iface_name = self.iface_name(o.iface);
         self.stats.count_flow(wire.transport, wire.proto);
+        self.push_unjudged(o, Body::Flow(Flow { wire, sni, owner: None }), out);
+        self.judge_last(out);
+    }
+
+    /// Appends an event with `body` at `o`, not judged yet (`judge_last` judges it in place).
+    /// Inlined so the body is still built where it stays.
+    #[inline(always)]
+    fn push_unjudged(&self, o: Origin, body: Body, out: &mut Vec<Judged>) {
+        let iface_name = self.iface_name(o.iface);
         out.push(Judged {
-            event: Event {
-                ts: o.ts,
-                frame: o.frame,
-                iface: o.iface,
-                iface_name,
-                body: Body::Flow(Flow { wire, sni, owner: None }),
-            },
+            event: Event { ts: o.ts, frame: o.frame, iface: o.iface, iface_name, body },
             verdict: None,
             reason: Reason::Notice,
             cause: None,
         });
-        self.judge_last(out);
     }
 
     /// Judges the event just pushed to `out`, lets the tracker see it, and appends any

@@ -2,12 +2,14 @@
 //!
 //! Each file stands alone (its own pipeline, as in a sequential replay), so files can be
 //! judged at once. Workers take files in order from a queue; the calling thread takes their
-//! results in file order and writes them:
+//! results in file order:
 //! - the summary: each worker counts its file into a `SummarySink` of its own, and the
 //!   reports are merged in file order (`Report::merge`: the same as one report fed every event
 //!   in order while no table overflows);
-//! - NDJSON: each worker writes its file's lines into a [`Spool`] (memory up to `SPOOL_MEMORY`,
-//!   then an unnamed temporary file), copied to standard output in file order.
+//! - NDJSON: the worker judging the file whose turn it is writes its lines straight to standard
+//!   output; the others keep theirs in a spool (memory, then an unnamed temporary file) until
+//!   their turn comes, or until they are done, when the calling thread copies them out
+//!   ([`turns`]).
 //!
 //! The output does not depend on N: `-j 1` runs the same code on one worker. Memory is
 //! bounded: at most `2 N` files are given out ahead of the one being written (N judged, N
@@ -15,15 +17,17 @@
 //! the replay after that file's output, as sequentially; files after it are not written and
 //! their workers are stopped.
 
+mod turns;
+
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
+use self::turns::{FileOut, Spool, Turns};
 use super::config::{ReplayConfig, ReplayOutput};
 use super::replay::{self, FileDone, FileJob, Summarised};
 use crate::capture::reader;
@@ -33,9 +37,6 @@ use crate::output::summary::{SummaryOptions, SummarySink};
 use crate::output::Sink;
 use crate::Outcome;
 use dnsleak_core::{Config, Fact, Judged, Overrides};
-
-/// NDJSON a spool keeps in memory before it spills to a temporary file.
-const SPOOL_MEMORY: usize = 8 << 20;
 
 /// Whether `cfg` is replayed here: several files that stand alone (no `--continue`), into the
 /// summary or NDJSON (the dashboard reads files one after the other; so does `--report`, whose
@@ -55,37 +56,49 @@ struct Judged1 {
 
 enum Out {
     Summary(Box<SummarySink>),
-    Json(Spool),
+    /// NDJSON: written out already (`None`), or all of it spooled.
+    Json(Option<Spool>),
 }
 
-/// The shared, read-only part of the work.
-struct Work<'a> {
+/// The shared part of the work.
+struct Work<'a, W> {
     files: &'a [PathBuf],
     config: Config,
     overrides: Overrides,
-    json: bool,
+    /// NDJSON: the output, and whose turn it is to write.
+    json: Option<Turns<W>>,
     /// Set when the results are no longer wanted (an error, a closed pipe).
     stop: AtomicBool,
 }
 
-/// `replay` of several files without `--continue` or `--tui`.
+/// `replay` of several files without `--continue` or `--tui`, to standard output.
 pub fn run(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
-    let json = matches!(cfg.output, ReplayOutput::Json);
+    run_to(cfg, BufWriter::with_capacity(256 << 10, io::stdout()))
+}
+
+/// As [`run`], writing to `out`.
+pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Outcome> {
+    let summary = match cfg.output {
+        ReplayOutput::Summary(opts) => Some(opts),
+        _ => None,
+    };
+    let (json, mut out) = match summary {
+        None => (Some(Turns::new(out)), None),
+        Some(_) => (None, Some(out)),
+    };
     let work = Work {
         files: &cfg.files,
         // The summary never decodes answers; NDJSON does.
-        config: cfg.judging.core_for(json),
+        config: cfg.judging.core_for(json.is_some()),
         overrides: cfg.judging.overrides.clone(),
         json,
         stop: AtomicBool::new(false),
     };
-    let jobs = cfg.jobs;
-    let mut out = Output::new(json);
-    let mut total = Counters::default();
+    let mut results = Results::new();
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let (job_tx, job_rx) = bounded::<usize>(cfg.files.len().max(1));
         let (done_tx, done_rx) = unbounded::<(usize, Judged1)>();
-        for i in 0..jobs {
+        for i in 0..cfg.jobs {
             let (rx, tx, work) = (job_rx.clone(), done_tx.clone(), &work);
             std::thread::Builder::new()
                 .name(format!("replay-{i}"))
@@ -93,22 +106,23 @@ pub fn run(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
                 .context("cannot start a replay thread")?;
         }
         drop(done_tx);
-        let written = collect(&work, jobs, &job_tx, &done_rx, &mut out, &mut total);
+        let written = collect(&work, cfg.jobs, &job_tx, &done_rx, &mut results);
         // Whatever happened, the workers stop taking files and end.
         work.stop.store(true, Ordering::Release);
         drop(job_tx);
         written
     });
-    let opts = match cfg.output {
-        ReplayOutput::Summary(opts) => Some(opts),
-        _ => None,
-    };
-    out.finish(opts, &total, result.is_err())?;
+    let failed = result.is_err();
+    match (work.json, &mut out, summary) {
+        (Some(turns), _, _) => turns.into_inner().flush()?,
+        (None, Some(w), Some(opts)) => results.render(w, opts, failed)?,
+        _ => {}
+    }
     result?;
-    Ok(Outcome::from_exposures(total.core.exposures()))
+    Ok(Outcome::from_exposures(results.total.core.exposures()))
 }
 
-fn worker(work: &Work, jobs: &Receiver<usize>, done: &Sender<(usize, Judged1)>) {
+fn worker<W: Write>(work: &Work<W>, jobs: &Receiver<usize>, done: &Sender<(usize, Judged1)>) {
     for i in jobs {
         if work.stop.load(Ordering::Acquire) {
             return;
@@ -120,8 +134,8 @@ fn worker(work: &Work, jobs: &Receiver<usize>, done: &Sender<(usize, Judged1)>) 
     }
 }
 
-/// One file into a summary or a spool of its own.
-fn judge(work: &Work, i: usize) -> Judged1 {
+/// One file into a summary of its own, or NDJSON (straight out when its turn comes).
+fn judge<W: Write>(work: &Work<W>, i: usize) -> Judged1 {
     let path = &work.files[i];
     let name = reader::display_name(path);
     let label = (work.files.len() > 1).then_some(name.as_str());
@@ -136,13 +150,18 @@ fn judge(work: &Work, i: usize) -> Judged1 {
         hash: false,
     };
     let base = Counters::default();
-    if work.json {
-        let mut sink = Stoppable { sink: JsonSink::new(Spool::default()), stop: &work.stop };
+    if let Some(turns) = &work.json {
+        let mut sink = Stoppable { sink: JsonSink::new(FileOut::new(i, turns)), stop: &work.stop };
         let mut done = replay::judge_one(path, &job, &mut sink, &base);
-        let mut spool = sink.sink.into_inner();
-        if let Err(e) = spool.flush() {
-            done.result = done.result.and(Err(e).context("writing NDJSON to a temporary file"));
-        }
+        let spool = match sink.sink.into_inner().finish(done.result.is_err()) {
+            Ok(spool) => spool,
+            Err(e) => {
+                if done.result.is_ok() {
+                    done.result = Err(e).context("writing NDJSON");
+                }
+                None
+            }
+        };
         Judged1 { done, out: Out::Json(spool) }
     } else {
         let mut sink = Stoppable { sink: SummarySink::new(), stop: &work.stop };
@@ -151,14 +170,13 @@ fn judge(work: &Work, i: usize) -> Judged1 {
     }
 }
 
-/// Gives out files (at most `2 jobs` ahead of the one written) and writes results in order.
-fn collect(
-    work: &Work,
+/// Gives out files (at most `2 jobs` ahead of the one written) and takes results in order.
+fn collect<W: Write>(
+    work: &Work<W>,
     jobs: usize,
     job_tx: &Sender<usize>,
     done_rx: &Receiver<(usize, Judged1)>,
-    out: &mut Output,
-    total: &mut Counters,
+    results: &mut Results,
 ) -> anyhow::Result<()> {
     let n = work.files.len();
     let ahead = 2 * jobs;
@@ -176,52 +194,46 @@ fn collect(
             let (i, j) = done_rx.recv().context("a replay thread stopped before its file was judged")?;
             waiting.insert(i, j);
         };
-        total.core.add(&judged.done.stats);
-        total.bytes_read += judged.done.bytes_read;
-        out.run.sources.extend(judged.done.source);
-        out.run.notes.extend(judged.done.notes);
-        out.write(judged.out)?;
-        judged.done.result?;
+        let failed = judged.done.result.is_err();
+        match (judged.out, &work.json) {
+            (Out::Json(Some(spool)), Some(turns)) => turns.write_spooled(next, spool, failed)?,
+            (Out::Summary(s), None) => results.summary.merge(&s),
+            _ => {}
+        }
+        results.add(judged.done)?;
     }
     Ok(())
 }
 
-/// Where results go, in file order.
-struct Output {
-    summary: Option<SummarySink>,
-    stdout: BufWriter<io::Stdout>,
+/// What the files gave, in file order: counters, the summary's lines.
+struct Results {
+    summary: SummarySink,
+    total: Counters,
     run: Summarised,
 }
 
-impl Output {
-    fn new(json: bool) -> Output {
-        Output {
-            summary: (!json).then(SummarySink::new),
-            stdout: BufWriter::with_capacity(256 << 10, io::stdout()),
-            run: Summarised::default(),
-        }
+impl Results {
+    fn new() -> Results {
+        Results { summary: SummarySink::new(), total: Counters::default(), run: Summarised::default() }
     }
 
-    fn write(&mut self, out: Out) -> anyhow::Result<()> {
-        match (out, &mut self.summary) {
-            (Out::Summary(s), Some(all)) => all.merge(&s),
-            (Out::Json(spool), _) => spool.copy_to(&mut self.stdout)?,
-            (Out::Summary(_), None) => {}
-        }
-        Ok(())
+    /// Adds a file's counters and lines; its read error ends the replay.
+    fn add(&mut self, done: FileDone) -> anyhow::Result<()> {
+        self.total.core.add(&done.stats);
+        self.total.bytes_read += done.bytes_read;
+        self.run.sources.extend(done.source);
+        self.run.notes.extend(done.notes);
+        done.result
     }
 
-    /// The summary (also after an error, when something was read), or the NDJSON's end.
-    fn finish(mut self, opts: Option<SummaryOptions>, total: &Counters, failed: bool) -> anyhow::Result<()> {
-        let (Some(mut summary), Some(opts)) = (self.summary.take(), opts) else {
-            return Ok(self.stdout.flush()?);
-        };
-        summary.finish(total)?;
+    /// The summary (also after an error, when something was read).
+    fn render(&mut self, w: &mut dyn Write, opts: SummaryOptions, failed: bool) -> anyhow::Result<()> {
+        self.summary.finish(&self.total)?;
         if failed {
             self.run.notes.push(replay::ENDED_EARLY.into());
         }
-        self.run.render(&summary, &opts, !failed)?;
-        Ok(())
+        self.run.render(w, &self.summary, &opts, !failed)?;
+        Ok(w.flush()?)
     }
 }
 
@@ -263,61 +275,69 @@ impl<S: Sink> Sink for Stoppable<'_, S> {
     }
 }
 
-/// Bytes kept in memory up to `SPOOL_MEMORY`, the rest in an unnamed temporary file (gone
-/// when closed), to be copied out in order.
-#[derive(Default)]
-pub struct Spool {
-    memory: Vec<u8>,
-    file: Option<BufWriter<File>>,
-}
-
-impl Write for Spool {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.file.is_none() && self.memory.len() + buf.len() <= SPOOL_MEMORY {
-            self.memory.extend_from_slice(buf);
-            return Ok(buf.len());
-        }
-        if self.file.is_none() {
-            self.file = Some(BufWriter::with_capacity(256 << 10, tempfile::tempfile()?));
-        }
-        self.file.as_mut().map_or(Ok(0), |f| f.write(buf))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), |f| f.flush())
-    }
-}
-
-impl Spool {
-    /// Writes everything spooled to `out`, in order.
-    pub fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(&self.memory)?;
-        if let Some(f) = self.file {
-            let mut f = f.into_inner().map_err(|e| e.into_error())?;
-            f.rewind()?;
-            io::copy(&mut f, out)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
 
+    fn fixtures() -> Vec<PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcapng"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn config(files: &[PathBuf], json: bool, jobs: u16) -> ReplayConfig {
+        let args = ReplayArgs {
+            files: files.to_vec(),
+            judge: JudgeArgs::default(),
+            json,
+            tui: false,
+            speed: None,
+            top: 10,
+            color: ColorChoice::Never,
+            quiet: true,
+            jobs: Some(jobs),
+            continue_: false,
+            report: None,
+        };
+        ReplayConfig::new(&args).unwrap()
+    }
+
+    /// The summary of files judged on several threads and merged is the summary of the same
+    /// files judged one after the other on one thread (`replay::summary`, a single file's path),
+    /// byte for byte; and so is the NDJSON (`replay::judge_files`).
     #[test]
-    fn a_spool_gives_back_what_it_took_in_order_across_the_spill() {
-        let mut s = Spool::default();
-        let line: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        let mut want = Vec::new();
-        for _ in 0..(SPOOL_MEMORY / 1000 + 50) {
-            s.write_all(&line).unwrap();
-            want.extend_from_slice(&line);
+    fn judged_apart_and_merged_is_judged_one_after_another() {
+        let mut files = fixtures();
+        assert!(files.len() >= 8, "{files:?}");
+        files.extend(fixtures().into_iter().rev().take(3));
+        let cfg = config(&files, false, 1);
+        let ReplayOutput::Summary(opts) = cfg.output else { panic!("a summary") };
+        let mut sequential = Vec::new();
+        let want = replay::summary(&cfg, opts, &mut sequential).unwrap();
+        for jobs in [1, 2, 3] {
+            let mut parallel = Vec::new();
+            let got = run_to(&config(&files, false, jobs), &mut parallel).unwrap();
+            assert_eq!(got, want, "-j {jobs}: exit status");
+            assert!(
+                parallel == sequential,
+                "-j {jobs}:\n{}\n--- one after another:\n{}",
+                String::from_utf8_lossy(&parallel),
+                String::from_utf8_lossy(&sequential)
+            );
         }
-        assert!(s.file.is_some(), "spilled to a file");
-        s.flush().unwrap();
-        let mut got = Vec::new();
-        s.copy_to(&mut got).unwrap();
-        assert!(got == want, "{} bytes back of {}", got.len(), want.len());
+        let cfg = config(&files, true, 1);
+        let mut sequential = Vec::new();
+        replay::judge_files(&cfg, &mut JsonSink::new(&mut sequential)).unwrap();
+        for jobs in [1, 2, 3] {
+            let mut parallel = Vec::new();
+            run_to(&config(&files, true, jobs), &mut parallel).unwrap();
+            assert!(parallel == sequential, "-j {jobs}: NDJSON differs");
+        }
     }
 }

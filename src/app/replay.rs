@@ -40,7 +40,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         return super::parallel::run(&cfg);
     }
     match cfg.output {
-        ReplayOutput::Summary(opts) => summary(&cfg, opts),
+        ReplayOutput::Summary(opts) => summary(&cfg, opts, &mut io::stdout().lock()),
         ReplayOutput::Json => json(&cfg),
         ReplayOutput::Dashboard { speed, after } => dashboard(cfg, speed, after),
     }
@@ -58,16 +58,20 @@ fn json(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
     Ok(Outcome::from_exposures(counters.core.exposures()))
 }
 
-/// The summary a person reads. Its counting is cheap: it stays on this thread (a thread of its
-/// own would wait on the channel more than it works).
-fn summary(cfg: &ReplayConfig, opts: SummaryOptions) -> anyhow::Result<Outcome> {
+/// The summary a person reads, written to `w`. Its counting is cheap: it stays on this thread
+/// (a thread of its own would wait on the channel more than it works).
+pub(crate) fn summary(
+    cfg: &ReplayConfig,
+    opts: SummaryOptions,
+    w: &mut dyn io::Write,
+) -> anyhow::Result<Outcome> {
     let mut sink = SummarySink::new();
     let mut run = Summarised::default();
     let result = judge_inner(cfg, &mut sink, &mut run.sources, &mut run.notes);
     if result.is_err() {
         run.notes.push(ENDED_EARLY.into());
     }
-    run.render(&sink, &opts, result.is_ok())?;
+    run.render(w, &sink, &opts, result.is_ok())?;
     let counters = result?;
     Ok(Outcome::from_exposures(counters.core.exposures()))
 }
@@ -84,10 +88,16 @@ pub(crate) struct Summarised {
 }
 
 impl Summarised {
-    pub fn render(&self, sink: &SummarySink, opts: &SummaryOptions, read_whole: bool) -> io::Result<()> {
+    pub fn render(
+        &self,
+        w: &mut dyn io::Write,
+        sink: &SummarySink,
+        opts: &SummaryOptions,
+        read_whole: bool,
+    ) -> io::Result<()> {
         // A summary of nothing (no file could be read at all) would only hide the error.
         if read_whole || self.sources.iter().any(|s| s.interfaces > 0) {
-            sink.render(&mut io::stdout().lock(), opts, &self.sources, &self.notes)?;
+            sink.render(w, opts, &self.sources, &self.notes)?;
         }
         Ok(())
     }
@@ -122,7 +132,7 @@ fn dashboard(cfg: ReplayConfig, speed: Option<f64>, after: SummaryOptions) -> an
         bail!("the replay did not stop within a few seconds of closing the dashboard; its summary is lost")
     };
     let (sink, run) = result?;
-    run.render(&sink, &after, true)?;
+    run.render(&mut io::stdout().lock(), &sink, &after, true)?;
     Ok(Outcome::from_exposures(closed.exposures.max(sink.counters.core.exposures())))
 }
 

@@ -17,10 +17,10 @@ mod term;
 pub mod text;
 pub mod view;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -28,10 +28,11 @@ use crossterm::event::{self, Event as TermEvent};
 
 use self::app::{App, Effect, Progress, Source};
 use self::model::Model;
-use self::sink::{Inbox, TuiSink};
+use self::sink::{Inbox, TuiSink, Update};
+use crate::output::escape::escape;
 use crate::output::Sink;
 use crate::system::clock::wall_now;
-use crate::system::signals;
+use crate::system::{signals, stderr};
 
 /// Shortest time between two redraws while events arrive.
 pub const FRAME: Duration = Duration::from_millis(100);
@@ -92,7 +93,9 @@ where
     let mut app = App::new(source);
     let mut model = Model::new();
     let term = term::Term::enter().context("opening the terminal for the dashboard")?;
+    let diverted = Diverted::start(&inbox, &stop);
     let result = ui_loop(term, &mut app, &mut model, &inbox, &rx, live);
+    diverted.print_after();
     stop.store(true, Ordering::Relaxed);
     // Let the work close its captures and files (it checks `stop` often).
     let deadline = Instant::now() + WORK_GRACE;
@@ -111,6 +114,51 @@ where
 }
 
 /// Draws and reads keys until quit. Takes the terminal so it is restored when this returns.
+/// Standard error while the dashboard is open: its lines are shown as warnings (escaped by the
+/// view) and, the first `KEPT_LINES`, printed again once the terminal is restored.
+struct Diverted {
+    kept: Arc<Mutex<(Vec<String>, u64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Lines of standard error printed again after the dashboard closes.
+const KEPT_LINES: usize = 32;
+
+impl Diverted {
+    fn start(inbox: &Arc<Inbox>, stop: &Arc<AtomicBool>) -> Diverted {
+        let kept = Arc::new(Mutex::new((Vec::new(), 0u64)));
+        let (ib, st, k) = (inbox.clone(), stop.clone(), kept.clone());
+        let thread = stderr::divert(move |line| {
+            let mut k = k.lock().unwrap_or_else(|p| p.into_inner());
+            k.1 += 1;
+            if k.0.len() < KEPT_LINES {
+                k.0.push(line.clone());
+            }
+            drop(k);
+            ib.push(Update::Diagnostic(line), &st);
+        });
+        // Not diverted (no pipe): lines go to the terminal as before, which is no worse.
+        Diverted { kept, thread: thread.ok() }
+    }
+
+    /// Once the terminal is restored (which restores standard error): what was said there.
+    fn print_after(self) {
+        stderr::restore();
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+        let k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let mut err = io::stderr().lock();
+        for line in &k.0 {
+            let _ = writeln!(err, "dnsleak: (while the dashboard was open) {}", escape(line));
+        }
+        if k.1 > k.0.len() as u64 {
+            let _ = writeln!(err, "dnsleak: ... and {} more such lines", k.1 - k.0.len() as u64);
+        }
+    }
+}
+
 fn ui_loop(
     mut term: term::Term,
     app: &mut App,

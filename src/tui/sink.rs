@@ -90,7 +90,7 @@ impl Inbox {
         changed
     }
 
-    fn push(&self, u: Update, stop: &AtomicBool) {
+    pub fn push(&self, u: Update, stop: &AtomicBool) {
         let bytes = u.bytes();
         let mut q = self.lock();
         // One update larger than the whole budget still goes (alone).

@@ -79,11 +79,14 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 /// Leaves raw mode and the alternate screen and shows the cursor, once: leaving the alternate
 /// screen a second time moves the cursor back to where it was when the dashboard opened, and
 /// what was printed since (a panic's message) was written over.
+/// Standard error goes back to the terminal too (`system::stderr`, diverted while the
+/// dashboard is open), so a panic's message printed next is seen.
 pub fn restore() {
     if ENTERED.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
     }
+    crate::system::stderr::restore();
 }
 
 /// A panic hook that restores the terminal before the message is printed (so it is readable).
