@@ -97,6 +97,12 @@ fn view_detail_of_a_leaked_response() {
     let s = screen(&app, &m, 100, 30);
     assert!(s.contains("plaintext response from 192.0.2.1 arrived by eth0"), "{s}");
     assert!(s.contains("192.0.2.80"), "the answer is decoded: {s}");
+    // Why it leaked, the evidence, and the fix (the kill switch, for this tunnel).
+    assert!(
+        s.contains("cause     tunnel_down") && s.contains("evidence  no tunnel is up, after one was"),
+        "{s}"
+    );
+    assert!(s.contains("fix       The VPN (wg0) went down") && s.contains("PostUp = iptables"), "{s}");
     insta::assert_snapshot!(s);
 }
 
