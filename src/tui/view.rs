@@ -51,7 +51,9 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     render_banner(app, model, banner, buf);
     render_info(app, model, info, buf);
     render_tabs(app, model, list.len(), tabs, buf);
-    if app.detail {
+    if app.configured {
+        super::configured::render(app, model, main, buf);
+    } else if app.detail {
         render_detail(app, model, main, buf);
     } else if wide {
         let [top, bottom] =
@@ -541,7 +543,7 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_keys(area: Rect, buf: &mut Buffer) {
-    Line::from("q quit ? help ↑↓ move Enter detail Tab pane / name v verdict p pause c clear")
+    Line::from("q quit ? help Enter detail Tab pane r resolvers / name v verdict p pause c clear")
         .style(Style::new().fg(Color::DarkGray))
         .render(area, buf);
 }
@@ -559,6 +561,7 @@ fn render_help(area: Rect, buf: &mut Buffer) {
         "v             verdicts: all, leak+bypass, tunnel, ...",
         "p             pause the list (counting goes on)",
         "c             clear the event list and the chart",
+        "r             resolvers: configured vs seen, per interface",
         "?             this help",
         "",
         "k column: Q query, R response, E encrypted flow,",
