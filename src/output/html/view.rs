@@ -458,8 +458,7 @@ fn causes(data: &ReportData) -> Vec<CauseView> {
         .map(|c| CauseView {
             cause: escape(&c.cause).into_owned(),
             detail: c.detail.as_deref().map(|d| escape(d).into_owned()),
-            // Line by line: the advice's commands keep their lines (the page shows them with
-            // `white-space: pre-wrap`); what is inside a line is escaped as everywhere.
+            // Escaped line by line: the commands keep their lines (`white-space: pre-wrap`).
             fix: c.fix.as_deref().map(|d| d.lines().map(|l| escape(l)).collect::<Vec<_>>().join("\n")),
             count: count(c.count),
         })
