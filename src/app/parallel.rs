@@ -221,6 +221,7 @@ impl Results {
     fn add(&mut self, done: FileDone) -> anyhow::Result<()> {
         self.total.core.add(&done.stats);
         self.total.bytes_read += done.bytes_read;
+        self.total.order.add(&done.order);
         self.run.sources.extend(done.source);
         self.run.notes.extend(done.notes);
         done.result
