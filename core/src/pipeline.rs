@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use super::config::Config;
 use super::dns;
-use super::dnscrypt::{Dnscrypt, DnscryptLimits};
+use super::dnscrypt::Dnscrypt;
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
@@ -283,7 +283,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
-            dnscrypt: Dnscrypt::new(DnscryptLimits::default()),
+            dnscrypt: Dnscrypt::new(config.dnscrypt),
             warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
@@ -302,6 +302,7 @@ impl Pipeline {
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
+        s.encrypted_evicted_partial = self.encrypted.evicted_partial();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
         s.processes = self.judge.processes.as_ref().map(|t| t.stats());
