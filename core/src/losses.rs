@@ -91,7 +91,9 @@ pub enum Loss {
     TcpEvictedHolding,
     /// DNS-over-TCP flows dropped at a message boundary (their next message is found again).
     TcpEvictedIdle,
-    /// Encrypted-DNS flow records forgotten (a flow seen again is reported again).
+    /// Encrypted-DNS flows dropped holding part of a ClientHello or QUIC Initial (never judged).
+    EncryptedEvictedPartial,
+    /// Other encrypted-DNS flow records forgotten (a flow seen again is reported again).
     EncryptedFlowsEvicted,
     /// Queries forgotten before their answer (both were judged; the answer counts as unmatched).
     QueriesEvicted,
@@ -100,9 +102,10 @@ pub enum Loss {
 }
 
 impl Loss {
-    pub const ALL: [Loss; 6] = [
+    pub const ALL: [Loss; 7] = [
         Loss::FragmentsEvicted,
         Loss::TcpEvictedHolding,
+        Loss::EncryptedEvictedPartial,
         Loss::TcpEvictedIdle,
         Loss::EncryptedFlowsEvicted,
         Loss::QueriesEvicted,
@@ -115,6 +118,7 @@ impl Loss {
             Loss::FragmentsEvicted => "fragments_evicted",
             Loss::TcpEvictedHolding => "tcp_flows_evicted_holding",
             Loss::TcpEvictedIdle => "tcp_flows_evicted_idle",
+            Loss::EncryptedEvictedPartial => "encrypted_flows_evicted_partial",
             Loss::EncryptedFlowsEvicted => "encrypted_flows_evicted",
             Loss::QueriesEvicted => "queries_evicted",
             Loss::NamesDropped => "names_dropped",
@@ -123,7 +127,7 @@ impl Loss {
 
     /// Whether what was dropped had not been judged yet (the result is then incomplete).
     pub fn unjudged(self) -> bool {
-        matches!(self, Loss::FragmentsEvicted | Loss::TcpEvictedHolding)
+        matches!(self, Loss::FragmentsEvicted | Loss::TcpEvictedHolding | Loss::EncryptedEvictedPartial)
     }
 
     /// What was dropped and why, in words, after a count.
@@ -137,6 +141,9 @@ impl Loss {
             }
             Loss::TcpEvictedIdle => {
                 "DNS-over-TCP flows dropped between messages (the TCP flow table was full; their next message is still read)"
+            }
+            Loss::EncryptedEvictedPartial => {
+                "encrypted flows dropped holding part of a TLS ClientHello or QUIC Initial, never judged (the encrypted-DNS flow table was full)"
             }
             Loss::EncryptedFlowsEvicted => {
                 "encrypted-DNS flows forgotten (the flow table was full; a flow seen again is reported again)"
@@ -156,7 +163,10 @@ impl Loss {
             Loss::FragmentsEvicted => s.frag.evicted,
             Loss::TcpEvictedHolding => s.tcp.evicted_holding,
             Loss::TcpEvictedIdle => s.tcp.flows_evicted.saturating_sub(s.tcp.evicted_holding),
-            Loss::EncryptedFlowsEvicted => s.encrypted_flows_evicted,
+            Loss::EncryptedEvictedPartial => s.encrypted_evicted_partial,
+            Loss::EncryptedFlowsEvicted => {
+                s.encrypted_flows_evicted.saturating_sub(s.encrypted_evicted_partial)
+            }
             Loss::QueriesEvicted => s.pairs.evicted,
             Loss::NamesDropped => s.pairs.names_dropped,
         }
@@ -207,7 +217,10 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), Loss::ALL.len());
         let unjudged: Vec<Loss> = Loss::ALL.iter().copied().filter(|l| l.unjudged()).collect();
-        assert_eq!(unjudged, [Loss::FragmentsEvicted, Loss::TcpEvictedHolding]);
+        assert_eq!(
+            unjudged,
+            [Loss::FragmentsEvicted, Loss::TcpEvictedHolding, Loss::EncryptedEvictedPartial]
+        );
     }
 
     #[test]
@@ -220,6 +233,9 @@ mod tests {
         assert_eq!(s.unjudged(), 4, "forgotten queries were judged");
         s.frag.evicted = 1;
         assert_eq!(s.unjudged(), 5);
+        s.encrypted_flows_evicted = 7;
+        s.encrypted_evicted_partial = 2;
+        assert_eq!((s.unjudged(), Loss::EncryptedFlowsEvicted.count(&s)), (7, 5));
     }
 
     #[test]
