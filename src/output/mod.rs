@@ -8,6 +8,7 @@
 pub mod background;
 pub mod escape;
 pub mod html;
+pub mod incomplete;
 pub mod json;
 pub mod lines;
 pub mod metrics;
@@ -17,6 +18,7 @@ pub mod on_leak_launcher;
 pub mod pcapng;
 pub mod programs;
 pub mod report;
+pub mod stats_line;
 pub mod summary;
 #[cfg(test)]
 mod testing;

@@ -485,6 +485,11 @@ fn render_chart(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     Sparkline::default().data(&leaks).max(max_l.max(1)).style(Style::new().fg(Color::Red)).render(bot_s, buf);
 }
 
+/// What the core's tables dropped after it was judged (`Loss` that is not unjudged).
+fn evicted(s: &dnsleak_core::Stats) -> u64 {
+    dnsleak_core::Loss::ALL.iter().filter(|l| !l.unjudged()).map(|l| l.count(s)).sum()
+}
+
 fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
     use dnsleak_core::FrameClass;
     let c = &model.counters;
@@ -517,6 +522,16 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
         )),
         Span::styled(format!("dropped: pipeline {pipeline}, kernel {kernel}"), drop_style),
     ];
+    // What the bounded tables dropped (issue #13): never judged in red, judged as a count.
+    let (unjudged, evicted) = (s.unjudged(), evicted(s));
+    if unjudged + evicted > 0 {
+        let style = if unjudged > 0 {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!(", tables: unjudged {unjudged}, evicted {evicted}"), style));
+    }
     // Programs: the method in use and how much it named.
     if let Some(p) = &s.processes {
         let method = c.processes.as_ref().map_or("recorded", |x| x.method);
