@@ -17,13 +17,20 @@ pub enum Table {
     Fragments,
     TcpFlows,
     EncryptedFlows,
+    DnscryptFlows,
     PendingQueries,
     Names,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] =
-        [Table::Fragments, Table::TcpFlows, Table::EncryptedFlows, Table::PendingQueries, Table::Names];
+    pub const ALL: [Table; 6] = [
+        Table::Fragments,
+        Table::TcpFlows,
+        Table::EncryptedFlows,
+        Table::DnscryptFlows,
+        Table::PendingQueries,
+        Table::Names,
+    ];
 
     /// The table's name in NDJSON and notices.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Table {
             Table::Fragments => "fragments",
             Table::TcpFlows => "tcp_flows",
             Table::EncryptedFlows => "encrypted_flows",
+            Table::DnscryptFlows => "dnscrypt_flows",
             Table::PendingQueries => "pending_queries",
             Table::Names => "names",
         }
@@ -42,6 +50,7 @@ impl Table {
             Table::Fragments => (config.frag.max_datagrams, config.frag.max_bytes),
             Table::TcpFlows => (config.tcp.max_flows, config.tcp.max_total_bytes),
             Table::EncryptedFlows => (config.max_encrypted_flows, 0),
+            Table::DnscryptFlows => (config.dnscrypt.max_flows, 0),
             Table::PendingQueries => (config.tracker.max_pending, 0),
             Table::Names => (config.tracker.max_names, 0),
         };
@@ -61,6 +70,9 @@ impl Table {
             Table::EncryptedFlows => format!(
                 "the encrypted-DNS flow table is full ({cap} flows): the least recently seen flow is forgotten to make room"
             ),
+            Table::DnscryptFlows => format!(
+                "the DNSCrypt flow table is full ({cap} flows): the least recently seen flow is forgotten to make room"
+            ),
             Table::PendingQueries => format!(
                 "the table of queries waiting for an answer is full ({cap} queries): the oldest is forgotten to make room"
             ),
@@ -75,7 +87,8 @@ impl Table {
         match self {
             Table::Fragments => s.frag.evicted,
             Table::TcpFlows => s.tcp.flows_evicted,
-            Table::EncryptedFlows => s.encrypted_flows_evicted,
+            Table::EncryptedFlows => s.encrypted_flows_evicted.saturating_sub(s.dnscrypt_flows_evicted),
+            Table::DnscryptFlows => s.dnscrypt_flows_evicted,
             Table::PendingQueries => s.pairs.evicted,
             Table::Names => s.pairs.names_dropped,
         }

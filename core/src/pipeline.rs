@@ -302,6 +302,7 @@ impl Pipeline {
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
+        s.dnscrypt_flows_evicted = self.dnscrypt.evicted();
         s.encrypted_evicted_partial = self.encrypted.evicted_partial();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
@@ -370,7 +371,8 @@ impl Pipeline {
         let drops = Table::ALL.map(|t| match t {
             Table::Fragments => self.defrag.stats().evicted,
             Table::TcpFlows => self.tcp.stats().flows_evicted,
-            Table::EncryptedFlows => self.encrypted.evicted() + self.dnscrypt.evicted(),
+            Table::EncryptedFlows => self.encrypted.evicted(),
+            Table::DnscryptFlows => self.dnscrypt.evicted(),
             Table::PendingQueries => pairs.evicted,
             Table::Names => pairs.names_dropped,
         });

@@ -107,6 +107,7 @@ fn pairs(s: &Stats) -> Value {
         "silent_multicast": p.silent_multicast,
         "names_dropped": p.names_dropped,
         "encrypted_flows_evicted": s.encrypted_flows_evicted,
+        "dnscrypt_flows_evicted": s.dnscrypt_flows_evicted,
         "encrypted_evicted_partial": s.encrypted_evicted_partial,
     })
 }
