@@ -54,8 +54,8 @@ const ETH0: u32 = 1;
 impl File {
     fn new() -> File {
         let mut w = PcapngWriter::new(Vec::new()).expect("in memory");
-        w.add_interface("wg0", LinkType::RAW).expect("in memory");
-        w.add_interface("eth0", LinkType::ETHERNET).expect("in memory");
+        w.add_interface("wg0", LinkType::RAW, &[]).expect("in memory");
+        w.add_interface("eth0", LinkType::ETHERNET, &[]).expect("in memory");
         File { w, n: 0 }
     }
 

@@ -192,6 +192,11 @@ impl Stats {
     pub fn unjudged(&self) -> u64 {
         Loss::ALL.iter().filter(|l| l.unjudged()).map(|l| l.count(self)).sum()
     }
+
+    /// What the tables forgot after it was judged (pending queries, names, reported flows).
+    pub fn evicted_judged(&self) -> u64 {
+        Loss::ALL.iter().filter(|l| !l.unjudged()).map(|l| l.count(self)).sum()
+    }
 }
 
 /// Which tables have said they are full: a table's first drop raises a notice, once.
@@ -243,7 +248,7 @@ mod tests {
         s.tcp.evicted_holding = 4;
         assert_eq!((Loss::TcpEvictedHolding.count(&s), Loss::TcpEvictedIdle.count(&s)), (4, 6));
         s.pairs.evicted = 100;
-        assert_eq!(s.unjudged(), 4, "forgotten queries were judged");
+        assert_eq!((s.unjudged(), s.evicted_judged()), (4, 106), "forgotten queries were judged");
         s.frag.evicted = 1;
         assert_eq!(s.unjudged(), 5);
         s.encrypted_flows_evicted = 7;

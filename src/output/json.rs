@@ -15,13 +15,15 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use dnsleak_core::cause::Seen;
 use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
 use dnsleak_core::{dns, names};
-use dnsleak_core::{Judged, Owner, Process};
+use dnsleak_core::{Caused, IfaceName, Judged, Owner, Process, Transport};
 
 use super::escape::is_hidden_or_control;
 use super::Sink;
@@ -57,6 +59,45 @@ struct Scratch {
     reasons: Vec<(Reason, Box<[u8]>)>,
     /// The next cache entry to replace once the cache is full.
     next_reason: usize,
+    /// A cause's `cause_detail` and `fix` as JSON strings, by what their words are made of.
+    causes: Vec<CauseWords>,
+    next_cause: usize,
+}
+
+/// A cause's key and its `cause_detail` and `fix` as JSON strings.
+type CauseWords = (CauseKey, Box<[u8]>, Box<[u8]>);
+
+/// What the words of a cause are made of: its evidence and the parts of the event they use.
+struct CauseKey {
+    caused: Caused,
+    iface: IfaceName,
+    resolver: IpAddr,
+    transport: Transport,
+    sni: Option<Box<str>>,
+    /// Only for the causes whose words name the question (stub, parallel resolution).
+    question: Option<(Box<str>, u16)>,
+}
+
+impl CauseKey {
+    fn of(c: &Caused, s: &Seen<'_>) -> CauseKey {
+        CauseKey {
+            caused: c.clone(),
+            iface: IfaceName::new(s.iface),
+            resolver: s.resolver,
+            transport: s.transport,
+            sni: s.sni.map(Into::into),
+            question: s.question.filter(|_| c.words_use_question()).map(|(n, t)| (n.into(), t)),
+        }
+    }
+
+    fn matches(&self, c: &Caused, s: &Seen<'_>) -> bool {
+        self.resolver == s.resolver
+            && self.transport == s.transport
+            && *self.iface == *s.iface
+            && self.sni.as_deref() == s.sni
+            && self.caused == *c
+            && (!c.words_use_question() || self.question.as_ref().map(|(n, t)| (&**n, *t)) == s.question)
+    }
 }
 
 impl Scratch {
@@ -83,6 +124,37 @@ impl Scratch {
             }
         };
         &self.reasons[at].1
+    }
+
+    /// `cause_detail` and `fix` (the advice's words, then one command per line) as JSON
+    /// strings, from the cache or made once: a replay repeats few causes many times.
+    fn cause_words(&mut self, c: &Caused, s: &Seen<'_>) -> (&[u8], &[u8]) {
+        let at = match self.causes.iter().position(|(k, _, _)| k.matches(c, s)) {
+            Some(at) => at,
+            None => {
+                let mut detail = Vec::new();
+                string(&mut detail, &c.words(s));
+                self.text.clear();
+                {
+                    use std::fmt::Write as _;
+                    let _ = write!(self.text, "{}", c.advice(s));
+                }
+                let mut fix = Vec::new();
+                string(&mut fix, &self.text);
+                let entry = (CauseKey::of(c, s), detail.into_boxed_slice(), fix.into_boxed_slice());
+                if self.causes.len() < REASON_CACHE {
+                    self.causes.push(entry);
+                    self.causes.len() - 1
+                } else {
+                    let at = self.next_cause;
+                    self.next_cause = (at + 1) % REASON_CACHE;
+                    self.causes[at] = entry;
+                    at
+                }
+            }
+        };
+        let (_, d, f) = &self.causes[at];
+        (d, f)
     }
 }
 
@@ -344,10 +416,11 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         Body::Notice(_) => {}
     }
     owner_fields(&mut o, ev.owner());
+    cause_fields(&mut o, j, scratch);
     o.end();
 }
 
-/// `process`, `on_behalf_of` and `attribution`, the last fields of a message or flow.
+/// `process`, `on_behalf_of` and `attribution`, after the DNS fields of a message or flow.
 fn owner_fields(o: &mut Obj<'_>, owner: Option<&Owner>) {
     let Some(w) = owner else {
         for k in [k!("process"), k!("on_behalf_of"), k!("attribution")] {
@@ -380,6 +453,25 @@ fn process(o: &mut Obj<'_>, k: &'static str, p: Option<&Process>) {
         None => o.b.extend_from_slice(b"null"),
     }
     o.b.push(b'}');
+}
+
+/// `cause`, `cause_detail`, `fix` and `resolver_configured`, the last fields of a message or
+/// flow: `null` but for leaks and bypasses.
+fn cause_fields(o: &mut Obj<'_>, j: &Judged, scratch: &mut Scratch) {
+    let (Some(c), Some(seen)) = (&j.cause, Seen::of(&j.event)) else {
+        for k in [k!("cause"), k!("cause_detail"), k!("fix"), k!("resolver_configured")] {
+            o.null(k);
+        }
+        return;
+    };
+    o.word(k!("cause"), c.cause.as_str());
+    let (detail, fix) = scratch.cause_words(c, &seen);
+    o.raw(k!("cause_detail"), detail);
+    o.raw(k!("fix"), fix);
+    match c.resolver_configured {
+        Some(v) => o.bool(k!("resolver_configured"), v),
+        None => o.null(k!("resolver_configured")),
+    }
 }
 
 fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: &mut Scratch) {
@@ -487,5 +579,4 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
 }
 
 #[cfg(test)]
-#[path = "json_tests.rs"]
 mod tests;

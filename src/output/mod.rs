@@ -6,7 +6,9 @@
 //! the same on a file and on the wire. Nothing here reads packets or the OS.
 
 pub mod background;
+pub mod causes;
 pub mod escape;
+pub mod facts;
 pub mod html;
 pub mod incomplete;
 pub mod json;
@@ -21,7 +23,7 @@ pub mod report;
 pub mod stats_line;
 pub mod summary;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod time;
 
 use std::io;

@@ -1,4 +1,4 @@
-//! Unit tests of the NDJSON writer.
+//! The NDJSON writer's unit tests.
 
 use super::*;
 
@@ -48,18 +48,18 @@ fn the_program_comes_last_as_objects() {
     let text = String::from_utf8(b).unwrap();
     assert!(
         text.ends_with(
-            r#""rtt":null,"process":{"pid":77,"name":"dnsmasq","exe":null,"uid":null},"on_behalf_of":{"pid":4242,"name":"dig\u001b","exe":"/usr/bin/dig","uid":0},"attribution":"attributed"}"#
+            r#""rtt":null,"process":{"pid":77,"name":"dnsmasq","exe":null,"uid":null},"on_behalf_of":{"pid":4242,"name":"dig\u001b","exe":"/usr/bin/dig","uid":0},"attribution":"attributed","cause":null,"cause_detail":null,"fix":null,"resolver_configured":null}"#
         ),
         "{text}"
     );
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["on_behalf_of"]["name"], "dig\u{1b}");
-    // Without attribution: three nulls, after every field there was before.
+    // Without attribution: three nulls, after every field there was before (then the causes').
     let mut b = Vec::new();
     write_event(&mut b, &query(1), None);
     assert!(String::from_utf8(b)
         .unwrap()
-        .ends_with(r#""rtt":null,"process":null,"on_behalf_of":null,"attribution":null}"#));
+        .ends_with(r#""rtt":null,"process":null,"on_behalf_of":null,"attribution":null,"cause":null,"cause_detail":null,"fix":null,"resolver_configured":null}"#));
 }
 
 #[test]
