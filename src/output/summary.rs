@@ -86,6 +86,7 @@ impl SummarySink {
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
         self.encrypted_counts(&mut s, &p);
+        self.incomplete(&mut s, &p);
         self.accounting(&mut s, &p);
         for n in notes {
             let _ = writeln!(s, "{} {}", p.bold("Note:"), escape(n));
@@ -112,7 +113,15 @@ impl SummarySink {
         }
         let st = &self.counters.core;
         let (leak, bypass) = (st.verdict_count(Verdict::Leak), st.verdict_count(Verdict::Bypass));
-        let line = if leak + bypass == 0 {
+        let lost = self.counters.unjudged();
+        let line = if leak + bypass == 0 && lost > 0 {
+            p.red(&format!(
+                "INCOMPLETE: no leak or bypass seen in what was judged, but {lost} packet{}, stream{} or datagram{} went unjudged (a leak may be among them; see \"Incomplete\" below).",
+                plural(lost),
+                plural(lost),
+                plural(lost)
+            ))
+        } else if leak + bypass == 0 {
             p.green("No leak, no bypass: no DNS left outside a tunnel.")
         } else {
             p.red(&format!(
@@ -342,6 +351,21 @@ impl SummarySink {
         if !parts.is_empty() {
             let _ = writeln!(s, "{} {}.\n", p.bold("Encrypted DNS:"), parts.join("; "));
         }
+    }
+
+    /// What the bounded tables and the capture dropped, and why: said only when something was.
+    fn incomplete(&self, s: &mut String, p: &Painter) {
+        let dropped = super::incomplete::dropped(&self.counters);
+        if dropped.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "{}", p.bold(&format!("{}:", super::incomplete::HEADING)));
+        for d in &dropped {
+            let count =
+                if d.unjudged { p.red(&format!("{:>9}", d.count)) } else { format!("{:>9}", d.count) };
+            let _ = writeln!(s, "  {count}  {}", d.why);
+        }
+        s.push('\n');
     }
 
     fn accounting(&self, s: &mut String, p: &Painter) {
