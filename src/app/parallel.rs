@@ -229,6 +229,7 @@ impl Results {
             self.total.incomplete_files.push(done.input.name.clone());
         }
         self.total.bytes_read += done.bytes_read;
+        self.total.order.add(&done.order);
         self.run.sources.extend(done.source);
         self.run.notes.extend(done.notes);
         done.result

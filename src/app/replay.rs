@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use super::config::{ReplayConfig, ReplayOutput};
 use crate::capture::reader;
 use crate::cli::ReplayArgs;
-use crate::counters::Counters;
+use crate::counters::{Counters, OrderCounters};
 use crate::output::background::Background;
 use crate::output::html::{Collector, HtmlReport, InputFile};
 use crate::output::json::JsonSink;
@@ -189,6 +189,7 @@ fn judge_inner(
         } else {
             let done = judge_one(path, &job, &mut sink, &total);
             total.core.add(&done.stats);
+            total.order.add(&done.order);
             incomplete_in(&mut total, &name, 0, done.stats.unjudged());
             done
         };
@@ -219,6 +220,7 @@ fn judge_inner(
             reported(&mut *sink, &mut report).events(&mut out, None)?;
         }
         total.core = carried.stats();
+        total.order = carried.order();
     }
     reported(&mut *sink, &mut report).finish(&total)?;
     if let Some(r) = report {
@@ -253,6 +255,8 @@ pub(crate) struct FileJob<'a> {
 pub(crate) struct FileDone {
     pub stats: Stats,
     pub bytes_read: u64,
+    /// What the time-order stage did (files of several interfaces).
+    pub order: OrderCounters,
     pub source: Option<Source>,
     pub notes: Vec<String>,
     /// The file's row in the report's audit trail (size and SHA-256 when `FileJob::hash`).

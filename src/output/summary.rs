@@ -376,6 +376,19 @@ impl SummarySink {
             .map(|c| format!("{} {}", st.frames_in(*c), c.as_str()))
             .collect();
         let _ = writeln!(s, "{} {} read = {}", p.bold("Packets:"), st.frames, parts.join(" + "));
+        // Files of several interfaces are put back in time order within a window; what fell
+        // outside it is said (causes that look back at earlier messages may miss it).
+        let o = &self.counters.order;
+        if o.late + o.early > 0 {
+            let _ = writeln!(
+                s,
+                "{} {} of {} frames came after a later one was judged, {} were judged before their window ended (the stage was full); stub_upstream and parallel_resolution may be missed there",
+                p.bold("Time order:"),
+                o.late,
+                o.frames,
+                o.early
+            );
+        }
     }
 }
 
@@ -530,6 +543,24 @@ mod tests {
         assert!(render(&sink).contains(
             "Encrypted DNS: flows dot 1, doh/h3 2, doq 1, dnscrypt 1 (3 over QUIC); 3 QUIC \
              connections without a readable ClientHello (judged by port and address).\n"
+        ));
+    }
+
+    /// The time-order stage's misses are said, and only when there are some.
+    #[test]
+    fn frames_out_of_time_order_are_said() {
+        let render = |sink: &SummarySink| {
+            let mut out = Vec::new();
+            sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut sink = SummarySink::new();
+        sink.counters.order.frames = 100;
+        assert!(!render(&sink).contains("Time order:"));
+        sink.counters.order.late = 2;
+        sink.counters.order.early = 1;
+        assert!(render(&sink).contains(
+            "Time order: 2 of 100 frames came after a later one was judged, 1 were judged before their window ended"
         ));
     }
 

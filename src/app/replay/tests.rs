@@ -98,3 +98,26 @@ fn continue_carries_the_time_order_across_a_cut_batch() {
     assert!(one.iter().any(|e| e["verdict"] == "leak"), "demo.pcapng has leaks");
     assert_eq!(ring, one, "--continue over the cut capture is the capture");
 }
+
+/// A frame older than one the time-order stage already released is judged at once (out of
+/// order) and counted, and so is the whole stage's work.
+#[test]
+fn frames_out_of_time_order_are_counted() {
+    let dir = std::env::temp_dir().join(format!("dnsleak-late-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("late.pcapng");
+    let mut w = PcapngWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for name in ["eth0", "lo"] {
+        w.add_interface(name, dnsleak_core::LinkType::ETHERNET, &[]).unwrap();
+    }
+    // eth0 at 10 s and 12 s (the first leaves the 1 s window), then lo at 9 s: late.
+    for (iface, secs) in [(0, 10), (0, 12), (1, 9)] {
+        w.packet(iface, Ts::from_millis(secs * 1000), 60, &[0; 60], &[]).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let mut out = Vec::new();
+    let total = judge_files(&config(&[path], false), &mut JsonSink::new(&mut out)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(total.order, crate::counters::OrderCounters { frames: 3, late: 1, early: 0 });
+}
