@@ -523,13 +523,15 @@ mod tests {
         assert_eq!(clip("abc", 4), "abc");
     }
 
+    /// The summary of `sink` without colour.
+    fn render(sink: &SummarySink) -> String {
+        let mut out = Vec::new();
+        sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn encrypted_dns_counts_are_said_only_when_there_are_some() {
-        let render = |sink: &SummarySink| {
-            let mut out = Vec::new();
-            sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
-            String::from_utf8(out).unwrap()
-        };
         let mut sink = SummarySink::new();
         assert!(!render(&sink).contains("Encrypted DNS:"));
         sink.counters.core.quic_given_up = 3;
@@ -549,11 +551,6 @@ mod tests {
     /// The time-order stage's misses are said, and only when there are some.
     #[test]
     fn frames_out_of_time_order_are_said() {
-        let render = |sink: &SummarySink| {
-            let mut out = Vec::new();
-            sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
-            String::from_utf8(out).unwrap()
-        };
         let mut sink = SummarySink::new();
         sink.counters.order.frames = 100;
         assert!(!render(&sink).contains("Time order:"));

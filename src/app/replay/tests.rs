@@ -2,25 +2,21 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::capture::reader::{CaptureReader, FileIface, Input};
-use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
+use crate::cli::{Cli, Command};
 use crate::output::json::JsonSink;
 use crate::output::pcapng::PcapngWriter;
 use dnsleak_core::Ts;
 
+/// The configuration of `dnsleak replay --json --quiet -j 1 [--continue] FILES`, as parsed.
 fn config(files: &[PathBuf], carry: bool) -> ReplayConfig {
-    let args = ReplayArgs {
-        files: files.to_vec(),
-        judge: JudgeArgs::default(),
-        json: true,
-        tui: false,
-        speed: None,
-        top: 10,
-        color: ColorChoice::Never,
-        quiet: true,
-        jobs: Some(1),
-        continue_: carry,
-        report: None,
-    };
+    use clap::Parser;
+    let mut argv: Vec<std::ffi::OsString> =
+        ["dnsleak", "replay", "--json", "--quiet", "-j", "1"].into_iter().map(Into::into).collect();
+    if carry {
+        argv.push("--continue".into());
+    }
+    argv.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    let Command::Replay(args) = Cli::parse_from(argv).command else { unreachable!("a replay") };
     ReplayConfig::new(&args).unwrap()
 }
 
