@@ -1,7 +1,7 @@
 //! Small fixed-size caches in front of the judge's per-message lookups. Messages come in runs
 //! on one interface and to and from a few resolvers, so the interface's name and kind and the
 //! resolver's provider are looked up once per run instead of once (or twice) per message. Both
-//! are bounded (one entry, `PROVIDER_SLOTS` entries) and a miss costs one lookup as before, so
+//! are bounded (`IFACE_SLOTS` and `PROVIDER_SLOTS` entries) and a miss costs one lookup as before, so
 //! a flood of new addresses or interfaces costs what it cost without them.
 
 use std::net::IpAddr;
@@ -16,20 +16,25 @@ pub(super) struct IfaceSeen {
     pub(super) kind: IfaceKind,
 }
 
-/// The interface of the last event (`Topology::get` is a binary search over shared runs, and
+/// Interfaces remembered, direct-mapped by id (traffic alternates between a few: the
+/// tunnel, the physical interface, loopback).
+const IFACE_SLOTS: usize = 8;
+
+/// The interfaces of recent events (`Topology::get` is a binary search over shared runs, and
 /// both the event's name and its verdict need it). Cleared when the interfaces change.
 #[derive(Default)]
 pub(super) struct IfaceMemo {
-    last: Option<IfaceSeen>,
+    slots: [Option<IfaceSeen>; IFACE_SLOTS],
 }
 
 impl IfaceMemo {
     /// Interface `id` of `topology` (unknown to it: named `if{id}`, kind other).
     pub(super) fn get(&mut self, topology: &Topology, id: IfaceId) -> &IfaceSeen {
-        if self.last.as_ref().is_some_and(|l| l.id != id) {
-            self.last = None;
+        let slot = &mut self.slots[id as usize % IFACE_SLOTS];
+        if slot.as_ref().is_some_and(|l| l.id != id) {
+            *slot = None;
         }
-        self.last.get_or_insert_with(|| match topology.get(id) {
+        slot.get_or_insert_with(|| match topology.get(id) {
             Some(i) => IfaceSeen { id, name: i.name.clone(), kind: i.kind },
             None => IfaceSeen { id, name: IfaceName::from(format!("if{id}")), kind: IfaceKind::Other },
         })
@@ -37,7 +42,7 @@ impl IfaceMemo {
 
     /// The topology changed: what was remembered may be wrong.
     pub(super) fn clear(&mut self) {
-        self.last = None;
+        self.slots = Default::default();
     }
 }
 
@@ -115,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_interface_follows_the_topology_it_is_asked_about() {
+    fn interfaces_are_the_topologys_until_cleared() {
         let facts =
             |name: &str| IfaceFacts { name: name.into(), up: true, has_mac: true, ..Default::default() };
         let t = Topology::from_facts([(0, facts("eth0")), (1, facts("wg0"))], &Overrides::default());
@@ -129,10 +134,11 @@ mod tests {
         assert_eq!(seen(&t, 0), ("eth0".into(), IfaceKind::Physical));
         assert_eq!(seen(&t, 7), ("if7".into(), IfaceKind::Other));
         let renamed = Topology::from_facts([(0, facts("tun0"))], &Overrides::default());
-        assert_eq!(seen(&renamed, 0).0, "tun0", "another id was asked in between");
-        assert_eq!(seen(&t, 0).0, "tun0", "remembered until cleared (the pipeline clears it)");
+        assert_eq!(seen(&renamed, 0).0, "eth0", "remembered until cleared (the pipeline clears it)");
+        assert_eq!(seen(&renamed, 8).0, "if8", "8 takes 0's slot");
+        assert_eq!(seen(&renamed, 0).0, "tun0", "0 is looked up again");
         memo.clear();
-        assert_eq!(memo.get(&t, 0).kind, IfaceKind::Physical);
-        assert_eq!(&*memo.get(&t, 0).name, "eth0");
+        let i = memo.get(&t, 0);
+        assert_eq!((&*i.name, i.kind), ("eth0", IfaceKind::Physical));
     }
 }
