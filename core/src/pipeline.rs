@@ -67,7 +67,7 @@ struct Judge {
     keep_payload: bool,
     /// Sockets to programs, once process attribution runs.
     processes: Option<Box<ProcessTable>>,
-    /// The interface of the last event and the providers of recent resolvers.
+    /// The interfaces of recent events and the providers of recent resolvers.
     iface_memo: IfaceMemo,
     provider_memo: ProviderMemo,
 }
