@@ -336,11 +336,11 @@ fn interface_file(n: usize, changes: bool) -> std::path::PathBuf {
     for i in 0..n {
         let ts = Ts(1_700_000_000_000_000_000 + i as i64 * 1_000);
         if changes {
-            id = w.add_interface(&format!("eth{i}"), LinkType::RAW).expect("in memory");
+            id = w.add_interface(&format!("eth{i}"), LinkType::RAW, &[]).expect("in memory");
             let end = IfaceEnd { start: None, end: ts, received: None, dropped: None };
             w.interface_end(id, end).expect("in memory");
         } else if i == 0 {
-            id = w.add_interface("eth0", LinkType::RAW).expect("in memory");
+            id = w.add_interface("eth0", LinkType::RAW, &[]).expect("in memory");
         }
         w.packet(id, ts, pkt.len() as u32, &pkt, &[]).expect("in memory");
     }

@@ -51,6 +51,10 @@ pub enum Command {
     /// Debugging: print each socket fact (which program owns which DNS socket) as NDJSON.
     #[command(hide = true)]
     Procs(ProcsArgs),
+    /// Print what dnsleak reads from this system: interfaces with prefixes, routes, the
+    /// resolver configuration (a debugging aid).
+    #[command(hide = true)]
+    Facts(FactsArgs),
     /// Internal: runs `--on-leak` commands for a monitor (started by it, alerts on standard input).
     #[command(hide = true, name = "on-leak-launcher")]
     OnLeakLauncher {
@@ -61,6 +65,25 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    /// One JSON object (with --watch, one line per change).
+    #[arg(long)]
+    pub json: bool,
+    /// Also show the kernel's route to ADDR, as `ip route get` (repeatable).
+    #[arg(long = "route", value_name = "ADDR")]
+    pub route: Vec<std::net::IpAddr>,
+    /// Read this file as the system's resolv.conf.
+    #[arg(long, value_name = "PATH", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+    /// Do not ask systemd-resolved and NetworkManager over D-Bus.
+    #[arg(long)]
+    pub no_dbus: bool,
+    /// Keep running and print the resolver configuration again whenever it changes.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Options every command that judges traffic shares.

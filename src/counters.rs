@@ -27,9 +27,29 @@ pub struct Counters {
     /// Replay: bytes of input read so far and in all (when known).
     pub bytes_read: u64,
     pub bytes_total: Option<u64>,
+    /// The stage that puts frames of several interfaces back in time order.
+    pub order: OrderCounters,
     /// Live capture with process attribution: the method and what the system side lost (the
     /// core counts attributed / unattributed / not from this host in `core.processes`).
     pub processes: Option<ProcessCounters>,
+}
+
+/// What the time-order stage did: frames that went through it, frames that came after a later
+/// one had been judged (judged out of order), frames judged before their window ended because
+/// the stage was full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderCounters {
+    pub frames: u64,
+    pub late: u64,
+    pub early: u64,
+}
+
+impl OrderCounters {
+    pub fn add(&mut self, o: &OrderCounters) {
+        self.frames += o.frames;
+        self.late += o.late;
+        self.early += o.early;
+    }
 }
 
 /// The system side of process attribution (live capture).

@@ -37,6 +37,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Replay(args) => dnsleak::app::replay::run(&args),
         Command::Check(args) => dnsleak::app::check::run(&args),
         Command::Bench(args) => dnsleak::app::bench::run(&args).map(|()| Outcome::Clean),
+        Command::Facts(args) => dnsleak::app::facts::run(&args).map(|()| Outcome::Clean),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dnsleak", &mut io::stdout());
             Ok(Outcome::Clean)

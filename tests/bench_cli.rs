@@ -73,7 +73,7 @@ fn a_file_without_dns_is_a_clear_error() {
     let path = dir.join("nodns.pcapng");
     let mut buf = Vec::new();
     let mut w = dnsleak::output::pcapng::PcapngWriter::new(&mut buf).unwrap();
-    w.add_interface("eth0", dnsleak_core::LinkType::ETHERNET).unwrap();
+    w.add_interface("eth0", dnsleak_core::LinkType::ETHERNET, &[]).unwrap();
     w.packet(0, dnsleak_core::Ts(1), 60, &[0u8; 60], &[]).unwrap();
     std::fs::write(&path, &buf).unwrap();
     let out = bench(&[path.to_str().unwrap(), "--seconds", "0"]);

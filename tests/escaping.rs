@@ -28,7 +28,7 @@ fn capture(tag: &str, iface: &str, name: &str) -> PathBuf {
     let dns = support::dns_message(0x1234, false, name, 1, &[]);
     let ip = support::ipv4_udp([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns);
     let mut w = PcapngWriter::new(Vec::new()).unwrap();
-    let id = w.add_interface(iface, LinkType::RAW).unwrap();
+    let id = w.add_interface(iface, LinkType::RAW, &[]).unwrap();
     w.packet(id, Ts(1_700_000_000_000_000_000), ip.len() as u32, &ip, &[]).unwrap();
     let path = std::env::temp_dir().join(format!("dnsleak-escaping-{}-{tag}.pcapng", std::process::id()));
     std::fs::write(&path, w.into_inner()).unwrap();

@@ -25,6 +25,12 @@ fn check_says_leak_and_no_leak_in_two_set_ups() {
     assert_eq!(text.matches("(not seen on the wire)").count(), 0, "{text}");
     // The lookups are check's own (getaddrinfo in its lookup thread): grouped under its name.
     assert!(text.contains("  leaked by: dnsleak (pid "), "leaks grouped by program: {text}");
+    // Each leak says why, the fix comes once per cause, and the namespace's resolv.conf
+    // (which names the LAN resolver) stands beside what the lookups used.
+    assert!(text.contains("      cause: lan_resolver: 192.0.2.1 is on "), "{text}");
+    assert_eq!(text.matches("Why, and what to change (by cause):").count(), 1, "{text}");
+    assert!(text.contains("  resolvers configured: 192.0.2.1"), "{text}");
+    assert!(text.contains(&format!("  resolvers the check used: 192.0.2.1 ({})", w.lan)), "{text}");
     eprintln!("check took {took:?}");
 
     w.set_system_resolver(TUNNEL_RESOLVER);
@@ -34,6 +40,8 @@ fn check_says_leak_and_no_leak_in_two_set_ups() {
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let last = lines.last().unwrap();
     assert_eq!(last["verdict"], "no_leak", "{text}");
+    assert_eq!(last["configured"][""], serde_json::json!([TUNNEL_RESOLVER]), "{text}");
+    assert_eq!(last["causes"], serde_json::json!([]), "{text}");
     let msgs: Vec<_> = lines.iter().filter(|v| v["kind"] == "query").collect();
     assert!(msgs.len() >= 4, "A and AAAA lookups seen: {text}");
     assert!(msgs.iter().all(|v| v["verdict"] == "tunnel" && v["iface"] == w.wg.as_str()), "{text}");

@@ -196,7 +196,7 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     let out: PathBuf = hooks.join("calls");
     let pwned = hooks.join("pwned");
     let hook = format!(
-        "printf '%s|%s|%s|%s|%s\\n' \"$DNSLEAK_VERDICT\" \"$DNSLEAK_IFACE\" \"$DNSLEAK_RESOLVER\" \"$DNSLEAK_TRANSPORT\" \"$DNSLEAK_QNAME\" >> '{}'",
+        "printf '%s|%s|%s|%s|%s|%s\\n' \"$DNSLEAK_VERDICT\" \"$DNSLEAK_IFACE\" \"$DNSLEAK_RESOLVER\" \"$DNSLEAK_TRANSPORT\" \"$DNSLEAK_CAUSE\" \"$DNSLEAK_QNAME\" >> '{}'",
         out.display()
     );
     // What the command holds, from its own /proc entry.
@@ -235,9 +235,10 @@ fn on_leak_runs_once_per_episode_and_wire_text_stays_data() {
     let (status, lines, err) = m.stop();
     assert_eq!(status.code(), Some(1));
     let got = calls(&out);
-    let first: Vec<&str> = got[0].splitn(5, '|').collect();
-    assert_eq!(first[..4], ["leak", w.lan.as_str(), LAN_RESOLVER, "dns"], "{got:?}");
-    assert_eq!(first[4], format!("{evil}.example"), "the name reaches the command as data");
+    let first: Vec<&str> = got[0].splitn(6, '|').collect();
+    // The LAN's own resolver, on the LAN: its cause says so.
+    assert_eq!(first[..5], ["leak", w.lan.as_str(), LAN_RESOLVER, "dns", "lan_resolver"], "{got:?}");
+    assert_eq!(first[5], format!("{evil}.example"), "the name reaches the command as data");
     assert!(got[1].ends_with("|second.episode.example.com"), "{got:?}");
     assert!(!pwned.exists(), "the name reached a shell");
     assert!(err.contains("2 leak episodes, command run 2 times: 2 succeeded"), "{err}");
@@ -301,7 +302,7 @@ fn the_units_command_runs_with_the_units_credentials() {
     assert!(m.wait_for(WAIT, |l| notices(l, "tunnel_up") >= 1), "did not start: {}", m.stderr());
     w.dig(&[&format!("@{LAN_RESOLVER}"), "unit.leak.example.com", "A"]);
     assert!(m.wait_for(WAIT, |l| has_exchange(l, "unit.leak.example.com")), "{}", m.stderr());
-    let leaked = r#"verdict="leak",transport="dns"} 1"#;
+    let leaked = r#"verdict="leak",transport="dns",cause="lan_resolver"} 1"#;
     let scraped = wait_until(WAIT, || {
         http_get(&w.ns_c, &format!("http://{METRICS}/metrics"), None).is_some_and(|t| t.contains(leaked))
     });

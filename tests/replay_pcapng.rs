@@ -1,6 +1,7 @@
 //! pcapng details that the corpus does not exercise, on files built here: an Interface
 //! Statistics Block with `isb_endtime` (how `dnsleak monitor --write` records a tunnel that
-//! vanished), a binary `if_tsresol`, and several sections in one file.
+//! vanished), a binary `if_tsresol`, several sections in one file, and interface addresses with
+//! their prefixes (`if_IPv4addr` / `if_IPv6addr`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -187,8 +188,13 @@ fn binary_and_decimal_time_resolutions() {
     f.extend(epb(0, 1_700_000_000u64 << 20 | 1 << 19, &dns_query_ip("a.example", [198, 51, 100, 1], 1)));
     f.extend(epb(1, 1_700_000_000_250_000_000, &dns_query_ip("b.example", [198, 51, 100, 1], 2)));
     let (lines, _) = json(&write("tsresol.pcapng", &f));
-    assert!(close(&lines[0]["ts"], 1_700_000_000.5), "{}", lines[0]["ts"]);
-    assert!(close(&lines[1]["ts"], 1_700_000_000.25), "{}", lines[1]["ts"]);
+    // Two interfaces: judged in time order, so b (0.25 s) comes before a (0.5 s).
+    assert_eq!(
+        (lines[0]["qname"].as_str(), lines[1]["qname"].as_str()),
+        (Some("b.example"), Some("a.example"))
+    );
+    assert!(close(&lines[1]["ts"], 1_700_000_000.5), "{}", lines[1]["ts"]);
+    assert!(close(&lines[0]["ts"], 1_700_000_000.25), "{}", lines[0]["ts"]);
 }
 
 /// A second section renumbers interfaces from 0; its packets are judged by its own blocks.
@@ -223,6 +229,76 @@ fn packet_on_an_undeclared_interface_is_an_error_after_what_came_before() {
     assert!(err.contains(&format!("byte offset {offset}")) && err.contains("interface 7"), "{err}");
 }
 
+/// The interfaces `for_each_frame` hands out for the file at `path`.
+fn file_ifaces(path: &std::path::Path) -> Vec<dnsleak::capture::reader::FileIface> {
+    use dnsleak::capture::reader::{for_each_frame, Input};
+    let mut seen = Vec::new();
+    for_each_frame(path, |input| {
+        if let Input::Interfaces { ifaces, .. } = input {
+            seen = ifaces.to_vec();
+        }
+        Ok(())
+    })
+    .unwrap();
+    seen
+}
+
+/// `monitor --write` records each interface's addresses with their prefixes; replay reads them
+/// back as they were (an address whose prefix is unknown is not written).
+#[test]
+fn interface_addresses_and_prefixes_round_trip() {
+    use dnsleak::output::pcapng::PcapngWriter;
+    use dnsleak_core::{IfaceAddr, LinkType, Ts};
+    let a = |s: &str, p: Option<u8>| IfaceAddr::new(s.parse().unwrap(), p);
+    let eth0 = [a("192.0.2.10", Some(24)), a("2001:db8:1::10", Some(64)), a("fe80::1", Some(64))];
+    let wg0 = [a("10.64.0.2", Some(32)), a("fd00:64::2", Some(128)), a("203.0.113.9", None)];
+    let mut w = PcapngWriter::new(Vec::new()).unwrap();
+    w.add_interface("eth0", LinkType::ETHERNET, &eth0).unwrap();
+    w.add_interface("wg0", LinkType::RAW, &wg0).unwrap();
+    w.packet(
+        0,
+        Ts(1_700_000_000_000_000_000),
+        0,
+        &ethernet(&dns_query_ip("a.example", [192, 0, 2, 1], 1)),
+        &[],
+    )
+    .unwrap();
+    let path = write("addresses.pcapng", &w.into_inner());
+    let ifaces = file_ifaces(&path);
+    assert_eq!(ifaces.len(), 2);
+    assert_eq!(ifaces[0].addrs, eth0);
+    assert_eq!(ifaces[1].addrs, wg0[..2]);
+    let topology = dnsleak::capture::reader::topology_of(&ifaces, &Default::default());
+    let eth = topology.by_name("eth0").unwrap();
+    assert_eq!(eth.facts.addrs[0].subnet().unwrap().to_string(), "192.0.2.0/24");
+}
+
+/// Regression: pcap-parser 0.17's `if_ipv6addr()` looks for option code 4 (IPv4) instead of 5,
+/// so IPv6 addresses were never read and an interface with an IPv4 address lost both. A block
+/// written by hand (as other tools write it) is read whole; a non-contiguous netmask gives the
+/// address without a prefix, and a malformed option is skipped.
+#[test]
+fn ipv6_interface_addresses_are_read_despite_the_pcap_parser_option_code_bug() {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend(option(2, b"eth0"));
+    body.extend(option(4, &[192, 0, 2, 10, 255, 255, 255, 0]));
+    let mut v6 = "2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec();
+    v6.push(48);
+    body.extend(option(5, &v6));
+    body.extend(option(4, &[198, 51, 100, 7, 255, 0, 255, 0]));
+    body.extend(option(5, &[1, 2, 3]));
+    body.extend(option(0, &[]));
+    let mut f = shb();
+    f.extend(block(1, &body));
+    f.extend(epb(0, 1_700_000_000 * SEC, &ethernet(&dns_query_ip("a.example", [192, 0, 2, 1], 1))));
+    let ifaces = file_ifaces(&write("v6-option.pcapng", &f));
+    let got: Vec<String> = ifaces[0].addrs.iter().map(|a| a.to_string()).collect();
+    assert_eq!(got, ["192.0.2.10/24", "2001:db8::10/48", "198.51.100.7"]);
+}
+
 /// `monitor --write` keeps each outgoing message's sender as a packet comment: replay names
 /// the program again (a response its query's, a stub's upstream hop the program it asked
 /// for), leaves packets without one `unattributed`, ignores comments of other tools, and
@@ -233,7 +309,7 @@ fn recorded_senders_replay_as_programs() {
     use dnsleak_core::{LinkType, Ts};
     let (me, lan) = ([192, 0, 2, 2], [198, 51, 100, 1]);
     let mut w = PcapngWriter::new(Vec::new()).unwrap();
-    let eth = w.add_interface("eth0", LinkType::ETHERNET).unwrap();
+    let eth = w.add_interface("eth0", LinkType::ETHERNET, &[]).unwrap();
     let t = |n: i64| Ts(1_700_000_000_000_000_000 + n * 1_000_000);
     let q = |id, name, sport| {
         ethernet(&udp_ip(me, sport, lan, 53, &support::dns_message(id, false, name, 1, &[])))

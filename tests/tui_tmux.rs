@@ -63,6 +63,42 @@ fn replay_tui_in_tmux_browse_filter_detail_help_quit() {
     assert!(s.contains("Packets: 129 read = 25 dns + 59 encrypted + 45 other"), "the summary follows: {s}");
 }
 
+/// Why it leaked, on a real terminal: the cause column of a wide dashboard, the detail's
+/// cause, evidence and fix, and the view "resolvers: configured vs seen" (`r`), which on replay
+/// says the configuration is not known.
+#[test]
+#[ignore = "tool: needs tmux"]
+fn replay_tui_in_tmux_shows_causes_and_resolvers_configured_vs_seen() {
+    let stub = fixture("stub-leak.pcapng");
+    let t = Tmux::start("causes", 140, 40, &["replay", "--tui", &stub]);
+    t.wait_for("the cause column", |s| {
+        s.contains("done: stub-leak.pcapng")
+            && s.contains(" why ")
+            && s.lines().any(|l| l.contains("LEAK") && l.contains("stub") && l.contains("192.0.2.1"))
+    });
+    t.keys(&["r"]);
+    t.wait_for("resolvers: configured vs seen", |s| {
+        s.contains("Resolvers: configured vs seen")
+            && s.contains("Configured: not known")
+            && s.contains("eth0 (physical)")
+            && s.contains("192.0.2.1 dns")
+    });
+    // `r` again closes it (Esc too; an Esc sent right before another key reads as Alt).
+    t.keys(&["r"]);
+    t.wait_for("back to the list", |s| s.contains("Events (newest first)"));
+    t.keys(&["v"]);
+    t.wait_for("the leaks", |s| s.contains("verdict: leak+bypass") && s.contains("Events (newest first)"));
+    t.keys(&["Enter"]);
+    t.wait_for("the cause in the detail", |s| {
+        s.contains("cause     stub_upstream")
+            && s.contains("evidence  stub.example.com A went to the local resolver 127.0.0.53")
+            && s.contains("fix       ")
+    });
+    t.keys(&["q"]);
+    let status = t.wait_file("status");
+    assert_eq!(status.trim(), "1", "exit status 1: the capture leaks");
+}
+
 #[test]
 #[ignore = "tool: needs tmux"]
 fn replay_tui_with_speed_plays_in_capture_time_and_fits_80x24() {

@@ -97,6 +97,12 @@ fn view_detail_of_a_leaked_response() {
     let s = screen(&app, &m, 100, 30);
     assert!(s.contains("plaintext response from 192.0.2.1 arrived by eth0"), "{s}");
     assert!(s.contains("192.0.2.80"), "the answer is decoded: {s}");
+    // Why it leaked, the evidence, and the fix (the kill switch, for this tunnel).
+    assert!(
+        s.contains("cause     tunnel_down") && s.contains("evidence  no tunnel is up, after one was"),
+        "{s}"
+    );
+    assert!(s.contains("fix       The VPN (wg0) went down") && s.contains("PostUp = iptables"), "{s}");
     insta::assert_snapshot!(s);
 }
 
@@ -297,4 +303,50 @@ fn unfinished_encrypted_dns_is_shown_in_the_counters_line() {
     m.apply_counters(&c);
     let text = screen(&app, &m, 180, 40);
     assert!(text.contains("(doh/h3 1, dnscrypt 2 (1 over QUIC); QUIC unread 4, evicted 2)"), "{text}");
+}
+
+/// `r`: per interface, the servers the system is configured with beside the resolvers seen; a
+/// resolver no configuration names is marked, and what could not be read is said. Text from
+/// the OS is escaped.
+#[test]
+fn view_resolvers_configured_vs_seen() {
+    use dnsleak_core::dnsconfig::{DnsScope, DnsServer, ResolvConf, ResolvedConfig, Source as From, Unread};
+    let (mut app, mut m) = leaking();
+    let ip = |s: &str| s.parse().unwrap();
+    let link = |iface: &str, server: &str| DnsScope {
+        ifindex: 3,
+        iface: iface.into(),
+        servers: vec![DnsServer::plain(ip(server))],
+        ..Default::default()
+    };
+    m.apply_resolvers(Box::new(dnsleak_core::ResolverConfig {
+        resolv_conf: Some(ResolvConf { nameservers: vec![ip("127.0.0.53")], ..Default::default() }),
+        resolved: Some(ResolvedConfig {
+            links: vec![link("wg0", "198.51.100.1"), link("eth0", "192.0.2.1")],
+            ..Default::default()
+        }),
+        network_manager: None,
+        unread: vec![Unread { source: From::NetworkManager, why: "not running\x1b[2J".into() }],
+    }));
+    app.apply(Action::ToggleConfigured, &m);
+    let s = screen(&app, &m, 100, 34);
+    assert!(s.contains("Resolvers: configured vs seen"), "{s}");
+    assert!(s.contains("DNS managed by systemd-resolved"), "{s}");
+    assert!(s.contains(r"not read: NetworkManager: not running\x1b[2J"), "{s}");
+    let after = |what: &str| s.split(what).nth(1).unwrap_or("").to_string();
+    assert!(after("eth0 (physical)").contains("configured 192.0.2.1"), "{s}");
+    assert!(after("wg0 (tunnel)").contains("configured 198.51.100.1"), "{s}");
+    assert!(
+        after("eth0 (physical)").contains("203.0.113.53 doh (1 out, 0 back, 1 leaked) NOT CONFIGURED"),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+    app.apply(Action::Back, &m);
+    assert!(!app.configured);
+    // Replay: nothing says what the system was configured with.
+    let (mut app, m) = leaking();
+    app.apply(Action::ToggleConfigured, &m);
+    let s = screen(&app, &m, 100, 30);
+    assert!(s.contains("Configured: not known (a capture file does not record"), "{s}");
+    assert!(s.contains("configured unknown"), "{s}");
 }

@@ -1,5 +1,6 @@
 //! Everything the pipeline can be tuned with: the resolver list and each bounded table's caps.
 
+use super::cause::CauseLimits;
 use super::frag::FragLimits;
 use super::resolvers::ResolverDb;
 use super::tcp::TcpLimits;
@@ -19,6 +20,8 @@ pub struct Config {
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off
     /// saves a copy and an allocation per message.
     pub keep_payload: bool,
+    /// The causes' tables (recent questions, route decisions).
+    pub causes: CauseLimits,
     /// Name the program behind each outgoing message from the start (live capture with an
     /// attributor), counting what stays unattributed. Without it, attribution starts with the
     /// first `Fact::Socket` or `Fact::Recorded`, and a file without them costs nothing.

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::cause::Caused;
 use super::frame::Ts;
 use super::losses::Table;
 use super::process::Owner;
@@ -469,12 +470,16 @@ pub struct Judged {
     pub event: Event,
     pub verdict: Option<Verdict>,
     pub reason: Reason,
+    /// Why a leak or bypass happened, with its evidence (`None` for every other verdict).
+    /// The cause is inline and its evidence boxed only when there is some: a leak in a capture
+    /// without a tunnel costs no allocation; the words and advice are made when shown.
+    pub cause: Option<Caused>,
 }
 
 impl Judged {
     /// An event not judged yet (notices stay so: they carry no verdict).
     pub fn unjudged(event: Event) -> Judged {
-        Judged { event, verdict: None, reason: Reason::Notice }
+        Judged { event, verdict: None, reason: Reason::Notice, cause: None }
     }
 
     /// Whether this counts against the user: a leak or a bypass of a real message or flow.

@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 
 pub mod agemap;
+pub mod cause;
 pub mod config;
 pub mod dns;
+pub mod dnsconfig;
 pub mod dnscrypt;
 pub mod event;
 pub mod fact;
@@ -22,10 +24,13 @@ pub mod ip;
 pub mod link;
 pub mod losses;
 pub mod names;
+pub mod net;
 pub mod pipeline;
 pub mod process;
 pub mod quic;
+pub mod reorder;
 pub mod resolvers;
+pub mod route;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
@@ -33,15 +38,19 @@ pub mod topology;
 pub mod tracker;
 pub mod verdict;
 
+pub use cause::{Cause, Caused};
 pub use config::Config;
+pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;
 pub use frame::{Frame, FrameRef, LinkType, Ts};
 pub use losses::{Loss, Table};
+pub use net::{Family, IfaceAddr, Prefix};
 pub use pipeline::Pipeline;
 pub use process::{
     Attribution, Owner, Process, ProcessStats, ProcessTable, Recorded, SockProto, SocketOwner,
 };
+pub use route::{LinkRoutes, RouteDecision, RouteKind};
 pub use stats::{FlowCarrier, FrameClass, Stats};
 pub use topology::{IfaceFacts, IfaceId, IfaceKind, IfaceName, Overrides, Topology};
 pub use verdict::{Reason, Verdict};

@@ -8,13 +8,13 @@ use std::net::IpAddr;
 mod memo;
 
 use self::memo::{IfaceMemo, ProviderMemo};
+use super::cause::Causes;
 use super::config::Config;
 use super::dns;
 use super::dnscrypt::{Dnscrypt, DnscryptLimits};
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
-use super::fact::Fact;
 use super::frag::Defrag;
 use super::frame::{FrameRef, LinkType, Ts};
 use super::ip::{self, IpPacket};
@@ -28,6 +28,8 @@ use super::tls::{EncryptedFlows, Seen};
 use super::topology::{IfaceId, IfaceName, Topology};
 use super::tracker::{Tracker, Unanswered};
 use super::verdict::{self, Reason};
+
+mod facts;
 
 const TEREDO_PORT: u16 = 3544;
 const PROTO_TCP: u8 = 6;
@@ -65,6 +67,8 @@ struct Judge {
     stats: Stats,
     notices: Vec<Event>,
     keep_payload: bool,
+    /// Why each leak or bypass happened.
+    causes: Causes,
     /// Sockets to programs, once process attribution runs.
     processes: Option<Box<ProcessTable>>,
     /// The interfaces of recent events and the providers of recent resolvers.
@@ -144,6 +148,7 @@ impl Judge {
             event: Event { ts: o.ts, frame: o.frame, iface: o.iface, iface_name, body },
             verdict: None,
             reason: Reason::Notice,
+            cause: None,
         });
     }
 
@@ -164,6 +169,7 @@ impl Judge {
         (judged.verdict, judged.reason) = verdict::judge_on(&judged.event, kind, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
         self.tracker.observe(judged, &self.topology, &mut self.notices);
+        judged.cause = self.causes.observe(judged, &self.topology);
         self.flush_notices(out);
     }
 
@@ -257,6 +263,8 @@ impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.has_tunnel();
         let caps = Table::ALL.map(|t| t.caps(&config));
+        let mut causes = Causes::new(config.causes);
+        causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
             judge: Judge {
                 topology,
@@ -266,6 +274,7 @@ impl Pipeline {
                 stats: Stats::default(),
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
+                causes,
                 processes: config.attribute_processes.then(Box::default),
                 iface_memo: IfaceMemo::default(),
                 provider_memo: ProviderMemo::default(),
@@ -313,36 +322,6 @@ impl Pipeline {
     /// The most recent queries that got no response within the timeout, oldest first.
     pub fn recent_unanswered(&self) -> impl DoubleEndedIterator<Item = &Unanswered> + ExactSizeIterator {
         self.judge.tracker.recent_unanswered()
-    }
-
-    /// Takes a fact about the machine, true from trace time `ts`: the one way facts reach the
-    /// core, in order with the frames. Appends what it raises (tunnel up/down notices) to `out`.
-    pub fn apply(&mut self, fact: Fact, ts: Ts, out: &mut Vec<Judged>) {
-        match fact {
-            Fact::Interfaces(topology) => self.update_topology(topology, ts, out),
-            Fact::Socket(owner) => self.judge.processes.get_or_insert_with(Box::default).insert(owner),
-            Fact::Recorded(r) => self.judge.processes.get_or_insert_with(Box::default).record(r, ts),
-        }
-    }
-
-    /// Replaces the interface facts at trace time `ts`, emitting tunnel up/down notices.
-    fn update_topology(&mut self, topology: Topology, ts: Ts, out: &mut Vec<Judged>) {
-        let (down, up) = self.judge.topology.tunnel_changes(&topology);
-        let named = |v: Vec<&super::topology::Iface>| v.into_iter().map(|i| (i.id, i.name.clone())).collect();
-        let (down, up): (Vec<(IfaceId, IfaceName)>, Vec<_>) = (named(down), named(up));
-        let none_up = topology.first_tunnel_up().is_none();
-        self.judge.tunnel_seen |= topology.has_tunnel();
-        self.judge.tracker.topology_changed(&topology);
-        self.judge.topology = topology;
-        self.judge.iface_memo.clear();
-        let frame = self.last_frame;
-        for (id, name) in down {
-            let notice = Notice::TunnelDown { iface: name, none_up };
-            self.judge.notice(ts, frame, id, notice, out);
-        }
-        for (id, name) in up {
-            self.judge.notice(ts, frame, id, Notice::TunnelUp { iface: name }, out);
-        }
     }
 
     /// Decodes one frame and appends what it completed to `out`.

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::frame::LinkType;
+use super::net::IfaceAddr;
 
 /// An interface as the shell numbers it: a pcapng interface id in replay, a capture-session
 /// id in live capture (a tunnel that comes back under the same name gets a new id).
@@ -48,7 +49,8 @@ pub struct IfaceFacts {
     pub os_tunnel: bool,
     /// The link type frames from it carry, when known.
     pub link: Option<LinkType>,
-    pub addrs: Vec<IpAddr>,
+    /// Its addresses, with prefix lengths when the source knows them.
+    pub addrs: Vec<IfaceAddr>,
 }
 
 /// What the user said, which beats every heuristic: `--tunnel NAME`, `--physical NAME`.
@@ -356,7 +358,7 @@ impl Topology {
 
     /// Whether `addr` is one of this machine's own addresses (on any interface).
     pub fn is_local_addr(&self, addr: &IpAddr) -> bool {
-        self.iter().any(|i| i.facts.addrs.contains(addr))
+        self.iter().any(|i| i.facts.addrs.iter().any(|a| a.addr == *addr))
     }
 }
 

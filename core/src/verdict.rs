@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::event::{Body, Event, Transport, Wire};
+use super::net::is_link_local;
 use super::topology::{IfaceKind, IfaceName, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,13 +149,6 @@ fn is_multicast_or_broadcast(a: &IpAddr) -> bool {
     match a {
         IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
         IpAddr::V6(v6) => v6.is_multicast(),
-    }
-}
-
-fn is_link_local(a: &IpAddr) -> bool {
-    match a {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     }
 }
 

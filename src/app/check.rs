@@ -16,12 +16,14 @@ use super::config::CheckConfig;
 use super::monitor::capture_into;
 use crate::cli::CheckArgs;
 use crate::counters::Counters;
+use crate::output::causes::CauseTally;
 use crate::output::escape::{escape, Escaped};
+use crate::output::facts::configured_json;
 use crate::output::programs::{self, Programs};
 use crate::output::Sink;
 use crate::system::{privilege, sandbox};
 use crate::Outcome;
-use dnsleak_core::{EventKind, Fact, Judged, Verdict};
+use dnsleak_core::{EventKind, Fact, Judged, ResolverConfig, Verdict};
 
 /// Events kept for the report (the check's own lookups are a handful).
 const MAX_KEPT: usize = 4096;
@@ -96,14 +98,19 @@ pub fn getaddrinfo(name: &str, family: Family) -> Answer {
     }
 }
 
-/// Keeps the events of the check window and says when capture is running.
+/// Keeps the events of the check window and the resolver configuration last read, and says
+/// when capture is running.
 struct Collector {
     events: Vec<Judged>,
     ready: Option<Sender<()>>,
+    configured: Option<ResolverConfig>,
 }
 
 impl Sink for Collector {
-    fn fact(&mut self, _fact: &Fact) -> io::Result<()> {
+    fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        if let Fact::Resolvers(c) = fact {
+            self.configured = Some((**c).clone());
+        }
         // The first fact (the interfaces) comes once every capture is open: the lookups may
         // start.
         if let Some(tx) = self.ready.take() {
@@ -171,11 +178,34 @@ pub struct Report {
     pub lookups: Vec<(Lookup, Answer)>,
     pub events: Vec<Judged>,
     pub counters: Counters,
+    /// The resolver configuration read during the check (`None`: it could not be read).
+    pub configured: Option<ResolverConfig>,
 }
 
 impl Report {
     pub fn exposures(&self) -> usize {
         self.events.iter().filter(|j| j.is_exposure()).count()
+    }
+
+    /// The check's leaks and bypasses by cause, with the fix once per cause.
+    pub fn causes(&self) -> CauseTally {
+        let mut t = CauseTally::default();
+        self.events.iter().for_each(|j| t.observe(j));
+        t
+    }
+
+    /// The resolvers the check's messages and flows went to, each with its interface, in
+    /// the order first seen.
+    pub fn used(&self) -> Vec<(String, IpAddr)> {
+        let mut v: Vec<(String, IpAddr)> = Vec::new();
+        for j in &self.events {
+            let Some((addr, _)) = j.event.resolver() else { continue };
+            let iface = j.event.iface_name.to_string();
+            if !v.iter().any(|(i, a)| *i == iface && *a == addr) {
+                v.push((iface, addr));
+            }
+        }
+        v
     }
 }
 
@@ -197,14 +227,15 @@ pub fn measure(cfg: &CheckConfig) -> anyhow::Result<Report> {
         .name("lookups".into())
         .spawn(move || lookup_thread(ready_rx, st, l2, timeout))
         .context("starting the lookup thread")?;
-    let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx) };
+    let mut sink = Collector { events: Vec::new(), ready: Some(ready_tx), configured: None };
     let result = capture_into(&cfg.capture, &mut sink, &stop, procs);
     stop.store(true, Ordering::Release);
     sink.ready.take(); // wakes the lookup thread if capture never started
     let answers = lookups.join().unwrap_or_default();
     let counters = result?.counters;
     let events = sink.events.into_iter().filter(|j| is_ours(j, &token)).collect();
-    Ok(Report { lookups: list.into_iter().zip(answers).collect(), events, counters })
+    let configured = sink.configured;
+    Ok(Report { lookups: list.into_iter().zip(answers).collect(), events, counters, configured })
 }
 
 /// `dnsleak check`.
@@ -273,6 +304,7 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
         }
         for j in mine {
             writeln!(out, "{}", event_line(j))?;
+            cause_line(out, j)?;
         }
     }
     let flows: Vec<&Judged> = r.events.iter().filter(|j| j.event.kind() == EventKind::Encrypted).collect();
@@ -280,8 +312,10 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
         writeln!(out, "  encrypted DNS flows during the check:")?;
         for j in flows {
             writeln!(out, "{}", event_line(j))?;
+            cause_line(out, j)?;
         }
     }
+    resolvers_text(out, r)?;
     let n = r.exposures();
     if r.events.is_empty() {
         writeln!(out, "INCONCLUSIVE: nothing of the check was seen on the wire")
@@ -307,13 +341,56 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
         )?;
         let mut by = Programs::default();
         r.events.iter().for_each(|j| by.observe(j));
-        match by.line() {
-            Some(line) => writeln!(out, "  leaked by: {line}"),
-            None => Ok(()),
+        if let Some(line) = by.line() {
+            writeln!(out, "  leaked by: {line}")?;
         }
+        let mut why = String::new();
+        r.causes().write(&mut why, "  ");
+        write!(out, "Why, and what to change (by cause):\n{why}")
     } else {
         writeln!(out, "NO LEAK: every lookup of the check stayed in the tunnel or on this machine")
     }
+}
+
+/// A leak's or bypass's cause and its evidence, under its event line.
+fn cause_line(out: &mut impl Write, j: &Judged) -> io::Result<()> {
+    match &j.cause {
+        Some(c) => writeln!(out, "      cause: {}: {}", c.cause.as_str(), escape(&c.detail(&j.event))),
+        None => Ok(()),
+    }
+}
+
+/// The resolvers the system is configured with beside the ones the check's lookups used.
+fn resolvers_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    let configured = match &r.configured {
+        None => "unknown (the resolver configuration could not be read)".to_string(),
+        Some(c) if c.servers().is_empty() => format!("none named (managed by {})", c.manager()),
+        Some(c) => {
+            let v: Vec<String> = c
+                .servers()
+                .iter()
+                .map(|(i, a)| i.as_ref().map_or(a.to_string(), |i| format!("{a} ({})", escape(i))))
+                .collect();
+            format!("{} (managed by {})", v.join(", "), c.manager())
+        }
+    };
+    writeln!(out, "  resolvers configured: {configured}")?;
+    let used: Vec<String> = r.used().iter().map(|(i, a)| format!("{a} ({})", escape(i))).collect();
+    let used = if used.is_empty() { "none seen".to_string() } else { used.join(", ") };
+    writeln!(out, "  resolvers the check used: {used}")
+}
+
+/// The causes of the check's leaks and bypasses, for its JSON line.
+fn causes_json(r: &Report) -> Vec<serde_json::Value> {
+    let causes = r.causes();
+    causes
+        .by_count()
+        .iter()
+        .map(|c| {
+            serde_json::json!({"cause": c.cause.as_str(), "count": c.count, "detail": c.detail,
+                "fix": c.fix.to_string()})
+        })
+        .collect()
 }
 
 fn write_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
@@ -343,7 +420,17 @@ fn write_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
     } else {
         "no_leak"
     };
-    let summary = serde_json::json!({"kind": "check", "verdict": verdict, "exposures": r.exposures(), "lookups": names});
+    // The resolvers used, per interface, shaped as `configured` is.
+    let mut used = serde_json::Map::new();
+    for (iface, addr) in r.used() {
+        if let serde_json::Value::Array(v) =
+            used.entry(iface).or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        {
+            v.push(addr.to_string().into());
+        }
+    }
+    let summary = serde_json::json!({"kind": "check", "verdict": verdict, "exposures": r.exposures(), "lookups": names,
+        "configured": r.configured.as_ref().map(configured_json), "used": used, "causes": causes_json(r)});
     writeln!(out, "{}", crate::output::json::harden(&summary.to_string()))
 }
 
@@ -358,6 +445,62 @@ mod tests {
         assert!(a.iter().all(|l| l.name.contains("abc123")));
         assert_ne!(a[0].name, a[1].name);
         assert_ne!(random_token(), random_token());
+    }
+
+    /// A check that leaked once to the LAN's resolver, with resolv.conf naming it.
+    fn leaked_report() -> Report {
+        use dnsleak_core::dnsconfig::{Manager, ResolvConf};
+        use dnsleak_core::{Cause, Caused};
+        let list = lookups("tok");
+        let mut j = crate::output::testing::judged(
+            "eth0",
+            EventKind::Query,
+            Verdict::Leak,
+            [192, 0, 2, 1],
+            0,
+            &list[0].name,
+        );
+        j.cause = Some(Caused::new(Cause::LanResolver, Some(true), None));
+        let configured = ResolverConfig {
+            resolv_conf: Some(ResolvConf {
+                path: "/etc/resolv.conf".into(),
+                owner: Some(Manager::Static),
+                nameservers: vec!["192.0.2.1".parse().unwrap()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let answers = vec![Answer::Pending; list.len()];
+        Report {
+            lookups: list.into_iter().zip(answers).collect(),
+            events: vec![j],
+            counters: Counters::default(),
+            configured: Some(configured),
+        }
+    }
+
+    /// A leak shows its cause and the fix once; the configured resolvers stand beside the
+    /// used ones, in text and in the JSON's last line.
+    #[test]
+    fn a_leak_says_its_cause_fix_and_the_configured_resolvers() {
+        let r = leaked_report();
+        let mut text = Vec::new();
+        write_text(&mut text, &r).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("      cause: lan_resolver: "), "{text}");
+        assert!(text.contains("  resolvers configured: 192.0.2.1 (managed by"), "{text}");
+        assert!(text.contains("  resolvers the check used: 192.0.2.1 (eth0)"), "{text}");
+        assert_eq!(text.matches("fix: ").count(), 1, "{text}");
+        let mut json = Vec::new();
+        write_json(&mut json, &r).unwrap();
+        let json = String::from_utf8(json).unwrap();
+        let last: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+        assert_eq!(last["kind"], "check");
+        assert_eq!(last["configured"], serde_json::json!({"": ["192.0.2.1"]}));
+        assert_eq!(last["used"], serde_json::json!({"eth0": ["192.0.2.1"]}));
+        assert_eq!(last["causes"][0]["cause"], "lan_resolver");
+        assert_eq!(last["causes"][0]["count"], 1);
+        assert!(last["causes"][0]["fix"].as_str().unwrap().contains("resolv.conf"), "{last}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod attribution;
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod facts;
 pub mod monitor;
 pub mod parallel;
 pub mod procs;

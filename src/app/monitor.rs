@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::Counters;
+use crate::output::causes::CauseTally;
 use crate::output::escape::escape;
 use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
@@ -30,11 +32,13 @@ use crate::output::pcapng::{IfaceEnd, PcapngWriter};
 use crate::output::programs::{self, Programs};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
+use crate::system::resolver::Options as ResolverOptions;
+use crate::system::routes::Routes;
 use crate::system::{privilege, sandbox, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
 use dnsleak_core::process::{note, Recorded};
-use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology};
+use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
@@ -147,6 +151,18 @@ pub struct Captured {
     pub diagnostics: Vec<String>,
     /// Leaks and bypasses by program (process attribution).
     pub programs: Programs,
+    /// Leaks and bypasses by cause, with the fix once per cause.
+    pub causes: CauseTally,
+}
+
+/// What live capture opens: the interfaces asked for, and the resolver configuration read
+/// from the system (the causes' input).
+fn live_options(cfg: &CaptureConfig) -> Options {
+    Options {
+        interfaces: cfg.interfaces.clone(),
+        overrides: cfg.judging.overrides.clone(),
+        resolver: Some(ResolverOptions::default()),
+    }
 }
 
 /// Captures until `stop` is set (or the configured duration passes), feeding `sink` on this
@@ -162,8 +178,7 @@ pub fn capture_into(
     core.attribute_processes = procs.attribution.is_some();
     privilege::check()?;
     let writer = cfg.write.as_deref().map(create_writer).transpose()?;
-    let opts = Options { interfaces: cfg.interfaces.clone(), overrides: cfg.judging.overrides.clone() };
-    let opened = Live::open(opts)?;
+    let opened = Live::open(live_options(cfg))?;
     // The first captures and the --write file are open: give up the rest before any capture
     // thread starts.
     sandbox::lock_down(&cfg.sandbox)?;
@@ -182,13 +197,17 @@ pub fn capture_into(
         procs: procs.attribution,
         notes: Vec::new(),
         programs: Programs::default(),
+        routes: Routes::open().ok(),
+        causes: CauseTally::default(),
     };
     if let Some(note) = procs.note.or_else(|| s.procs.as_ref().and_then(Attribution::warning)) {
         s.handle(Msg::Diagnostic(note))?;
     }
     s.handle(Msg::Fact { fact: Fact::Interfaces(topology), ts: wall_now() })?;
-    // Programs named: frames of all interfaces in capture order (`reorder` says why).
-    let mut hold = s.procs.is_some().then(Reorder::default);
+    // Frames of all interfaces in capture order (`reorder` says why): the stub hop of
+    // process attribution, and the causes, which look back at earlier messages (a stub's
+    // question on lo before its upstream leak on eth0: stub_upstream).
+    let mut hold = Some(Reorder::default());
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
         let due = hold.as_ref().and_then(Reorder::next_due);
@@ -224,7 +243,7 @@ pub fn capture_into(
     let counters = s.counters(&live);
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
-    Ok(Captured { counters, diagnostics: s.diagnostics, programs: s.programs })
+    Ok(Captured { counters, diagnostics: s.diagnostics, programs: s.programs, causes: s.causes })
 }
 
 /// The pipeline side: core, sink and `--write`, fed from the channel.
@@ -239,6 +258,11 @@ struct Session<'a> {
     /// The senders of the frame being written (`--write` with process attribution).
     notes: Vec<String>,
     programs: Programs,
+    /// Route decisions for the causes; `None` when no netlink socket could be opened (the
+    /// causes then go without routes, as on replay).
+    routes: Option<Routes>,
+    /// Leaks and bypasses by cause, for the final summary.
+    causes: CauseTally,
 }
 
 impl Session<'_> {
@@ -278,6 +302,7 @@ impl Session<'_> {
                 }
                 let first = self.out.len();
                 self.pipeline.process(f.as_ref(), &mut self.out);
+                self.routes_for(first, f.ts);
                 if let Some((w, path)) = &mut self.writer {
                     self.notes.clear();
                     if self.procs.is_some() {
@@ -305,7 +330,29 @@ impl Session<'_> {
         self.emit()
     }
 
+    /// The leaks among `out[from..]` whose cause wants the route to their resolver get it
+    /// from the kernel (once per destination until routes change), handed in as a fact.
+    fn routes_for(&mut self, from: usize, ts: Ts) {
+        let Some(routes) = &mut self.routes else { return };
+        let mut wanted: Vec<IpAddr> = Vec::new();
+        for j in &self.out[from..] {
+            if let (Some(c), Some((dst, _))) = (&j.cause, j.event.resolver()) {
+                if c.wants_route() && !wanted.contains(&dst) {
+                    wanted.push(dst);
+                }
+            }
+        }
+        for dst in wanted {
+            if let Ok(d) = routes.decide(dst) {
+                self.pipeline.apply(Fact::Route(d), ts, &mut self.out);
+            }
+        }
+    }
+
     fn emit(&mut self) -> anyhow::Result<()> {
+        for j in &self.out {
+            self.causes.observe(j);
+        }
         if self.procs.is_some() {
             for j in self.out.iter().filter(|j| j.is_exposure()) {
                 self.programs.observe(j);
@@ -319,11 +366,13 @@ impl Session<'_> {
         let Some((w, path)) = &mut self.writer else { return Ok(()) };
         let max = topology.iter().map(|i| i.id + 1).max().unwrap_or(0);
         for id in w.interfaces()..max {
-            let (name, link) = match topology.get(id) {
-                Some(i) => (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET)),
-                None => (format!("if{id}"), LinkType::ETHERNET),
+            let (name, link, addrs) = match topology.get(id) {
+                Some(i) => {
+                    (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET), &i.facts.addrs[..])
+                }
+                None => (format!("if{id}"), LinkType::ETHERNET, &[][..]),
             };
-            w.add_interface(&name, link).with_context(|| format!("writing {path}"))?;
+            w.add_interface(&name, link, addrs).with_context(|| format!("writing {path}"))?;
         }
         Ok(())
     }
@@ -395,7 +444,9 @@ fn senders(events: &[Judged], notes: &mut Vec<String>) {
     }
 }
 
-/// The summary printed on standard error when a monitor ends.
+/// The summary printed on standard error when a monitor ends: what was captured and judged,
+/// each capture's drops, the programs, and the leaks grouped by cause with the fix once per
+/// cause.
 pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
     use dnsleak_core::Verdict;
     let c = &captured.counters;
@@ -435,6 +486,10 @@ pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
     });
     if let Some(by) = captured.programs.line() {
         out.push_str(&format!("dnsleak: leaked by: {by}\n"));
+    }
+    if !captured.causes.is_empty() {
+        out.push_str("dnsleak: why, and what to change (by cause):\n");
+        captured.causes.write(&mut out, "dnsleak: ");
     }
     out
 }

@@ -7,15 +7,13 @@
 //! the record that failed: every event before it has reached the sink, the counters include
 //! it, and the error names the file and the byte offset.
 
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ReplayConfig, ReplayOutput};
-use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
+use crate::capture::reader;
 use crate::cli::ReplayArgs;
 use crate::counters::Counters;
 use crate::output::background::Background;
@@ -25,11 +23,16 @@ use crate::output::summary::{Source, SummaryOptions, SummarySink};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
 use crate::Outcome;
-use dnsleak_core::process::note;
-use dnsleak_core::{Config, Fact, IfaceId, IfaceKind, Judged, Overrides, Pipeline, Stats, Topology};
+use dnsleak_core::{Config, Overrides, Stats};
 
 /// Frames between progress and counter updates.
 const TICK_FRAMES: u64 = 8192;
+
+mod file;
+#[cfg(test)]
+mod tests;
+
+use file::{Judging, OneFile};
 
 /// `dnsleak replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
@@ -158,8 +161,8 @@ fn judge_inner(
     let several = cfg.files.len() > 1;
     let mut total = Counters::default();
     let mut result = Ok(());
-    // --continue: one pipeline through every file, settled after the last one.
-    let mut carried: Option<Pipeline> = None;
+    // --continue: one pipeline (and time order) through every file, settled after the last one.
+    let mut carried = Judging::default();
     let mut settled = false;
     let mut read = 0;
     for (i, path) in cfg.files.iter().enumerate() {
@@ -203,14 +206,14 @@ fn judge_inner(
             r.input_read(InputFile::not_read(reader::display_name(path)), true);
         }
     }
-    if let Some(mut p) = carried.take() {
+    if cfg.carry {
         if !settled {
             // A file that could not be opened ended the run before the pipeline was settled.
             let mut out = Vec::new();
-            p.finish(&mut out);
+            carried.settle(&mut out);
             reported(&mut *sink, &mut report).events(&mut out, None)?;
         }
-        total.core = p.stats();
+        total.core = carried.stats();
     }
     reported(&mut *sink, &mut report).finish(&total)?;
     if let Some(r) = report {
@@ -260,304 +263,22 @@ pub(crate) fn judge_one(path: &Path, job: &FileJob, sink: &mut dyn Sink, total: 
     one.done(path, result)
 }
 
-/// As [`judge_one`] with the pipeline `carried` from the file before (`--continue`); the
-/// pipeline is settled after the `last` file (or a read error: then this says true) and left
-/// in `carried`.
+/// As [`judge_one`] with the pipeline and the frames held for time order `carried` from the
+/// file before (`--continue`); they are settled after the `last` file (or a read error: then
+/// this says true) and left in `carried`.
 fn judge_one_carried(
     path: &Path,
     job: &FileJob,
     sink: &mut dyn Sink,
     total: &Counters,
-    carried: &mut Option<Pipeline>,
+    carried: &mut Judging,
     last: bool,
 ) -> (FileDone, bool) {
     let mut one = OneFile::new(job);
-    one.pipeline = carried.take();
+    one.judging = std::mem::take(carried);
     one.settle = last;
     let result = one.read(path, sink, total);
-    *carried = one.pipeline.take();
+    *carried = std::mem::take(&mut one.judging);
     let settled = one.settled;
     (one.done(path, result), settled)
-}
-
-/// One file through one pipeline.
-struct OneFile<'a> {
-    config: Config,
-    overrides: &'a Overrides,
-    label: Option<&'a str>,
-    quiet: bool,
-    pipeline: Option<Pipeline>,
-    out: Vec<Judged>,
-    summary: Option<ReadSummary>,
-    bytes_read: u64,
-    /// The file could be opened (it gets a line in the summary).
-    opened: bool,
-    /// The file's interfaces as last described, and packets read (also when a read fails).
-    ifaces: Vec<FileIface>,
-    packets: u64,
-    /// The core's view of `ifaces`, kept up to date change by change.
-    topology: Topology,
-    /// Whether the pipeline is settled at the end (always but for `--continue`'s files before
-    /// the last), and whether it was.
-    settle: bool,
-    settled: bool,
-    /// Whether the file is read on a thread of its own.
-    read_ahead: bool,
-    /// Compute the file's SHA-256 as it is read (for `--report`), and what that gave.
-    hash: bool,
-    digest: Option<std::io::Result<FileDigest>>,
-}
-
-impl<'a> OneFile<'a> {
-    fn new(job: &FileJob<'a>) -> Self {
-        OneFile {
-            config: job.config.clone(),
-            overrides: job.overrides,
-            label: job.label,
-            quiet: job.quiet,
-            pipeline: None,
-            out: Vec::new(),
-            summary: None,
-            bytes_read: 0,
-            opened: false,
-            ifaces: Vec::new(),
-            packets: 0,
-            topology: Topology::new(),
-            settle: true,
-            settled: false,
-            read_ahead: job.read_ahead,
-            hash: job.hash,
-            digest: None,
-        }
-    }
-
-    /// The file's results once read.
-    fn done(&self, path: &Path, result: anyhow::Result<()>) -> FileDone {
-        let name = reader::display_name(path);
-        FileDone {
-            stats: self.stats(),
-            bytes_read: self.bytes_read,
-            source: self.opened.then(|| self.source(&name)),
-            notes: if self.opened {
-                default_notes(&self.ifaces, self.overrides, self.label)
-            } else {
-                Vec::new()
-            },
-            input: self.input_file(&name, path),
-            result,
-        }
-    }
-
-    fn stats(&self) -> Stats {
-        self.pipeline.as_ref().map(Pipeline::stats).unwrap_or_default()
-    }
-
-    fn read(&mut self, path: &Path, sink: &mut dyn Sink, total: &Counters) -> anyhow::Result<()> {
-        let rdr = if self.hash { CaptureReader::open_hashed(path)? } else { CaptureReader::open(path)? };
-        self.opened = true;
-        let digest = rdr.digest();
-        let progress = rdr.progress();
-        let bar = progress_bar(self.quiet, rdr.total_bytes());
-        let started = Instant::now();
-        let mut frames = 0u64;
-        let read_ahead = self.read_ahead;
-        let body = |input: Input<'_>| {
-            self.input(input, sink)?;
-            frames += 1;
-            if frames % TICK_FRAMES == 0 {
-                let mut c = total.clone();
-                c.core.add(&self.stats());
-                c.bytes_read += progress.bytes();
-                sink.counters(&c)?;
-                if let Some(bar) = &bar {
-                    tick(bar, progress.bytes(), c.core.frames, started.elapsed());
-                }
-            }
-            Ok(())
-        };
-        // Read on a thread of its own, beside the pipeline; `replay -j` reads in its workers.
-        let read = if read_ahead { crate::capture::ahead::for_each(rdr, body) } else { rdr.for_each(body) };
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        self.bytes_read = progress.bytes();
-        self.digest = digest.map(|d| d.finish(path));
-        let flushed = self.flush_end(sink, read.is_err());
-        match read {
-            Ok(summary) => {
-                self.summary = Some(summary);
-                flushed
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn input(&mut self, input: Input<'_>, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        match input {
-            Input::Interfaces { ifaces, changed, ts } => {
-                // The file's interface blocks become the same fact live capture reads from the
-                // OS. What changed is applied, not every interface: a file may declare
-                // thousands, and a copy of the topology shares what did not change.
-                for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
-                    self.topology.upsert(i.id, i.facts(), self.overrides);
-                }
-                let fact = Fact::Interfaces(self.topology.clone());
-                sink.fact(&fact)?;
-                match (&mut self.pipeline, fact) {
-                    (Some(p), fact) => p.apply(fact, ts, &mut self.out),
-                    (None, Fact::Interfaces(topology)) => {
-                        self.pipeline = Some(Pipeline::new(self.config.clone(), topology))
-                    }
-                    (None, _) => {}
-                }
-                self.summary_ifaces(ifaces, changed);
-            }
-            Input::Frame(frame) => {
-                self.packets += 1;
-                if let Some(p) = &mut self.pipeline {
-                    p.process(frame, &mut self.out);
-                }
-            }
-            // Who sent the next frame's message, as dnsleak recorded it when it wrote the file.
-            Input::Note { text, ts } => {
-                if let (Some(p), Some(r)) = (&mut self.pipeline, note::parse(text)) {
-                    p.apply(Fact::Recorded(r), ts, &mut self.out);
-                }
-            }
-        }
-        self.drain(sink)
-    }
-
-    /// Keeps the interfaces for the summary's notes even when the read fails later.
-    fn summary_ifaces(&mut self, ifaces: &[FileIface], changed: &[IfaceId]) {
-        for i in changed.iter().filter_map(|&id| ifaces.get(id as usize)) {
-            let len = self.ifaces.len();
-            match self.ifaces.get_mut(i.id as usize) {
-                Some(slot) => *slot = i.clone(),
-                None if i.id as usize == len => self.ifaces.push(i.clone()),
-                None => {}
-            }
-        }
-    }
-
-    fn source(&self, name: &str) -> Source {
-        match &self.summary {
-            Some(s) => source(name, s),
-            None => Source {
-                name: name.to_string(),
-                format: "read stopped early".into(),
-                packets: self.packets,
-                interfaces: self.ifaces.len(),
-            },
-        }
-    }
-
-    /// The file for the report's audit trail: what `source` says, and its size and SHA-256.
-    fn input_file(&self, name: &str, path: &Path) -> InputFile {
-        let source = self.source(name);
-        let mut file = InputFile {
-            name: source.name,
-            format: source.format,
-            packets: source.packets,
-            ..Default::default()
-        };
-        match &self.digest {
-            Some(Ok(d)) => {
-                file.size = Some(d.bytes);
-                file.sha256 = Some(d.hex());
-                if !d.whole {
-                    file.note = Some(format!(
-                        "the SHA-256 of the first {} bytes only: the read stopped there, and standard input cannot be read again",
-                        d.bytes
-                    ));
-                }
-            }
-            Some(Err(e)) => {
-                file.note = Some(format!("not hashed: reading {} again failed: {e}", path.display()))
-            }
-            None if !self.opened => file.format = "could not be opened".into(),
-            None => {}
-        }
-        file
-    }
-
-    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        Ok(sink.events(&mut self.out, self.label)?)
-    }
-
-    /// End of the file (or of what could be read): pending queries and streams are settled
-    /// (with `--continue`, only after the last file or a read error).
-    fn flush_end(&mut self, sink: &mut dyn Sink, failed: bool) -> anyhow::Result<()> {
-        if self.settle || failed {
-            if let Some(p) = &mut self.pipeline {
-                p.finish(&mut self.out);
-                self.settled = true;
-            }
-        }
-        self.drain(sink)
-    }
-}
-
-fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
-    if quiet || !io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = match total {
-        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-    };
-    let template = if total.is_some() {
-        "{bar:30} {bytes}/{total_bytes} {msg} ({eta})"
-    } else {
-        "{spinner} {bytes} read {msg}"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
-
-fn tick(bar: &ProgressBar, bytes: u64, frames: u64, elapsed: Duration) {
-    bar.set_position(bytes);
-    let secs = elapsed.as_secs_f64().max(1e-3);
-    bar.set_message(format!("{frames} packets, {:.0} packets/s", frames as f64 / secs));
-}
-
-fn source(name: &str, s: &ReadSummary) -> Source {
-    let mut format = match s.format {
-        Format::Pcap { nanos: false, big_endian: false } => "pcap".to_string(),
-        Format::Pcap { nanos, big_endian } => format!(
-            "pcap{}{}",
-            if nanos { ", nanoseconds" } else { "" },
-            if big_endian { ", big-endian" } else { "" }
-        ),
-        Format::Pcapng => "pcapng".to_string(),
-    };
-    if s.gzip {
-        format.push_str(", gzip");
-    }
-    Source { name: name.to_string(), format, packets: s.packets, interfaces: s.ifaces.len() }
-}
-
-/// Says how an interface the file did not name was judged.
-fn default_notes(ifaces: &[FileIface], overrides: &Overrides, file: Option<&str>) -> Vec<String> {
-    let topology = reader::topology_of(ifaces, overrides);
-    ifaces
-        .iter()
-        .filter(|i| !i.named)
-        .filter(|i| !overrides.tunnel.contains(&i.name) && !overrides.physical.contains(&i.name))
-        .take(4)
-        .map(|i| {
-            let kind = topology.get(i.id).map_or(IfaceKind::Other, |t| t.kind);
-            format!(
-                "{}the file does not name its interface, so it is called {} and judged {} from its link type ({}); say --tunnel {} or --physical {} if it is not.",
-                file.map_or(String::new(), |f| format!("{}: ", crate::output::escape::escape(f))),
-                i.name,
-                kind.as_str(),
-                i.link.name(),
-                i.name,
-                i.name
-            )
-        })
-        .collect()
 }

@@ -282,7 +282,7 @@ mod tests {
     fn many_frames(n: u32, cut: bool) -> std::path::PathBuf {
         use crate::output::pcapng::PcapngWriter;
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
-        let iface = w.add_interface("wg0", LinkType::RAW).unwrap();
+        let iface = w.add_interface("wg0", LinkType::RAW, &[]).unwrap();
         for i in 0..n {
             let data: Vec<u8> = (0..(i * 7919) % 3000).map(|j| (i + j) as u8).collect();
             w.packet(iface, Ts(i64::from(i)), data.len() as u32, &data, &[]).unwrap();
@@ -345,7 +345,7 @@ mod tests {
         use crate::output::pcapng::{IfaceEnd, PcapngWriter};
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
         for i in 0..n {
-            let id = w.add_interface(&format!("eth{i}"), LinkType::RAW).unwrap();
+            let id = w.add_interface(&format!("eth{i}"), LinkType::RAW, &[]).unwrap();
             let end = IfaceEnd { start: None, end: Ts(i64::from(i) * 1000), received: None, dropped: None };
             w.interface_end(id, end).unwrap();
             w.packet(id, Ts(i64::from(i) * 1000 + 1), 20, &[0x45; 20], &[]).unwrap();

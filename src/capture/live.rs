@@ -17,13 +17,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TrySendError};
 use pcap::{Active, Capture, Precision};
 
 use super::filter::BPF_FILTER;
+use super::os_facts::OsFacts;
 use crate::counters::CaptureCounters;
 use crate::system::clock::wall_now;
 use crate::system::interfaces;
+use crate::system::resolver::Options as ResolverOptions;
 use dnsleak_core::frame::SNAPLEN;
 use dnsleak_core::{Fact, Frame, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
@@ -253,6 +255,8 @@ struct Entry {
 pub struct Options {
     pub interfaces: Vec<String>,
     pub overrides: Overrides,
+    /// Where the resolver configuration is read from; `None`: it is not read.
+    pub resolver: Option<ResolverOptions>,
 }
 
 impl Options {
@@ -401,24 +405,47 @@ impl Watcher {
         let _ = self.tx.try_send(Msg::Diagnostic(text));
     }
 
+    /// Re-reads the interfaces and says what changed; false when the consumer is gone.
+    fn rescan(&mut self) -> bool {
+        let (changed, ended) = self.scan();
+        if changed {
+            let fact = Fact::Interfaces(self.topology());
+            if self.tx.send(Msg::Fact { fact, ts: wall_now() }).is_err() {
+                return false;
+            }
+            if !ended.is_empty() && self.tx.send(Msg::Closed(ended)).is_err() {
+                return false;
+            }
+            self.start_pending();
+        }
+        true
+    }
+
     /// Whether an entry was opened for capture but has no thread yet.
     fn has_pending(&self) -> bool {
         self.entries.iter().any(|e| e.pending.is_some())
     }
 
-    /// The watcher thread: rescan until told to stop, then close every capture.
-    fn run(mut self, stop: Receiver<()>) {
-        while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(RESCAN) {
-            let (changed, ended) = self.scan();
-            if changed {
-                let fact = Fact::Interfaces(self.topology());
-                if self.tx.send(Msg::Fact { fact, ts: wall_now() }).is_err() {
-                    break;
+    /// The watcher thread: rescan until told to stop, then close every capture. The other
+    /// OS facts travel the same way: the resolver configuration when it changes (its own
+    /// watcher reads it) and the routes' families when the kernel says routes changed.
+    fn run(mut self, stop: Receiver<()>, mut os: OsFacts) {
+        let ticks = tick(RESCAN);
+        let configs = os.resolver.as_ref().map_or_else(never, |w| w.configs().clone());
+        loop {
+            select! {
+                recv(stop) -> _ => break,
+                recv(configs) -> c => {
+                    let Ok(c) = c else { continue };
+                    if self.tx.send(Msg::Fact { fact: Fact::Resolvers(Box::new(c)), ts: wall_now() }).is_err() {
+                        break;
+                    }
                 }
-                if !ended.is_empty() && self.tx.send(Msg::Closed(ended)).is_err() {
-                    break;
+                recv(ticks) -> _ => {
+                    if !self.rescan() || !os.routes_changed(&self.tx) {
+                        break;
+                    }
                 }
-                self.start_pending();
             }
         }
         // Every capture drains at once, then each is waited for.
@@ -485,12 +512,16 @@ impl Opened {
     pub fn start(self) -> anyhow::Result<(Live, Topology)> {
         let Opened { mut w, rx } = self;
         let topology = w.topology();
+        // The first OS facts go ahead of every frame. Read after the lock-down, as every
+        // later reading is: what the sandbox refuses shows now.
+        let mut os = OsFacts::open(&w.opts);
+        os.first(&w.tx);
         w.start_pending();
         let registry = w.registry.clone();
         let (stop_tx, stop_rx) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("interfaces".into())
-            .spawn(move || w.run(stop_rx))
+            .spawn(move || w.run(stop_rx, os))
             .context("starting the interface watcher thread")?;
         Ok((Live { rx, stop_tx: Some(stop_tx), thread: Some(thread), registry }, topology))
     }

@@ -5,4 +5,6 @@
 pub mod ahead;
 pub mod filter;
 pub mod live;
+pub mod order;
+mod os_facts;
 pub mod reader;

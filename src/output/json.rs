@@ -14,12 +14,14 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::net::IpAddr;
 
+use dnsleak_core::cause::Seen;
 use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
 use dnsleak_core::verdict::Reason;
 use dnsleak_core::{dns, names};
-use dnsleak_core::{Judged, Owner, Process};
+use dnsleak_core::{Caused, IfaceName, Judged, Owner, Process, Transport};
 
 use super::escape::is_hidden_or_control;
 use super::Sink;
@@ -53,6 +55,45 @@ struct Scratch {
     reasons: Vec<(Reason, Box<[u8]>)>,
     /// The next cache entry to replace once the cache is full.
     next_reason: usize,
+    /// A cause's `cause_detail` and `fix` as JSON strings, by what their words are made of.
+    causes: Vec<CauseWords>,
+    next_cause: usize,
+}
+
+/// A cause's key and its `cause_detail` and `fix` as JSON strings.
+type CauseWords = (CauseKey, Box<[u8]>, Box<[u8]>);
+
+/// What the words of a cause are made of: its evidence and the parts of the event they use.
+struct CauseKey {
+    caused: Caused,
+    iface: IfaceName,
+    resolver: IpAddr,
+    transport: Transport,
+    sni: Option<Box<str>>,
+    /// Only for the causes whose words name the question (stub, parallel resolution).
+    question: Option<(Box<str>, u16)>,
+}
+
+impl CauseKey {
+    fn of(c: &Caused, s: &Seen<'_>) -> CauseKey {
+        CauseKey {
+            caused: c.clone(),
+            iface: IfaceName::new(s.iface),
+            resolver: s.resolver,
+            transport: s.transport,
+            sni: s.sni.map(Into::into),
+            question: s.question.filter(|_| c.words_use_question()).map(|(n, t)| (n.into(), t)),
+        }
+    }
+
+    fn matches(&self, c: &Caused, s: &Seen<'_>) -> bool {
+        self.resolver == s.resolver
+            && self.transport == s.transport
+            && *self.iface == *s.iface
+            && self.sni.as_deref() == s.sni
+            && self.caused == *c
+            && (!c.words_use_question() || self.question.as_ref().map(|(n, t)| (&**n, *t)) == s.question)
+    }
 }
 
 impl Scratch {
@@ -79,6 +120,37 @@ impl Scratch {
             }
         };
         &self.reasons[at].1
+    }
+
+    /// `cause_detail` and `fix` (the advice's words, then one command per line) as JSON
+    /// strings, from the cache or made once: a replay repeats few causes many times.
+    fn cause_words(&mut self, c: &Caused, s: &Seen<'_>) -> (&[u8], &[u8]) {
+        let at = match self.causes.iter().position(|(k, _, _)| k.matches(c, s)) {
+            Some(at) => at,
+            None => {
+                let mut detail = Vec::new();
+                string(&mut detail, &c.words(s));
+                self.text.clear();
+                {
+                    use std::fmt::Write as _;
+                    let _ = write!(self.text, "{}", c.advice(s));
+                }
+                let mut fix = Vec::new();
+                string(&mut fix, &self.text);
+                let entry = (CauseKey::of(c, s), detail.into_boxed_slice(), fix.into_boxed_slice());
+                if self.causes.len() < REASON_CACHE {
+                    self.causes.push(entry);
+                    self.causes.len() - 1
+                } else {
+                    let at = self.next_cause;
+                    self.next_cause = (at + 1) % REASON_CACHE;
+                    self.causes[at] = entry;
+                    at
+                }
+            }
+        };
+        let (_, d, f) = &self.causes[at];
+        (d, f)
     }
 }
 
@@ -319,10 +391,11 @@ fn write_event_with(b: &mut Vec<u8>, j: &Judged, file: Option<&str>, scratch: &m
         Body::Notice(_) => {}
     }
     owner_fields(&mut o, ev.owner());
+    cause_fields(&mut o, j, scratch);
     o.end();
 }
 
-/// `process`, `on_behalf_of` and `attribution`, the last fields of a message or flow.
+/// `process`, `on_behalf_of` and `attribution`, after the DNS fields of a message or flow.
 fn owner_fields(o: &mut Obj<'_>, owner: Option<&Owner>) {
     let Some(w) = owner else {
         for k in [k!("process"), k!("on_behalf_of"), k!("attribution")] {
@@ -355,6 +428,25 @@ fn process(o: &mut Obj<'_>, k: &'static str, p: Option<&Process>) {
         None => o.b.extend_from_slice(b"null"),
     }
     o.b.push(b'}');
+}
+
+/// `cause`, `cause_detail`, `fix` and `resolver_configured`, the last fields of a message or
+/// flow: `null` but for leaks and bypasses.
+fn cause_fields(o: &mut Obj<'_>, j: &Judged, scratch: &mut Scratch) {
+    let (Some(c), Some(seen)) = (&j.cause, Seen::of(&j.event)) else {
+        for k in [k!("cause"), k!("cause_detail"), k!("fix"), k!("resolver_configured")] {
+            o.null(k);
+        }
+        return;
+    };
+    o.word(k!("cause"), c.cause.as_str());
+    let (detail, fix) = scratch.cause_words(c, &seen);
+    o.raw(k!("cause_detail"), detail);
+    o.raw(k!("fix"), fix);
+    match c.resolver_configured {
+        Some(v) => o.bool(k!("resolver_configured"), v),
+        None => o.null(k!("resolver_configured")),
+    }
 }
 
 fn dns_fields(o: &mut Obj<'_>, info: Option<&DnsInfo>, response: bool, scratch: &mut Scratch) {
@@ -462,134 +554,4 @@ fn header_fields(o: &mut Obj<'_>, h: &DnsHeader) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn query(qtype: u16) -> Judged {
-        use dnsleak_core::event::{MessageKind, QName, Question, Wire};
-        use dnsleak_core::{Event, Transport, Ts, L4};
-        let addr = |a: &str| a.parse().unwrap();
-        let wire = Wire {
-            proto: L4::Udp,
-            transport: Transport::Dns,
-            src: addr("192.0.2.2"),
-            sport: 40000,
-            dst: addr("192.0.2.1"),
-            dport: 53,
-            encap: None,
-            provider: None,
-        };
-        let question = Some(Question { name: QName::from("example.com"), qtype, qclass: 1 });
-        let header = DnsHeader { id: 7, flags: 0x0100, qdcount: 1, ..Default::default() };
-        let dns = Some(DnsInfo { header, question, payload: Box::default() });
-        let body = Body::Message(Message { kind: MessageKind::Query, wire, dns, rtt_ns: None, owner: None });
-        Judged::unjudged(Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body })
-    }
-
-    /// Regression: NDJSON said `TYPE10` for NULL (and the dashboard `TYPE17` for RP).
-    #[test]
-    fn ndjson_names_type_10_null_and_17_rp() {
-        for (qtype, name) in [(10, "NULL"), (17, "RP")] {
-            let mut b = Vec::new();
-            write_event(&mut b, &query(qtype), None);
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            assert_eq!(v["qtype_name"], name, "{v}");
-        }
-    }
-
-    #[test]
-    fn the_program_comes_last_as_objects() {
-        use dnsleak_core::{Attribution, Owner, Process};
-        let mut j = query(1);
-        let Body::Message(m) = &mut j.event.body else { unreachable!() };
-        let dig =
-            Process { pid: 4242, name: "dig\u{1b}".into(), exe: Some("/usr/bin/dig".into()), uid: Some(0) };
-        let stub = Process { pid: 77, name: "dnsmasq".into(), exe: None, uid: None };
-        m.owner =
-            Some(std::sync::Arc::new(Owner { process: Attribution::Process(stub), on_behalf_of: Some(dig) }));
-        let mut b = Vec::new();
-        write_event(&mut b, &j, None);
-        let text = String::from_utf8(b).unwrap();
-        assert!(
-            text.ends_with(
-                r#""rtt":null,"process":{"pid":77,"name":"dnsmasq","exe":null,"uid":null},"on_behalf_of":{"pid":4242,"name":"dig\u001b","exe":"/usr/bin/dig","uid":0},"attribution":"attributed"}"#
-            ),
-            "{text}"
-        );
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["on_behalf_of"]["name"], "dig\u{1b}");
-        // Without attribution: three nulls, after every field there was before.
-        let mut b = Vec::new();
-        write_event(&mut b, &query(1), None);
-        assert!(String::from_utf8(b)
-            .unwrap()
-            .ends_with(r#""rtt":null,"process":null,"on_behalf_of":null,"attribution":null}"#));
-    }
-
-    #[test]
-    fn strings_escape_what_json_requires() {
-        let mut b = Vec::new();
-        string(&mut b, "a\"b\\c\n\x1b[2J\x7f é");
-        assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\n\\u001b[2J\\u007f é\"");
-    }
-
-    /// Regression (issue #13): NDJSON left U+202E, U+200B and U+009B raw (legal JSON, but a
-    /// log viewer shows the line reversed or hides text). Every bidi control, zero-width
-    /// character and C1 control is written as \uXXXX; other non-ASCII text stays as it is.
-    #[test]
-    fn bidi_zero_width_and_c1_characters_are_written_as_codes() {
-        let hidden = [
-            '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
-            '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{feff}',
-            '\u{80}', '\u{9b}', '\u{9f}',
-        ];
-        for c in hidden {
-            let mut b = Vec::new();
-            string(&mut b, &format!("x{c}y"));
-            let text = String::from_utf8(b).unwrap();
-            assert_eq!(text, format!("\"x\\u{:04x}y\"", c as u32));
-            let back: String = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, format!("x{c}y"), "the same text once decoded");
-            assert_eq!(harden(&serde_json::to_string(&format!("x{c}y")).unwrap()), text);
-        }
-        for plain in ["bücher.example", "пример.испытание", "例え.テスト", "© ½ ¡", "مثال", "—…€"]
-        {
-            let mut b = Vec::new();
-            string(&mut b, plain);
-            assert_eq!(String::from_utf8(b).unwrap(), format!("\"{plain}\""));
-        }
-    }
-
-    #[test]
-    fn numbers_and_addresses() {
-        let mut b = Vec::new();
-        let mut o = Obj::new(&mut b, 0);
-        for v in [0, 7, 10, 65535, u64::MAX] {
-            o.num(k!("n"), v);
-        }
-        o.addr(k!("a"), "192.0.2.255".parse().unwrap());
-        o.addr(k!("b"), "fd00::53".parse().unwrap());
-        o.addr(k!("c"), "0.0.0.0".parse().unwrap());
-        o.end();
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            "{\"ts\":0.000000000,\"n\":0,\"n\":7,\"n\":10,\"n\":65535,\"n\":18446744073709551615,\
-             \"a\":\"192.0.2.255\",\"b\":\"fd00::53\",\"c\":\"0.0.0.0\"}"
-        );
-    }
-
-    #[test]
-    fn seconds_keep_nanoseconds() {
-        let mut b = Vec::new();
-        let mut o = Obj::new(&mut b, 1_700_000_000_123_456_789);
-        o.secs(k!("neg"), -1_500_000_000);
-        o.secs(k!("small"), 42);
-        o.end();
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.123_456_8));
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            "{\"ts\":1700000000.123456789,\"neg\":-1.500000000,\"small\":0.000000042}"
-        );
-    }
-}
+mod tests;

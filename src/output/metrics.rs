@@ -129,10 +129,10 @@ impl Default for Tally {
     }
 }
 
-/// The cause of a leak or bypass, once events carry one (issue #14 adds it to `Event`); the
-/// label set is ready for it.
-fn cause_of(_judged: &Judged) -> Option<&'static str> {
-    None
+/// The cause of a leak or bypass (a closed vocabulary, `Cause::ALL`: a bounded label); other
+/// verdicts have none and go without the label.
+fn cause_of(judged: &Judged) -> Option<&'static str> {
+    judged.cause.as_ref().map(|c| c.cause.as_str())
 }
 
 impl Tally {

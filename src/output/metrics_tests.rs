@@ -1,6 +1,7 @@
 use super::*;
 use crate::counters::CaptureCounters;
 use crate::output::testing::judged;
+use dnsleak_core::cause::{Cause, Caused};
 use dnsleak_core::{Event, IfaceFacts, Notice, Overrides, Stats};
 
 fn message(iface: &str, kind: EventKind, verdict: Verdict, dst: [u8; 4], ts: i64) -> Judged {
@@ -50,6 +51,37 @@ fn messages_flows_and_resolvers_are_counted_by_their_labels() {
         out.contains(&format!("dnsleak_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))),
         "{out}"
     );
+}
+
+/// Leaks and bypasses carry their cause as a label (a closed vocabulary: bounded); other
+/// verdicts go without it.
+#[test]
+fn leaks_are_counted_by_cause() {
+    let mut t = Tally::default();
+    for cause in [Cause::LanResolver, Cause::LanResolver, Cause::StubUpstream] {
+        let mut j = message("eth0", EventKind::Query, Verdict::Leak, [192, 0, 2, 1], 1000);
+        j.cause = Some(Caused::new(cause, None, None));
+        t.observe(&j);
+    }
+    t.observe(&message("wg0", EventKind::Query, Verdict::Tunnel, [198, 51, 100, 1], 2000));
+    let out = text(&t);
+    let series = |cause: &str, n: u64| {
+        format!(
+            r#"dnsleak_dns_messages_total{{interface="eth0",kind="query",verdict="leak",transport="dns",cause="{cause}"}} {n}"#
+        )
+    };
+    assert!(out.contains(&series("lan_resolver", 2)), "{out}");
+    assert!(out.contains(&series("stub_upstream", 1)), "{out}");
+    assert!(
+        out.contains(
+            r#"dnsleak_dns_messages_total{interface="wg0",kind="query",verdict="tunnel",transport="dns"} 1"#
+        ),
+        "{out}"
+    );
+    let labels = out.lines().filter_map(|l| l.split("cause=\"").nth(1)).filter_map(|r| r.split('"').next());
+    for l in labels {
+        assert!(Cause::ALL.iter().any(|c| c.as_str() == l), "{l} is in the vocabulary");
+    }
 }
 
 #[test]

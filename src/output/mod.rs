@@ -6,7 +6,9 @@
 //! the same on a file and on the wire. Nothing here reads packets or the OS.
 
 pub mod background;
+pub mod causes;
 pub mod escape;
+pub mod facts;
 pub mod html;
 pub mod json;
 pub mod lines;
@@ -19,7 +21,7 @@ pub mod programs;
 pub mod report;
 pub mod summary;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod time;
 
 use std::io;

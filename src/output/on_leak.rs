@@ -126,6 +126,9 @@ impl Alert {
         if let Some(q) = ev.qname() {
             env.push(("DNSLEAK_QNAME", escape(if q.is_empty() { "." } else { q }).into_owned()));
         }
+        if let Some(c) = &j.cause {
+            env.push(("DNSLEAK_CAUSE", c.cause.as_str().to_string()));
+        }
         if let Some(sni) = ev.sni() {
             env.push(("DNSLEAK_SNI", escape(sni).into_owned()));
         }

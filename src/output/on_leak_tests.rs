@@ -1,5 +1,6 @@
 use super::*;
 use crate::output::testing::judged;
+use dnsleak_core::cause::{Cause, Caused};
 use dnsleak_core::{EventKind, Verdict};
 
 fn leak(ts_ms: i64, qname: &str) -> Judged {
@@ -34,8 +35,22 @@ fn wire_text_goes_only_into_escaped_variables() {
     assert_eq!(get("DNSLEAK_RESOLVER"), Some("192.0.2.1"));
     assert_eq!(get("DNSLEAK_TRANSPORT"), Some("dns"));
     assert_eq!(get("DNSLEAK_TIME"), Some("1.500"));
-    assert_eq!(get("DNSLEAK_CAUSE"), None, "no cause is known yet");
+    assert_eq!(get("DNSLEAK_CAUSE"), None, "a leak without a cause goes without the variable");
     assert!(a.env.iter().all(|(k, _)| ENV_NAMES.contains(k)));
+}
+
+/// A leak whose cause is known hands it to the command (the closed vocabulary's word).
+#[test]
+fn the_cause_goes_into_dnsleak_cause() {
+    let mut j = leak(1500, "a.example");
+    j.cause = Some(Caused::new(Cause::LanResolver, Some(true), None));
+    let a = Alert::of(&j);
+    let cause = a.env.iter().find(|(n, _)| *n == "DNSLEAK_CAUSE").map(|(_, v)| v.as_str());
+    assert_eq!(cause, Some("lan_resolver"));
+    let names: Vec<&str> = a.env.iter().map(|(n, _)| *n).collect();
+    let mut ordered = names.clone();
+    ordered.sort_by_key(|k| ENV_NAMES.iter().position(|n| n == k));
+    assert_eq!(names, ordered, "in ENV_NAMES order");
 }
 
 /// The command runs once per episode, in its own process, with the variables; a name made to

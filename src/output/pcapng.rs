@@ -1,5 +1,6 @@
 //! A pcapng writer for `monitor --write`: one section, one interface description block per
-//! interface (name, link type, nanosecond timestamps), enhanced packet blocks, and an
+//! interface (name, link type, nanosecond timestamps, its addresses with their prefixes as
+//! `if_IPv4addr` / `if_IPv6addr`), enhanced packet blocks, and an
 //! interface statistics block with `isb_endtime` when an interface goes away, so a replay of
 //! the file knows when it went down; with process attribution, each packet that completed an
 //! outgoing message carries its sender as a comment (`dnsleak_core::process::note`), which
@@ -7,8 +8,10 @@
 
 use std::io::{self, Write};
 
+use std::net::IpAddr;
+
 use dnsleak_core::frame::SNAPLEN;
-use dnsleak_core::{LinkType, Ts};
+use dnsleak_core::{IfaceAddr, LinkType, Prefix, Ts};
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
@@ -19,6 +22,8 @@ const OPT_END: u16 = 0;
 const OPT_COMMENT: u16 = 1;
 const SHB_USERAPPL: u16 = 4;
 const IF_NAME: u16 = 2;
+const IF_IPV4ADDR: u16 = 4;
+const IF_IPV6ADDR: u16 = 5;
 const IF_TSRESOL: u16 = 9;
 const ISB_STARTTIME: u16 = 2;
 const ISB_ENDTIME: u16 = 3;
@@ -59,14 +64,34 @@ impl<W: Write> PcapngWriter<W> {
         self.ifaces
     }
 
-    /// Adds an interface; returns its index in the file.
-    pub fn add_interface(&mut self, name: &str, link: LinkType) -> io::Result<u32> {
+    /// Adds an interface with its addresses; returns its index in the file. An address whose
+    /// prefix is unknown is left out: the option has no way to say "unknown", and a made-up
+    /// netmask would put a replay's resolver on the wrong network.
+    pub fn add_interface(&mut self, name: &str, link: LinkType, addrs: &[IfaceAddr]) -> io::Result<u32> {
         let b = &mut self.block;
         b.clear();
         b.extend_from_slice(&(link.0 as u16).to_le_bytes());
         b.extend_from_slice(&0u16.to_le_bytes());
         b.extend_from_slice(&SNAPLEN.to_le_bytes());
         option(b, IF_NAME, name.as_bytes());
+        for a in addrs {
+            let Some(len) = a.prefix else { continue };
+            match a.addr {
+                IpAddr::V4(v4) => {
+                    let mask = Prefix::new(IpAddr::V4(v4), len).map_or(0, |p| p.netmask_v4());
+                    let mut v = [0u8; 8];
+                    v[..4].copy_from_slice(&v4.octets());
+                    v[4..].copy_from_slice(&mask.to_be_bytes());
+                    option(b, IF_IPV4ADDR, &v);
+                }
+                IpAddr::V6(v6) => {
+                    let mut v = [0u8; 17];
+                    v[..16].copy_from_slice(&v6.octets());
+                    v[16] = len;
+                    option(b, IF_IPV6ADDR, &v);
+                }
+            }
+        }
         option(b, IF_TSRESOL, &[9]);
         option(b, OPT_END, &[]);
         write_block(&mut self.out, IDB, b)?;
@@ -185,8 +210,8 @@ mod tests {
     #[test]
     fn writes_interfaces_packets_and_end_times() {
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
-        assert_eq!(w.add_interface("eth0", LinkType::ETHERNET).unwrap(), 0);
-        assert_eq!(w.add_interface("wg0", LinkType::RAW).unwrap(), 1);
+        assert_eq!(w.add_interface("eth0", LinkType::ETHERNET, &[]).unwrap(), 0);
+        assert_eq!(w.add_interface("wg0", LinkType::RAW, &[]).unwrap(), 1);
         w.packet(1, Ts(1_700_000_000_123_456_789), 5, b"hello", &["dnsleak.process x".into()]).unwrap();
         w.interface_end(1, IfaceEnd { end: Ts(1_700_000_001_000_000_000), ..Default::default() }).unwrap();
         let d = w.into_inner();

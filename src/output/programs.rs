@@ -197,7 +197,7 @@ mod tests {
         };
         let body = Body::Flow(Flow { wire, sni: None, owner: Some(Arc::new(owner)) });
         let event = Event { ts: Ts(0), frame: 1, iface: 0, iface_name: "eth0".into(), body };
-        Judged { event, verdict: Some(verdict), reason: Reason::Notice }
+        Judged { event, verdict: Some(verdict), reason: Reason::Notice, cause: None }
     }
 
     fn by(p: Process) -> Owner {

@@ -82,6 +82,7 @@ impl SummarySink {
         self.leaked(&mut s, &p, opts.top);
         self.bypasses(&mut s, &p);
         self.programs(&mut s, &p);
+        self.why(&mut s, &p);
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
         self.encrypted_counts(&mut s, &p);
@@ -248,6 +249,17 @@ impl SummarySink {
             );
         }
         more(s, flows.len() + self.report.flows_overflow as usize);
+        s.push('\n');
+    }
+
+    /// Leaks and bypasses grouped by cause, with the fix once per cause.
+    fn why(&self, s: &mut String, p: &Painter) {
+        let causes = &self.report.causes;
+        if causes.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "{}", p.bold("Why, and what to change (by cause)"));
+        causes.write(s, "");
         s.push('\n');
     }
 

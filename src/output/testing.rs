@@ -32,5 +32,5 @@ pub fn judged(
     };
     let event =
         Event { ts: Ts::from_millis(ts_ms), frame: 1, iface: 0, iface_name: IfaceName::new(iface), body };
-    Judged { event, verdict: Some(verdict), reason: Reason::Notice }
+    Judged { event, verdict: Some(verdict), reason: Reason::Notice, cause: None }
 }

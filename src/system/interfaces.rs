@@ -3,7 +3,9 @@
 use netdev::interface::types::InterfaceType;
 use netdev::MacAddr;
 
-use dnsleak_core::IfaceFacts;
+use std::net::IpAddr;
+
+use dnsleak_core::{IfaceAddr, IfaceFacts};
 
 /// Every interface the OS lists now, in its order.
 pub fn list() -> Vec<IfaceFacts> {
@@ -27,8 +29,15 @@ pub fn facts_of(i: &netdev::Interface) -> IfaceFacts {
         has_mac,
         os_tunnel,
         link: None,
-        addrs: i.ip_addrs(),
+        addrs: addrs_of(i),
     }
+}
+
+/// The interface's addresses with their prefix lengths, IPv4 first.
+fn addrs_of(i: &netdev::Interface) -> Vec<IfaceAddr> {
+    let v4 = i.ipv4.iter().map(|n| IfaceAddr::new(IpAddr::V4(n.addr()), Some(n.prefix_len())));
+    let v6 = i.ipv6.iter().map(|n| IfaceAddr::new(IpAddr::V6(n.addr()), Some(n.prefix_len())));
+    v4.chain(v6).collect()
 }
 
 #[cfg(test)]
@@ -42,5 +51,18 @@ mod tests {
         assert!(!lo.has_mac);
         assert!(!lo.os_tunnel);
         assert!(lo.index > 0);
+    }
+
+    #[test]
+    fn loopback_addresses_carry_their_prefixes() {
+        let all = list();
+        let lo = all.iter().find(|f| f.loopback).expect("every Linux network namespace has lo");
+        let v4 = lo.addrs.iter().find(|a| a.addr == IpAddr::from([127, 0, 0, 1]));
+        // An lo that is down or stripped of its address is possible; when 127.0.0.1 is there,
+        // the kernel gives it /8.
+        if let Some(a) = v4 {
+            assert_eq!(a.prefix, Some(8), "{a}");
+        }
+        assert!(lo.addrs.iter().all(|a| a.prefix.is_some()), "{:?}", lo.addrs);
     }
 }

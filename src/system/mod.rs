@@ -8,6 +8,8 @@ pub mod clock;
 pub mod interfaces;
 pub mod privilege;
 pub mod processes;
+pub mod resolver;
+pub mod routes;
 pub mod sandbox;
 pub mod signals;
 pub mod stderr;

@@ -114,6 +114,8 @@ pub struct App {
     pub pane: Pane,
     pub detail: bool,
     pub help: bool,
+    /// The view "resolvers: configured vs seen" (`r`) is open.
+    pub configured: bool,
     /// Name filter (case-insensitive substring of the name or SNI).
     pub filter: String,
     /// Typing the filter; the filter before typing, restored by Esc.
@@ -139,6 +141,7 @@ impl App {
             pane: Pane::Events,
             detail: false,
             help: false,
+            configured: false,
             filter: String::new(),
             editing: None,
             verdicts: VerdictFilter::All,
@@ -240,6 +243,7 @@ impl App {
                 return Effect::ClearEvents;
             }
             Action::ToggleHelp => self.help = !self.help,
+            Action::ToggleConfigured => self.configured = !self.configured,
             Action::None => {}
         }
         Effect::None
@@ -247,6 +251,7 @@ impl App {
 
     fn switch_pane(&mut self, by: isize) {
         self.detail = false;
+        self.configured = false;
         self.pane = self.pane.step(by);
     }
 
@@ -255,6 +260,8 @@ impl App {
             self.filter = before;
         } else if self.help {
             self.help = false;
+        } else if self.configured {
+            self.configured = false;
         } else if self.detail {
             self.detail = false;
         } else if !self.filter.is_empty() {

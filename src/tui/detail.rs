@@ -9,7 +9,7 @@ use super::text;
 use crate::output::escape::escape;
 use dnsleak_core::dns::{decode_full, FullMessage};
 use dnsleak_core::event::{Body, Message};
-use dnsleak_core::{EventKind, IfaceKind};
+use dnsleak_core::{Caused, Event, EventKind, IfaceKind};
 
 fn field(name: &str, value: String) -> Line<'static> {
     Line::from(vec![
@@ -49,6 +49,16 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
         _ => return out,
     };
     out.push(field("reason", escape(&j.reason.to_string()).into_owned()));
+    if let Some(c) = &j.cause {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("{:<10}", "cause"),
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(c.cause.as_str(), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        ]));
+        out.push(field("evidence", escape(&c.detail(ev)).into_owned()));
+    }
     let encap = w.encap.map(|e| format!(", inside {}", e.as_str())).unwrap_or_default();
     out.push(field(
         "kind",
@@ -58,6 +68,14 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
     out.push(field("to", sockaddr(w.dst, w.dport)));
     let provider = w.provider.map(|p| format!(" ({p})")).unwrap_or_default();
     out.push(field("resolver", format!("{}{provider}", sockaddr(raddr, rport))));
+    if let Some(c) = &j.cause {
+        let configured = match c.resolver_configured {
+            Some(true) => "yes: the system's resolver configuration names it",
+            Some(false) => "no: no configuration names it (a program with its own resolver?)",
+            None => "unknown (the resolver configuration was not read)",
+        };
+        out.push(field("config", configured.into()));
+    }
     if let Some(sni) = ev.sni() {
         out.push(field("sni", escape(sni).into_owned()));
     }
@@ -73,7 +91,20 @@ pub fn lines(row: &Row, model: &Model) -> Vec<Line<'static>> {
         }
         dns_lines(m, &mut out);
     }
+    // The fix last: it is the longest (commands to run), and the event's facts come first.
+    if let Some(c) = &j.cause {
+        fix_lines(c, ev, &mut out);
+    }
     out
+}
+
+/// What to change, line by line (its commands hold names from the wire and the OS: each line
+/// is escaped on its own, so the line breaks stay breaks).
+fn fix_lines(c: &Caused, ev: &Event, out: &mut Vec<Line<'static>>) {
+    let fix = c.fix(ev).to_string();
+    for (i, l) in fix.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        out.push(field(if i == 0 { "fix" } else { "" }, escape(l).into_owned()));
+    }
 }
 
 /// Who sent it, and for whom when a local stub forwarded it.

@@ -38,6 +38,8 @@ pub enum Action {
     TogglePause,
     Clear,
     ToggleHelp,
+    /// The view "resolvers: configured vs seen".
+    ToggleConfigured,
     None,
 }
 
@@ -94,6 +96,7 @@ fn normal_action(code: KeyCode) -> Action {
         KeyCode::Char('p') => Action::TogglePause,
         KeyCode::Char('c') => Action::Clear,
         KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('r') => Action::ToggleConfigured,
         _ => Action::None,
     }
 }
@@ -128,6 +131,7 @@ mod tests {
             (KeyCode::Char('p'), Action::TogglePause),
             (KeyCode::Char('c'), Action::Clear),
             (KeyCode::Char('?'), Action::ToggleHelp),
+            (KeyCode::Char('r'), Action::ToggleConfigured),
             (KeyCode::Char('x'), Action::None),
         ];
         for (code, want) in cases {

@@ -8,6 +8,7 @@
 //! ratatui's `TestBackend`.
 
 pub mod app;
+pub mod configured;
 pub mod detail;
 pub mod keys;
 pub mod model;

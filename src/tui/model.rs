@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::counters::Counters;
 use crate::output::report::{IfaceRow, Report, ReportLimits};
-use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, Topology, Ts};
+use dnsleak_core::{EventKind, IfaceKind, Judged, Notice, ResolverConfig, Topology, Ts};
 
 /// Events kept for browsing (newest win).
 pub const EVENT_CAP: usize = 20_000;
@@ -99,6 +99,8 @@ pub struct Model {
     /// `DIAGNOSTICS_CAP`, and how many in all.
     pub diagnostics: VecDeque<String>,
     pub diagnostics_seen: u64,
+    /// The resolver configuration as last read (live); `None` when none was handed in.
+    pub configured: Option<Box<ResolverConfig>>,
     /// Bumped on every change, so the UI redraws only when something changed.
     pub version: u64,
     last_file: Option<Arc<str>>,
@@ -119,6 +121,7 @@ impl Default for Model {
             tunnel_down_since: None,
             diagnostics: VecDeque::new(),
             diagnostics_seen: 0,
+            configured: None,
             version: 0,
             last_file: None,
         }
@@ -144,6 +147,11 @@ impl Model {
         } else if up > 0 {
             self.tunnel_down_since = None;
         }
+    }
+
+    pub fn apply_resolvers(&mut self, config: Box<ResolverConfig>) {
+        self.version += 1;
+        self.configured = Some(config);
     }
 
     pub fn apply_diagnostic(&mut self, text: String) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::model::Model;
 use crate::counters::Counters;
 use crate::output::Sink;
-use dnsleak_core::{Fact, Judged, Topology, Ts};
+use dnsleak_core::{Fact, Judged, ResolverConfig, Topology, Ts};
 
 /// Updates queued at most between two frames.
 pub const INBOX_CAP: usize = 65_536;
@@ -30,6 +30,8 @@ const STEP: Duration = Duration::from_millis(50);
 pub enum Update {
     Event(Box<Judged>, Option<Arc<str>>),
     Topology(Box<Topology>),
+    /// The resolver configuration as read now (live).
+    Resolvers(Box<ResolverConfig>),
     Counters(Box<Counters>),
     Diagnostic(String),
 }
@@ -43,6 +45,7 @@ impl Update {
                 std::mem::size_of::<Judged>() + j.event.dns().map_or(0, |d| d.payload.len())
             }
             Update::Topology(t) => std::mem::size_of::<Topology>() + t.len() * std::mem::size_of::<usize>(),
+            Update::Resolvers(_) => std::mem::size_of::<ResolverConfig>() + 4096,
             Update::Counters(c) => std::mem::size_of::<Counters>() + c.capture.len() * 64,
             Update::Diagnostic(text) => text.capacity(),
         }
@@ -83,6 +86,7 @@ impl Inbox {
             match u {
                 Update::Event(j, file) => model.apply_event(&j, file.as_deref()),
                 Update::Topology(t) => model.apply_topology(&t),
+                Update::Resolvers(c) => model.apply_resolvers(c),
                 Update::Counters(c) => model.apply_counters(&c),
                 Update::Diagnostic(text) => model.apply_diagnostic(text),
             }
@@ -171,8 +175,12 @@ impl TuiSink {
 
 impl Sink for TuiSink {
     fn fact(&mut self, fact: &Fact) -> io::Result<()> {
-        if let Some(topology) = fact.interfaces() {
-            self.inbox.push(Update::Topology(Box::new(topology.clone())), &self.stop);
+        match fact {
+            Fact::Interfaces(topology) => {
+                self.inbox.push(Update::Topology(Box::new(topology.clone())), &self.stop)
+            }
+            Fact::Resolvers(config) => self.inbox.push(Update::Resolvers(config.clone()), &self.stop),
+            _ => {}
         }
         Ok(())
     }

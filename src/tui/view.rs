@@ -51,7 +51,9 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     render_banner(app, model, banner, buf);
     render_info(app, model, info, buf);
     render_tabs(app, model, list.len(), tabs, buf);
-    if app.detail {
+    if app.configured {
+        super::configured::render(app, model, main, buf);
+    } else if app.detail {
         render_detail(app, model, main, buf);
     } else if wide {
         let [top, bottom] =
@@ -302,7 +304,7 @@ enum Cols {
     Narrow,
     /// The resolver, IPv4-sized.
     Medium,
-    /// 120 columns and more: milliseconds, transport/protocol, full resolver.
+    /// 120 columns and more: milliseconds, the cause, transport/protocol, full resolver.
     Wide,
 }
 
@@ -341,8 +343,12 @@ fn event_cells(row: &Row, cols: Cols, programs: bool) -> (Vec<Cell<'static>>, St
         Cell::from(escape(&ev.iface_name).into_owned()),
         Cell::from(kind_letter(kind)),
         Cell::from(verdict).style(vstyle),
-        Cell::from(via),
     ];
+    if wide {
+        let why = j.cause.as_ref().map_or("", |c| c.cause.short());
+        cells.push(Cell::from(why).style(vstyle));
+    }
+    cells.push(Cell::from(via));
     if cols != Cols::Narrow {
         cells.push(Cell::from(ev.resolver().map(|(addr, _)| addr.to_string()).unwrap_or_default()));
     }
@@ -374,8 +380,9 @@ fn program_column(model: &Model, width: u16) -> bool {
 fn event_widths(cols: Cols, programs: bool) -> Vec<Constraint> {
     let mut w = base_widths(cols);
     if programs {
-        // Right after the name (index 6; narrow tables have no program column).
-        w.insert(7, Constraint::Length(14));
+        // Right after the name (index 7 with the cause column of wide tables; narrow tables
+        // have no program column).
+        w.insert(if cols == Cols::Wide { 8 } else { 7 }, Constraint::Length(14));
     }
     w
 }
@@ -401,6 +408,7 @@ fn base_widths(cols: Cols) -> Vec<Constraint> {
             Length(12),
             Length(10),
             Length(1),
+            Length(9),
             Length(9),
             Length(9),
             Length(22),
@@ -456,7 +464,11 @@ fn render_events(app: &App, model: &Model, list: &Listing<'_>, area: Rect, buf: 
             TRow::new(cells).style(style)
         },
     );
-    let mut header = vec!["time", "iface", "k", "verdict", "via"];
+    let mut header = vec!["time", "iface", "k", "verdict"];
+    if cols == Cols::Wide {
+        header.push("why");
+    }
+    header.push("via");
     if cols != Cols::Narrow {
         header.push("resolver");
     }
@@ -531,7 +543,7 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_keys(area: Rect, buf: &mut Buffer) {
-    Line::from("q quit ? help ↑↓ move Enter detail Tab pane / name v verdict p pause c clear")
+    Line::from("q quit ? help Enter detail Tab pane r resolvers / name v verdict p pause c clear")
         .style(Style::new().fg(Color::DarkGray))
         .render(area, buf);
 }
@@ -549,6 +561,7 @@ fn render_help(area: Rect, buf: &mut Buffer) {
         "v             verdicts: all, leak+bypass, tunnel, ...",
         "p             pause the list (counting goes on)",
         "c             clear the event list and the chart",
+        "r             resolvers: configured vs seen, per interface",
         "?             this help",
         "",
         "k column: Q query, R response, E encrypted flow,",

@@ -45,6 +45,15 @@ pub fn require_world() {
     }
 }
 
+/// Fails the test, naming what is missing, unless this runs as root (`why`: what for) with
+/// every `(program, Debian package)` of `tools` installed.
+pub fn require_root_and(why: &str, tools: &[(&str, &str)]) {
+    crate::support::require_root(why);
+    for (command, package) in tools {
+        crate::support::require_tool(command, package);
+    }
+}
+
 fn world_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/world.sh")
 }

@@ -8,10 +8,14 @@ use std::net::IpAddr;
 use dnsleak::tui::app::{App, Source};
 use dnsleak::tui::model::Model;
 use dnsleak::tui::view::Dashboard;
+use dnsleak_core::cause::{Evidence, Known, Proof};
 use dnsleak_core::dns::decode_fast;
 use dnsleak_core::event::{Body, Flow, Message, MessageKind, Wire};
 use dnsleak_core::verdict::{judge, Context};
-use dnsleak_core::{Event, EventKind, IfaceFacts, Judged, Notice, Overrides, Topology, Transport, Ts, L4};
+use dnsleak_core::{
+    Cause, Caused, Event, EventKind, IfaceFacts, IfaceKind, Judged, Notice, Overrides, Prefix, Topology,
+    Transport, Ts, Verdict, L4,
+};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -91,9 +95,21 @@ pub fn event(topo: &Topology, s: &Spec<'_>) -> Event {
     }
 }
 
+/// Judged by the core. A leak or bypass gets the cause the pipeline gives these scenes, with
+/// its evidence (the core's words are made from it): wg0 went down, or (wg0 up) the LAN's
+/// resolver on 192.0.2.0/24, or an application's own encrypted DNS.
 pub fn judged(topo: &Topology, ev: Event) -> Judged {
     let (verdict, reason) = judge(&ev, &Context { topology: topo, tunnel_seen: true });
-    Judged { event: ev, verdict, reason }
+    let tunnel_up = topo.iter().any(|i| i.kind == IfaceKind::Tunnel && i.facts.up);
+    let lan = Prefix::new([192, 0, 2, 0].into(), 24).expect("a prefix");
+    let (cause, proof) = match verdict {
+        Some(Verdict::Leak | Verdict::Bypass) if !tunnel_up => (Cause::TunnelDown, Proof::Down),
+        Some(Verdict::Leak) => (Cause::LanResolver, Proof::Lan { net: lan, assumed: true }),
+        Some(Verdict::Bypass) => (Cause::AppEncryptedDns, Proof::Encrypted { lan: None, route: None }),
+        _ => return Judged { event: ev, verdict, reason, cause: None },
+    };
+    let evidence = Evidence { tunnel: Some("wg0".into()), proof, known: Known::none(), routed: false };
+    Judged { event: ev, verdict, reason, cause: Some(Caused::new(cause, None, Some(evidence))) }
 }
 
 pub fn feed(model: &mut Model, topo: &Topology, s: Spec<'_>) {

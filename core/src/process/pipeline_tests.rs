@@ -18,7 +18,7 @@ fn topology() -> Topology {
         name: "eth0".into(),
         up: true,
         has_mac: true,
-        addrs: vec![HOST.parse().unwrap()],
+        addrs: vec![HOST.parse::<std::net::IpAddr>().unwrap().into()],
         ..Default::default()
     };
     Topology::from_facts([(0, facts)], &Overrides::default())

@@ -144,7 +144,7 @@ impl Tracker {
     /// appends notices (unjudged events of kind
     /// `Notice`) to `notices`.
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
-        let Judged { event, verdict, reason } = judged;
+        let Judged { event, verdict, reason, .. } = judged;
         let Event { ts, frame, iface, iface_name, body } = event;
         let Body::Message(msg) = body else { return };
         let at = At { ts: *ts, frame: *frame, iface: *iface, iface_name };

@@ -92,7 +92,7 @@ fn run(t: &mut Tracker, topology: &Topology, msgs: &[Msg]) -> (Vec<Option<u64>>,
     for m in msgs {
         let ev = event(m, topology);
         let (v, reason) = verdict::judge(&ev, &Context { topology, tunnel_seen: true });
-        let mut judged = Judged { event: ev, verdict: v, reason };
+        let mut judged = Judged { event: ev, verdict: v, reason, cause: None };
         let mut out = Vec::new();
         t.observe(&mut judged, topology, &mut out);
         rtts.push(judged.event.as_message().and_then(|m| m.rtt_ns));
@@ -471,7 +471,7 @@ fn kill_switch_needs_a_tunnel_seen_before() {
     let topology = topo_without_tunnel();
     let ev = event(&q(0, "192.0.2.10", "192.0.2.1", 1, "a"), &topology);
     let (v, reason) = verdict::judge(&ev, &Context { topology: &topology, tunnel_seen: false });
-    let mut judged = Judged { event: ev, verdict: v, reason };
+    let mut judged = Judged { event: ev, verdict: v, reason, cause: None };
     let mut out = Vec::new();
     t.observe(&mut judged, &topology, &mut out);
     assert!(out.is_empty());
@@ -490,7 +490,8 @@ fn encrypted_flows_and_malformed_messages_are_ignored() {
     });
     for body in [flow, malformed] {
         let ev = Event { body, ..query.clone() };
-        let mut judged = Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice };
+        let mut judged =
+            Judged { event: ev, verdict: Some(Verdict::Bypass), reason: Reason::Notice, cause: None };
         let mut out = Vec::new();
         t.observe(&mut judged, &topology, &mut out);
         assert!(out.is_empty());

@@ -72,9 +72,9 @@ pub fn topology() -> Topology {
         has_mac: i.link == LinkType::ETHERNET,
         link: Some(i.link),
         addrs: if i.id == ETH0 {
-            vec![IpAddr::from(HOST4), HOST6.parse().expect("constant")]
+            vec![IpAddr::from(HOST4).into(), HOST6.parse::<IpAddr>().expect("constant").into()]
         } else {
-            vec![IpAddr::from(TUN4), TUN6.parse().expect("constant")]
+            vec![IpAddr::from(TUN4).into(), TUN6.parse::<IpAddr>().expect("constant").into()]
         },
         ..Default::default()
     };
@@ -515,7 +515,7 @@ impl Mix {
 pub fn write_pcapng(out: &mut impl Write, packets: u64, seed: u64) -> io::Result<u64> {
     let mut w = PcapngWriter::new(out)?;
     for iface in IFACES {
-        w.add_interface(iface.name, iface.link)?;
+        w.add_interface(iface.name, iface.link, &[])?;
     }
     let mut n = 0;
     for p in MixGen::new(packets, seed) {

@@ -14,7 +14,10 @@ use pcap_parser::{LegacyPcapBlock, PcapBlockOwned, PcapError, PcapHeader};
 
 use super::{FileIface, Format, Input, ReadError, GZ, MAX_ADDRS, MAX_IFACES, MAX_RECORD};
 use dnsleak_core::process::note;
-use dnsleak_core::{FrameRef, IfaceId, LinkType, Ts};
+use dnsleak_core::{FrameRef, IfaceAddr, IfaceId, LinkType, Ts};
+
+/// The pcapng option code of `if_IPv6addr`.
+const IF_IPV6ADDR: OptionCode = OptionCode(5);
 
 /// dnsleak's comments read from one packet at most (one per message it completed).
 const MAX_NOTES: usize = 16;
@@ -306,18 +309,37 @@ pub(super) fn interface_block(
     let units = ts_units(idb.if_tsresol).ok_or_else(|| {
         state.corrupt(offset, format!("if_tsresol {:#x} is not a usable resolution", idb.if_tsresol))
     })?;
-    let mut addrs: Vec<IpAddr> = Vec::new();
-    if let Some(Ok(v4)) = idb.if_ipv4addr() {
-        addrs.extend(v4.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V4(a)));
-    }
-    if let Some(Ok(v6)) = idb.if_ipv6addr() {
-        addrs.extend(v6.into_iter().take(MAX_ADDRS).map(|(a, _)| IpAddr::V6(a)));
-    }
-    addrs.truncate(MAX_ADDRS);
+    let addrs = iface_addrs(idb);
     let link = LinkType(idb.linktype.0 as u32 & 0xffff);
     let global = add_iface(state, name, link, idb.snaplen, addrs, offset)?;
     state.section.push(SectionIface { global, units, offset_secs: idb.if_tsoffset });
     Ok(())
+}
+
+/// `if_IPv4addr` (address and netmask) and `if_IPv6addr` (address and prefix length) options,
+/// at most `MAX_ADDRS`. A malformed option is skipped; a netmask that is not contiguous gives
+/// the address without a prefix. IPv6 options are read here because pcap-parser 0.17's
+/// `if_ipv6addr` matches the IPv4 option code (4) instead of 5: it finds no IPv6 address and
+/// fails on every IPv4 one.
+fn iface_addrs(idb: &InterfaceDescriptionBlock<'_>) -> Vec<IfaceAddr> {
+    let mut addrs = Vec::new();
+    for opt in &idb.options {
+        if addrs.len() >= MAX_ADDRS {
+            break;
+        }
+        let Ok(b) = opt.as_bytes() else { continue };
+        if opt.code == OptionCode::IfIpv4Addr && b.len() == 8 {
+            let addr = IpAddr::from([b[0], b[1], b[2], b[3]]);
+            let mask = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            let prefix =
+                (mask.leading_ones() + mask.trailing_zeros() == 32).then_some(mask.leading_ones() as u8);
+            addrs.push(IfaceAddr::new(addr, prefix));
+        } else if opt.code == IF_IPV6ADDR && b.len() == 17 {
+            let octets: [u8; 16] = b[..16].try_into().expect("17 bytes checked");
+            addrs.push(IfaceAddr::new(IpAddr::from(octets), Some(b[16])));
+        }
+    }
+    addrs
 }
 
 pub(super) fn add_iface(
@@ -325,7 +347,7 @@ pub(super) fn add_iface(
     name: Option<String>,
     link: LinkType,
     snaplen: u32,
-    addrs: Vec<IpAddr>,
+    addrs: Vec<IfaceAddr>,
     offset: u64,
 ) -> Result<usize, Step> {
     let global = state.ifaces.len();

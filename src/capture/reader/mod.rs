@@ -34,7 +34,6 @@ mod digest;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,7 +43,7 @@ use pcap_parser::{LegacyPcapReader, PcapNGReader};
 use self::blocks::{drive, header_error, State, Step};
 pub use self::digest::{Digest, FileDigest};
 
-use dnsleak_core::{FrameRef, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
+use dnsleak_core::{FrameRef, IfaceAddr, IfaceFacts, IfaceId, LinkType, Overrides, Topology, Ts};
 
 /// The largest record (packet or pcapng block) accepted, and the largest snap length.
 pub const MAX_RECORD: usize = 16 << 20;
@@ -73,8 +72,8 @@ pub struct FileIface {
     pub snaplen: u32,
     /// False once an ISB with `isb_endtime` was followed by more packets.
     pub up: bool,
-    /// `if_IPv4addr` / `if_IPv6addr`, when the file gives them.
-    pub addrs: Vec<IpAddr>,
+    /// `if_IPv4addr` / `if_IPv6addr`, when the file gives them, with their prefix lengths.
+    pub addrs: Vec<IfaceAddr>,
 }
 
 impl FileIface {

@@ -8,7 +8,9 @@ use std::io;
 use std::net::IpAddr;
 
 use dnsleak_core::event::MessageKind;
-use dnsleak_core::{Body, Fact, FlowCarrier, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict};
+use dnsleak_core::{
+    Body, Caused, Event, Fact, FlowCarrier, IfaceKind, IfaceName, Judged, Notice, Ts, Verdict,
+};
 
 use super::bins::TimeBins;
 use super::data::{
@@ -57,8 +59,9 @@ struct Seen<'a> {
     tunnel_change: Option<(&'a IfaceName, bool)>,
     /// An encrypted DNS flow's protocol.
     encrypted: Option<FlowCarrier>,
-    /// Filled once events carry causes, fixes and resolver configuration.
-    cause: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    /// The cause of a leak or bypass, with its event (its words and fix are made only for
+    /// the first of each cause).
+    cause: Option<(&'a Caused, &'a Event)>,
     process: Option<&'a str>,
     configured: Option<(IpAddr, bool)>,
 }
@@ -88,9 +91,9 @@ fn seen(j: &Judged) -> Seen<'_> {
         exposure: j.is_exposure(),
         tunnel_change,
         encrypted,
-        cause: None,
+        cause: j.cause.as_ref().map(|c| (c, ev)),
         process: ev.owner().and_then(|o| o.program()).map(|p| p.name.as_str()),
-        configured: None,
+        configured: j.cause.as_ref().and_then(|c| Some((ev.resolver()?.0, c.resolver_configured?))),
     }
 }
 
@@ -190,11 +193,12 @@ impl Collector {
     }
 
     fn exposure(&mut self, s: &Seen<'_>) {
-        if let Some((cause, detail, fix)) = s.cause {
+        if let Some((caused, ev)) = s.cause {
+            let cause = caused.cause.as_str();
             let make = || CauseRow {
                 cause: cause.to_string(),
-                detail: detail.map(str::to_string),
-                fix: fix.map(str::to_string),
+                detail: Some(caused.detail(ev)),
+                fix: Some(caused.fix(ev).to_string()),
                 count: 0,
             };
             match upsert(&mut self.causes, self.limits.causes, |c| c.cause == cause, make) {

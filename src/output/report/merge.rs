@@ -19,6 +19,7 @@ impl Report {
         }
         self.leaked.saturated |= other.leaked.saturated;
         self.leaked_queries += other.leaked_queries;
+        self.causes.merge(&other.causes);
         self.programs.merge(&other.programs);
         for f in &other.flows {
             if self.flows.len() < self.limits.flows {

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use self::space_saving::SpaceSaving;
-use super::programs::Programs;
+use super::{causes::CauseTally, programs::Programs};
 use crate::counters::CaptureCounters;
 use dnsleak_core::event::{Body, Flow, Message, Wire};
 use dnsleak_core::topology::Iface;
@@ -201,6 +201,8 @@ pub struct Report {
     notice_counts: Vec<(&'static str, u64)>,
     /// Leaked queries counted (all of them, also those the sketch folded together).
     pub leaked_queries: u64,
+    /// Leaks and bypasses by cause.
+    pub causes: CauseTally,
     /// Leaked queries and bypassing flows by the program behind them.
     pub programs: Programs,
 }
@@ -224,6 +226,7 @@ impl Report {
             notices: Vec::new(),
             notice_counts: Vec::new(),
             leaked_queries: 0,
+            causes: CauseTally::default(),
             programs: Programs::default(),
         }
     }
@@ -310,6 +313,7 @@ impl Report {
         }
         if j.is_exposure() {
             self.programs.observe(j);
+            self.causes.observe(j);
         }
         self.resolver(j, kind, wire, iface.unwrap_or(usize::MAX));
         if j.verdict == Some(Verdict::Leak) && kind == EventKind::Query {

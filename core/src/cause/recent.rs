@@ -1,0 +1,333 @@
+//! What the causes remember between messages, bounded and expiring with trace time: the names
+//! recently asked of a loopback resolver (a local stub) and through a tunnel, each with where
+//! it went; the address families seen on each tunnel (replay's evidence that a tunnel carries
+//! a family); and the current outage (since when no tunnel is up, how much left meanwhile).
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use foldhash::HashMap;
+
+use crate::event::QName;
+use crate::frame::Ts;
+use crate::net::{is_link_local, Family};
+use crate::route::LinkRoutes;
+use crate::topology::{Iface, IfaceId, IfaceName, Topology};
+
+/// A name and type as the causes compare them: lower-cased (a stub may forward with the
+/// letters' case randomised, as unbound's 0x20 does).
+type Key = (QName, u16);
+
+fn key(name: &str, qtype: u16) -> Key {
+    let mut k = QName::with_capacity(name.len());
+    for c in name.chars() {
+        k.push(c.to_ascii_lowercase());
+    }
+    (k, qtype)
+}
+
+/// Where a remembered question went, and how long before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit<T> {
+    pub via: T,
+    pub ago_ns: u64,
+}
+
+/// Names asked recently, each with where it last went; entries older than the window are
+/// dropped, and at most `cap` are kept (the oldest go first, counted in `evicted`).
+#[derive(Debug)]
+pub struct Recent<T> {
+    window_ns: u64,
+    cap: usize,
+    latest: HashMap<Key, (Ts, T)>,
+    /// Every note in time order; an entry whose key was noted again later is skipped when it
+    /// expires.
+    order: VecDeque<(Ts, Key)>,
+    pub evicted: u64,
+}
+
+impl<T: Clone> Recent<T> {
+    pub fn new(window_ns: u64, cap: usize) -> Self {
+        Recent { window_ns, cap: cap.max(1), latest: HashMap::default(), order: VecDeque::new(), evicted: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.latest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.latest.is_empty()
+    }
+
+    /// Remembers that `name`/`qtype` went `via` at `ts` (trace time, non-decreasing).
+    pub fn note(&mut self, name: &str, qtype: u16, ts: Ts, via: T) {
+        self.expire(ts);
+        let k = key(name, qtype);
+        while self.latest.len() >= self.cap && !self.latest.contains_key(&k) {
+            let Some((t, old)) = self.order.pop_front() else { break };
+            if self.latest.get(&old).is_some_and(|(lt, _)| *lt == t) {
+                self.latest.remove(&old);
+                self.evicted += 1;
+            }
+        }
+        // The order list holds one entry per note; bound it as the map is bound.
+        if self.order.len() >= self.cap * 4 {
+            self.compact();
+        }
+        self.order.push_back((ts, k.clone()));
+        self.latest.insert(k, (ts, via));
+    }
+
+    /// Where `name`/`qtype` went within the window before `ts`, if it did.
+    pub fn within(&mut self, name: &str, qtype: u16, ts: Ts) -> Option<Hit<T>> {
+        self.expire(ts);
+        let (t, via) = self.latest.get(&key(name, qtype))?;
+        (*t <= ts).then(|| Hit { via: via.clone(), ago_ns: ts.since(*t) })
+    }
+
+    /// Drops what is older than the window at `now`.
+    pub fn expire(&mut self, now: Ts) {
+        while let Some((t, _)) = self.order.front() {
+            if now.since(*t) <= self.window_ns {
+                break;
+            }
+            let (t, k) = self.order.pop_front().expect("front exists");
+            if self.latest.get(&k).is_some_and(|(lt, _)| *lt == t) {
+                self.latest.remove(&k);
+            }
+        }
+    }
+
+    /// Keeps only the order entries that are still each key's latest.
+    fn compact(&mut self) {
+        let latest = &self.latest;
+        self.order.retain(|(t, k)| latest.get(k).is_some_and(|(lt, _)| lt == t));
+    }
+}
+
+/// Which families a set of tunnels carries, and whether anything shows it at all: a capture
+/// without interface addresses and without a message on the tunnel says nothing either way,
+/// and then no family is said to be outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Families {
+    pub v4: bool,
+    pub v6: bool,
+    /// Some evidence was there (an address, routes read from the OS, a message seen).
+    pub known: bool,
+}
+
+impl Families {
+    pub const fn new(v4: bool, v6: bool) -> Families {
+        Families { v4, v6, known: true }
+    }
+
+    pub fn carries(&self, f: Family) -> bool {
+        match f {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    /// The evidence shows that `f` is not carried.
+    pub fn shows_outside(&self, f: Family) -> bool {
+        self.known && !self.carries(f)
+    }
+
+    fn add(&mut self, f: Family) {
+        match f {
+            Family::V4 => self.v4 = true,
+            Family::V6 => self.v6 = true,
+        }
+    }
+}
+
+/// A time without any tunnel up, after one was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// The tunnel that went (the first one, by name, when several went at once).
+    pub tunnel: IfaceName,
+    pub since: Ts,
+    /// Leaks and bypasses judged during it.
+    pub exposed: u64,
+}
+
+/// Families seen per tunnel interface (replay's evidence), and the outage, kept in step with
+/// the topology.
+#[derive(Debug, Default)]
+pub struct TunnelEvidence {
+    seen: Vec<(IfaceId, Families)>,
+    outage: Option<Outage>,
+    tunnels_up: Vec<IfaceName>,
+}
+
+impl TunnelEvidence {
+    /// A message of `family` went by tunnel `iface`.
+    pub fn seen_on_tunnel(&mut self, iface: IfaceId, family: Family) {
+        match self.seen.iter_mut().find(|(i, _)| *i == iface) {
+            Some((_, f)) => f.add(family),
+            None => {
+                let mut f = Families::new(false, false);
+                f.add(family);
+                self.seen.push((iface, f));
+            }
+        }
+    }
+
+    /// The interfaces changed at `ts`: forgets what was seen on tunnels that are no longer up,
+    /// opens an outage when the last tunnel went, closes it when one is back.
+    pub fn topology_changed(&mut self, topology: &Topology, ts: Ts) {
+        let up: Vec<&Iface> = topology.tunnels_up().collect();
+        self.seen.retain(|(id, _)| up.iter().any(|i| i.id == *id));
+        if up.is_empty() {
+            if self.outage.is_none() {
+                if let Some(last) = self.tunnels_up.first() {
+                    self.outage = Some(Outage { tunnel: last.clone(), since: ts, exposed: 0 });
+                }
+            }
+        } else {
+            self.outage = None;
+        }
+        let mut names: Vec<IfaceName> = up.iter().map(|i| i.name.clone()).collect();
+        names.sort();
+        self.tunnels_up = names;
+    }
+
+    /// A leak or bypass was judged: counted against the outage, if there is one.
+    pub fn exposed(&mut self) {
+        if let Some(o) = &mut self.outage {
+            o.exposed += 1;
+        }
+    }
+
+    pub fn outage(&self) -> Option<&Outage> {
+        self.outage.as_ref()
+    }
+
+    /// The families the tunnels that are up carry: an address of the family other than
+    /// link-local, a route of the family through it (live: `routes`, empty when not read), or
+    /// a message of the family seen on it.
+    pub fn carried(&self, topology: &Topology, routes: &[LinkRoutes]) -> Families {
+        let mut out = Families { known: !routes.is_empty(), ..Families::default() };
+        for t in topology.tunnels_up() {
+            let f = self.families_of(t, routes);
+            out.v4 |= f.v4;
+            out.v6 |= f.v6;
+            out.known |= f.known;
+        }
+        out
+    }
+
+    /// The families one tunnel carries, by the same evidence as [`carried`](Self::carried).
+    pub fn families_of(&self, t: &Iface, routes: &[LinkRoutes]) -> Families {
+        let mut out = Families::default();
+        for a in t.facts.addrs.iter().filter(|a| !is_link_local(&a.addr) && !a.addr.is_loopback()) {
+            out.add(Family::of(&a.addr));
+            out.known = true;
+        }
+        let by_route =
+            routes.iter().filter(|r| (t.facts.index != 0 && r.ifindex == t.facts.index) || r.iface == t.name);
+        for r in by_route {
+            out.v4 |= r.v4;
+            out.v6 |= r.v6;
+        }
+        if let Some((_, f)) = self.seen.iter().find(|(id, _)| *id == t.id) {
+            out.v4 |= f.v4;
+            out.v6 |= f.v6;
+            out.known = true;
+        }
+        out
+    }
+}
+
+/// A resolver address is a loopback one (a local stub).
+pub fn is_loopback_resolver(a: &IpAddr) -> bool {
+    a.to_canonical().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::IfaceAddr;
+    use crate::topology::{IfaceFacts, Overrides};
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn recent_names_expire_and_ignore_case() {
+        let mut r: Recent<IpAddr> = Recent::new(1000 * MS, 16);
+        let stub: IpAddr = "127.0.0.53".parse().unwrap();
+        r.note("Www.Example.COM", 1, Ts(0), stub);
+        assert_eq!(
+            r.within("www.example.com", 1, Ts::from_millis(12)),
+            Some(Hit { via: stub, ago_ns: 12 * MS })
+        );
+        assert_eq!(r.within("www.example.com", 28, Ts::from_millis(12)), None, "another type");
+        assert_eq!(r.within("www.example.com", 1, Ts::from_millis(1001)), None, "outside the window");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn recent_is_capped_oldest_first() {
+        let mut r: Recent<u8> = Recent::new(1000 * MS, 3);
+        for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
+            r.note(n, 1, Ts::from_millis(i as i64), i as u8);
+        }
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.evicted, 1);
+        assert!(r.within("a", 1, Ts::from_millis(5)).is_none());
+        assert_eq!(r.within("d", 1, Ts::from_millis(5)).map(|h| h.via), Some(3));
+        // The same name noted again and again stays one entry, and its order list stays bounded.
+        for i in 0..1000 {
+            r.note("d", 1, Ts::from_micros(10_000 + i), 9);
+        }
+        assert_eq!(r.len(), 3);
+        assert!(r.order.len() <= 12, "{}", r.order.len());
+    }
+
+    fn topo(wg: Option<(&str, bool)>) -> Topology {
+        let mut facts =
+            vec![(0, IfaceFacts { name: "eth0".into(), up: true, has_mac: true, ..Default::default() })];
+        if let Some((addr, up)) = wg {
+            let addrs = if addr.is_empty() { vec![] } else { vec![IfaceAddr::bare(addr.parse().unwrap())] };
+            facts.push((1, IfaceFacts { name: "wg0".into(), index: 7, up, addrs, ..Default::default() }));
+        }
+        Topology::from_facts(facts, &Overrides::default())
+    }
+
+    #[test]
+    fn families_from_addresses_routes_and_messages() {
+        let mut e = TunnelEvidence::default();
+        let t = topo(Some(("198.51.100.2", true)));
+        e.topology_changed(&t, Ts(0));
+        assert_eq!(e.carried(&t, &[]), Families::new(true, false));
+        let ll = topo(Some(("fe80::1", true)));
+        let nothing = e.carried(&ll, &[]);
+        assert!(!nothing.known && !nothing.shows_outside(Family::V6), "link-local alone shows nothing");
+        let routes = [LinkRoutes { ifindex: 7, iface: "wg0".into(), v6: true, ..Default::default() }];
+        assert_eq!(e.carried(&ll, &routes), Families::new(false, true));
+        let eth_only = [LinkRoutes { ifindex: 2, iface: "eth0".into(), v4: true, ..Default::default() }];
+        assert!(e.carried(&ll, &eth_only).shows_outside(Family::V4), "live: routes read, none by the tunnel");
+        let bare = topo(Some(("", true)));
+        e.topology_changed(&bare, Ts(0));
+        e.seen_on_tunnel(1, Family::V6);
+        assert_eq!(e.carried(&bare, &[]), Families::new(false, true), "replay: seen on the tunnel");
+    }
+
+    #[test]
+    fn an_outage_opens_when_the_last_tunnel_goes_and_closes_when_one_is_back() {
+        let mut e = TunnelEvidence::default();
+        e.topology_changed(&topo(None), Ts(0));
+        assert!(e.outage().is_none(), "no tunnel ever: no outage");
+        e.topology_changed(&topo(Some(("198.51.100.2", true))), Ts(1));
+        e.seen_on_tunnel(1, Family::V4);
+        e.topology_changed(&topo(Some(("198.51.100.2", false))), Ts::from_millis(5000));
+        let o = e.outage().unwrap();
+        assert_eq!((o.tunnel.as_str(), o.since), ("wg0", Ts::from_millis(5000)));
+        e.exposed();
+        e.exposed();
+        assert_eq!(e.outage().unwrap().exposed, 2);
+        assert!(!e.carried(&topo(Some(("", true))), &[]).known, "forgotten while down");
+        e.topology_changed(&topo(Some(("198.51.100.2", true))), Ts::from_millis(9000));
+        assert!(e.outage().is_none());
+    }
+}

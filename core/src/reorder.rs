@@ -1,0 +1,189 @@
+//! Puts frames from several interfaces back in time order, within a window of trace time.
+//!
+//! Each interface is captured on its own (a libpcap thread per interface live; dumpcap writes
+//! each interface's packets in batches), so a local stub's question on lo can reach the
+//! pipeline after the upstream query it caused on eth0. The causes look back at earlier
+//! messages, so frames are held until no earlier one can still come: a frame is released once
+//! a frame `window` later has arrived (or the clock says so), oldest first. Bounded: past `cap`
+//! frames or `max_bytes` bytes held, the oldest goes at once (counted in `early`). A frame
+//! older than one already released is released next, out of order (counted in `late`).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::frame::Ts;
+
+struct Held<T> {
+    ts: Ts,
+    seq: u64,
+    bytes: usize,
+    item: T,
+}
+
+impl<T> PartialEq for Held<T> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ts, self.seq) == (o.ts, o.seq)
+    }
+}
+impl<T> Eq for Held<T> {}
+impl<T> PartialOrd for Held<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Held<T> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(o.ts, o.seq))
+    }
+}
+
+pub struct Reorder<T> {
+    heap: BinaryHeap<Reverse<Held<T>>>,
+    window_ns: u64,
+    cap: usize,
+    max_bytes: usize,
+    bytes: usize,
+    seq: u64,
+    newest: Ts,
+    released: Option<Ts>,
+    /// Frames released before their time because too many (or too many bytes) were held.
+    pub early: u64,
+    /// Frames that came after a later one was released (they go out at once, out of order).
+    pub late: u64,
+    /// Frames that went through the stage.
+    pub frames: u64,
+}
+
+impl<T> Reorder<T> {
+    /// Holds frames for `window_ns` of trace time, at most `cap` frames and `max_bytes` bytes.
+    pub fn new(window_ns: u64, cap: usize, max_bytes: usize) -> Self {
+        Reorder {
+            heap: BinaryHeap::new(),
+            window_ns,
+            cap: cap.max(1),
+            max_bytes,
+            bytes: 0,
+            seq: 0,
+            newest: Ts(i64::MIN),
+            released: None,
+            early: 0,
+            late: 0,
+            frames: 0,
+        }
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Holds `item` (seen at `ts`, `bytes` long) and appends to `out`, oldest first, what can
+    /// no longer be preceded by a frame still to come. A frame older than one already released
+    /// goes out at once.
+    pub fn push(&mut self, ts: Ts, item: T, bytes: usize, out: &mut Vec<T>) {
+        self.frames += 1;
+        if self.released.is_some_and(|r| ts < r) {
+            self.late += 1;
+            out.push(item);
+            return;
+        }
+        self.seq += 1;
+        self.heap.push(Reverse(Held { ts, seq: self.seq, bytes, item }));
+        self.bytes += bytes;
+        self.newest = self.newest.max(ts);
+        while self.heap.len() > self.cap || (self.bytes > self.max_bytes && self.heap.len() > 1) {
+            self.early += 1;
+            self.pop(out);
+        }
+        let (newest, w) = (self.newest, self.window_ns);
+        self.release(|t| t <= newest && newest.since(t) >= w, out);
+    }
+
+    /// Time passed without frames: releases what is a window older than `now`.
+    pub fn advance(&mut self, now: Ts, out: &mut Vec<T>) {
+        let w = self.window_ns;
+        self.release(|t| t <= now && now.since(t) >= w, out);
+    }
+
+    /// Releases everything seen at or before `ts` (an interface change at `ts` comes next).
+    pub fn release_through(&mut self, ts: Ts, out: &mut Vec<T>) {
+        self.release(|t| t <= ts, out);
+    }
+
+    /// Releases everything (end of input).
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        while !self.heap.is_empty() {
+            self.pop(out);
+        }
+    }
+
+    fn release(&mut self, ready: impl Fn(Ts) -> bool, out: &mut Vec<T>) {
+        while self.heap.peek().is_some_and(|Reverse(h)| ready(h.ts)) {
+            self.pop(out);
+        }
+    }
+
+    fn pop(&mut self, out: &mut Vec<T>) {
+        if let Some(Reverse(h)) = self.heap.pop() {
+            self.bytes -= h.bytes;
+            self.released = Some(self.released.map_or(h.ts, |r| r.max(h.ts)));
+            out.push(h.item);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn frames_come_out_in_time_order_a_window_later() {
+        let mut r = Reorder::new(10 * MS, 100, 1 << 20);
+        let mut out = Vec::new();
+        // eth0's upstream query (t=5) reaches us before lo's question (t=4).
+        r.push(Ts::from_millis(5), "eth0", 1, &mut out);
+        r.push(Ts::from_millis(4), "lo", 1, &mut out);
+        assert!(out.is_empty(), "held: nothing is a window old yet");
+        r.push(Ts::from_millis(15), "later", 1, &mut out);
+        assert_eq!(out, ["lo", "eth0"]);
+        r.advance(Ts::from_millis(24), &mut out);
+        assert_eq!(out.len(), 2, "not yet a window old");
+        r.advance(Ts::from_millis(25), &mut out);
+        assert_eq!(out, ["lo", "eth0", "later"]);
+        assert_eq!((r.late, r.early), (0, 0));
+        r.push(Ts::from_millis(1), "very late", 1, &mut out);
+        assert_eq!(out.last(), Some(&"very late"), "out at once");
+        assert_eq!(r.late, 1);
+        assert_eq!(r.frames, 4);
+    }
+
+    #[test]
+    fn held_frames_are_bounded_and_ties_keep_arrival_order() {
+        let mut r = Reorder::new(1_000 * MS, 3, 1 << 20);
+        let mut out = Vec::new();
+        for i in 0..5 {
+            r.push(Ts::from_millis(7), i, 1, &mut out);
+        }
+        assert_eq!(out, [0, 1], "the oldest go past the cap, in arrival order");
+        assert_eq!((r.early, r.len()), (2, 3));
+        r.release_through(Ts::from_millis(7), &mut out);
+        assert_eq!(out, [0, 1, 2, 3, 4]);
+        assert!(r.is_empty());
+        // Bytes are bounded too: a frame past the byte cap pushes the oldest out.
+        let mut r = Reorder::new(1_000 * MS, 100, 10);
+        let mut out = Vec::new();
+        r.push(Ts(1), 'a', 6, &mut out);
+        r.push(Ts(2), 'b', 6, &mut out);
+        assert_eq!((r.early, r.len(), r.bytes()), (1, 1, 6));
+    }
+}
