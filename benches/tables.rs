@@ -1,7 +1,7 @@
 //! Every bounded table under a flood of ten times its cap, against a normal load of the same
-//! number of packets (issue #13): fragments, TCP streams, encrypted flows, pending queries,
-//! parallel-resolution names, hijack pairs, the summary's aggregates, the dashboard's model,
-//! and a file's interfaces. The same flood also runs against the table capped at a sixteenth:
+//! number of packets (issue #13): fragments, TCP streams, encrypted flows, DNSCrypt flows,
+//! pending queries, parallel-resolution names, hijack pairs, the summary's aggregates, the
+//! dashboard's model, and a file's interfaces. The same flood also runs against the table capped at a sixteenth:
 //! if eviction or expiry walked the table, time per packet would grow with what it holds
 //! (sixteen times); it must not. (The dashboard's caps are fixed; a file's interfaces are
 //! capped by the reader at 4,096: there the flood is 4,096 interfaces against 256, with a
@@ -186,6 +186,20 @@ fn tls_load(n: usize, flood: bool) -> Vec<Frame> {
     )
 }
 
+fn dnscrypt_load(n: usize, flood: bool) -> Vec<Frame> {
+    // Encrypted DNSCrypt answers (the resolver magic): flood, a new client per packet (a new
+    // flow each); normal, 64 clients.
+    let mut answer = b"r6fnvWj8".to_vec();
+    answer.extend(std::iter::repeat_n(0x33, 64));
+    frames(
+        WG0,
+        (0..n).map(|i| {
+            let client = if flood { i } else { i % 64 };
+            udp4([9, 9, 9, 9], 443, addr(10, client), 40_000, &answer)
+        }),
+    )
+}
+
 fn pending_load(n: usize, flood: bool) -> Vec<Frame> {
     let (client, server) = ([10, 2, 0, 2], [10, 2, 0, 1]);
     let port = |i: usize| (i / 65_536) as u16 % 60_000 + 1024;
@@ -263,6 +277,14 @@ fn contests() -> Vec<Contest> {
             per_entry: 1,
             build: tls_load,
             set_cap: |c, n| c.max_encrypted_flows = n,
+            dropped: |s| s.encrypted_flows_evicted,
+        },
+        Contest {
+            name: "dnscrypt",
+            cap: c.dnscrypt.max_flows,
+            per_entry: 1,
+            build: dnscrypt_load,
+            set_cap: |c, n| c.dnscrypt.max_flows = n,
             dropped: |s| s.encrypted_flows_evicted,
         },
         Contest {

@@ -22,7 +22,9 @@ pub const VERSION: &str =
 interface it left by, to which resolver, over which transport, and whether that was through the \
 tunnel (tunnel), a plaintext leak (leak), encrypted DNS going around the tunnel (bypass), loopback \
 (local) or link-local multicast (multicast).",
-    after_help = "Exit status: 0 no leak or bypass seen, 1 leak or bypass seen, 2 error.\n\
+    after_help = "Exit status: 0 no leak or bypass seen, 1 leak or bypass seen, 2 error, or no leak seen but\n\
+the result incomplete (a flood filled a table or frames were dropped before their DNS was judged;\n\
+the file or interface is named, and the summary says what was dropped and why).\n\
 Live capture needs root, or once (cap_bpf and cap_perfmon let eBPF name the program behind each\n\
 DNS message): sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon=eip \"$(command -v dnsleak)\""
 )]
@@ -167,6 +169,10 @@ pub struct MonitorArgs {
     /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// With --json: a {"kind":"stats",...} line with every counter every SECS seconds (the
+    /// final one is always written).
+    #[arg(long, value_name = "SECS", requires = "json")]
+    pub stats_interval: Option<f64>,
     /// Also write an HTML audit report (one self-contained page) when the monitor stops.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,

@@ -32,6 +32,48 @@ pub struct Counters {
     /// Live capture with process attribution: the method and what the system side lost (the
     /// core counts attributed / unattributed / not from this host in `core.processes`).
     pub processes: Option<ProcessCounters>,
+    /// Live capture: frames still waiting when the monitor stopped, beyond the bounded time
+    /// it gives them (counted, never judged).
+    pub dropped_at_stop: u64,
+    /// Replay: the files in which something was dropped before it was judged, in order.
+    pub incomplete_files: Vec<String>,
+}
+
+impl Counters {
+    /// Frames the capture side lost: the pipeline's channel full, the kernel, the interface,
+    /// and what was left when the monitor stopped.
+    pub fn frames_dropped(&self) -> u64 {
+        let captures: u64 =
+            self.capture.iter().map(|c| c.dropped_pipeline + c.dropped_kernel + c.dropped_iface).sum();
+        captures + self.dropped_at_stop
+    }
+
+    /// What was lost before it was judged (the core's unjudged losses and every frame
+    /// dropped): above zero, "no leak" cannot be said.
+    pub fn unjudged(&self) -> u64 {
+        self.core.unjudged() + self.frames_dropped()
+    }
+
+    /// Where the result is incomplete, in words: the files (replay), or the interfaces
+    /// (live: those that dropped frames, or every one when the core's tables dropped). Not
+    /// escaped.
+    pub fn incomplete_where(&self) -> String {
+        if !self.incomplete_files.is_empty() {
+            let s = if self.incomplete_files.len() == 1 { "" } else { "s" };
+            return format!("file{s} {}", self.incomplete_files.join(", "));
+        }
+        let dropping = |c: &&CaptureCounters| c.dropped_pipeline + c.dropped_kernel + c.dropped_iface > 0;
+        let mut names: Vec<&str> = self.capture.iter().filter(dropping).map(|c| c.iface.as_str()).collect();
+        if names.is_empty() || self.core.unjudged() + self.dropped_at_stop > 0 {
+            names = self.capture.iter().map(|c| c.iface.as_str()).collect();
+        }
+        names.dedup();
+        match names.len() {
+            0 => "the input".to_string(),
+            1 => format!("interface {}", names[0]),
+            _ => format!("interfaces {}", names.join(", ")),
+        }
+    }
 }
 
 /// What the time-order stage did: frames that went through it, frames that came after a later

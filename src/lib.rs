@@ -12,16 +12,37 @@ pub mod output;
 pub mod system;
 pub mod tui;
 
-/// How a command ended, for the exit status (as grep: 0 clean, 1 found, 2 error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a command ended, for the exit status (as grep: 0 clean, 1 found, 2 error or
+/// incomplete).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// No leak or bypass was seen.
+    /// No leak or bypass was seen, and everything read was judged.
     Clean,
     /// At least one leak or bypass was seen.
     Exposed,
+    /// No leak or bypass was seen, but something was dropped before it was judged (a flood
+    /// filled a table, frames were dropped): a leak may hide in it. Says where and how much
+    /// (not escaped).
+    Incomplete(String),
 }
 
 impl Outcome {
+    /// From the final counters: a leak or bypass wins; else anything dropped before it was
+    /// judged makes the result incomplete (issue #13).
+    pub fn of(c: &counters::Counters) -> Outcome {
+        let lost = c.unjudged();
+        if c.core.exposures() > 0 {
+            Outcome::Exposed
+        } else if lost > 0 {
+            Outcome::Incomplete(format!(
+                "no leak seen, but the result is incomplete: {lost} packets, streams or datagrams in {} were dropped before their DNS was judged (a flood filled a table, or frames were dropped: see the summary's \"Incomplete\" lines); a leak may be among them",
+                c.incomplete_where()
+            ))
+        } else {
+            Outcome::Clean
+        }
+    }
+
     pub fn from_exposures(n: u64) -> Outcome {
         if n > 0 {
             Outcome::Exposed

@@ -1,5 +1,5 @@
 //! dnsleak's entry point: parse the command line, run the command, map the outcome to the exit
-//! status (0 clean, 1 leak or bypass seen, 2 error) and print errors as one line with their
+//! status (0 clean, 1 leak or bypass seen, 2 error or an incomplete result) and print errors as one line with their
 //! cause chain.
 
 use std::io::{self, Write};
@@ -14,6 +14,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Clean) => ExitCode::from(0),
         Ok(Outcome::Exposed) => ExitCode::from(1),
+        Ok(Outcome::Incomplete(why)) => {
+            let _ = writeln!(io::stderr(), "dnsleak: {}", dnsleak::output::escape::escape(&why));
+            ExitCode::from(2)
+        }
         Err(err) => {
             if dnsleak::is_broken_pipe(&err) {
                 return ExitCode::from(0);

@@ -26,7 +26,7 @@ fn verdicts(file: &str) -> (Counts, Option<i32>) {
     let mut m = BTreeMap::new();
     for line in String::from_utf8(o.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["kind"] == "notice" {
+        if v["kind"] == "notice" || v["kind"] == "stats" {
             continue;
         }
         let key = |k: &str| v[k].as_str().unwrap_or("null").to_string();

@@ -200,7 +200,7 @@ fn optional_parts_show_when_present() {
     data.causes = vec![CauseRow {
         cause: "split route <via eth0>".into(),
         detail: Some("203.0.113.0/24 \"goes\" around the tunnel".into()),
-        fix: Some("route 203.0.113.0/24 through wg0".into()),
+        fix: Some("route 203.0.113.0/24 through wg0:\n    ip route del 203.0.113.0/24 dev eth0\u{1b}".into()),
         count: 3,
     }];
     data.programs = vec![("firefox<x>".into(), 2)];
@@ -210,6 +210,13 @@ fn optional_parts_show_when_present() {
     let causes: String = doc.select(&sel("#causes")).flat_map(|e| e.text()).collect();
     assert!(causes.contains("split route <via eth0>") && causes.contains("route 203.0.113.0/24 through wg0"));
     assert!(causes.contains("203.0.113.0/24 \"goes\" around the tunnel"), "{causes}");
+    // The fix keeps its lines (commands), each escaped; the page shows them as lines.
+    let fix: String = doc.select(&sel("#causes td.fix")).flat_map(|e| e.text()).collect();
+    assert_eq!(
+        fix, "route 203.0.113.0/24 through wg0:\n    ip route del 203.0.113.0/24 dev eth0\\x1b",
+        "{html}"
+    );
+    assert!(html.contains("td.fix{white-space:pre-wrap}"));
     let program: String = doc.select(&sel("#by-program text")).flat_map(|e| e.text()).collect();
     assert!(program.contains("firefox<x>"), "{program}");
     assert_eq!(doc.select(&sel("#by-cause")).count(), 1);

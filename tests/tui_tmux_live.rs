@@ -27,6 +27,11 @@ impl World {
         let out = Command::new(&script).arg("up").arg(&dir).arg(prefix).output().unwrap();
         let world = World { dir, ns_client: format!("dl-{prefix}-client"), wg: format!("wg{prefix}") };
         assert!(out.status.success(), "world.sh up failed: {}", String::from_utf8_lossy(&out.stderr));
+        // The client's system resolver is the tunnel's (`ip netns exec` mounts this file over
+        // /etc/resolv.conf): the configured side of "resolvers: configured vs seen".
+        let etc = Path::new("/etc/netns").join(&world.ns_client);
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("resolv.conf"), "nameserver 198.51.100.1\n").unwrap();
         world
     }
 
@@ -47,6 +52,7 @@ impl Drop for World {
     fn drop(&mut self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/netns/world.sh");
         let _ = Command::new(script).arg("down").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.ns_client));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -78,6 +84,17 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
     let s = t.wait_for("LEAKING", |s| s.contains("LEAKING since"));
     assert!(s.contains("LEAK "), "{s}");
     assert!(s.contains("tunnel "), "{s}");
+    // `r`: the resolver configuration the monitor read beside the resolvers seen; the LAN
+    // resolver is named by no configuration.
+    t.keys(&["r"]);
+    t.wait_for("resolvers: configured vs seen", |s| {
+        s.contains("Resolvers: configured vs seen")
+            && s.contains("configured 198.51.100.1")
+            && s.contains("192.0.2.1 dns")
+            && s.contains("NOT CONFIGURED")
+    });
+    t.keys(&["r"]);
+    t.wait_for("back to the events", |s| s.contains("Events (newest first)"));
 
     // Every thread (the UI thread too) keeps at most what capture needs, CAP_NET_ADMIN (12) and
     // CAP_NET_RAW (13), and the threads that capture keep exactly that; the UI thread, which
@@ -123,4 +140,7 @@ fn monitor_on_a_terminal_opens_the_live_dashboard() {
         s.contains("dnsleak: captured for") && s.contains("dnsleak: LEAK:"),
         "the final summary follows: {s}"
     );
+    // With the leaks grouped by cause, the fix once per cause.
+    assert!(s.contains("dnsleak: why, and what to change (by cause):"), "{s}");
+    assert!(s.contains("tunnel_down") || s.contains("lan_resolver"), "{s}");
 }

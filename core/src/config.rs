@@ -1,6 +1,7 @@
 //! Everything the pipeline can be tuned with: the resolver list and each bounded table's caps.
 
 use super::cause::CauseLimits;
+use super::dnscrypt::DnscryptLimits;
 use super::frag::FragLimits;
 use super::resolvers::ResolverDb;
 use super::tcp::TcpLimits;
@@ -15,6 +16,8 @@ pub struct Config {
     pub tracker: TrackerLimits,
     /// Encrypted-DNS flows remembered at once (one event per flow).
     pub max_encrypted_flows: usize,
+    /// DNSCrypt flows and learned client magics remembered at once.
+    pub dnscrypt: DnscryptLimits,
     /// Keep each message's bytes in its event (`DnsInfo::payload`) for outputs that decode
     /// answers and EDNS later (NDJSON, the dashboard). The shells set it from the sink
     /// (`Sink::wants_payload`): the replay summary never decodes answers, and turning it off

@@ -19,8 +19,7 @@
 
 use std::net::IpAddr;
 
-use foldhash::HashMap;
-
+use super::agemap::AgeMap;
 use super::dns;
 use super::event::{Transport, L4};
 use super::frame::Ts;
@@ -103,8 +102,9 @@ enum Kind {
 #[derive(Debug, Default)]
 pub struct Dnscrypt {
     limits: DnscryptLimits,
-    flows: HashMap<FlowId, Flow>,
-    magics: HashMap<(Server, [u8; 8]), Learned>,
+    /// Both in age order (least recently seen first): eviction and expiry take the oldest.
+    flows: AgeMap<FlowId, Flow>,
+    magics: AgeMap<(Server, [u8; 8]), Learned>,
     evicted: u64,
 }
 
@@ -146,7 +146,7 @@ impl Dnscrypt {
         }
         if kind == Kind::Query {
             let magic = first8(payload)?;
-            if let Some(l) = self.magics.get_mut(&(server, magic)) {
+            if let Some(l) = self.magics.touch(&(server, magic), 0) {
                 l.last_seen = ts;
                 provider = l.provider.clone();
             }
@@ -171,9 +171,15 @@ impl Dnscrypt {
     }
 
     /// Forgets flows and magics idle longer than the timeout at trace time `now`.
+    /// The least recently seen first: a trace whose time goes backwards keeps an entry until
+    /// those seen before it have gone.
     pub fn expire(&mut self, now: Ts) {
-        self.flows.retain(|_, f| now.since(f.last_seen) < IDLE_TIMEOUT_NS);
-        self.magics.retain(|_, m| now.since(m.last_seen) < IDLE_TIMEOUT_NS);
+        while self.flows.oldest(0).is_some_and(|(_, f)| now.since(f.last_seen) >= IDLE_TIMEOUT_NS) {
+            self.flows.pop_oldest(0);
+        }
+        while self.magics.oldest(0).is_some_and(|(_, m)| now.since(m.last_seen) >= IDLE_TIMEOUT_NS) {
+            self.magics.pop_oldest(0);
+        }
     }
 
     fn kind(&self, key: &FlowKey, p: &[u8]) -> Option<Kind> {
@@ -215,19 +221,22 @@ impl Dnscrypt {
             if !self.magics.contains_key(&(server, magic))
                 && self.magics.len() >= self.limits.max_magics.max(1)
             {
-                self.evicted += evict_oldest(&mut self.magics, |m| m.last_seen);
+                self.evicted += u64::from(self.magics.pop_oldest(0).is_some());
             }
             let provider = provider.map(Box::from);
-            self.magics.insert((server, magic), Learned { provider, last_seen: ts });
+            self.magics.insert((server, magic), Learned { provider, last_seen: ts }, 0);
         }
     }
 
     /// Reports a flow the first time it is seen (again, once it has a provider name it lacked).
     fn flow(&mut self, ts: Ts, id: FlowId, client: (IpAddr, u16), provider: Option<Box<str>>) -> Seen {
-        if !self.flows.contains_key(&id) && self.flows.len() >= self.limits.max_flows.max(1) {
-            self.evicted += evict_oldest(&mut self.flows, |f| f.last_seen);
+        if !self.flows.contains_key(&id) {
+            if self.flows.len() >= self.limits.max_flows.max(1) {
+                self.evicted += u64::from(self.flows.pop_oldest(0).is_some());
+            }
+            self.flows.insert(id, Flow { provider: None, reported: false, last_seen: ts }, 0);
         }
-        let flow = self.flows.entry(id).or_insert(Flow { provider: None, reported: false, last_seen: ts });
+        let Some(flow) = self.flows.touch(&id, 0) else { return Seen::Known };
         flow.last_seen = ts;
         if flow.provider.is_none() {
             flow.provider = provider;
@@ -265,21 +274,6 @@ fn provider_name(payload: &[u8]) -> Option<Box<str>> {
 
 fn first8(p: &[u8]) -> Option<[u8; 8]> {
     p.get(..8)?.try_into().ok()
-}
-
-/// Drops the eighth of the entries seen longest ago (one scan when a table is full, so an
-/// insert costs O(1) amortised); returns how many went.
-fn evict_oldest<K, V>(map: &mut HashMap<K, V>, seen: impl Fn(&V) -> Ts) -> u64 {
-    let mut times: Vec<i64> = map.values().map(|v| seen(v).0).collect();
-    let n = (times.len() / 8).max(1);
-    if times.is_empty() {
-        return 0;
-    }
-    let (_, cut, _) = times.select_nth_unstable(n - 1);
-    let cut = *cut;
-    let before = map.len();
-    map.retain(|_, v| seen(v).0 > cut);
-    (before - map.len()) as u64
 }
 
 #[cfg(test)]

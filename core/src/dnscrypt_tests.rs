@@ -155,6 +155,25 @@ fn tables_are_bounded_and_expire() {
     assert_eq!((d.magic_count(), d.flow_count()), (0, 0));
 }
 
+/// Regression (issue #13): eviction scanned every flow for the oldest eighth. Flows now sit in
+/// age order: the least recently seen goes first, one per new flow, and a flow seen again
+/// stays.
+#[test]
+fn the_least_recently_seen_flow_is_evicted() {
+    let mut d = Dnscrypt::new(DnscryptLimits { max_magics: 4, max_flows: 3 });
+    let flow = |i: u8| FlowKey { src: IpAddr::from([192, 0, 2, i]), ..key("198.51.100.1", 443, 1000) };
+    for i in 0..3 {
+        new(d.observe(Ts(i64::from(i)), &flow(i).reverse(), L4::Udp, &answer()));
+    }
+    // Flow 0 again: flow 1 is now the least recently seen.
+    assert_eq!(d.observe(Ts(3), &flow(0).reverse(), L4::Udp, &answer()), Some(Seen::Known));
+    new(d.observe(Ts(4), &flow(3).reverse(), L4::Udp, &answer()));
+    assert_eq!((d.flow_count(), d.evicted()), (3, 1));
+    assert_eq!(d.observe(Ts(5), &flow(0).reverse(), L4::Udp, &answer()), Some(Seen::Known));
+    new(d.observe(Ts(6), &flow(1).reverse(), L4::Udp, &answer()));
+    assert_eq!(d.evicted(), 2);
+}
+
 #[test]
 fn random_payloads_do_not_panic() {
     let mut d = Dnscrypt::new(DnscryptLimits { max_magics: 16, max_flows: 16 });

@@ -17,13 +17,20 @@ pub enum Table {
     Fragments,
     TcpFlows,
     EncryptedFlows,
+    DnscryptFlows,
     PendingQueries,
     Names,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] =
-        [Table::Fragments, Table::TcpFlows, Table::EncryptedFlows, Table::PendingQueries, Table::Names];
+    pub const ALL: [Table; 6] = [
+        Table::Fragments,
+        Table::TcpFlows,
+        Table::EncryptedFlows,
+        Table::DnscryptFlows,
+        Table::PendingQueries,
+        Table::Names,
+    ];
 
     /// The table's name in NDJSON and notices.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Table {
             Table::Fragments => "fragments",
             Table::TcpFlows => "tcp_flows",
             Table::EncryptedFlows => "encrypted_flows",
+            Table::DnscryptFlows => "dnscrypt_flows",
             Table::PendingQueries => "pending_queries",
             Table::Names => "names",
         }
@@ -42,6 +50,7 @@ impl Table {
             Table::Fragments => (config.frag.max_datagrams, config.frag.max_bytes),
             Table::TcpFlows => (config.tcp.max_flows, config.tcp.max_total_bytes),
             Table::EncryptedFlows => (config.max_encrypted_flows, 0),
+            Table::DnscryptFlows => (config.dnscrypt.max_flows, 0),
             Table::PendingQueries => (config.tracker.max_pending, 0),
             Table::Names => (config.tracker.max_names, 0),
         };
@@ -61,6 +70,9 @@ impl Table {
             Table::EncryptedFlows => format!(
                 "the encrypted-DNS flow table is full ({cap} flows): the least recently seen flow is forgotten to make room"
             ),
+            Table::DnscryptFlows => format!(
+                "the DNSCrypt flow table is full ({cap} flows): the least recently seen flow is forgotten to make room"
+            ),
             Table::PendingQueries => format!(
                 "the table of queries waiting for an answer is full ({cap} queries): the oldest is forgotten to make room"
             ),
@@ -75,7 +87,8 @@ impl Table {
         match self {
             Table::Fragments => s.frag.evicted,
             Table::TcpFlows => s.tcp.flows_evicted,
-            Table::EncryptedFlows => s.encrypted_flows_evicted,
+            Table::EncryptedFlows => s.encrypted_flows_evicted.saturating_sub(s.dnscrypt_flows_evicted),
+            Table::DnscryptFlows => s.dnscrypt_flows_evicted,
             Table::PendingQueries => s.pairs.evicted,
             Table::Names => s.pairs.names_dropped,
         }
@@ -91,7 +104,9 @@ pub enum Loss {
     TcpEvictedHolding,
     /// DNS-over-TCP flows dropped at a message boundary (their next message is found again).
     TcpEvictedIdle,
-    /// Encrypted-DNS flow records forgotten (a flow seen again is reported again).
+    /// Encrypted-DNS flows dropped holding part of a ClientHello or QUIC Initial (never judged).
+    EncryptedEvictedPartial,
+    /// Other encrypted-DNS flow records forgotten (a flow seen again is reported again).
     EncryptedFlowsEvicted,
     /// Queries forgotten before their answer (both were judged; the answer counts as unmatched).
     QueriesEvicted,
@@ -100,9 +115,10 @@ pub enum Loss {
 }
 
 impl Loss {
-    pub const ALL: [Loss; 6] = [
+    pub const ALL: [Loss; 7] = [
         Loss::FragmentsEvicted,
         Loss::TcpEvictedHolding,
+        Loss::EncryptedEvictedPartial,
         Loss::TcpEvictedIdle,
         Loss::EncryptedFlowsEvicted,
         Loss::QueriesEvicted,
@@ -115,6 +131,7 @@ impl Loss {
             Loss::FragmentsEvicted => "fragments_evicted",
             Loss::TcpEvictedHolding => "tcp_flows_evicted_holding",
             Loss::TcpEvictedIdle => "tcp_flows_evicted_idle",
+            Loss::EncryptedEvictedPartial => "encrypted_flows_evicted_partial",
             Loss::EncryptedFlowsEvicted => "encrypted_flows_evicted",
             Loss::QueriesEvicted => "queries_evicted",
             Loss::NamesDropped => "names_dropped",
@@ -123,7 +140,7 @@ impl Loss {
 
     /// Whether what was dropped had not been judged yet (the result is then incomplete).
     pub fn unjudged(self) -> bool {
-        matches!(self, Loss::FragmentsEvicted | Loss::TcpEvictedHolding)
+        matches!(self, Loss::FragmentsEvicted | Loss::TcpEvictedHolding | Loss::EncryptedEvictedPartial)
     }
 
     /// What was dropped and why, in words, after a count.
@@ -137,6 +154,9 @@ impl Loss {
             }
             Loss::TcpEvictedIdle => {
                 "DNS-over-TCP flows dropped between messages (the TCP flow table was full; their next message is still read)"
+            }
+            Loss::EncryptedEvictedPartial => {
+                "encrypted flows dropped holding part of a TLS ClientHello or QUIC Initial, never judged (the encrypted-DNS flow table was full)"
             }
             Loss::EncryptedFlowsEvicted => {
                 "encrypted-DNS flows forgotten (the flow table was full; a flow seen again is reported again)"
@@ -156,7 +176,10 @@ impl Loss {
             Loss::FragmentsEvicted => s.frag.evicted,
             Loss::TcpEvictedHolding => s.tcp.evicted_holding,
             Loss::TcpEvictedIdle => s.tcp.flows_evicted.saturating_sub(s.tcp.evicted_holding),
-            Loss::EncryptedFlowsEvicted => s.encrypted_flows_evicted,
+            Loss::EncryptedEvictedPartial => s.encrypted_evicted_partial,
+            Loss::EncryptedFlowsEvicted => {
+                s.encrypted_flows_evicted.saturating_sub(s.encrypted_evicted_partial)
+            }
             Loss::QueriesEvicted => s.pairs.evicted,
             Loss::NamesDropped => s.pairs.names_dropped,
         }
@@ -168,6 +191,11 @@ impl Stats {
     /// result is incomplete.
     pub fn unjudged(&self) -> u64 {
         Loss::ALL.iter().filter(|l| l.unjudged()).map(|l| l.count(self)).sum()
+    }
+
+    /// What the tables forgot after it was judged (pending queries, names, reported flows).
+    pub fn evicted_judged(&self) -> u64 {
+        Loss::ALL.iter().filter(|l| !l.unjudged()).map(|l| l.count(self)).sum()
     }
 }
 
@@ -211,7 +239,10 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), Loss::ALL.len());
         let unjudged: Vec<Loss> = Loss::ALL.iter().copied().filter(|l| l.unjudged()).collect();
-        assert_eq!(unjudged, [Loss::FragmentsEvicted, Loss::TcpEvictedHolding]);
+        assert_eq!(
+            unjudged,
+            [Loss::FragmentsEvicted, Loss::TcpEvictedHolding, Loss::EncryptedEvictedPartial]
+        );
     }
 
     #[test]
@@ -221,9 +252,12 @@ mod tests {
         s.tcp.evicted_holding = 4;
         assert_eq!((Loss::TcpEvictedHolding.count(&s), Loss::TcpEvictedIdle.count(&s)), (4, 6));
         s.pairs.evicted = 100;
-        assert_eq!(s.unjudged(), 4, "forgotten queries were judged");
+        assert_eq!((s.unjudged(), s.evicted_judged()), (4, 106), "forgotten queries were judged");
         s.frag.evicted = 1;
         assert_eq!(s.unjudged(), 5);
+        s.encrypted_flows_evicted = 7;
+        s.encrypted_evicted_partial = 2;
+        assert_eq!((s.unjudged(), Loss::EncryptedFlowsEvicted.count(&s)), (7, 5));
     }
 
     #[test]

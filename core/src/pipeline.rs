@@ -11,7 +11,7 @@ use self::memo::{IfaceMemo, ProviderMemo};
 use super::cause::Causes;
 use super::config::Config;
 use super::dns;
-use super::dnscrypt::{Dnscrypt, DnscryptLimits};
+use super::dnscrypt::Dnscrypt;
 use super::event::{
     Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
 };
@@ -282,7 +282,7 @@ impl Pipeline {
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),
             encrypted: EncryptedFlows::new(config.max_encrypted_flows),
-            dnscrypt: Dnscrypt::new(DnscryptLimits::default()),
+            dnscrypt: Dnscrypt::new(config.dnscrypt),
             warned_links: Default::default(),
             last_sweep: None,
             last_frame: 0,
@@ -301,6 +301,8 @@ impl Pipeline {
         s.frag = self.defrag.stats();
         s.tcp = self.tcp.stats();
         s.encrypted_flows_evicted = self.encrypted.evicted() + self.dnscrypt.evicted();
+        s.dnscrypt_flows_evicted = self.dnscrypt.evicted();
+        s.encrypted_evicted_partial = self.encrypted.evicted_partial();
         s.quic_given_up = self.encrypted.quic_given_up();
         s.pairs = self.judge.tracker.stats();
         s.processes = self.judge.processes.as_ref().map(|t| t.stats());
@@ -339,7 +341,8 @@ impl Pipeline {
         let drops = Table::ALL.map(|t| match t {
             Table::Fragments => self.defrag.stats().evicted,
             Table::TcpFlows => self.tcp.stats().flows_evicted,
-            Table::EncryptedFlows => self.encrypted.evicted() + self.dnscrypt.evicted(),
+            Table::EncryptedFlows => self.encrypted.evicted(),
+            Table::DnscryptFlows => self.dnscrypt.evicted(),
             Table::PendingQueries => pairs.evicted,
             Table::Names => pairs.names_dropped,
         });

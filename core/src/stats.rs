@@ -114,6 +114,10 @@ pub struct Stats {
     pub pairs: PairStats,
     /// Encrypted-DNS flow records dropped to keep that table within its cap.
     pub encrypted_flows_evicted: u64,
+    /// Of those, DNSCrypt flows and learned magics (the DNSCrypt table's share).
+    pub dnscrypt_flows_evicted: u64,
+    /// Of those, flows evicted holding part of a ClientHello (TLS or QUIC Initial), never judged.
+    pub encrypted_evicted_partial: u64,
     /// Which programs sent the outgoing messages: how many were attributed, and how (`None`
     /// when process attribution did not run).
     pub processes: Option<super::process::ProcessStats>,
@@ -246,6 +250,8 @@ impl Stats {
             pairs:
                 PairStats { paired, unanswered, unmatched_responses, evicted, silent_multicast, names_dropped },
             encrypted_flows_evicted,
+            dnscrypt_flows_evicted,
+            encrypted_evicted_partial,
             processes,
             quic_given_up,
             encrypted_flows,
@@ -284,6 +290,8 @@ impl Stats {
         p.silent_multicast += silent_multicast;
         p.names_dropped += names_dropped;
         self.encrypted_flows_evicted += encrypted_flows_evicted;
+        self.dnscrypt_flows_evicted += dnscrypt_flows_evicted;
+        self.encrypted_evicted_partial += encrypted_evicted_partial;
         if let Some(p) = processes {
             self.processes.get_or_insert_with(Default::default).add(p);
         }
@@ -315,6 +323,8 @@ mod tests {
         one.tcp.resyncs = 2;
         one.pairs.silent_multicast = 3;
         one.encrypted_flows_evicted = 4;
+        one.encrypted_evicted_partial = 2;
+        one.dnscrypt_flows_evicted = 3;
         one.processes = Some(ProcessStats { attributed: 5, on_behalf_of: 1, ..Default::default() });
         one.quic_given_up = 5;
         one.count_flow(Transport::Doh, L4::Udp);
@@ -324,6 +334,7 @@ mod tests {
         assert_eq!(total.malformed, vec![(Malformed::PointerLoop, 2)]);
         assert_eq!((total.frag.reassembled, total.tcp.resyncs), (2, 4));
         assert_eq!((total.pairs.silent_multicast, total.encrypted_flows_evicted), (6, 8));
+        assert_eq!((total.encrypted_evicted_partial, total.dnscrypt_flows_evicted), (4, 6));
         let p = total.processes.unwrap();
         assert_eq!((p.attributed, p.on_behalf_of), (10, 2));
         assert_eq!((total.quic_given_up, total.flows_over(FlowCarrier::Doh3)), (10, 2));

@@ -174,6 +174,8 @@ pub struct EncryptedFlows {
     flows: AgeMap<ConnKey, Flow, 2>,
     waiting_bytes: usize,
     evicted: u64,
+    /// Of those, flows evicted holding part of a ClientHello (TLS or QUIC) not yet decided.
+    evicted_partial: u64,
     /// QUIC connections whose ClientHello could not be reassembled.
     quic_given_up: u64,
     /// Flows whose server port is neither 443 nor 853: while there are none, packets between
@@ -323,6 +325,12 @@ impl EncryptedFlows {
         self.evicted
     }
 
+    /// Of the flows evicted, those that held part of a ClientHello (TLS, or a QUIC Initial's)
+    /// not yet decided: what they were was never judged.
+    pub fn evicted_partial(&self) -> u64 {
+        self.evicted_partial
+    }
+
     /// Bytes of partial ClientHellos held.
     pub fn waiting_bytes(&self) -> usize {
         self.waiting_bytes
@@ -345,6 +353,7 @@ impl EncryptedFlows {
         };
         self.forget(&k, &f.state);
         self.evicted += 1;
+        self.evicted_partial += u64::from(matches!(f.state, State::Waiting(_) | State::Quic(_)));
         true
     }
 

@@ -425,3 +425,27 @@ fn random_payloads_do_not_panic() {
         }
     }
 }
+
+/// Issue #13: a flow evicted holding half a ClientHello is counted apart (what it was was
+/// never judged); a decided flow evicted is not.
+#[test]
+fn evicting_half_a_client_hello_is_counted_as_partial() {
+    let mut t = T::new();
+    t.flows = EncryptedFlows::new(2);
+    let hello = client_hello(Some("dns.google"), false, 1500);
+    let (first, _) = hello.split_at(700);
+    let half = |t: &mut T, i: u16| {
+        let k = FlowKey { sport: 20_000 + i, ..key("203.0.113.9", 8853) };
+        assert_eq!(t.tcp(k, first), Seen::NotDns);
+    };
+    half(&mut t, 0);
+    half(&mut t, 1);
+    assert_eq!((t.flows.evicted(), t.flows.evicted_partial()), (0, 0));
+    half(&mut t, 2);
+    assert_eq!((t.flows.evicted(), t.flows.evicted_partial()), (1, 1));
+    new_flow(t.tcp(key("8.8.8.8", 853), &client_hello(Some("dns.google"), false, 0)));
+    new_flow(t.tcp(FlowKey { sport: 1, ..key("8.8.8.8", 853) }, &client_hello(Some("dns.google"), false, 0)));
+    assert_eq!(t.flows.evicted_partial(), 3, "both halves left before the decided flows");
+    new_flow(t.tcp(FlowKey { sport: 2, ..key("8.8.8.8", 853) }, &client_hello(Some("dns.google"), false, 0)));
+    assert_eq!((t.flows.evicted(), t.flows.evicted_partial()), (4, 3));
+}

@@ -104,6 +104,8 @@ pub struct MonitorConfig {
     /// `--report FILE.html`, written when the monitor stops.
     pub report: Option<PathBuf>,
     pub service: ServiceConfig,
+    /// `--stats-interval`: a `stats` line this often in NDJSON.
+    pub stats_every: Option<Duration>,
 }
 
 impl MonitorConfig {
@@ -135,7 +137,8 @@ impl MonitorConfig {
         };
         let service = ServiceConfig { metrics: args.metrics, on_leak };
         let report = report_path(args.report.as_deref(), args.write.as_slice())?;
-        Ok(MonitorConfig { capture, output, service, report })
+        let stats_every = args.stats_interval.map(|s| seconds("--stats-interval", s)).transpose()?;
+        Ok(MonitorConfig { capture, output, service, report, stats_every })
     }
 }
 

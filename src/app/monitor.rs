@@ -42,6 +42,9 @@ use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology, Ts};
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
+/// After a stop (`--duration`, Ctrl-C), how long what the captures still hold is judged; the
+/// rest is counted as dropped (issue #13).
+const STOP_WITHIN: Duration = Duration::from_secs(1);
 /// Diagnostics kept to print again after the dashboard closes.
 const MAX_DIAGNOSTICS: usize = 32;
 
@@ -67,14 +70,20 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<Outcome> {
     let service = Service::start(&cfg.service, !dashboard_owns_terminal, &cfg.capture.sandbox)?;
     let captured = match cfg.output {
         MonitorOutput::Dashboard => return dashboard(cfg.capture, procs, service, report, started),
-        MonitorOutput::Json => headless(&cfg.capture, JsonSink::new(io::stdout()), service, report, procs)?,
+        MonitorOutput::Json => {
+            let mut json = JsonSink::new(io::stdout());
+            if let Some(every) = cfg.stats_every {
+                json = json.with_stats_every(every);
+            }
+            headless(&cfg.capture, json, service, report, procs)?
+        }
         MonitorOutput::Lines { color } => {
             headless(&cfg.capture, LinesSink::new(io::stdout(), color), service, report, procs)?
         }
         MonitorOutput::Nothing => headless(&cfg.capture, Discard, service, report, procs)?,
     };
     let _ = write!(io::stderr(), "{}", final_summary(&captured, started.elapsed()));
-    Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+    Ok(Outcome::of(&captured.counters))
 }
 
 /// A capture session into `display`, the service and the report, until a signal (or
@@ -116,7 +125,7 @@ fn dashboard(
     if let Some(h) = hooks {
         let _ = write!(err, "{}", h.line());
     }
-    Ok(Outcome::from_exposures(captured.counters.core.exposures()))
+    Ok(Outcome::of(&captured.counters))
 }
 
 /// `capture_into` the display, the service and the HTML report (`--report`), which is written
@@ -227,11 +236,11 @@ pub fn capture_into(
             last_tick = Instant::now();
         }
     }
-    // Close every capture; what they still held arrives before the channel closes.
+    // Close every capture; what they still held arrives before the channel closes. A backlog
+    // gets a bounded time (a flood must not hold the stop for minutes): the rest is counted
+    // as dropped, unread.
     live.stop();
-    while let Ok(msg) = live.messages().recv() {
-        s.feed(&mut hold, msg)?;
-    }
+    let dropped_at_stop = drain(&live, STOP_WITHIN, |msg| s.feed(&mut hold, msg))?;
     if let Some(h) = &mut hold {
         s.release(h)?;
     }
@@ -240,10 +249,30 @@ pub fn capture_into(
     if let Some((w, path)) = &mut s.writer {
         w.flush().with_context(|| format!("writing {path}"))?;
     }
-    let counters = s.counters(&live);
+    let counters = Counters { dropped_at_stop, ..s.counters(&live) };
     s.sink.counters(&counters).context("writing output")?;
     s.sink.finish(&counters).context("writing output")?;
     Ok(Captured { counters, diagnostics: s.diagnostics, programs: s.programs, causes: s.causes })
+}
+
+/// After `live.stop()`: hands what arrives to `feed` until the channel closes or `within`
+/// has passed; then counts the frames still coming as dropped (returned) without reading them.
+fn drain(
+    live: &Live,
+    within: Duration,
+    mut feed: impl FnMut(Msg) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + within;
+    loop {
+        match live.messages().recv_deadline(deadline) {
+            Ok(msg) => feed(msg)?,
+            Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            Err(RecvTimeoutError::Timeout) => break,
+        }
+    }
+    // The captures are stopping (each within its short drain window): what they still send
+    // is only counted.
+    Ok(live.messages().iter().filter(|m| matches!(m, Msg::Frame(_))).count() as u64)
 }
 
 /// The pipeline side: core, sink and `--write`, fed from the channel.
@@ -478,9 +507,14 @@ pub fn final_summary(captured: &Captured, elapsed: Duration) -> String {
         let named = named.unwrap_or_else(|| "no outgoing message yet".to_string());
         out.push_str(&format!("dnsleak: programs ({}): {named}\n", p.method));
     }
-    let exposed = s.exposures();
+    for d in crate::output::incomplete::dropped(c) {
+        out.push_str(&format!("dnsleak: dropped: {} {}\n", d.count, d.why));
+    }
+    let (exposed, lost) = (s.exposures(), c.unjudged());
     out.push_str(&if exposed > 0 {
         format!("dnsleak: LEAK: {exposed} DNS messages or flows left outside the tunnel\n")
+    } else if lost > 0 {
+        format!("dnsleak: INCOMPLETE: no leak or bypass seen in what was judged, but {lost} packets, streams or datagrams were dropped before they were judged\n")
     } else {
         "dnsleak: no leak or bypass seen\n".to_string()
     });

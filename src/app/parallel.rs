@@ -114,12 +114,17 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
     });
     let failed = result.is_err();
     match (work.json, &mut out, summary) {
-        (Some(turns), _, _) => turns.into_inner().flush()?,
+        (Some(turns), _, _) => {
+            // The final `stats` line, as the NDJSON of one file after another ends.
+            let mut w = turns.into_inner();
+            crate::output::stats_line::write(&mut w, &results.total, true)?;
+            w.flush()?
+        }
         (None, Some(w), Some(opts)) => results.render(w, opts, failed)?,
         _ => {}
     }
     result?;
-    Ok(Outcome::from_exposures(results.total.core.exposures()))
+    Ok(Outcome::of(&results.total))
 }
 
 fn worker<W: Write>(work: &Work<W>, jobs: &Receiver<usize>, done: &Sender<(usize, Judged1)>) {
@@ -220,7 +225,11 @@ impl Results {
     /// Adds a file's counters and lines; its read error ends the replay.
     fn add(&mut self, done: FileDone) -> anyhow::Result<()> {
         self.total.core.add(&done.stats);
+        if done.stats.unjudged() > 0 {
+            self.total.incomplete_files.push(done.input.name.clone());
+        }
         self.total.bytes_read += done.bytes_read;
+        self.total.order.add(&done.order);
         self.run.sources.extend(done.source);
         self.run.notes.extend(done.notes);
         done.result

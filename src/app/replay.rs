@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use super::config::{ReplayConfig, ReplayOutput};
 use crate::capture::reader;
 use crate::cli::ReplayArgs;
-use crate::counters::Counters;
+use crate::counters::{Counters, OrderCounters};
 use crate::output::background::Background;
 use crate::output::html::{Collector, HtmlReport, InputFile};
 use crate::output::json::JsonSink;
@@ -57,7 +57,7 @@ fn json(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
     let (_, written) = sink.join();
     let counters = result?;
     written?;
-    Ok(Outcome::from_exposures(counters.core.exposures()))
+    Ok(Outcome::of(&counters))
 }
 
 /// The summary a person reads, written to `w`. Its counting is cheap: it stays on this thread
@@ -75,7 +75,7 @@ pub(crate) fn summary(
     }
     run.render(w, &sink, &opts, result.is_ok())?;
     let counters = result?;
-    Ok(Outcome::from_exposures(counters.core.exposures()))
+    Ok(Outcome::of(&counters))
 }
 
 /// The summary's note when a file could not be read to its end.
@@ -135,7 +135,7 @@ fn dashboard(cfg: ReplayConfig, speed: Option<f64>, after: SummaryOptions) -> an
     };
     let (sink, run) = result?;
     run.render(&mut io::stdout().lock(), &sink, &after, true)?;
-    Ok(Outcome::from_exposures(closed.exposures.max(sink.counters.core.exposures())))
+    Ok(if closed.exposures > 0 { Outcome::Exposed } else { Outcome::of(&sink.counters) })
 }
 
 /// Whether judging stopped because the dashboard was closed (its sink says `Interrupted`).
@@ -164,6 +164,7 @@ fn judge_inner(
     // --continue: one pipeline (and time order) through every file, settled after the last one.
     let mut carried = Judging::default();
     let mut settled = false;
+    let mut carried_lost = 0;
     let mut read = 0;
     for (i, path) in cfg.files.iter().enumerate() {
         read += 1;
@@ -181,10 +182,15 @@ fn judge_inner(
             let last = i + 1 == cfg.files.len();
             let (done, now) = judge_one_carried(path, &job, &mut sink, &total, &mut carried, last);
             settled |= now;
+            // One pipeline through the files: the file that made its unjudged losses grow.
+            let lost = carried.stats().unjudged();
+            incomplete_in(&mut total, &name, std::mem::replace(&mut carried_lost, lost), lost);
             done
         } else {
             let done = judge_one(path, &job, &mut sink, &total);
             total.core.add(&done.stats);
+            total.order.add(&done.order);
+            incomplete_in(&mut total, &name, 0, done.stats.unjudged());
             done
         };
         total.bytes_read += done.bytes_read;
@@ -214,12 +220,21 @@ fn judge_inner(
             reported(&mut *sink, &mut report).events(&mut out, None)?;
         }
         total.core = carried.stats();
+        total.order = carried.order();
     }
     reported(&mut *sink, &mut report).finish(&total)?;
     if let Some(r) = report {
         r.write(notes.clone(), result.as_ref().err(), wall_now())?;
     }
     result.map(|()| total)
+}
+
+/// Names the file in `total.incomplete_files` when judging it dropped something before it was
+/// judged (the unjudged losses went from `before` to `after`).
+fn incomplete_in(total: &mut Counters, name: &str, before: u64, after: u64) {
+    if after > before {
+        total.incomplete_files.push(name.to_string());
+    }
 }
 
 /// What one file is judged with.
@@ -240,6 +255,8 @@ pub(crate) struct FileJob<'a> {
 pub(crate) struct FileDone {
     pub stats: Stats,
     pub bytes_read: u64,
+    /// What the time-order stage did (files of several interfaces).
+    pub order: OrderCounters,
     pub source: Option<Source>,
     pub notes: Vec<String>,
     /// The file's row in the report's audit trail (size and SHA-256 when `FileJob::hash`).

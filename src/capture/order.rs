@@ -1,12 +1,13 @@
-//! Frames of several interfaces back in trace-time order before they are judged: the one
-//! reordering stage live capture and replay share.
+//! Frames of several interfaces in a file back in trace-time order before they are judged
+//! (replay; live capture holds frames by arrival time in `app::reorder`).
 //!
-//! Each interface is captured on its own: live, a libpcap thread per interface; in a file,
-//! dumpcap writes each interface's packets in batches. So a local stub's question on `lo` can
+//! dumpcap writes each interface's packets in batches, so a local stub's question on `lo` can
 //! come after the upstream query it caused on `eth0`, and the causes look back at earlier
 //! messages. The stage holds frames for a window of trace time (core's `Reorder`: bounded in
 //! frames and bytes; what came too late or had to go early is counted) and hands them on
-//! oldest first. An interface change is a barrier: what was seen before it goes first.
+//! oldest first. An interface change is a barrier: what was seen before it goes first. With
+//! `replay --continue` the stage goes on into the next file of the rotated capture (a batch can
+//! straddle two files), so the ring is judged as the capture it was cut from.
 //!
 //! A source with one interface needs none of this: replay engages the stage only for files
 //! that describe more than one interface, so a single-interface file is judged straight from
@@ -19,9 +20,6 @@ use dnsleak_core::{Frame, FrameRef, Ts};
 
 use crate::counters::OrderCounters;
 
-/// Live: each capture thread hands packets over within TPACKET_V3's 1 ms block timeout, so
-/// frames of different interfaces are at most a few milliseconds apart.
-pub const LIVE_WINDOW: Duration = Duration::from_millis(50);
 /// Files: dumpcap writes each interface's packets as its capture hands them over, in batches
 /// up to a few hundred milliseconds apart (112 ms in fixtures/demo.pcapng).
 pub const FILE_WINDOW: Duration = Duration::from_secs(1);
@@ -66,11 +64,6 @@ impl TimeOrder {
         self.reorder.release_through(ts, &mut self.ready);
     }
 
-    /// Time passed without frames (live): releases what is a window older than `now`.
-    pub fn advance(&mut self, now: Ts) {
-        self.reorder.advance(now, &mut self.ready);
-    }
-
     /// End of input: everything is released.
     pub fn flush(&mut self) {
         self.reorder.flush(&mut self.ready);
@@ -79,11 +72,6 @@ impl TimeOrder {
     /// The frames released so far, oldest first, taken out.
     pub fn released(&mut self) -> std::vec::Drain<'_, Frame> {
         self.ready.drain(..)
-    }
-
-    /// The frames released so far, oldest first, moved to the end of `into`.
-    pub fn take_released(&mut self, into: &mut Vec<Frame>) {
-        into.append(&mut self.ready);
     }
 
     pub fn counters(&self) -> OrderCounters {

@@ -10,11 +10,13 @@
 //! `on_behalf_of` (`{"pid","name","exe","uid"}` or `null`) and `attribution` (`attributed`,
 //! `unattributed`, `not_from_host`, or `null` when programs are not named): who sent it (a
 //! response: its query's sender), and for whom when a local stub forwarded it. A field that does
-//! not apply is `null`. Numbers are JSON numbers; `ts` and `rtt` are seconds.
+//! not apply is `null`. Numbers are JSON numbers; `ts` and `rtt` are seconds. The last line is
+//! `{"kind":"stats",...}` with every counter (`output::stats_line`).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use dnsleak_core::cause::Seen;
 use dnsleak_core::event::{Body, Flow, Message};
@@ -44,6 +46,8 @@ pub struct JsonSink<W: Write> {
     out: W,
     line: Vec<u8>,
     scratch: Scratch,
+    /// `--stats-interval`: how often a `stats` line is written, and when the next is due.
+    stats_every: Option<(Duration, Instant)>,
 }
 
 /// Buffers reused from line to line.
@@ -156,7 +160,14 @@ impl Scratch {
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out, line: Vec::with_capacity(1024), scratch: Scratch::default() }
+        JsonSink { out, line: Vec::with_capacity(1024), scratch: Scratch::default(), stats_every: None }
+    }
+
+    /// Writes a `stats` line (`"final":false`) with the counters every `every` (live capture);
+    /// the final one is written at the end in any case.
+    pub fn with_stats_every(mut self, every: Duration) -> Self {
+        self.stats_every = Some((every, Instant::now() + every));
+        self
     }
 
     pub fn into_inner(self) -> W {
@@ -172,7 +183,21 @@ impl<W: Write> Sink for JsonSink<W> {
         self.out.write_all(&self.line)
     }
 
-    fn finish(&mut self, _counters: &Counters) -> io::Result<()> {
+    fn counters(&mut self, counters: &Counters) -> io::Result<()> {
+        if let Some((every, next)) = &mut self.stats_every {
+            let now = Instant::now();
+            if now >= *next {
+                *next = now + *every;
+                super::stats_line::write(&mut self.out, counters, false)?;
+                self.out.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The final `stats` line, with every counter.
+    fn finish(&mut self, counters: &Counters) -> io::Result<()> {
+        super::stats_line::write(&mut self.out, counters, true)?;
         self.out.flush()
     }
 }

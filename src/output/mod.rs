@@ -10,6 +10,7 @@ pub mod causes;
 pub mod escape;
 pub mod facts;
 pub mod html;
+pub mod incomplete;
 pub mod json;
 pub mod lines;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod on_leak_launcher;
 pub mod pcapng;
 pub mod programs;
 pub mod report;
+pub mod stats_line;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -86,6 +86,7 @@ impl SummarySink {
         self.unanswered_and_patterns(&mut s, &p);
         self.unparsed(&mut s, &p);
         self.encrypted_counts(&mut s, &p);
+        self.incomplete(&mut s, &p);
         self.accounting(&mut s, &p);
         for n in notes {
             let _ = writeln!(s, "{} {}", p.bold("Note:"), escape(n));
@@ -112,7 +113,15 @@ impl SummarySink {
         }
         let st = &self.counters.core;
         let (leak, bypass) = (st.verdict_count(Verdict::Leak), st.verdict_count(Verdict::Bypass));
-        let line = if leak + bypass == 0 {
+        let lost = self.counters.unjudged();
+        let line = if leak + bypass == 0 && lost > 0 {
+            p.red(&format!(
+                "INCOMPLETE: no leak or bypass seen in what was judged, but {lost} packet{}, stream{} or datagram{} went unjudged (a leak may be among them; see \"Incomplete\" below).",
+                plural(lost),
+                plural(lost),
+                plural(lost)
+            ))
+        } else if leak + bypass == 0 {
             p.green("No leak, no bypass: no DNS left outside a tunnel.")
         } else {
             p.red(&format!(
@@ -344,6 +353,21 @@ impl SummarySink {
         }
     }
 
+    /// What the bounded tables and the capture dropped, and why: said only when something was.
+    fn incomplete(&self, s: &mut String, p: &Painter) {
+        let dropped = super::incomplete::dropped(&self.counters);
+        if dropped.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "{}", p.bold(&format!("{}:", super::incomplete::HEADING)));
+        for d in &dropped {
+            let count =
+                if d.unjudged { p.red(&format!("{:>9}", d.count)) } else { format!("{:>9}", d.count) };
+            let _ = writeln!(s, "  {count}  {}", d.why);
+        }
+        s.push('\n');
+    }
+
     fn accounting(&self, s: &mut String, p: &Painter) {
         let st = &self.counters.core;
         let parts: Vec<String> = FrameClass::ALL
@@ -352,6 +376,19 @@ impl SummarySink {
             .map(|c| format!("{} {}", st.frames_in(*c), c.as_str()))
             .collect();
         let _ = writeln!(s, "{} {} read = {}", p.bold("Packets:"), st.frames, parts.join(" + "));
+        // Files of several interfaces are put back in time order within a window; what fell
+        // outside it is said (causes that look back at earlier messages may miss it).
+        let o = &self.counters.order;
+        if o.late + o.early > 0 {
+            let _ = writeln!(
+                s,
+                "{} {} of {} frames came after a later one was judged, {} were judged before their window ended (the stage was full); stub_upstream and parallel_resolution may be missed there",
+                p.bold("Time order:"),
+                o.late,
+                o.frames,
+                o.early
+            );
+        }
     }
 }
 
@@ -486,13 +523,15 @@ mod tests {
         assert_eq!(clip("abc", 4), "abc");
     }
 
+    /// The summary of `sink` without colour.
+    fn render(sink: &SummarySink) -> String {
+        let mut out = Vec::new();
+        sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn encrypted_dns_counts_are_said_only_when_there_are_some() {
-        let render = |sink: &SummarySink| {
-            let mut out = Vec::new();
-            sink.render(&mut out, &SummaryOptions { top: 5, color: false }, &[], &[]).unwrap();
-            String::from_utf8(out).unwrap()
-        };
         let mut sink = SummarySink::new();
         assert!(!render(&sink).contains("Encrypted DNS:"));
         sink.counters.core.quic_given_up = 3;
@@ -506,6 +545,19 @@ mod tests {
         assert!(render(&sink).contains(
             "Encrypted DNS: flows dot 1, doh/h3 2, doq 1, dnscrypt 1 (3 over QUIC); 3 QUIC \
              connections without a readable ClientHello (judged by port and address).\n"
+        ));
+    }
+
+    /// The time-order stage's misses are said, and only when there are some.
+    #[test]
+    fn frames_out_of_time_order_are_said() {
+        let mut sink = SummarySink::new();
+        sink.counters.order.frames = 100;
+        assert!(!render(&sink).contains("Time order:"));
+        sink.counters.order.late = 2;
+        sink.counters.order.early = 1;
+        assert!(render(&sink).contains(
+            "Time order: 2 of 100 frames came after a later one was judged, 1 were judged before their window ended"
         ));
     }
 

@@ -529,6 +529,13 @@ fn render_counters(model: &Model, area: Rect, buf: &mut Buffer) {
         )),
         Span::styled(format!("dropped: pipeline {pipeline}, kernel {kernel}"), drop_style),
     ];
+    // What the bounded tables dropped (issue #13): never judged in red, judged as a count.
+    let (unjudged, evicted) = (s.unjudged(), s.evicted_judged());
+    if unjudged + evicted > 0 {
+        let style =
+            if unjudged > 0 { drop_style.fg(Color::Red).add_modifier(Modifier::BOLD) } else { drop_style };
+        spans.push(Span::styled(format!(", tables: unjudged {unjudged}, evicted {evicted}"), style));
+    }
     // Programs: the method in use and how much it named.
     if let Some(p) = &s.processes {
         let method = c.processes.as_ref().map_or("recorded", |x| x.method);

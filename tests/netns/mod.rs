@@ -324,11 +324,14 @@ impl Monitor {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
-    /// SIGTERM by PID, then waits for the exit and for all output.
+    /// SIGTERM by PID (unless it has ended already), then waits for the exit and for all
+    /// output.
     pub fn stop(mut self) -> (ExitStatus, Vec<Value>, String) {
         let mut child = self.child.take().unwrap();
-        let pid = rustix::process::Pid::from_child(&child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM to dnsleak");
+        if child.try_wait().unwrap().is_none() {
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM to dnsleak");
+        }
         let Some(status) = crate::support::poll(Duration::from_secs(20), || child.try_wait().unwrap()) else {
             let _ = child.kill();
             panic!("dnsleak did not end within 20 s of SIGTERM");

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{FileDone, FileJob, TICK_FRAMES};
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
-use crate::counters::Counters;
+use crate::counters::{Counters, OrderCounters};
 use crate::output::html::InputFile;
 use crate::output::summary::Source;
 use crate::output::Sink;
@@ -37,6 +37,11 @@ pub(super) struct Judging {
 impl Judging {
     pub(super) fn stats(&self) -> Stats {
         self.pipeline.as_ref().map(Pipeline::stats).unwrap_or_default()
+    }
+
+    /// What the time-order stage did (nothing for a file of one interface).
+    pub(super) fn order(&self) -> OrderCounters {
+        self.order.as_ref().map(TimeOrder::counters).unwrap_or_default()
     }
 
     /// End of input: the frames still held are judged and the pipeline is settled, into `out`.
@@ -114,6 +119,7 @@ impl<'a> OneFile<'a> {
         FileDone {
             stats: self.stats(),
             bytes_read: self.bytes_read,
+            order: self.judging.order(),
             source: self.opened.then(|| self.source(&name)),
             notes: if self.opened {
                 default_notes(&self.ifaces, self.overrides, self.label)

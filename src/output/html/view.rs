@@ -458,7 +458,8 @@ fn causes(data: &ReportData) -> Vec<CauseView> {
         .map(|c| CauseView {
             cause: escape(&c.cause).into_owned(),
             detail: c.detail.as_deref().map(|d| escape(d).into_owned()),
-            fix: c.fix.as_deref().map(|d| escape(d).into_owned()),
+            // Escaped line by line: the commands keep their lines (`white-space: pre-wrap`).
+            fix: c.fix.as_deref().map(|d| d.lines().map(|l| escape(l)).collect::<Vec<_>>().join("\n")),
             count: count(c.count),
         })
         .collect()
