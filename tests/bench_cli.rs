@@ -85,12 +85,14 @@ fn a_file_without_dns_is_a_clear_error() {
 
 /// On a release build (`.ci/perf`): frames to judged events keep pace with hickory's full
 /// decode of the DNS payloads alone. A ratio within one run, so a slower machine does not move
-/// it. KNOWN REGRESSION (2026-12-07): 1.39x at 530f6c4 (release build, this machine), 1.08 to
-/// 1.11x on main at 76468f4 (release) and 0.97 to 1.06x (the `perf` profile) after sandbox
-/// tables, process owners and encrypted-flow counting joined the per-message path; no single
-/// function holds it (perf: Topology::get 2.3 %, AgeMap inserts 1.8 %, ResolverDb::provider
-/// 1 %, ...). The bar was 1.1x; it is 0.9x until that speed is won back, so that a further
-/// loss still fails here.
+/// it. KNOWN REGRESSION (2026-12-07): 1.39x at 530f6c4 (release build, this machine); 0.97 to
+/// 1.06x on the `perf` profile after sandbox tables, process owners and encrypted-flow counting
+/// joined the per-message path; perf3 won about 10% of it back (interfaces and providers
+/// memoised, one-lookup AgeMap inserts, PairKey packed without a byte buffer: 1.10 against
+/// 1.00 in the same runs), then the causes (facts2) cost a quarter of the pipeline's time
+/// (0.71x on main) and perf3 won most of that back (recent names keyed by a hash): 0.87x
+/// median (perf profile, a loaded 2-core machine). The bar was 1.1x; it stays 0.9x, which
+/// today holds without margin.
 #[test]
 #[ignore = "perf: release build only, run by .ci/perf"]
 fn perf_the_pipeline_outruns_hickorys_full_decode() {

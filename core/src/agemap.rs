@@ -20,7 +20,7 @@
 //! assert_eq!(m.pop_oldest(0), Some((2, "second")));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash};
 
 /// "No node" in the links.
@@ -119,24 +119,36 @@ impl<K: Hash + Eq + Clone, V, const N: usize, S: BuildHasher + Default> AgeMap<K
     /// Inserts `key` as the youngest entry of `list`. An entry already there under `key` gets
     /// the new value and moves; its old value is returned.
     pub fn insert(&mut self, key: K, value: V, list: usize) -> Option<V> {
-        if let Some(slot) = self.find(&key) {
-            let old = self.nodes[slot.0].entry.replace((key, value)).map(|(_, v)| v);
-            self.move_to(slot, list);
-            return old;
-        }
-        let node = Node { entry: Some((key.clone(), value)), prev: NIL, next: NIL, list, stamp: 0 };
-        let at = if self.free == NIL {
-            self.nodes.push(node);
-            self.nodes.len() - 1
-        } else {
-            let at = self.free;
-            self.free = self.nodes[at].next;
-            self.nodes[at] = node;
-            at
+        self.insert_at(key, value, list).1
+    }
+
+    /// [`AgeMap::insert`], also telling where the entry went: one hash lookup either way.
+    pub fn insert_at(&mut self, key: K, value: V, list: usize) -> (Slot, Option<V>) {
+        let at = match self.index.entry(key) {
+            Entry::Occupied(e) => {
+                let at = *e.get();
+                let old = self.nodes[at].entry.as_mut().map(|(_, v)| std::mem::replace(v, value));
+                self.move_to(Slot(at), list);
+                return (Slot(at), old);
+            }
+            Entry::Vacant(e) => {
+                let node =
+                    Node { entry: Some((e.key().clone(), value)), prev: NIL, next: NIL, list, stamp: 0 };
+                let at = if self.free == NIL {
+                    self.nodes.push(node);
+                    self.nodes.len() - 1
+                } else {
+                    let at = self.free;
+                    self.free = self.nodes[at].next;
+                    self.nodes[at] = node;
+                    at
+                };
+                e.insert(at);
+                at
+            }
         };
-        self.index.insert(key, at);
         self.push_young(at, list);
-        None
+        (Slot(at), None)
     }
 
     /// Moves `key` to the young end of `list`; returns its value.

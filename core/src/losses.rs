@@ -202,8 +202,8 @@ impl Stats {
 /// Which tables have said they are full: a table's first drop raises a notice, once.
 #[derive(Debug, Clone, Default)]
 pub struct Fullness {
-    /// Every table's drops, as last looked at (in `Table::ALL` order).
-    seen: [u64; Table::ALL.len()],
+    /// The sum of every table's drops, as last looked at.
+    seen: u64,
     told: [bool; Table::ALL.len()],
 }
 
@@ -211,10 +211,14 @@ impl Fullness {
     /// Takes every table's drops so far (in `Table::ALL` order; cheap enough after every
     /// frame) and calls `full` for each table that dropped something for the first time.
     pub fn update(&mut self, drops: [u64; Table::ALL.len()], mut full: impl FnMut(Table)) {
-        if drops == self.seen {
+        // The counters only grow, so a table dropped something new exactly when their sum
+        // grew: a few additions after every frame, where comparing the arrays was a call to
+        // memcmp.
+        let sum = drops.iter().fold(0u64, |a, &n| a.wrapping_add(n));
+        if sum == self.seen {
             return;
         }
-        self.seen = drops;
+        self.seen = sum;
         for ((t, told), n) in Table::ALL.iter().zip(&mut self.told).zip(drops) {
             if !*told && n > 0 {
                 *told = true;

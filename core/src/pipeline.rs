@@ -3,9 +3,11 @@
 //! link -> ip (+ fragment reassembly) -> udp | tcp stream -> dns | encrypted-DNS detection
 //! -> event -> verdict -> tracker (pairing, patterns) -> out.
 
-use std::cell::Cell;
 use std::net::IpAddr;
 
+mod memo;
+
+use self::memo::{IfaceMemo, ProviderMemo};
 use super::cause::Causes;
 use super::config::Config;
 use super::dns;
@@ -67,34 +69,20 @@ struct Judge {
     keep_payload: bool,
     /// Why each leak or bypass happened.
     causes: Causes,
-    /// The last resolver looked up in the list, and what it said (messages come in runs to and
-    /// from one resolver).
-    last_provider: Cell<Option<(IpAddr, Option<&'static str>)>>,
     /// Sockets to programs, once process attribution runs.
     processes: Option<Box<ProcessTable>>,
+    /// The interfaces of recent events and the providers of recent resolvers.
+    iface_memo: IfaceMemo,
+    provider_memo: ProviderMemo,
 }
 
 impl Judge {
-    fn iface_name(&self, id: IfaceId) -> IfaceName {
-        match self.topology.get(id) {
-            Some(i) => i.name.clone(),
-            None => IfaceName::from(format!("if{id}")),
-        }
-    }
-
-    fn provider(&self, addr: IpAddr) -> Option<&'static str> {
-        if let Some((last, provider)) = self.last_provider.get() {
-            if last == addr {
-                return provider;
-            }
-        }
-        let provider = self.resolvers.provider(&addr);
-        self.last_provider.set(Some((addr, provider)));
-        provider
+    fn iface_name(&mut self, id: IfaceId) -> IfaceName {
+        self.iface_memo.get(&self.topology, id).name.clone()
     }
 
     /// Where a message or flow went, with the resolver's provider looked up.
-    fn wire(&self, o: Origin, p: Path, transport: Transport, resolver: IpAddr) -> Wire {
+    fn wire(&mut self, o: Origin, p: Path, transport: Transport, resolver: IpAddr) -> Wire {
         Wire {
             proto: p.proto,
             transport,
@@ -103,7 +91,7 @@ impl Judge {
             dst: p.dst,
             dport: p.dport,
             encap: o.encap,
-            provider: self.provider(resolver),
+            provider: self.provider_memo.provider(&self.resolvers, resolver),
         }
     }
 
@@ -154,7 +142,7 @@ impl Judge {
     /// Appends an event with `body` at `o`, not judged yet (`judge_last` judges it in place).
     /// Inlined so the body is still built where it stays.
     #[inline(always)]
-    fn push_unjudged(&self, o: Origin, body: Body, out: &mut Vec<Judged>) {
+    fn push_unjudged(&mut self, o: Origin, body: Body, out: &mut Vec<Judged>) {
         let iface_name = self.iface_name(o.iface);
         out.push(Judged {
             event: Event { ts: o.ts, frame: o.frame, iface: o.iface, iface_name, body },
@@ -176,8 +164,9 @@ impl Judge {
         if let Some(table) = self.processes.as_deref_mut() {
             table.attribute_event(&self.topology, &mut judged.event);
         }
+        let kind = self.iface_memo.get(&self.topology, judged.event.iface).kind;
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
-        (judged.verdict, judged.reason) = verdict::judge(&judged.event, &ctx);
+        (judged.verdict, judged.reason) = verdict::judge_on(&judged.event, kind, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
         self.tracker.observe(judged, &self.topology, &mut self.notices);
         judged.cause = self.causes.observe(judged, &self.topology);
@@ -286,8 +275,9 @@ impl Pipeline {
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
                 causes,
-                last_provider: Cell::new(None),
                 processes: config.attribute_processes.then(Box::default),
+                iface_memo: IfaceMemo::default(),
+                provider_memo: ProviderMemo::default(),
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),

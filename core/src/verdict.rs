@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::event::{Body, Event, Transport, Wire};
 use super::net::is_link_local;
-use super::topology::{IfaceId, IfaceKind, IfaceName, Topology};
+use super::topology::{IfaceKind, IfaceName, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Verdict {
@@ -161,7 +161,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     fn tunnel_state(&self) -> TunnelState {
-        match self.topology.tunnels_up().next() {
+        match self.topology.first_tunnel_up() {
             Some(t) => TunnelState::Up(t.name.clone()),
             None if self.tunnel_seen => TunnelState::Down,
             None => TunnelState::Unknown,
@@ -171,24 +171,31 @@ impl Context<'_> {
 
 /// Judges one event. Notices get no verdict.
 pub fn judge(ev: &Event, ctx: &Context<'_>) -> (Option<Verdict>, Reason) {
+    let kind = ctx.topology.get(ev.iface).map(|i| i.kind).unwrap_or(IfaceKind::Other);
+    judge_on(ev, kind, ctx)
+}
+
+/// [`judge`] with the kind of the event's interface already looked up (`Other` when the
+/// topology does not know it): the pipeline keeps it for a run of messages on one interface.
+pub fn judge_on(ev: &Event, kind: IfaceKind, ctx: &Context<'_>) -> (Option<Verdict>, Reason) {
     let (wire, dir) = match &ev.body {
         Body::Message(m) => (&m.wire, if m.is_response() { Dir::In } else { Dir::Out }),
         Body::Flow(f) => (&f.wire, Dir::Out),
         Body::Notice(_) => return (None, Reason::Notice),
     };
-    let (verdict, reason) = judge_wire(wire, dir, ev.iface, &ev.iface_name, ctx);
+    let (verdict, reason) = judge_wire(wire, dir, kind, &ev.iface_name, ctx);
     (Some(verdict), reason)
 }
 
-/// The verdict on a message or flow that went `dir` by interface `iface`.
+/// The verdict on a message or flow that went `dir` by an interface of `kind` named
+/// `iface_name`.
 fn judge_wire(
     w: &Wire,
     dir: Dir,
-    iface: IfaceId,
+    kind: IfaceKind,
     iface_name: &IfaceName,
     ctx: &Context<'_>,
 ) -> (Verdict, Reason) {
-    let kind = ctx.topology.get(iface).map(|i| i.kind).unwrap_or(IfaceKind::Other);
     let (peer, local_side) = if dir == Dir::In { (w.src, w.dst) } else { (w.dst, w.src) };
 
     if kind == IfaceKind::Loopback {

@@ -49,6 +49,7 @@ impl Pipeline {
         self.judge.tracker.topology_changed(&topology);
         self.judge.causes.set_topology(&topology, ts);
         self.judge.topology = topology;
+        self.judge.iface_memo.clear();
         let frame = self.last_frame;
         for (id, name) in down {
             let notice = Notice::TunnelDown { iface: name, none_up };

@@ -36,6 +36,7 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
+pub(crate) use self::hash::{folded_multiply, lower_name_hash};
 use self::hash::{PairKey, Prehashed};
 use self::pairing::{Due, Slot};
 use self::patterns::NameSeen;

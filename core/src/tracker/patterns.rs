@@ -83,17 +83,24 @@ impl Tracker {
             return; // no tunnel known: nothing can be asked through one
         }
         let window = self.limits.parallel_window_ns;
-        if !self.names.contains_key(&hash) {
-            if self.names.len() >= self.limits.max_names {
-                self.expire_names(at.ts);
+        // One hash lookup for a name seen before, two for a new one.
+        let slot = match self.names.find(&hash) {
+            Some(slot) => {
+                self.names.move_to(slot, 0);
+                slot
             }
-            if self.names.len() >= self.limits.max_names {
-                self.stats.names_dropped += 1;
-                return;
+            None => {
+                if self.names.len() >= self.limits.max_names {
+                    self.expire_names(at.ts);
+                }
+                if self.names.len() >= self.limits.max_names {
+                    self.stats.names_dropped += 1;
+                    return;
+                }
+                self.names.insert_at(hash, NameSeen::default(), 0).0
             }
-            self.names.insert(hash, NameSeen::default(), 0);
-        }
-        let Some(seen) = self.names.touch(&hash, 0) else { return };
+        };
+        let Some(seen) = self.names.value_mut(slot) else { return };
         let mine = Some((at.ts, at.iface));
         let other = if inside {
             seen.tunnel = mine;
