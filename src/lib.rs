@@ -30,10 +30,18 @@ impl Outcome {
     /// From the final counters: a leak or bypass wins; else anything dropped before it was
     /// judged makes the result incomplete (issue #13).
     pub fn of(c: &counters::Counters) -> Outcome {
-        let lost = c.unjudged();
         if c.core.exposures() > 0 {
             Outcome::Exposed
-        } else if lost > 0 {
+        } else {
+            Outcome::clean_unless_incomplete(c)
+        }
+    }
+
+    /// For a run whose leaks were counted elsewhere (`check` judges only its own lookups):
+    /// clean, unless anything was dropped before it was judged.
+    pub fn clean_unless_incomplete(c: &counters::Counters) -> Outcome {
+        let lost = c.unjudged();
+        if lost > 0 {
             Outcome::Incomplete(format!(
                 "no leak seen, but the result is incomplete: {lost} packets, streams or datagrams in {} were dropped before their DNS was judged (a flood filled a table, or frames were dropped: see the summary's \"Incomplete\" lines); a leak may be among them",
                 c.incomplete_where()

@@ -255,7 +255,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
             report.lookups.len()
         );
     }
-    Ok(if report.exposures() > 0 { Outcome::Exposed } else { Outcome::Clean })
+    Ok(outcome(&report))
+}
+
+/// A leak of the check's own lookups wins; else a capture that dropped anything before it was
+/// judged cannot say "no leak" (exit 2, issue #13).
+fn outcome(report: &Report) -> Outcome {
+    if report.exposures() > 0 {
+        Outcome::Exposed
+    } else {
+        Outcome::clean_unless_incomplete(&report.counters)
+    }
 }
 
 fn answer_text(a: &Answer) -> String {
@@ -501,6 +511,19 @@ mod tests {
         assert_eq!(last["causes"][0]["cause"], "lan_resolver");
         assert_eq!(last["causes"][0]["count"], 1);
         assert!(last["causes"][0]["fix"].as_str().unwrap().contains("resolv.conf"), "{last}");
+    }
+
+    /// Regression (#13): a check whose capture dropped frames said "no leak" and exited 0.
+    #[test]
+    fn regression_a_check_that_dropped_frames_is_incomplete_not_clean() {
+        let mut r = leaked_report();
+        r.events.clear();
+        assert_eq!(outcome(&r), Outcome::Clean);
+        r.counters.dropped_at_stop = 3;
+        let Outcome::Incomplete(why) = outcome(&r) else { panic!("{:?}", outcome(&r)) };
+        assert!(why.contains("3 packets"), "{why}");
+        // A leak of its own lookups still wins.
+        assert_eq!(outcome(&leaked_report()), Outcome::Exposed);
     }
 
     #[test]
