@@ -8,6 +8,8 @@ mod netns;
 mod support;
 
 use std::net::{SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use netns::*;
@@ -56,30 +58,58 @@ fn flood_with_queries() -> Vec<String> {
     names
 }
 
+/// `dnsleak monitor --json --duration` in the client namespace, its output into files (a
+/// reader of its own could fall behind 70,000 lines and hold the monitor back on a full pipe);
+/// returns once it captures (its first topology says the tunnel is up), with when that was.
+fn start_monitor(w: &World, dir: &Path) -> (Child, Instant) {
+    let secs = DURATION.as_secs().to_string();
+    let child = w
+        .client(DNSLEAK)
+        .args(["monitor", "--json", "--duration", &secs])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("out")).unwrap())
+        .stderr(std::fs::File::create(dir.join("err")).unwrap())
+        .spawn()
+        .expect("starting dnsleak");
+    let up = support::poll(Duration::from_secs(15), || {
+        let out = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
+        out.contains(r#""notice":"tunnel_up""#).then(Instant::now)
+    });
+    (child, up.unwrap_or_else(|| panic!("monitor did not start: {}", read(dir, "err"))))
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
 #[test]
 #[ignore = "root: namespace test network (tests/netns/world.sh)"]
 fn every_real_query_beside_a_dot_flood_is_reported_or_counted_and_the_monitor_stops_on_time() {
     let w = World::up();
-    let secs = DURATION.as_secs().to_string();
-    let mut m = w.monitor(&["--duration", &secs]);
-    let up = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, up) = start_monitor(&w, dir.path());
     let started = Instant::now();
     let names = w.in_client(flood_with_queries);
     eprintln!("flood: {FLOOD} segments and {} queries sent in {:?}", names.len(), started.elapsed());
     assert!(started.elapsed() < DURATION, "the flood must end before the monitor's --duration");
-    let stopped = support::poll(DURATION + STOP_SLACK * 5, || (!m.running()).then(Instant::now));
-    let stopped = stopped.expect("the monitor ends after --duration");
+    let ended =
+        support::poll(DURATION + STOP_SLACK * 5, || child.try_wait().unwrap().map(|s| (s, Instant::now())));
+    let Some((status, stopped)) = ended else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the monitor did not end within {:?} of --duration", STOP_SLACK * 5);
+    };
     let took = stopped.duration_since(up);
-    let (status, lines, err) = m.stop();
-    eprintln!("monitor ended {took:?} after it started capturing (--duration {secs}); {err}");
-    assert!(took <= DURATION + STOP_SLACK, "stopped {took:?} after starting, --duration {secs}: {err}");
+    let (out, err) = (read(dir.path(), "out"), read(dir.path(), "err"));
+    eprintln!("monitor ended {took:?} after it started capturing (--duration {DURATION:?}); {err}");
+    assert!(took <= DURATION + STOP_SLACK, "stopped {took:?} after starting, --duration {DURATION:?}: {err}");
     assert_eq!(status.code(), Some(1), "the real queries leaked on the LAN: 1 wins over incomplete\n{err}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
     let stats =
         lines.last().filter(|v| v["kind"] == "stats").unwrap_or_else(|| panic!("a final stats line: {err}"));
-    let reported = names
-        .iter()
-        .filter(|n| lines.iter().any(|v| v["kind"] == "query" && v["qname"].as_str() == Some(n.as_str())))
-        .count() as u64;
+    let asked: std::collections::HashSet<&str> =
+        lines.iter().filter(|v| v["kind"] == "query").filter_map(|v| v["qname"].as_str()).collect();
+    let reported = names.iter().filter(|n| asked.contains(n.as_str())).count() as u64;
     let captures: u64 =
         stats["capture"].as_array().map(|a| a.iter().map(dropped_in).sum()).unwrap_or_default();
     let dropped = captures + stats["dropped_at_stop"].as_u64().unwrap_or_default();
@@ -89,11 +119,12 @@ fn every_real_query_beside_a_dot_flood_is_reported_or_counted_and_the_monitor_st
         "a real query neither reported nor counted as dropped: {reported} + {dropped} < {}",
         names.len()
     );
-    assert!(
-        stats["pairs"]["encrypted_flows_evicted"].as_u64() > Some(0),
-        "the flood filled the table: {stats}"
-    );
-    assert!(notices(&lines, "table_full") >= 1, "a notice when the table first filled");
+    // The flood filled the table (a notice said so), or what was not judged is counted: a
+    // slow (debug, loaded) monitor judges fewer than the table holds.
+    let evicted = stats["pairs"]["encrypted_flows_evicted"].as_u64().unwrap_or_default();
+    assert!(evicted > 0 || dropped > 0, "the flood neither filled the table nor was counted: {stats}");
+    assert_eq!(notices(&lines, "table_full") > 0, evicted > 0, "a notice when the table first filled");
+    assert_eq!(stats["incomplete"], dropped > 0, "dropped frames make the result incomplete: {stats}");
 }
 
 fn dropped_in(capture: &Value) -> u64 {

@@ -208,6 +208,8 @@ pub fn capture_into(
         programs: Programs::default(),
         routes: Routes::open().ok(),
         causes: CauseTally::default(),
+        stop_by: None,
+        dropped_at_stop: 0,
     };
     if let Some(note) = procs.note.or_else(|| s.procs.as_ref().and_then(Attribution::warning)) {
         s.handle(Msg::Diagnostic(note))?;
@@ -218,7 +220,8 @@ pub fn capture_into(
     // question on lo before its upstream leak on eth0: stub_upstream).
     let mut hold = Some(Reorder::default());
     let mut last_tick = Instant::now();
-    while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
+    let running = || !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d);
+    while running() {
         let due = hold.as_ref().and_then(Reorder::next_due);
         let wait = due.map_or(COUNTERS_EVERY / 2, |d| d.saturating_duration_since(Instant::now()));
         match live.messages().recv_timeout(wait.min(COUNTERS_EVERY / 2)) {
@@ -227,8 +230,12 @@ pub fn capture_into(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if let Some(h) = &mut hold {
+            // A backlog of due frames is judged frame by frame, not past a stop.
             while let Some(f) = h.pop_due(Instant::now()) {
                 s.handle(Msg::Frame(f))?;
+                if !running() {
+                    break;
+                }
             }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
@@ -236,14 +243,8 @@ pub fn capture_into(
             last_tick = Instant::now();
         }
     }
-    // Close every capture; what they still held arrives before the channel closes. A backlog
-    // gets a bounded time (a flood must not hold the stop for minutes): the rest is counted
-    // as dropped, unread.
     live.stop();
-    let dropped_at_stop = drain(&live, STOP_WITHIN, |msg| s.feed(&mut hold, msg))?;
-    if let Some(h) = &mut hold {
-        s.release(h)?;
-    }
+    let dropped_at_stop = s.judge_rest(&live, &mut hold)?;
     s.pipeline.finish(&mut s.out);
     s.emit()?;
     if let Some((w, path)) = &mut s.writer {
@@ -292,6 +293,9 @@ struct Session<'a> {
     routes: Option<Routes>,
     /// Leaks and bypasses by cause, for the final summary.
     causes: CauseTally,
+    /// Once stopping: when judging ends; frames held past it are counted in `dropped_at_stop`.
+    stop_by: Option<Instant>,
+    dropped_at_stop: u64,
 }
 
 impl Session<'_> {
@@ -313,8 +317,25 @@ impl Session<'_> {
     }
 
     /// Every held frame, in capture order.
+    /// Once every capture was told to stop: what they still hold arrives before the channel
+    /// closes. A backlog gets a bounded time (a flood must not hold the stop for minutes):
+    /// what is left after `STOP_WITHIN` is counted as dropped, unread; returns how many.
+    fn judge_rest(&mut self, live: &Live, hold: &mut Option<Reorder>) -> anyhow::Result<u64> {
+        self.stop_by = Some(Instant::now() + STOP_WITHIN);
+        let unread = drain(live, STOP_WITHIN, |msg| self.feed(hold, msg))?;
+        if let Some(h) = hold {
+            self.release(h)?;
+        }
+        Ok(unread + self.dropped_at_stop)
+    }
+
+    /// Once stopping (`stop_by` passed), what is left is counted as dropped instead.
     fn release(&mut self, hold: &mut Reorder) -> anyhow::Result<()> {
         while let Some(f) = hold.pop() {
+            if self.stop_by.is_some_and(|t| Instant::now() >= t) {
+                self.dropped_at_stop += 1;
+                continue;
+            }
             self.handle(Msg::Frame(f))?;
         }
         Ok(())

@@ -92,12 +92,13 @@ mod tests {
 
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-    fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("dnsleak-digest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file holding `bytes`, removed with its directory when the guard drops (the test
+    /// left a `dnsleak-digest-PID` directory in /tmp on every run before).
+    fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        path
+        (dir, path)
     }
 
     #[test]
@@ -112,12 +113,11 @@ mod tests {
 
     #[test]
     fn a_file_read_part_way_is_finished_from_where_it_stopped() {
-        let path = tmp("abc", b"abc");
+        let (_dir, path) = tmp("abc", b"abc");
         let d = Digest::default();
         d.update(b"a", 64);
         let f = d.finish(&path).unwrap();
         assert_eq!((f.hex().as_str(), f.bytes, f.whole), (ABC, 3, true));
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
