@@ -90,9 +90,9 @@ fn a_file_without_dns_is_a_clear_error() {
 /// joined the per-message path; perf3 won about 10% of it back (interfaces and providers
 /// memoised, one-lookup AgeMap inserts, PairKey packed without a byte buffer: 1.10 against
 /// 1.00 in the same runs), then the causes (facts2) cost a quarter of the pipeline's time
-/// (0.71x on main) and perf3 won most of that back (recent names keyed by a hash): 0.87x
-/// median (perf profile, a loaded 2-core machine). The bar was 1.1x; it stays 0.9x, which
-/// today holds without margin.
+/// (0.72x on main) and perf3 won most of that back (recent names keyed by a hash): 0.89 to
+/// 0.93x, median 0.91 (perf profile, a loaded 2-core machine; one run of this test: 0.89x).
+/// The bar was 1.1x; it stays 0.9x, which today does not hold with margin.
 #[test]
 #[ignore = "perf: release build only, run by .ci/perf"]
 fn perf_the_pipeline_outruns_hickorys_full_decode() {
