@@ -112,10 +112,12 @@ pub enum Loss {
     QueriesEvicted,
     /// Names not checked for parallel resolution.
     NamesDropped,
+    /// Names the causes forgot early (a later leak of the name may get a less specific cause).
+    CauseNamesEvicted,
 }
 
 impl Loss {
-    pub const ALL: [Loss; 7] = [
+    pub const ALL: [Loss; 8] = [
         Loss::FragmentsEvicted,
         Loss::TcpEvictedHolding,
         Loss::EncryptedEvictedPartial,
@@ -123,6 +125,7 @@ impl Loss {
         Loss::EncryptedFlowsEvicted,
         Loss::QueriesEvicted,
         Loss::NamesDropped,
+        Loss::CauseNamesEvicted,
     ];
 
     /// Its name in NDJSON and in the summary.
@@ -135,6 +138,7 @@ impl Loss {
             Loss::EncryptedFlowsEvicted => "encrypted_flows_evicted",
             Loss::QueriesEvicted => "queries_evicted",
             Loss::NamesDropped => "names_dropped",
+            Loss::CauseNamesEvicted => "cause_names_evicted",
         }
     }
 
@@ -167,6 +171,9 @@ impl Loss {
             Loss::NamesDropped => {
                 "names not checked for parallel resolution (the names table was full of names asked within the last second)"
             }
+            Loss::CauseNamesEvicted => {
+                "names the causes forgot within their second (the recent-names table was full; a leak of such a name may get a less specific cause than stub_upstream or parallel_resolution)"
+            }
         }
     }
 
@@ -182,6 +189,7 @@ impl Loss {
             }
             Loss::QueriesEvicted => s.pairs.evicted,
             Loss::NamesDropped => s.pairs.names_dropped,
+            Loss::CauseNamesEvicted => s.cause_names_evicted,
         }
     }
 }

@@ -304,6 +304,7 @@ impl Pipeline {
         s.dnscrypt_flows_evicted = self.dnscrypt.evicted();
         s.encrypted_evicted_partial = self.encrypted.evicted_partial();
         s.quic_given_up = self.encrypted.quic_given_up();
+        s.cause_names_evicted = self.judge.causes.names_evicted();
         s.pairs = self.judge.tracker.stats();
         s.processes = self.judge.processes.as_ref().map(|t| t.stats());
         s

@@ -123,6 +123,9 @@ pub struct Stats {
     pub processes: Option<super::process::ProcessStats>,
     /// QUIC connections whose ClientHello could not be read whole (decided without a name).
     pub quic_given_up: u64,
+    /// Names the causes forgot before their second was over (the recent-names tables for
+    /// `stub_upstream` and `parallel_resolution` were full).
+    pub cause_names_evicted: u64,
     /// Encrypted-DNS flows reported, by how they were carried, indexed as `FlowCarrier::ALL`.
     pub encrypted_flows: [u64; 5],
 }
@@ -254,6 +257,7 @@ impl Stats {
             encrypted_evicted_partial,
             processes,
             quic_given_up,
+            cause_names_evicted,
             encrypted_flows,
         } = other;
         self.frames += frames;
@@ -296,6 +300,7 @@ impl Stats {
             self.processes.get_or_insert_with(Default::default).add(p);
         }
         self.quic_given_up += quic_given_up;
+        self.cause_names_evicted += cause_names_evicted;
         add_each(&mut self.encrypted_flows, encrypted_flows);
     }
 }

@@ -70,6 +70,11 @@ impl<'a> Msg<'a> {
 }
 
 impl Causes {
+    /// Names forgotten before their window was over, both tables (the tables were full).
+    pub fn names_evicted(&self) -> u64 {
+        self.stub.evicted + self.tunnel.evicted
+    }
+
     pub fn new(limits: CauseLimits) -> Causes {
         Causes {
             stub: Recent::new(limits.window_ns, limits.max_names),
@@ -316,6 +321,26 @@ mod tests {
     fn judged(e: Event, t: &Topology) -> Judged {
         let (verdict, reason) = judge(&e, &Context { topology: t, tunnel_seen: true });
         Judged { event: e, verdict, reason, cause: None }
+    }
+
+    /// Regression (#13, silence): the recent-names tables counted what a full table forgot,
+    /// but nothing showed it. Both tables' evictions reach `names_evicted` (and from there
+    /// `Stats::cause_names_evicted`, the summary's "Incomplete" lines and the stats line).
+    #[test]
+    fn regression_names_forgotten_by_a_full_table_are_counted() {
+        let t = topo(true);
+        let mut c = Causes::new(CauseLimits { max_names: 2, ..CauseLimits::default() });
+        c.set_topology(&t, Ts(0));
+        for i in 0..5 {
+            let q = judged(
+                query(1000 + i, 1, "wg0", "198.51.100.2", "198.51.100.1", &format!("n{i}.example")),
+                &t,
+            );
+            c.observe(&q, &t);
+            let s = judged(query(1000 + i, 2, "lo", "127.0.0.1", "127.0.0.53", &format!("s{i}.example")), &t);
+            c.observe(&s, &t);
+        }
+        assert_eq!(c.names_evicted(), 6, "3 forgotten by each table of 2");
     }
 
     /// The stub's question on lo, then its upstream query by eth0: stub_upstream. The same
