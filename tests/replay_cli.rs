@@ -18,7 +18,7 @@ fn capture(name: &str) -> PathBuf {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsleak-replay-cli-{tag}-{}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("replay-cli-{tag}"));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -350,7 +350,7 @@ fn corpus_every_kind_of_bad_file_exits_2_with_a_message_naming_the_file() {
         "{}",
         text(&o.stderr)
     );
-    let o = replay_in(&std::env::temp_dir(), &[dir.file_name().unwrap().to_str().unwrap()]);
+    let o = replay_in(dir.parent().unwrap(), &[dir.file_name().unwrap().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("Is a directory"), "{}", text(&o.stderr));
 }

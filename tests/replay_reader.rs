@@ -128,7 +128,7 @@ fn corpus_absurd_record_length_is_refused_without_allocating_it() {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsleak-reader-{tag}-{}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reader-{tag}"));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
