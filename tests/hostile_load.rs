@@ -114,6 +114,8 @@ fn replay(dir: &Path, args: &[&str], file: &Path) -> Ran {
             break status;
         }
         assert!(Instant::now() < deadline, "dnsleak replay {args:?} still running after 300 s");
+        // Not synchronisation: the sampling interval of the child's memory (the end is seen
+        // by `try_wait`; VmHWM keeps the peak, so a sample late by 5 ms misses nothing).
         std::thread::sleep(Duration::from_millis(5));
     };
     eprintln!("replay {args:?} {}: VmHWM {} MiB", file.display(), hwm_kib >> 10);
