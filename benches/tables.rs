@@ -12,6 +12,9 @@
 //!
 //! `cargo bench --bench tables` (a few minutes); `DNSLEAK_BENCH_TABLES=frag,tls` runs some.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -54,22 +57,6 @@ fn topology() -> Topology {
 
 fn addr(net: u8, i: usize) -> [u8; 4] {
     [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
-}
-
-/// A UDP datagram in IPv4 (etherparse, checksums included).
-fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).udp(sport, dport);
-    let mut v = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut v, payload).expect("in memory");
-    v
-}
-
-/// A TCP segment with PSH and ACK in IPv4.
-fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, seq, 65_535).psh().ack(1);
-    let mut v = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut v, payload).expect("in memory");
-    v
 }
 
 /// One fragment of an IPv4 datagram: `bytes` at `offset` (a multiple of 8) of datagram `id`.
@@ -135,7 +122,7 @@ struct Contest {
 
 fn frag_load(n: usize, flood: bool) -> Vec<Frame> {
     // A UDP datagram (to port 9) of 72 bytes, in fragments of 40 and 32.
-    let whole = udp4([10, 0, 0, 1], 40000, [198, 51, 100, 1], 9, &[0u8; 64]);
+    let whole = support::ipv4_udp([10, 0, 0, 1], 40000, [198, 51, 100, 1], 9, &[0u8; 64]);
     let inner = &whole[20..];
     let dst = [198, 51, 100, 1];
     frames(
@@ -164,11 +151,11 @@ fn tcp_load(n: usize, flood: bool) -> Vec<Frame> {
             if flood {
                 // A new stream per segment, each the first 30 bytes of a message.
                 let (src, port) = (addr(10, i / 50_000), (i % 50_000) as u16 + 1024);
-                return tcp4(src, port, server, 53, 1, &msg[..30]);
+                return support::ipv4_tcp(src, port, server, 53, 1, &msg[..30]);
             }
             // 64 streams, each segment one whole message.
             let (flow, k) = (i % 64, (i / 64) as u32);
-            tcp4(addr(10, 0), flow as u16 + 1024, server, 53, 1 + k * msg.len() as u32, &msg)
+            support::ipv4_tcp(addr(10, 0), flow as u16 + 1024, server, 53, 1 + k * msg.len() as u32, &msg)
         }),
     )
 }
@@ -181,7 +168,7 @@ fn tls_load(n: usize, flood: bool) -> Vec<Frame> {
             // Flood: a new DoT flow per segment (issue #13); normal: 64 long flows.
             let flow = if flood { i } else { i % 64 };
             let (src, port) = (addr(10, flow / 50_000), (flow % 50_000) as u16 + 1024);
-            tcp4(src, port, [9, 9, 9, 9], 853, 1 + i as u32 * 9, &data)
+            support::ipv4_tcp(src, port, [9, 9, 9, 9], 853, 1 + i as u32 * 9, &data)
         }),
     )
 }
@@ -195,7 +182,7 @@ fn dnscrypt_load(n: usize, flood: bool) -> Vec<Frame> {
         WG0,
         (0..n).map(|i| {
             let client = if flood { i } else { i % 64 };
-            udp4([9, 9, 9, 9], 443, addr(10, client), 40_000, &answer)
+            support::ipv4_udp([9, 9, 9, 9], 443, addr(10, client), 40_000, &answer)
         }),
     )
 }
@@ -208,9 +195,9 @@ fn pending_load(n: usize, flood: bool) -> Vec<Frame> {
         (0..n).map(|i| {
             if flood || i % 2 == 0 {
                 // Flood: queries never answered; normal: each answered by the next packet.
-                udp4(client, port(i), server, 53, &dns(i as u16, false, "name.example"))
+                support::ipv4_udp(client, port(i), server, 53, &dns(i as u16, false, "name.example"))
             } else {
-                udp4(server, 53, client, port(i - 1), &dns((i - 1) as u16, true, "name.example"))
+                support::ipv4_udp(server, 53, client, port(i - 1), &dns((i - 1) as u16, true, "name.example"))
             }
         }),
     )
@@ -222,7 +209,7 @@ fn names_load(n: usize, flood: bool) -> Vec<Frame> {
         ETH0,
         (0..n).map(|i| {
             let name = format!("n{}.example", if flood { i } else { i % 64 });
-            udp4([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(i as u16, false, &name))
+            support::ipv4_udp([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(i as u16, false, &name))
         }),
     );
     if !flood {
@@ -241,11 +228,11 @@ fn hijack_load(n: usize, flood: bool) -> Vec<Frame> {
             let (client, server) = ([192, 0, 2, 10], [192, 0, 2, 1]);
             let id = (i / 2) as u16;
             if i % 2 == 0 {
-                udp4(client, 40000, server, 53, &dns(id, false, "bank.example"))
+                support::ipv4_udp(client, 40000, server, 53, &dns(id, false, "bank.example"))
             } else {
                 // Flood: each answer from another address than the one asked (a new pair).
                 let from = if flood { addr(203, i / 2) } else { server };
-                udp4(from, 53, client, 40000, &dns(id, true, "bank.example"))
+                support::ipv4_udp(from, 53, client, 40000, &dns(id, true, "bank.example"))
             }
         }),
     )
@@ -336,7 +323,7 @@ fn leaks(n: usize, flood: bool) -> Vec<Judged> {
         (0..n).map(|i| {
             let k = if flood { i } else { i % 16 };
             let q = dns(i as u16, false, &format!("n{k}.example"));
-            udp4([192, 0, 2, 10], 40000, addr(198, k), 53, &q)
+            support::ipv4_udp([192, 0, 2, 10], 40000, addr(198, k), 53, &q)
         }),
     );
     let mut p = Pipeline::new(Config { keep_payload: false, ..Config::new() }, topology());
@@ -353,7 +340,7 @@ fn leaks(n: usize, flood: bool) -> Vec<Judged> {
 fn interface_file(n: usize, changes: bool) -> std::path::PathBuf {
     use dnsleak::output::pcapng::{IfaceEnd, PcapngWriter};
     let mut w = PcapngWriter::new(Vec::new()).expect("in memory");
-    let pkt = udp4([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(1, false, "a.example"));
+    let pkt = support::ipv4_udp([192, 0, 2, 10], 40000, [192, 0, 2, 1], 53, &dns(1, false, "a.example"));
     let mut id = 0;
     for i in 0..n {
         let ts = Ts(1_700_000_000_000_000_000 + i as i64 * 1_000);

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use dnsleak::output::pcapng::PcapngWriter;
 use dnsleak_core::{LinkType, Ts};
 
@@ -15,30 +17,9 @@ use dnsleak_core::{LinkType, Ts};
 const MAX_RSS: u64 = 128 << 20;
 const T0: i64 = 1_700_000_000_000_000_000;
 
-fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).udp(sport, dport);
-    let mut v = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut v, payload).expect("in memory");
-    v
-}
-
-fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, seq, 65_535).psh().ack(1);
-    let mut v = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut v, payload).expect("in memory");
-    v
-}
-
 /// A DNS query for `name` (A, recursion desired).
 fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut m = id.to_be_bytes().to_vec();
-    m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    m
+    support::dns_message(id, false, name, 1, &[])
 }
 
 /// A pcapng file of raw IPv4 packets on a tunnel (`wg0`, interface 0) and `eth0`
@@ -152,13 +133,13 @@ fn split_query_behind(flood: u16) -> File {
     let mut msg = (query(7, "hidden-leak.example").len() as u16).to_be_bytes().to_vec();
     msg.extend_from_slice(&query(7, "hidden-leak.example"));
     let mut f = File::new();
-    f.packet(ETH0, &tcp4(client, 40_000, resolver, 53, 1, &msg[..12]));
+    f.packet(ETH0, &support::ipv4_tcp(client, 40_000, resolver, 53, 1, &msg[..12]));
     for i in 0..flood {
         let mut partial = 200u16.to_be_bytes().to_vec();
         partial.extend_from_slice(&[0x55; 10]);
-        f.packet(ETH0, &tcp4([198, 51, 100, 7], 1024 + i, resolver, 53, 1, &partial));
+        f.packet(ETH0, &support::ipv4_tcp([198, 51, 100, 7], 1024 + i, resolver, 53, 1, &partial));
     }
-    f.packet(ETH0, &tcp4(client, 40_000, resolver, 53, 13, &msg[12..]));
+    f.packet(ETH0, &support::ipv4_tcp(client, 40_000, resolver, 53, 13, &msg[12..]));
     f
 }
 
@@ -223,7 +204,7 @@ fn a_million_unanswered_queries_show_what_was_evicted() {
     const N: u32 = 1_000_000;
     let dir = tempfile::tempdir().unwrap();
     let mut f = File::new();
-    let mut p = udp4([10, 2, 0, 2], 1024, [10, 2, 0, 1], 53, &query(1, "flood.example"));
+    let mut p = support::ipv4_udp([10, 2, 0, 2], 1024, [10, 2, 0, 1], 53, &query(1, "flood.example"));
     p[26..28].copy_from_slice(&[0, 0]); // no UDP checksum: the port and id change below
     for i in 0..N {
         p[20..22].copy_from_slice(&(1024 + (i >> 16) as u16).to_be_bytes());

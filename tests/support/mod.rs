@@ -88,6 +88,15 @@ pub fn dns_message(id: u16, response: bool, name: &str, qtype: u16, answers: &[[
     p
 }
 
+/// An IPv4 packet carrying a TCP segment with PSH and ACK from `src:sport` to `dst:dport`
+/// (etherparse, checksums included).
+pub fn ipv4_tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, seq, 65_535).psh().ack(1);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).expect("in memory");
+    v
+}
+
 /// An IPv4 packet (no options, checksums left zero) carrying a UDP datagram from `src:sport`
 /// to `dst:dport`, as raw-IP captures hold it.
 pub fn ipv4_udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
