@@ -25,14 +25,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 
 use self::turns::{FileOut, Spool, Turns};
 use super::config::{ReplayConfig, ReplayOutput};
 use super::replay::{self, FileDone, FileJob, Summarised};
 use crate::capture::reader;
 use crate::counters::Counters;
-use crate::output::json::JsonSink;
+use crate::output::json::Lines;
 use crate::output::summary::{SummaryOptions, SummarySink};
 use crate::output::Sink;
 use crate::Outcome;
@@ -83,7 +83,7 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
         _ => None,
     };
     let (json, mut out) = match summary {
-        None => (Some(Turns::new(out)), None),
+        None => (Some(Turns::new(out, cfg.jobs)), None),
         Some(_) => (None, Some(out)),
     };
     let work = Work {
@@ -128,7 +128,22 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
 }
 
 fn worker<W: Write>(work: &Work<W>, jobs: &Receiver<usize>, done: &Sender<(usize, Judged1)>) {
-    for i in jobs {
+    let mut lines = Lines::default();
+    loop {
+        let i = match (jobs.try_recv(), &work.json) {
+            (Ok(i), _) => i,
+            (Err(TryRecvError::Empty), Some(turns)) if !work.stop.load(Ordering::Acquire) => {
+                // No file to judge yet, or none left: help write the turn's file. A write
+                // error there reaches the turn's file, which reports it.
+                let _ = turns.help_idle(&mut lines);
+                continue;
+            }
+            (Err(TryRecvError::Empty), None) => match jobs.recv() {
+                Ok(i) => i,
+                Err(_) => return,
+            },
+            (Err(_), _) => return,
+        };
         if work.stop.load(Ordering::Acquire) {
             return;
         }
@@ -156,9 +171,9 @@ fn judge<W: Write>(work: &Work<W>, i: usize) -> Judged1 {
     };
     let base = Counters::default();
     if let Some(turns) = &work.json {
-        let mut sink = Stoppable { sink: JsonSink::new(FileOut::new(i, turns)), stop: &work.stop };
+        let mut sink = Stoppable { sink: FileOut::new(i, turns), stop: &work.stop };
         let mut done = replay::judge_one(path, &job, &mut sink, &base);
-        let spool = match sink.sink.into_inner().finish(done.result.is_err()) {
+        let spool = match sink.sink.finish(done.result.is_err()) {
             Ok(spool) => spool,
             Err(e) => {
                 if done.result.is_ok() {
@@ -288,6 +303,7 @@ impl<S: Sink> Sink for Stoppable<'_, S> {
 mod tests {
     use super::*;
     use crate::cli::{ColorChoice, JudgeArgs, ReplayArgs};
+    use crate::output::json::JsonSink;
 
     fn fixtures() -> Vec<PathBuf> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");

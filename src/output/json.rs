@@ -366,6 +366,19 @@ pub fn harden(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// NDJSON lines without a sink, for writers that gather them in batches (`replay -j`): the
+/// line `JsonSink` writes for each event, byte for byte.
+#[derive(Default)]
+pub struct Lines(Scratch);
+
+impl Lines {
+    /// Appends `j`'s line, with its newline, to `b`.
+    pub fn push(&mut self, b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
+        write_event_with(b, j, file, &mut self.0);
+        b.push(b'\n');
+    }
+}
+
 /// One event as a JSON object (without the newline).
 pub fn write_event(b: &mut Vec<u8>, j: &Judged, file: Option<&str>) {
     write_event_with(b, j, file, &mut Scratch::default());

@@ -1,36 +1,112 @@
-//! NDJSON of several files judged at once, written in file order without waiting: the file
-//! whose turn it is writes straight to the output; a file judged ahead of its turn keeps its
-//! lines in a [`Spool`] until its turn comes (then the spool goes out first and the rest of
-//! the file follows directly), or until it is done (then the collecting thread copies it out).
+//! NDJSON of several files judged at once, written in file order without holding whole files
+//! in memory.
+//!
+//! The file whose turn it is is written now; a file judged ahead of its turn keeps its lines in
+//! a [`Spool`] until its turn comes (then the spool goes out first and the rest of the file
+//! follows), or until it is done (then the collecting thread copies it out). A spool keeps
+//! `SPOOL_MEMORY` in memory and the rest in a temporary file.
+//!
+//! With more than one worker, the turn's lines are not written by its worker alone: its events
+//! wait in a short queue, in batches, and a worker whose spool is full, or that has no file to
+//! judge, formats and writes them (in order: each batch has a sequence number) before it
+//! spools any more of its own file. With two workers on files of the same size, the file
+//! ahead of its turn would otherwise go whole through its spool (half of all NDJSON through a
+//! temporary file); this way one core judges the turn's file while the other writes most of
+//! it, and the file ahead is judged (and spilled) only while nothing is queued.
 //!
 //! The turn passes from a file to the next when the file is written whole; a file whose read
 //! failed keeps the turn, so nothing after it is written (as a sequential replay stops there).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::counters::Counters;
+use crate::output::json::Lines;
+use crate::output::Sink;
+use dnsleak_core::{Fact, Judged};
 
 /// Lines are handed over (to the output or the spool) in chunks of this size.
 const CHUNK: usize = 256 << 10;
-/// NDJSON a spool keeps in memory before it spills to a temporary file.
-pub const SPOOL_MEMORY: usize = 32 << 20;
-/// Chunks kept for reuse once written out (fresh memory costs a page fault per page: a
-/// tenth of `-j 2`'s time went to them and to the temporary file).
-const POOLED: usize = SPOOL_MEMORY / CHUNK;
+/// NDJSON a spool keeps in memory before it spills to a temporary file (per file judged ahead
+/// of its turn: `replay -j N` keeps at most `N - 1` such files).
+pub const SPOOL_MEMORY: usize = 4 << 20;
+/// Chunks kept for reuse once written out (fresh memory costs a page fault per page): a
+/// spool's memory and the batches being written.
+const POOLED: usize = SPOOL_MEMORY / CHUNK + 8;
+/// How long a worker with no file to judge waits for the turn's next batch (then it looks for
+/// a file again).
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+/// Events of the turn's file per batch in the queue.
+const BATCH: usize = 256;
 
 /// The output and whose turn it is.
 pub struct Turns<W> {
-    out: Mutex<W>,
+    out: Mutex<Output<W>>,
+    /// Signalled when a batch is written (`Output::next` moves on).
+    written: Condvar,
     /// The file whose lines go straight out; changed only while `out` is locked.
     turn: AtomicUsize,
-    /// Written-out chunks, for the next spool.
+    /// Written-out chunks, for the next spool or batch.
     pool: Mutex<Vec<Vec<u8>>>,
+    /// The turn's events waiting to be written, when there is more than one worker.
+    queue: Option<Mutex<Queue>>,
+    /// Signalled when a batch is queued.
+    ready: Condvar,
+    /// Batches the queue holds before the turn's worker writes the oldest itself.
+    depth: usize,
+}
+
+/// The output, with the batches written ahead of their turn.
+struct Output<W> {
+    w: W,
+    /// The sequence number of the next batch to write.
+    next: u64,
+    /// Batches formatted before the ones before them were written.
+    waiting: BTreeMap<u64, Vec<u8>>,
+    /// The first write error: nothing more is written, and every writer is told.
+    broken: Option<(io::ErrorKind, String)>,
+}
+
+impl<W: Write> Output<W> {
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        if let Some((kind, what)) = &self.broken {
+            return Err(io::Error::new(*kind, what.clone()));
+        }
+        self.w.write_all(b).inspect_err(|e| self.broken = Some((e.kind(), e.to_string())))
+    }
+}
+
+/// The turn's events, in order.
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<Batch>,
+    /// Sequence numbers given out.
+    issued: u64,
+    /// Emptied batches (their events are dropped when the batch is reused).
+    spare: Vec<Vec<Judged>>,
+}
+
+struct Batch {
+    seq: u64,
+    events: Vec<Judged>,
+    label: Option<Arc<str>>,
 }
 
 impl<W: Write> Turns<W> {
-    pub fn new(out: W) -> Self {
-        Turns { out: Mutex::new(out), turn: AtomicUsize::new(0), pool: Mutex::new(Vec::new()) }
+    /// The output of `workers` workers.
+    pub fn new(out: W, workers: usize) -> Self {
+        Turns {
+            out: Mutex::new(Output { w: out, next: 0, waiting: BTreeMap::new(), broken: None }),
+            written: Condvar::new(),
+            turn: AtomicUsize::new(0),
+            pool: Mutex::new(Vec::new()),
+            queue: (workers > 1).then(Mutex::default),
+            ready: Condvar::new(),
+            depth: 2 * workers + 2,
+        }
     }
 
     /// An empty chunk, reused when one is at hand.
@@ -40,7 +116,7 @@ impl<W: Write> Turns<W> {
     }
 
     /// Keeps written-out chunks for reuse (up to `POOLED`).
-    fn recycle(&self, chunks: Vec<Vec<u8>>) {
+    fn recycle(&self, chunks: impl IntoIterator<Item = Vec<u8>>) {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         for mut c in chunks.into_iter().take(POOLED.saturating_sub(pool.len())) {
             c.clear();
@@ -48,7 +124,7 @@ impl<W: Write> Turns<W> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, W> {
+    fn lock(&self) -> MutexGuard<'_, Output<W>> {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -62,7 +138,7 @@ impl<W: Write> Turns<W> {
     pub fn write_spooled(&self, file: usize, spool: Spool, failed: bool) -> io::Result<()> {
         let mut out = self.lock();
         debug_assert!(self.is_turn(file));
-        let chunks = spool.copy_to(&mut *out)?;
+        let chunks = spool.copy_to(&mut out)?;
         if !failed {
             self.turn.store(file + 1, Ordering::Release);
         }
@@ -73,80 +149,287 @@ impl<W: Write> Turns<W> {
 
     /// The output, once every file is written.
     pub fn into_inner(self) -> W {
-        self.out.into_inner().unwrap_or_else(|e| e.into_inner())
+        self.out.into_inner().unwrap_or_else(|e| e.into_inner()).w
+    }
+
+    fn queue(&self) -> Option<MutexGuard<'_, Queue>> {
+        self.queue.as_ref().map(|q| q.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// An empty batch for the turn's events.
+    fn batch(&self) -> Vec<Judged> {
+        let spare = self.queue().and_then(|mut q| q.spare.pop());
+        spare.map_or_else(
+            || Vec::with_capacity(BATCH),
+            |mut b| {
+                b.clear();
+                b
+            },
+        )
+    }
+
+    /// Queues the turn's `events`; when the queue is full, writes its oldest batch here.
+    fn submit(&self, events: Vec<Judged>, label: Option<Arc<str>>, lines: &mut Lines) -> io::Result<()> {
+        let oldest = {
+            let Some(mut q) = self.queue() else { return Ok(()) };
+            let seq = q.issued;
+            q.issued += 1;
+            q.batches.push_back(Batch { seq, events, label });
+            (q.batches.len() > self.depth).then(|| q.batches.pop_front()).flatten()
+        };
+        self.ready.notify_one();
+        match oldest {
+            Some(b) => self.write_batch(b, lines),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the oldest queued batch.
+    fn pop(&self) -> Option<Batch> {
+        self.queue()?.batches.pop_front()
+    }
+
+    /// Formats a batch and writes it in its place.
+    fn write_batch(&self, b: Batch, lines: &mut Lines) -> io::Result<()> {
+        let mut text = self.chunk();
+        for j in &b.events {
+            lines.push(&mut text, j, b.label.as_deref());
+        }
+        if let Some(mut q) = self.queue() {
+            if q.spare.len() < self.depth + 2 {
+                q.spare.push(b.events);
+            }
+        }
+        let mut out = self.lock();
+        if b.seq != out.next {
+            out.waiting.insert(b.seq, text);
+            return Ok(());
+        }
+        let mut result = out.put(&text);
+        let mut done = vec![text];
+        out.next += 1;
+        loop {
+            let next = out.next;
+            let Some(t) = out.waiting.remove(&next) else { break };
+            result = result.and(out.put(&t));
+            done.push(t);
+            out.next += 1;
+        }
+        drop(out);
+        self.written.notify_all();
+        self.recycle(done);
+        result
+    }
+
+    /// A worker ahead of its turn (`me`), its spool's memory full, writes the turn's queued
+    /// batches while there are any (then it judges its own file on, and spills). Waiting for
+    /// the next batch instead would leave a core idle whenever judging is slower than writing.
+    fn help(&self, me: usize, lines: &mut Lines) -> io::Result<()> {
+        while !self.is_turn(me) {
+            match self.pop() {
+                Some(b) => self.write_batch(b, lines)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// A worker with no file to judge (none given out yet, or none left) writes the turn's
+    /// next queued batch, when one comes within a moment.
+    pub fn help_idle(&self, lines: &mut Lines) -> io::Result<()> {
+        let Some(queue) = &self.queue else { return Ok(()) };
+        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.batches.is_empty() {
+            q = self.ready.wait_timeout(q, IDLE_WAIT).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        let Some(b) = q.batches.pop_front() else { return Ok(()) };
+        drop(q);
+        self.write_batch(b, lines)
+    }
+
+    /// The turn's worker at the end of its file: writes what is queued, waits for the batches
+    /// other workers are writing, and passes the turn on (unless the read `failed`).
+    fn end_turn(&self, file: usize, failed: bool, lines: &mut Lines) -> io::Result<()> {
+        let mut result = Ok(());
+        while let Some(b) = self.pop() {
+            result = result.and(self.write_batch(b, lines));
+        }
+        let issued = self.queue().map_or(0, |q| q.issued);
+        let mut out = self.lock();
+        while out.next < issued {
+            out = self.written.wait(out).unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some((kind, what)) = &out.broken {
+            result = result.and(Err(io::Error::new(*kind, what.clone())));
+        }
+        if !failed {
+            self.turn.store(file + 1, Ordering::Release);
+        }
+        result
     }
 }
 
-/// One file's NDJSON, written by the worker that judges it.
+/// One file's NDJSON, written by the worker that judges it: the sink of its pipeline.
 pub struct FileOut<'a, W> {
     file: usize,
     turns: &'a Turns<W>,
+    lines: Lines,
     buf: Vec<u8>,
     spool: Spool,
-    /// Its turn came: lines go straight out.
+    /// Its turn came: lines go straight out (or to the queue).
     direct: bool,
+    /// The turn's events not yet queued.
+    pending: Vec<Judged>,
+    label: Option<Arc<str>>,
 }
 
 impl<'a, W: Write> FileOut<'a, W> {
     pub fn new(file: usize, turns: &'a Turns<W>) -> Self {
-        FileOut { file, turns, buf: Vec::with_capacity(CHUNK), spool: Spool::default(), direct: false }
+        FileOut {
+            file,
+            turns,
+            lines: Lines::default(),
+            buf: Vec::with_capacity(CHUNK),
+            spool: Spool::default(),
+            direct: false,
+            pending: Vec::new(),
+            label: None,
+        }
+    }
+
+    /// Whether its turn has come; when it just came, what was spooled and buffered goes out.
+    fn take_turn(&mut self) -> io::Result<bool> {
+        if !self.direct && self.turns.is_turn(self.file) {
+            let mut out = self.turns.lock();
+            let chunks = std::mem::take(&mut self.spool).copy_to(&mut out)?;
+            self.direct = true;
+            out.put(&self.buf)?;
+            drop(out);
+            self.buf.clear();
+            self.turns.recycle(chunks);
+        }
+        Ok(self.direct)
     }
 
     /// Hands the buffered lines over: straight out once it is this file's turn (after what was
-    /// spooled), to the spool before.
+    /// spooled), to the spool before (after helping with the turn's batches once the spool's
+    /// memory is full).
     fn hand_over(&mut self) -> io::Result<()> {
-        if !self.direct && self.turns.is_turn(self.file) {
-            let mut out = self.turns.lock();
-            let chunks = std::mem::take(&mut self.spool).copy_to(&mut *out)?;
-            self.direct = true;
-            out.write_all(&self.buf)?;
-            drop(out);
-            self.turns.recycle(chunks);
-        } else if self.direct {
-            self.turns.lock().write_all(&self.buf)?;
-        } else {
-            let full = std::mem::replace(&mut self.buf, self.turns.chunk());
-            return self.spool.push(full);
+        if self.take_turn()? {
+            self.turns.lock().put(&self.buf)?;
+            self.buf.clear();
+            return Ok(());
         }
-        self.buf.clear();
-        Ok(())
+        if self.spool.in_memory + self.buf.len() > SPOOL_MEMORY {
+            self.turns.help(self.file, &mut self.lines)?;
+            if self.take_turn()? {
+                return self.hand_over();
+            }
+        }
+        let full = std::mem::replace(&mut self.buf, self.turns.chunk());
+        self.spool.push(full)
+    }
+
+    /// Queues the pending events of the turn.
+    fn submit(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let next = self.turns.batch();
+        let events = std::mem::replace(&mut self.pending, next);
+        self.turns.submit(events, self.label.clone(), &mut self.lines)
     }
 
     /// The end of the file (or of what could be read): `None` when its lines are out (and,
     /// unless the read `failed`, the turn passed to the next file), else the spool holding all
     /// of them, for [`Turns::write_spooled`].
     pub fn finish(mut self, failed: bool) -> io::Result<Option<Spool>> {
+        self.submit()?;
         self.hand_over()?;
         if !self.direct {
             return Ok(Some(std::mem::take(&mut self.spool)));
         }
-        let out = self.turns.lock();
-        if !failed {
-            self.turns.turn.store(self.file + 1, Ordering::Release);
+        match self.turns.queue {
+            Some(_) => self.turns.end_turn(self.file, failed, &mut self.lines)?,
+            None if !failed => {
+                let _out = self.turns.lock();
+                self.turns.turn.store(self.file + 1, Ordering::Release);
+            }
+            None => {}
         }
-        drop(out);
         Ok(None)
+    }
+
+    fn label(&mut self, file: Option<&str>) -> Option<Arc<str>> {
+        if self.label.as_deref() != file {
+            self.label = file.map(Arc::from);
+        }
+        self.label.clone()
     }
 }
 
-impl<W: Write> Write for FileOut<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
+impl<W: Write> Sink for FileOut<'_, W> {
+    fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
+        if self.direct && self.turns.queue.is_some() {
+            // In order after the queued batches: one more (a copy: this event is borrowed).
+            self.submit()?;
+            let label = self.label(file);
+            self.pending.push(judged.clone());
+            let events = std::mem::take(&mut self.pending);
+            return self.turns.submit(events, label, &mut self.lines);
+        }
+        self.lines.push(&mut self.buf, judged, file);
         if self.buf.len() >= CHUNK {
             self.hand_over()?;
         }
-        Ok(data.len())
+        Ok(())
     }
 
-    /// Nothing: the lines are handed over in chunks, and at [`FileOut::finish`].
-    fn flush(&mut self) -> io::Result<()> {
+    /// The turn's events are queued in batches (moved, not copied) when other workers may
+    /// help; otherwise each becomes a line here.
+    fn events(&mut self, judged: &mut Vec<Judged>, file: Option<&str>) -> io::Result<()> {
+        if judged.is_empty() {
+            return Ok(());
+        }
+        if self.turns.queue.is_some() && self.take_turn()? {
+            if self.label.as_deref() != file {
+                self.submit()?;
+                self.label(file);
+            }
+            // A run is taken whole (the pipeline gets an empty batch back); a long one (the end
+            // of a file settles many events at once) in batches of `BATCH`.
+            if self.pending.is_empty() && judged.len() <= 2 * BATCH {
+                std::mem::swap(&mut self.pending, judged);
+            }
+            while !judged.is_empty() {
+                let take = judged.len().min(BATCH.saturating_sub(self.pending.len()).max(1));
+                self.pending.extend(judged.drain(..take));
+                if self.pending.len() >= BATCH {
+                    self.submit()?;
+                }
+            }
+            if self.pending.len() >= BATCH {
+                self.submit()?;
+            }
+            return Ok(());
+        }
+        let result = judged.iter().try_for_each(|j| self.event(j, file));
+        judged.clear();
+        result
+    }
+
+    fn fact(&mut self, _: &Fact) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn counters(&mut self, _: &Counters) -> io::Result<()> {
         Ok(())
     }
 }
 
 /// Chunks kept in memory up to `SPOOL_MEMORY` (moved in, never copied), the rest in an unnamed
 /// temporary file (gone when closed), to be copied out in order.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Spool {
     memory: Vec<Vec<u8>>,
     in_memory: usize,
@@ -170,78 +453,21 @@ impl Spool {
     }
 
     /// Writes everything spooled to `out`, in order; gives back the memory chunks (to reuse).
-    fn copy_to(self, out: &mut impl Write) -> io::Result<Vec<Vec<u8>>> {
+    fn copy_to<W: Write>(self, out: &mut Output<W>) -> io::Result<Vec<Vec<u8>>> {
         for chunk in &self.memory {
-            out.write_all(chunk)?;
+            out.put(chunk)?;
         }
         if let Some(f) = self.file {
             let mut f = f.into_inner().map_err(|e| e.into_error())?;
             f.rewind()?;
-            io::copy(&mut f, out)?;
+            if let Some((kind, what)) = &out.broken {
+                return Err(io::Error::new(*kind, what.clone()));
+            }
+            io::copy(&mut f, &mut out.w).inspect_err(|e| out.broken = Some((e.kind(), e.to_string())))?;
         }
         Ok(self.memory)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(i: usize) -> Vec<u8> {
-        format!("{{\"line\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 300)).into_bytes()
-    }
-
-    #[test]
-    fn a_spool_gives_back_what_it_took_in_order_across_the_spill() {
-        let mut s = Spool::default();
-        let mut want = Vec::new();
-        let chunk: Vec<u8> = (0..=255u8).cycle().take(CHUNK).collect();
-        for _ in 0..(SPOOL_MEMORY / CHUNK + 5) {
-            s.push(chunk.clone()).unwrap();
-            want.extend_from_slice(&chunk);
-        }
-        assert!(s.file.is_some(), "spilled to a file");
-        let mut got = Vec::new();
-        s.copy_to(&mut got).unwrap();
-        assert!(got == want, "{} bytes back of {}", got.len(), want.len());
-    }
-
-    /// Three files written at once, interleaved: the output is each file whole, in order; the
-    /// second switches to writing straight out when the first is done.
-    #[test]
-    fn files_come_out_whole_and_in_order_whoever_writes_first() {
-        let turns = Turns::new(Vec::new());
-        let mut outs: Vec<FileOut<'_, Vec<u8>>> = (0..3).map(|i| FileOut::new(i, &turns)).collect();
-        let mut want: [Vec<u8>; 3] = Default::default();
-        for i in 0..3000 {
-            // The third file writes most, the first least.
-            for (f, out) in outs.iter_mut().enumerate() {
-                if i % (3 - f) == 0 {
-                    let l = line(i * 10 + f);
-                    out.write_all(&l).unwrap();
-                    want[f].extend_from_slice(&l);
-                }
-            }
-        }
-        let mut outs = outs.into_iter();
-        let (first, second, third) = (outs.next().unwrap(), outs.next().unwrap(), outs.next().unwrap());
-        let third_spool = third.finish(false).unwrap().expect("not its turn: spooled");
-        assert!(first.finish(false).unwrap().is_none(), "its turn from the start");
-        assert!(second.finish(false).unwrap().is_none(), "its turn came before it ended");
-        turns.write_spooled(2, third_spool, false).unwrap();
-        assert!(turns.into_inner() == want.concat());
-    }
-
-    #[test]
-    fn a_failed_file_keeps_the_turn() {
-        let turns = Turns::new(Vec::new());
-        let mut first = FileOut::new(0, &turns);
-        let mut second = FileOut::new(1, &turns);
-        first.write_all(b"first\n").unwrap();
-        second.write_all(b"second\n").unwrap();
-        assert!(first.finish(true).unwrap().is_none());
-        let spool = second.finish(false).unwrap();
-        assert!(spool.is_some(), "the second file never got the turn");
-        assert_eq!(turns.into_inner(), b"first\n");
-    }
-}
+mod tests;

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{FileDone, FileJob, TICK_FRAMES};
+
+/// Judged events handed to the sink at once (a sink that takes a run whole moves no event).
+const RUN: usize = 256;
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::counters::{Counters, OrderCounters};
@@ -148,6 +151,7 @@ impl<'a> OneFile<'a> {
             self.input(input, sink)?;
             frames += 1;
             if frames % TICK_FRAMES == 0 {
+                self.drain(sink)?;
                 let mut c = total.clone();
                 c.core.add(&self.stats());
                 c.bytes_read += progress.bytes();
@@ -200,7 +204,7 @@ impl<'a> OneFile<'a> {
                 }
             }
         }
-        self.drain(sink)
+        self.drain_at(sink, false)
     }
 
     /// The file described interfaces (`changed`, as of `ts`): what differs from what the
@@ -292,8 +296,17 @@ impl<'a> OneFile<'a> {
         file
     }
 
+    /// Hands the judged events on once there are `RUN` of them (a sink that takes runs whole
+    /// then moves no event), or all of them when `all`.
+    fn drain_at(&mut self, sink: &mut dyn Sink, all: bool) -> anyhow::Result<()> {
+        if all || self.out.len() >= RUN {
+            sink.events(&mut self.out, self.label)?;
+        }
+        Ok(())
+    }
+
     fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        Ok(sink.events(&mut self.out, self.label)?)
+        self.drain_at(sink, true)
     }
 
     /// End of the file (or of what could be read): pending queries and streams are settled
