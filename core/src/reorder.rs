@@ -9,7 +9,7 @@
 //! older than one already released is released next, out of order (counted in `late`).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::frame::Ts;
 
@@ -38,6 +38,10 @@ impl<T> Ord for Held<T> {
 }
 
 pub struct Reorder<T> {
+    /// Frames that came in time order (most do: an interface's batch is), oldest first: they
+    /// wait here without the heap's cost.
+    sorted: VecDeque<Held<T>>,
+    /// Frames that came before a later one still held (the other interface's batch).
     heap: BinaryHeap<Reverse<Held<T>>>,
     window_ns: u64,
     cap: usize,
@@ -58,6 +62,7 @@ impl<T> Reorder<T> {
     /// Holds frames for `window_ns` of trace time, at most `cap` frames and `max_bytes` bytes.
     pub fn new(window_ns: u64, cap: usize, max_bytes: usize) -> Self {
         Reorder {
+            sorted: VecDeque::new(),
             heap: BinaryHeap::new(),
             window_ns,
             cap: cap.max(1),
@@ -78,11 +83,11 @@ impl<T> Reorder<T> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.sorted.len() + self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.sorted.is_empty() && self.heap.is_empty()
     }
 
     /// Holds `item` (seen at `ts`, `bytes` long) and appends to `out`, oldest first, what can
@@ -96,10 +101,15 @@ impl<T> Reorder<T> {
             return;
         }
         self.seq += 1;
-        self.heap.push(Reverse(Held { ts, seq: self.seq, bytes, item }));
+        let held = Held { ts, seq: self.seq, bytes, item };
+        if self.sorted.back().is_none_or(|b| b.ts <= ts) {
+            self.sorted.push_back(held);
+        } else {
+            self.heap.push(Reverse(held));
+        }
         self.bytes += bytes;
         self.newest = self.newest.max(ts);
-        while self.heap.len() > self.cap || (self.bytes > self.max_bytes && self.heap.len() > 1) {
+        while self.len() > self.cap || (self.bytes > self.max_bytes && self.len() > 1) {
             self.early += 1;
             self.pop(out);
         }
@@ -120,19 +130,36 @@ impl<T> Reorder<T> {
 
     /// Releases everything (end of input).
     pub fn flush(&mut self, out: &mut Vec<T>) {
-        while !self.heap.is_empty() {
+        while !self.is_empty() {
             self.pop(out);
         }
     }
 
     fn release(&mut self, ready: impl Fn(Ts) -> bool, out: &mut Vec<T>) {
-        while self.heap.peek().is_some_and(|Reverse(h)| ready(h.ts)) {
+        while self.oldest().is_some_and(|(ts, _)| ready(ts)) {
             self.pop(out);
         }
     }
 
+    /// The time of the oldest frame held, and whether it is in the heap.
+    fn oldest(&self) -> Option<(Ts, bool)> {
+        let s = self.sorted.front().map(|h| (h.ts, h.seq));
+        let h = self.heap.peek().map(|Reverse(h)| (h.ts, h.seq));
+        match (s, h) {
+            (Some(s), Some(h)) => Some(if h < s { (h.0, true) } else { (s.0, false) }),
+            (Some(s), None) => Some((s.0, false)),
+            (None, Some(h)) => Some((h.0, true)),
+            (None, None) => None,
+        }
+    }
+
     fn pop(&mut self, out: &mut Vec<T>) {
-        if let Some(Reverse(h)) = self.heap.pop() {
+        let held = match self.oldest() {
+            Some((_, true)) => self.heap.pop().map(|Reverse(h)| h),
+            Some((_, false)) => self.sorted.pop_front(),
+            None => None,
+        };
+        if let Some(h) = held {
             self.bytes -= h.bytes;
             self.released = Some(self.released.map_or(h.ts, |r| r.max(h.ts)));
             out.push(h.item);
@@ -165,6 +192,83 @@ mod tests {
         assert_eq!(out.last(), Some(&"very late"), "out at once");
         assert_eq!(r.late, 1);
         assert_eq!(r.frames, 4);
+    }
+
+    /// The stage as its doc comment says it, with a linear search for the oldest frame: the
+    /// reference for the sorted run and the heap.
+    struct Model {
+        held: Vec<(Ts, u64, usize)>,
+        seq: u64,
+        newest: Ts,
+        released: Option<Ts>,
+        late: u64,
+        early: u64,
+    }
+
+    impl Model {
+        fn pop(&mut self, out: &mut Vec<usize>) {
+            let at = (0..self.held.len()).min_by_key(|&i| (self.held[i].0, self.held[i].1)).unwrap();
+            let (ts, _, item) = self.held.remove(at);
+            self.released = Some(self.released.map_or(ts, |r| r.max(ts)));
+            out.push(item);
+        }
+
+        fn push(&mut self, ts: Ts, item: usize, window: u64, cap: usize, out: &mut Vec<usize>) {
+            if self.released.is_some_and(|r| ts < r) {
+                self.late += 1;
+                out.push(item);
+                return;
+            }
+            self.seq += 1;
+            self.held.push((ts, self.seq, item));
+            self.newest = self.newest.max(ts);
+            while self.held.len() > cap {
+                self.early += 1;
+                self.pop(out);
+            }
+            let newest = self.newest;
+            while self
+                .held
+                .iter()
+                .map(|h| h.0)
+                .min()
+                .is_some_and(|t| t <= newest && newest.since(t) >= window)
+            {
+                self.pop(out);
+            }
+        }
+    }
+
+    /// Two interfaces' batches, shuffled within and across batches, with ties, late frames and
+    /// a cap: the same frames out in the same order as the reference, and the same counts.
+    #[test]
+    fn out_of_order_batches_come_out_as_the_reference_says() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for (window, cap) in [(10 * MS, 1_000), (3 * MS, 1_000), (50 * MS, 16)] {
+            let mut r = Reorder::new(window, cap, usize::MAX);
+            let mut m =
+                Model { held: Vec::new(), seq: 0, newest: Ts(i64::MIN), released: None, late: 0, early: 0 };
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            let mut t = 0i64;
+            for item in 0..5_000 {
+                t += next(3) as i64 * MS as i64 / 2;
+                // One frame in four from the other interface's batch, up to 12 ms back.
+                let ts = if next(4) == 0 { Ts(t - next(12) as i64 * MS as i64) } else { Ts(t) };
+                r.push(ts, item, 1, &mut got);
+                m.push(ts, item, window, cap, &mut want);
+            }
+            r.flush(&mut got);
+            while !m.held.is_empty() {
+                m.pop(&mut want);
+            }
+            assert_eq!(got, want, "window {window}, cap {cap}");
+            assert_eq!((r.late, r.early), (m.late, m.early), "window {window}, cap {cap}");
+            assert!(r.late > 0 || window > 10 * MS, "the mix has late frames");
+        }
     }
 
     #[test]
