@@ -2,7 +2,7 @@
 //! segments to port 853, each a new flow (more than the encrypted-flow table holds), sent from
 //! the client namespace while it asks real queries over UDP. Every real query is reported or
 //! counted as dropped (the final `stats` line), and the monitor stops on time after
-//! `--duration` whatever its backlog.
+//! `--duration`, or Ctrl-C, whatever its backlog.
 
 mod netns;
 mod support;
@@ -58,11 +58,23 @@ fn flood_with_queries() -> Vec<String> {
     names
 }
 
-/// `dnsleak monitor --json --duration` in the client namespace, its output into files (a
-/// reader of its own could fall behind 70,000 lines and hold the monitor back on a full pipe);
-/// returns once it captures (its first topology says the tunnel is up), with when that was.
-fn start_monitor(w: &World, dir: &Path) -> (Child, Instant) {
-    let secs = DURATION.as_secs().to_string();
+/// How the monitor is told to stop.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// `--duration`, counted from when it starts capturing.
+    Duration,
+    /// Ctrl-C (SIGINT) once the flood has been sent (`--duration` is only a safety net).
+    CtrlC,
+}
+
+/// `dnsleak monitor --json` in the client namespace, its output into files (a reader of its
+/// own could fall behind 70,000 lines and hold the monitor back on a full pipe); returns once it
+/// captures (its first topology says the tunnel is up), with when that was.
+fn start_monitor(w: &World, dir: &Path, stop: Stop) -> (Child, Instant) {
+    let secs = match stop {
+        Stop::Duration => DURATION.as_secs().to_string(),
+        Stop::CtrlC => (DURATION * 10).as_secs().to_string(),
+    };
     let child = w
         .client(DNSLEAK)
         .args(["monitor", "--json", "--duration", &secs])
@@ -85,28 +97,49 @@ fn read(dir: &Path, name: &str) -> String {
 #[test]
 #[ignore = "root: namespace test network (tests/netns/world.sh)"]
 fn every_real_query_beside_a_dot_flood_is_reported_or_counted_and_the_monitor_stops_on_time() {
+    flood_and_stop(Stop::Duration);
+}
+
+/// Ctrl-C takes the same bounded stop as `--duration`: the backlog of a flood does not hold
+/// the monitor past `STOP_SLACK`, and what it could not judge is counted.
+#[test]
+#[ignore = "root: namespace test network (tests/netns/world.sh)"]
+fn ctrl_c_under_a_dot_flood_stops_the_monitor_on_time_and_counts_what_it_dropped() {
+    flood_and_stop(Stop::CtrlC);
+}
+
+fn flood_and_stop(stop: Stop) {
     let w = World::up();
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, up) = start_monitor(&w, dir.path());
+    let (mut child, up) = start_monitor(&w, dir.path(), stop);
     let started = Instant::now();
     let names = w.in_client(flood_with_queries);
     eprintln!("flood: {FLOOD} segments and {} queries sent in {:?}", names.len(), started.elapsed());
     assert!(started.elapsed() < DURATION, "the flood must end before the monitor's --duration");
+    let (from, allowed) = match stop {
+        Stop::Duration => (up, DURATION + STOP_SLACK),
+        Stop::CtrlC => {
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT to the monitor");
+            (Instant::now(), STOP_SLACK)
+        }
+    };
     let ended =
-        support::poll(DURATION + STOP_SLACK * 5, || child.try_wait().unwrap().map(|s| (s, Instant::now())));
+        support::poll(allowed + STOP_SLACK * 5, || child.try_wait().unwrap().map(|s| (s, Instant::now())));
     let Some((status, stopped)) = ended else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the monitor did not end within {:?} of --duration", STOP_SLACK * 5);
+        panic!("{stop:?}: the monitor did not end within {:?}", allowed + STOP_SLACK * 5);
     };
-    let took = stopped.duration_since(up);
+    let took = stopped.duration_since(from);
     let (out, err) = (read(dir.path(), "out"), read(dir.path(), "err"));
-    eprintln!("monitor ended {took:?} after it started capturing (--duration {DURATION:?}); {err}");
-    assert!(took <= DURATION + STOP_SLACK, "stopped {took:?} after starting, --duration {DURATION:?}: {err}");
+    eprintln!("{stop:?}: the monitor ended {took:?} after it was told to (allowed {allowed:?}); {err}");
+    assert!(took <= allowed, "{stop:?}: stopped {took:?} after it was told to, allowed {allowed:?}: {err}");
     assert_eq!(status.code(), Some(1), "the real queries leaked on the LAN: 1 wins over incomplete\n{err}");
     let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
     let stats =
         lines.last().filter(|v| v["kind"] == "stats").unwrap_or_else(|| panic!("a final stats line: {err}"));
+    assert_eq!(stats["final"], true, "{stats}");
     let asked: std::collections::HashSet<&str> =
         lines.iter().filter(|v| v["kind"] == "query").filter_map(|v| v["qname"].as_str()).collect();
     let reported = names.iter().filter(|n| asked.contains(n.as_str())).count() as u64;
