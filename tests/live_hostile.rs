@@ -140,6 +140,10 @@ fn flood_and_stop(stop: Stop) {
     let stats =
         lines.last().filter(|v| v["kind"] == "stats").unwrap_or_else(|| panic!("a final stats line: {err}"));
     assert_eq!(stats["final"], true, "{stats}");
+    // Every frame went through the live time-order stage, and its counts are in the line.
+    let order = &stats["time_order"];
+    assert!(order["frames"].as_u64().unwrap_or_default() >= FLOOD as u64, "{order}");
+    assert!(order["late"].is_u64() && order["early"].is_u64(), "{order}");
     let asked: std::collections::HashSet<&str> =
         lines.iter().filter(|v| v["kind"] == "query").filter_map(|v| v["qname"].as_str()).collect();
     let reported = names.iter().filter(|n| asked.contains(n.as_str())).count() as u64;

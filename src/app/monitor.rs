@@ -22,7 +22,7 @@ use super::reorder::Reorder;
 use super::service::{Discard, Service};
 use crate::capture::live::{Ended, Live, Msg, Options};
 use crate::cli::MonitorArgs;
-use crate::counters::Counters;
+use crate::counters::{Counters, OrderCounters};
 use crate::output::causes::CauseTally;
 use crate::output::escape::escape;
 use crate::output::html::HtmlReport;
@@ -210,6 +210,7 @@ pub fn capture_into(
         causes: CauseTally::default(),
         stop_by: None,
         dropped_at_stop: 0,
+        order: OrderCounters::default(),
     };
     if let Some(note) = procs.note.or_else(|| s.procs.as_ref().and_then(Attribution::warning)) {
         s.handle(Msg::Diagnostic(note))?;
@@ -239,12 +240,14 @@ pub fn capture_into(
             }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
+            s.order = hold.as_ref().map(|h| h.counters).unwrap_or_default();
             s.tick(&live)?;
             last_tick = Instant::now();
         }
     }
     live.stop();
     let dropped_at_stop = s.judge_rest(&live, &mut hold)?;
+    s.order = hold.as_ref().map(|h| h.counters).unwrap_or_default();
     s.pipeline.finish(&mut s.out);
     s.emit()?;
     if let Some((w, path)) = &mut s.writer {
@@ -296,6 +299,8 @@ struct Session<'a> {
     /// Once stopping: when judging ends; frames held past it are counted in `dropped_at_stop`.
     stop_by: Option<Instant>,
     dropped_at_stop: u64,
+    /// The time-order stage's counts, as of the last tick.
+    order: OrderCounters,
 }
 
 impl Session<'_> {
@@ -447,6 +452,7 @@ impl Session<'_> {
             core: self.pipeline.stats(),
             capture: live.counters(),
             processes: self.procs.as_mut().map(Attribution::counters),
+            order: self.order,
             ..Default::default()
         }
     }

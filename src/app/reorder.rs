@@ -9,13 +9,16 @@
 //! each frame waits `HOLD` after it arrived and frames leave in capture-time order: a frame
 //! leaves once a frame with the same or a later time has waited its `HOLD` (the watermark).
 //! Nothing is dropped; a frame later than the watermark already passed leaves at once (out of
-//! order, as before), and more than `MAX_HELD` frames waiting lets the earliest go early.
+//! order, as before), and more than `MAX_HELD` frames waiting lets the earliest go early. Both
+//! are counted (`OrderCounters`: the final summary and the `stats` line show them).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use dnsleak_core::{Frame, Ts};
+
+use crate::counters::OrderCounters;
 
 /// How long a frame waits for frames of other interfaces captured before it.
 pub const HOLD: Duration = Duration::from_millis(20);
@@ -30,7 +33,12 @@ pub struct Reorder {
     arrivals: VecDeque<(Instant, Ts)>,
     /// Frames at or before this time may leave.
     watermark: Option<Ts>,
+    /// The latest time of a frame that left.
+    released: Option<Ts>,
     seq: u64,
+    /// Frames held, frames that came after a later one had left, frames let go before their
+    /// `HOLD` because `MAX_HELD` were waiting.
+    pub counters: OrderCounters,
 }
 
 struct Held {
@@ -65,6 +73,10 @@ impl Ord for Held {
 impl Reorder {
     /// A frame that arrived `now`.
     pub fn push(&mut self, frame: Frame, now: Instant) {
+        self.counters.frames += 1;
+        if self.released.is_some_and(|r| frame.ts < r) {
+            self.counters.late += 1;
+        }
         self.seq += 1;
         self.arrivals.push_back((now, frame.ts));
         self.held.push(Reverse(Held { ts: frame.ts, seq: self.seq, frame }));
@@ -73,8 +85,12 @@ impl Reorder {
     /// The next frame that may leave `now`, if any.
     pub fn pop_due(&mut self, now: Instant) -> Option<Frame> {
         while let Some(&(at, ts)) = self.arrivals.front() {
-            if now.saturating_duration_since(at) < HOLD && self.arrivals.len() <= MAX_HELD {
+            let waited = now.saturating_duration_since(at) >= HOLD;
+            if !waited && self.arrivals.len() <= MAX_HELD {
                 break;
+            }
+            if !waited {
+                self.counters.early += 1;
             }
             self.arrivals.pop_front();
             self.watermark = self.watermark.max(Some(ts));
@@ -88,6 +104,7 @@ impl Reorder {
     pub fn pop(&mut self) -> Option<Frame> {
         let f = self.held.pop()?.0.frame;
         self.watermark = self.watermark.max(Some(f.ts));
+        self.released = self.released.max(Some(f.ts));
         if self.held.is_empty() {
             self.arrivals.clear();
         }
@@ -133,6 +150,7 @@ mod tests {
         assert_eq!(r.next_due(), Some(t0 + HOLD));
         assert_eq!(drain(&mut r, t0 + HOLD), [(2, 1_000_000), (0, 1_000_110)]);
         assert!(r.is_empty() && r.next_due().is_none());
+        assert_eq!(r.counters, OrderCounters { frames: 2, late: 0, early: 0 });
     }
 
     /// A frame before the watermark (later than the hold) leaves at once; later ones wait.
@@ -147,6 +165,8 @@ mod tests {
         r.push(frame(0, 600), t1);
         assert_eq!(drain(&mut r, t1), [(2, 400)]);
         assert_eq!(drain(&mut r, t1 + HOLD), [(0, 600)]);
+        // 400 came after 500 had left: late, counted.
+        assert_eq!(r.counters, OrderCounters { frames: 3, late: 1, early: 0 });
     }
 
     /// A flood never holds more than MAX_HELD frames: the earliest leave early.
@@ -162,6 +182,7 @@ mod tests {
         }
         assert_eq!(out.len(), 100);
         assert!(out.windows(2).all(|w| w[0].1 < w[1].1));
+        assert_eq!(r.counters.early, 100, "the frames let go before their hold are counted");
         out.extend(std::iter::from_fn(|| r.pop()).map(|f| (f.iface, f.ts.0)));
         assert_eq!(out.len(), MAX_HELD + 100);
     }

@@ -47,6 +47,7 @@ pub fn line(c: &Counters, last: bool) -> String {
         "pairs": pairs(s),
         "encrypted_flows": map(FlowCarrier::ALL.iter().map(|k| (k.as_str(), s.flows_over(*k)))),
         "quic_given_up": s.quic_given_up,
+        "time_order": json!({"frames": c.order.frames, "late": c.order.late, "early": c.order.early}),
         "losses": map(Loss::ALL.iter().map(|l| (l.key(), l.count(s)))),
         "unjudged": c.unjudged(),
         "incomplete": c.unjudged() > 0,
