@@ -106,6 +106,43 @@ fn view_detail_of_a_leaked_response() {
     insta::assert_snapshot!(s);
 }
 
+/// On a small terminal the detail is taller than its pane: it scrolls a page at a time with
+/// PgUp/PgDn (the title says which rows), so the fix, shown last, can be read; another event
+/// starts at its top.
+#[test]
+fn the_detail_scrolls_to_its_fix_on_a_small_terminal() {
+    let (mut app, m) = leaking();
+    app.verdicts = VerdictFilter::Exposures;
+    app.apply(Action::Down, &m);
+    app.apply(Action::Open, &m);
+    let top = screen(&app, &m, 80, 16);
+    assert!(top.contains("event     #34") && !top.contains("PreDown = iptables"), "{top}");
+    assert!(top.contains("PgUp PgDn scroll: rows 1-"), "the title says it scrolls: {top}");
+    let mut pages = 0;
+    let bottom = loop {
+        app.apply(Action::PageDown, &m);
+        pages += 1;
+        let s = screen(&app, &m, 80, 16);
+        if s.contains("PreDown = iptables") || pages == 10 {
+            break s;
+        }
+    };
+    assert!(bottom.contains("PreDown = iptables") && bottom.contains("-j REJECT"), "{bottom}");
+    assert!(!bottom.contains("event     #34"), "scrolled: {bottom}");
+    // Past the end it stays at the end.
+    app.apply(Action::PageDown, &m);
+    assert_eq!(screen(&app, &m, 80, 16), bottom);
+    for _ in 0..pages {
+        app.apply(Action::PageUp, &m);
+    }
+    assert_eq!(screen(&app, &m, 80, 16), top, "back at the top");
+    app.apply(Action::PageDown, &m);
+    app.apply(Action::Up, &m);
+    let other = screen(&app, &m, 80, 16);
+    assert!(other.contains("event     #") && other.contains("rows 1-"), "{other}");
+    assert!(app.detail, "the detail stays open on the other event");
+}
+
 #[test]
 fn view_help_overlay() {
     let (mut app, m) = normal();

@@ -240,8 +240,7 @@ pub fn capture_into(
             }
         }
         if last_tick.elapsed() >= COUNTERS_EVERY {
-            s.order = hold.as_ref().map(|h| h.counters).unwrap_or_default();
-            s.tick(&live)?;
+            s.tick(&live, hold.as_ref())?;
             last_tick = Instant::now();
         }
     }
@@ -457,7 +456,8 @@ impl Session<'_> {
         }
     }
 
-    fn tick(&mut self, live: &Live) -> anyhow::Result<()> {
+    fn tick(&mut self, live: &Live, hold: Option<&Reorder>) -> anyhow::Result<()> {
+        self.order = hold.map(|h| h.counters).unwrap_or_default();
         // Facts of the fallback scan come without frames: take them in now and then too.
         if let Some(p) = &mut self.procs {
             p.drain_into(&mut self.pipeline, &mut self.out);

@@ -130,6 +130,11 @@ pub struct App {
     /// First listed row and rows per page, kept by the view as it draws.
     pub offset: Cell<usize>,
     pub page: Cell<usize>,
+    /// The detail pane's first row shown (PgUp/PgDn), and its rows shown and most useful
+    /// first row, kept by the view as it draws (a detail longer than the pane scrolls).
+    pub detail_scroll: u16,
+    pub detail_page: Cell<u16>,
+    pub detail_max: Cell<u16>,
 }
 
 impl App {
@@ -151,6 +156,9 @@ impl App {
             iface_sel: 0,
             offset: Cell::new(0),
             page: Cell::new(10),
+            detail_scroll: 0,
+            detail_page: Cell::new(10),
+            detail_max: Cell::new(0),
         }
     }
 
@@ -215,6 +223,8 @@ impl App {
             Action::Quit => return Effect::Quit,
             Action::Up => self.move_by(model, -1),
             Action::Down => self.move_by(model, 1),
+            Action::PageUp if self.detail => self.scroll_detail(-1),
+            Action::PageDown if self.detail => self.scroll_detail(1),
             Action::PageUp => self.move_by(model, -(self.page.get().max(1) as isize)),
             Action::PageDown => self.move_by(model, self.page.get().max(1) as isize),
             Action::Top => self.move_by(model, isize::MIN / 2),
@@ -249,6 +259,13 @@ impl App {
         Effect::None
     }
 
+    /// The detail a page up (`-1`) or down (`1`), within what it holds.
+    fn scroll_detail(&mut self, pages: i32) {
+        let page = i32::from(self.detail_page.get().saturating_sub(1).max(1));
+        let to = (i32::from(self.detail_scroll) + pages * page).clamp(0, i32::from(self.detail_max.get()));
+        self.detail_scroll = u16::try_from(to).unwrap_or(0);
+    }
+
     fn switch_pane(&mut self, by: isize) {
         self.detail = false;
         self.configured = false;
@@ -276,6 +293,7 @@ impl App {
         if let Some(row) = self.current(model) {
             self.selected = Some(row.seq);
             self.detail = true;
+            self.detail_scroll = 0;
         }
     }
 
@@ -292,6 +310,7 @@ impl App {
                     return;
                 }
                 let to = step(self.position(&list), by, list.len());
+                self.detail_scroll = 0;
                 // The top row follows new events, unless a detail is open on it.
                 self.selected = if to == 0 && !self.detail { None } else { list.get(to).map(|r| r.seq) };
             }

@@ -1,9 +1,13 @@
 //! The detail pane: everything known about one event, its verdict's reason, and the answers
 //! (decoded only now, for this one event, by `core::dns::decode_full`).
 
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
+use super::app::App;
 use super::model::{Model, Row};
 use super::text;
 use crate::output::escape::escape;
@@ -186,4 +190,57 @@ fn answer_lines(full: &FullMessage, out: &mut Vec<Line<'static>>) {
             format!("{} {} {} {}", escape(&a.name), text::qtype(a.rtype), a.ttl, escape(&a.data)),
         ));
     }
+}
+
+/// The detail pane of the selected event.
+pub(super) fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(row) = app.current(model) else {
+        let block = super::view::pane_block(" Detail (Esc back, ↑↓ other events) ".into(), true);
+        Paragraph::new("No event selected.").block(block).render(area, buf);
+        return;
+    };
+    let lines = lines(row, model);
+    // A detail taller than the pane (a small terminal, a long fix) scrolls with PgUp/PgDn.
+    let inner = super::view::pane_block(String::new(), true).inner(area);
+    let (width, height) = (inner.width, inner.height);
+    let rows: usize = lines.iter().map(|l| wrapped_rows(l, width)).sum();
+    let max = u16::try_from(rows.saturating_sub(usize::from(height))).unwrap_or(u16::MAX);
+    app.detail_page.set(height);
+    app.detail_max.set(max);
+    let scroll = app.detail_scroll.min(max);
+    let title = if max == 0 {
+        " Detail (Esc back, ↑↓ other events) ".to_string()
+    } else {
+        let last = (usize::from(scroll) + usize::from(height)).min(rows);
+        format!(
+            " Detail (Esc back, ↑↓ other events, PgUp PgDn scroll: rows {}-{last} of {rows}) ",
+            scroll + 1
+        )
+    };
+    Paragraph::new(lines)
+        .block(super::view::pane_block(title, true))
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0))
+        .render(area, buf);
+}
+
+/// Rows `line` takes wrapped at `width` word by word, as the paragraph wraps it (a word longer
+/// than the width is cut). It errs on the side of a row too many (a word is measured with the
+/// spaces after it), so the end of a detail can always be scrolled to.
+fn wrapped_rows(line: &Line<'_>, width: u16) -> usize {
+    let width = usize::from(width.max(1));
+    let (mut rows, mut col) = (1, 0);
+    for word in line.spans.iter().flat_map(|s| s.content.split_inclusive(' ')) {
+        let w = Span::raw(word).width();
+        if w == 0 {
+            continue;
+        }
+        if col > 0 && col + w > width {
+            rows += 1;
+            col = 0;
+        }
+        rows += (col + w).saturating_sub(1) / width;
+        col = (col + w - 1) % width + 1;
+    }
+    rows
 }

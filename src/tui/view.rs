@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table, Widget};
 
 use super::app::{App, Listing, Pane, Progress, Source, VerdictFilter};
 use super::model::{Model, Row, Safety};
@@ -54,7 +54,7 @@ pub fn render(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
     if app.configured {
         super::configured::render(app, model, main, buf);
     } else if app.detail {
-        render_detail(app, model, main, buf);
+        super::detail::render(app, model, main, buf);
     } else if wide {
         let [top, bottom] =
             Layout::vertical([Constraint::Min(6), Constraint::Length(main.height / 3)]).areas(main);
@@ -559,7 +559,7 @@ fn render_help(area: Rect, buf: &mut Buffer) {
     let lines = [
         "q, Ctrl-C     quit",
         "↑ ↓, j k      move the selection",
-        "PgUp PgDn     a page up / down",
+        "PgUp PgDn     a page up / down (scrolls a detail)",
         "g G           newest (follow) / oldest",
         "Enter         details of the selected event",
         "Esc           back (close detail, clear the name)",
@@ -582,16 +582,4 @@ fn render_help(area: Rect, buf: &mut Buffer) {
     let block =
         Block::bordered().title(" Help (? or Esc to close) ").border_style(Style::new().fg(Color::Cyan));
     Paragraph::new(lines.iter().map(|l| Line::from(*l)).collect::<Vec<_>>()).block(block).render(r, buf);
-}
-
-fn render_detail(app: &App, model: &Model, area: Rect, buf: &mut Buffer) {
-    let block = pane_block(" Detail (Esc back, ↑↓ other events) ".into(), true);
-    let Some(row) = app.current(model) else {
-        Paragraph::new("No event selected.").block(block).render(area, buf);
-        return;
-    };
-    Paragraph::new(super::detail::lines(row, model))
-        .block(block)
-        .wrap(Wrap { trim: false })
-        .render(area, buf);
 }
