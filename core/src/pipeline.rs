@@ -9,7 +9,7 @@ mod memo;
 
 use self::memo::{IfaceMemo, ProviderMemo};
 use super::cause::Causes;
-use super::config::Config;
+use super::config::{Config, HashSeeds};
 use super::dns;
 use super::dnscrypt::Dnscrypt;
 use super::event::{
@@ -74,6 +74,8 @@ struct Judge {
     /// The interfaces of recent events and the providers of recent resolvers.
     iface_memo: IfaceMemo,
     provider_memo: ProviderMemo,
+    /// Keys of the name hash the tracker and the causes share.
+    seeds: HashSeeds,
 }
 
 impl Judge {
@@ -168,8 +170,15 @@ impl Judge {
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge_on(&judged.event, kind, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
-        self.tracker.observe(judged, &self.topology, &mut self.notices);
-        judged.cause = self.causes.observe(judged, &self.topology);
+        // The question's name, hashed once for the tracker and the causes.
+        let name_hash = match &judged.event.body {
+            Body::Message(m) if m.malformed().is_none() => {
+                self.seeds.name_hash(m.question().map_or("", |q| &q.name))
+            }
+            _ => 0,
+        };
+        self.tracker.observe_named(judged, name_hash, &self.topology, &mut self.notices);
+        judged.cause = self.causes.observe_named(judged, name_hash, &self.topology);
         self.flush_notices(out);
     }
 
@@ -263,14 +272,14 @@ impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.has_tunnel();
         let caps = Table::ALL.map(|t| t.caps(&config));
-        let mut causes = Causes::new(config.causes);
+        let mut causes = Causes::seeded(config.causes, config.seeds);
         causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
             judge: Judge {
                 topology,
                 tunnel_seen,
                 resolvers: config.resolvers,
-                tracker: Tracker::new(config.tracker),
+                tracker: Tracker::seeded(config.tracker, config.seeds),
                 stats: Stats::default(),
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
@@ -278,6 +287,7 @@ impl Pipeline {
                 processes: config.attribute_processes.then(Box::default),
                 iface_memo: IfaceMemo::default(),
                 provider_memo: ProviderMemo::default(),
+                seeds: config.seeds,
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),

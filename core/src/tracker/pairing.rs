@@ -245,6 +245,7 @@ impl Tracker {
         &mut self,
         at: &At<'_>,
         msg: &Message,
+        name_hash: u64,
         notices: &mut Vec<Event>,
     ) -> Option<(u64, Option<Arc<Owner>>)> {
         let (w, info) = (&msg.wire, msg.dns.as_ref()?);
@@ -252,7 +253,7 @@ impl Tracker {
             return None; // mDNS answers to the group or to port 5353: not pairable by design
         }
         let qname = info.question.as_ref().map_or("", |q| &q.name);
-        let key = self.key(at.iface, w, info, self.name_hash(qname), false);
+        let key = self.key(at.iface, w, info, name_hash, false);
         // One probe of the table: find the query and unlink it through the same entry.
         let Entry::Occupied(entry) = self.pending.entry(key) else {
             self.stats.unmatched_responses += 1;
