@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+mod inplace;
 mod memo;
 
 use self::memo::{IfaceMemo, ProviderMemo};
@@ -13,7 +14,7 @@ use super::config::{Config, HashSeeds};
 use super::dns;
 use super::dnscrypt::Dnscrypt;
 use super::event::{
-    Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
+    Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, MessageKind, Notice, Transport, Wire, L4,
 };
 use super::frag::Defrag;
 use super::frame::{FrameRef, LinkType, Ts};
@@ -121,15 +122,7 @@ impl Judge {
         };
         let resolver = if kind == MessageKind::Response { p.src } else { p.dst };
         let wire = self.wire(o, p, transport, resolver);
-        // Built where it stays (see `judge_last`): the DNS part is moved in afterwards.
-        self.push_unjudged(
-            o,
-            Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
-            out,
-        );
-        if let Some(Judged { event: Event { body: Body::Message(m), .. }, .. }) = out.last_mut() {
-            m.dns = dns;
-        }
+        self.push_message(o, kind, wire, dns, out);
         self.judge_last(out);
         class
     }
@@ -142,7 +135,7 @@ impl Judge {
     }
 
     /// Appends an event with `body` at `o`, not judged yet (`judge_last` judges it in place).
-    /// Inlined so the body is still built where it stays.
+    /// Inlined so the body is built in the push (a flow's; messages take `push_message`).
     #[inline(always)]
     fn push_unjudged(&mut self, o: Origin, body: Body, out: &mut Vec<Judged>) {
         let iface_name = self.iface_name(o.iface);
@@ -158,9 +151,10 @@ impl Judge {
     /// notices.
     ///
     /// Events are built in the vector they are handed out in, and judged there: an event is a
-    /// couple of hundred bytes and every move is a copy. So `message` and `flow` write the
-    /// whole event in the `push` expression (a body built first and handed down was copied at
-    /// every layer: replay 9% slower), and a message's DNS part is moved in afterwards.
+    /// few hundred bytes and every move is a copy. So `message` writes a template in place and
+    /// moves its parts in (`push_message`), and `flow` writes the whole event in the `push`
+    /// expression (a body built first and handed down was copied at every layer: replay 9%
+    /// slower).
     fn judge_last(&mut self, out: &mut Vec<Judged>) {
         let Some(judged) = out.last_mut() else { return };
         if let Some(table) = self.processes.as_deref_mut() {
