@@ -328,6 +328,21 @@ pub struct Wire {
     pub provider: Option<&'static str>,
 }
 
+impl Wire {
+    /// Placeholder values, overwritten before anyone sees them (the pipeline builds events in
+    /// place from it).
+    pub(crate) const TEMPLATE: Wire = Wire {
+        proto: L4::Udp,
+        transport: Transport::Dns,
+        src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        sport: 0,
+        dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        dport: 0,
+        encap: None,
+        provider: None,
+    };
+}
+
 /// Whether a DNS message asked, answered, or could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {

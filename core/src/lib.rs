@@ -39,7 +39,7 @@ pub mod tracker;
 pub mod verdict;
 
 pub use cause::{Cause, Caused};
-pub use config::Config;
+pub use config::{Config, HashSeeds};
 pub use dnsconfig::{Manager, ResolverConfig};
 pub use event::{Body, Encap, Event, EventKind, Judged, Notice, Transport, L4};
 pub use fact::Fact;

@@ -5,15 +5,16 @@
 
 use std::net::IpAddr;
 
+mod inplace;
 mod memo;
 
 use self::memo::{IfaceMemo, ProviderMemo};
 use super::cause::Causes;
-use super::config::Config;
+use super::config::{Config, HashSeeds};
 use super::dns;
 use super::dnscrypt::Dnscrypt;
 use super::event::{
-    Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, Message, MessageKind, Notice, Transport, Wire, L4,
+    Body, DnsInfo, Encap, Event, EventKind, Flow, Judged, MessageKind, Notice, Transport, Wire, L4,
 };
 use super::frag::Defrag;
 use super::frame::{FrameRef, LinkType, Ts};
@@ -74,6 +75,8 @@ struct Judge {
     /// The interfaces of recent events and the providers of recent resolvers.
     iface_memo: IfaceMemo,
     provider_memo: ProviderMemo,
+    /// Keys of the name hash the tracker and the causes share.
+    seeds: HashSeeds,
 }
 
 impl Judge {
@@ -119,15 +122,7 @@ impl Judge {
         };
         let resolver = if kind == MessageKind::Response { p.src } else { p.dst };
         let wire = self.wire(o, p, transport, resolver);
-        // Built where it stays (see `judge_last`): the DNS part is moved in afterwards.
-        self.push_unjudged(
-            o,
-            Body::Message(Message { kind, wire, dns: None, rtt_ns: None, owner: None }),
-            out,
-        );
-        if let Some(Judged { event: Event { body: Body::Message(m), .. }, .. }) = out.last_mut() {
-            m.dns = dns;
-        }
+        self.push_message(o, kind, wire, dns, out);
         self.judge_last(out);
         class
     }
@@ -140,7 +135,7 @@ impl Judge {
     }
 
     /// Appends an event with `body` at `o`, not judged yet (`judge_last` judges it in place).
-    /// Inlined so the body is still built where it stays.
+    /// Inlined so the body is built in the push (a flow's; messages take `push_message`).
     #[inline(always)]
     fn push_unjudged(&mut self, o: Origin, body: Body, out: &mut Vec<Judged>) {
         let iface_name = self.iface_name(o.iface);
@@ -156,9 +151,10 @@ impl Judge {
     /// notices.
     ///
     /// Events are built in the vector they are handed out in, and judged there: an event is a
-    /// couple of hundred bytes and every move is a copy. So `message` and `flow` write the
-    /// whole event in the `push` expression (a body built first and handed down was copied at
-    /// every layer: replay 9% slower), and a message's DNS part is moved in afterwards.
+    /// few hundred bytes and every move is a copy. So `message` writes a template in place and
+    /// moves its parts in (`push_message`), and `flow` writes the whole event in the `push`
+    /// expression (a body built first and handed down was copied at every layer: replay 9%
+    /// slower).
     fn judge_last(&mut self, out: &mut Vec<Judged>) {
         let Some(judged) = out.last_mut() else { return };
         if let Some(table) = self.processes.as_deref_mut() {
@@ -168,8 +164,15 @@ impl Judge {
         let ctx = verdict::Context { topology: &self.topology, tunnel_seen: self.tunnel_seen };
         (judged.verdict, judged.reason) = verdict::judge_on(&judged.event, kind, &ctx);
         self.stats.count_event(judged.event.kind(), judged.verdict);
-        self.tracker.observe(judged, &self.topology, &mut self.notices);
-        judged.cause = self.causes.observe(judged, &self.topology);
+        // The question's name, hashed once for the tracker and the causes.
+        let name_hash = match &judged.event.body {
+            Body::Message(m) if m.malformed().is_none() => {
+                self.seeds.name_hash(m.question().map_or("", |q| &q.name))
+            }
+            _ => 0,
+        };
+        self.tracker.observe_named(judged, name_hash, &self.topology, &mut self.notices);
+        judged.cause = self.causes.observe_named(judged, name_hash, &self.topology);
         self.flush_notices(out);
     }
 
@@ -263,14 +266,14 @@ impl Pipeline {
     pub fn new(config: Config, topology: Topology) -> Self {
         let tunnel_seen = topology.has_tunnel();
         let caps = Table::ALL.map(|t| t.caps(&config));
-        let mut causes = Causes::new(config.causes);
+        let mut causes = Causes::seeded(config.causes, config.seeds);
         causes.set_topology(&topology, Ts::ZERO);
         Pipeline {
             judge: Judge {
                 topology,
                 tunnel_seen,
                 resolvers: config.resolvers,
-                tracker: Tracker::new(config.tracker),
+                tracker: Tracker::seeded(config.tracker, config.seeds),
                 stats: Stats::default(),
                 notices: Vec::new(),
                 keep_payload: config.keep_payload,
@@ -278,6 +281,7 @@ impl Pipeline {
                 processes: config.attribute_processes.then(Box::default),
                 iface_memo: IfaceMemo::default(),
                 provider_memo: ProviderMemo::default(),
+                seeds: config.seeds,
             },
             defrag: Defrag::new(config.frag),
             tcp: TcpStreams::new(config.tcp),

@@ -16,7 +16,7 @@ use crate::cli::{
 };
 use crate::output::summary::SummaryOptions;
 use crate::system::sandbox;
-use dnsleak_core::{Config, Overrides};
+use dnsleak_core::{Config, HashSeeds, Overrides};
 
 /// DNS-over-TCP flows held at once: a file can hold any number of flows that never close, and
 /// memory must stay flat; 4096 concurrent flows is far beyond a client's needs.
@@ -35,6 +35,7 @@ pub struct Judging {
 impl Judging {
     pub fn new(args: &JudgeArgs) -> anyhow::Result<Judging> {
         let mut core = Config::new();
+        core.seeds = random_seeds();
         core.tcp.max_flows = core.tcp.max_flows.min(MAX_TCP_FLOWS);
         if let Some(path) = &args.doh_list {
             let text = std::fs::read_to_string(path)
@@ -51,6 +52,14 @@ impl Judging {
     pub fn core_for(&self, keep_payload: bool) -> Config {
         Config { keep_payload, ..self.core.clone() }
     }
+}
+
+/// Keys for the core's name and pairing hashes, from the OS's randomness (std's `RandomState`
+/// is seeded from it): a flood cannot choose names or ports that collide.
+pub fn random_seeds() -> HashSeeds {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new();
+    HashSeeds::new(random.hash_one(1u8), random.hash_one(2u8))
 }
 
 /// What live capture needs: which interfaces, how to judge, where to save, how long.

@@ -3,24 +3,22 @@
 //! it went; the address families seen on each tunnel (replay's evidence that a tunnel carries
 //! a family); and the current outage (since when no tunnel is up, how much left meanwhile).
 
-use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
-use foldhash::HashMap;
-
+use crate::agemap::AgeMap;
+use crate::config::HashSeeds;
 use crate::frame::Ts;
 use crate::net::{is_link_local, Family};
 use crate::route::LinkRoutes;
 use crate::topology::{Iface, IfaceId, IfaceName, Topology};
-use crate::tracker::{folded_multiply, lower_name_hash};
+use crate::tracker::{folded_multiply, Prehashed};
 
-/// A name and type as the causes compare them: a keyed hash of the lower-cased name (a stub
-/// may forward with the letters' case randomised, as unbound's 0x20 does) with the type folded
-/// in. The seeds are random per table, so a collision cannot be planned from the wire (and
-/// comes by chance once in 2^64). Eight bytes, where a lower-cased copy of the name hashed as
-/// a string and cloned into the order list cost a quarter of the pipeline's time in `dnsleak
-/// bench`.
+/// A name and type as the causes compare them: the keyed hash of the lower-cased name (a stub
+/// may forward with the letters' case randomised, as unbound's 0x20 does; `HashSeeds::name_hash`,
+/// computed once per message for the tracker and the causes) with the type folded in. The
+/// seeds are random per pipeline, so a collision cannot be planned from the wire (and comes by
+/// chance once in 2^64). Eight bytes, where a lower-cased copy of the name hashed as a string
+/// and cloned into the order list cost a quarter of the pipeline's time in `dnsleak bench`.
 type Key = u64;
 
 /// Where a remembered question went, and how long before.
@@ -31,37 +29,41 @@ pub struct Hit<T> {
 }
 
 /// Names asked recently, each with where it last went; entries older than the window are
-/// dropped, and at most `cap` are kept (the oldest go first, counted in `evicted`).
+/// dropped, and at most `cap` are kept (the least recently noted go first, counted in
+/// `evicted`). One age-ordered table keyed by the (already keyed) hash: a note is one lookup,
+/// and expiry takes entries from the old end without looking them up.
 #[derive(Debug)]
 pub struct Recent<T> {
     window_ns: u64,
     cap: usize,
-    /// Seeds of the key hash (the second odd: a multiplier).
-    seeds: (u64, u64),
-    latest: HashMap<Key, (Ts, T)>,
-    /// Every note in time order; an entry whose key was noted again later is skipped when it
-    /// expires.
-    order: VecDeque<(Ts, Key)>,
+    /// Seeds of the name hash and of the key.
+    seeds: HashSeeds,
+    latest: AgeMap<Key, (Ts, T), 1, Prehashed>,
     pub evicted: u64,
 }
 
 impl<T: Clone> Recent<T> {
+    /// A table with the fixed default seeds (tests).
     pub fn new(window_ns: u64, cap: usize) -> Self {
-        let random = RandomState::new();
-        let seeds = (random.hash_one(1u8), random.hash_one(2u8) | 1);
-        Recent {
-            window_ns,
-            cap: cap.max(1),
-            seeds,
-            latest: HashMap::default(),
-            order: VecDeque::new(),
-            evicted: 0,
-        }
+        Recent::seeded(window_ns, cap, HashSeeds::default())
     }
 
-    fn key(&self, name: &str, qtype: u16) -> Key {
-        let h = lower_name_hash(self.seeds, name.as_bytes());
-        folded_multiply(h ^ u64::from(qtype), self.seeds.1.rotate_left(17))
+    pub fn seeded(window_ns: u64, cap: usize, seeds: HashSeeds) -> Self {
+        Recent { window_ns, cap: cap.max(1), seeds, latest: AgeMap::default(), evicted: 0 }
+    }
+
+    /// The key of a name (by its `HashSeeds::name_hash` with this table's seeds) and type.
+    fn key(&self, name_hash: u64, qtype: u16) -> Key {
+        folded_multiply(name_hash ^ u64::from(qtype), self.seeds.pair().1.rotate_left(17))
+    }
+
+    /// The seeds the table was made with.
+    pub fn seeds(&self) -> HashSeeds {
+        self.seeds
+    }
+
+    fn name_hash(&self, name: &str) -> u64 {
+        self.seeds().name_hash(name)
     }
 
     pub fn len(&self) -> usize {
@@ -74,48 +76,40 @@ impl<T: Clone> Recent<T> {
 
     /// Remembers that `name`/`qtype` went `via` at `ts` (trace time, non-decreasing).
     pub fn note(&mut self, name: &str, qtype: u16, ts: Ts, via: T) {
+        self.note_hashed(self.name_hash(name), qtype, ts, via);
+    }
+
+    /// [`note`](Self::note) with the name's hash computed already.
+    pub fn note_hashed(&mut self, name_hash: u64, qtype: u16, ts: Ts, via: T) {
         self.expire(ts);
-        let k = self.key(name, qtype);
-        while self.latest.len() >= self.cap && !self.latest.contains_key(&k) {
-            let Some((t, old)) = self.order.pop_front() else { break };
-            if self.latest.get(&old).is_some_and(|(lt, _)| *lt == t) {
-                self.latest.remove(&old);
-                self.evicted += 1;
-            }
+        let k = self.key(name_hash, qtype);
+        if self.latest.len() >= self.cap && !self.latest.contains_key(&k) {
+            self.latest.pop_oldest(0);
+            self.evicted += 1;
         }
-        // The order list holds one entry per note; bound it as the map is bound.
-        if self.order.len() >= self.cap * 4 {
-            self.compact();
-        }
-        self.order.push_back((ts, k));
-        self.latest.insert(k, (ts, via));
+        self.latest.insert(k, (ts, via), 0);
     }
 
     /// Where `name`/`qtype` went within the window before `ts`, if it did.
     pub fn within(&mut self, name: &str, qtype: u16, ts: Ts) -> Option<Hit<T>> {
+        self.within_hashed(self.name_hash(name), qtype, ts)
+    }
+
+    /// [`within`](Self::within) with the name's hash computed already.
+    pub fn within_hashed(&mut self, name_hash: u64, qtype: u16, ts: Ts) -> Option<Hit<T>> {
         self.expire(ts);
-        let key = self.key(name, qtype);
-        let (t, via) = self.latest.get(&key)?;
+        let (t, via) = self.latest.get(&self.key(name_hash, qtype))?;
         (*t <= ts).then(|| Hit { via: via.clone(), ago_ns: ts.since(*t) })
     }
 
     /// Drops what is older than the window at `now`.
     pub fn expire(&mut self, now: Ts) {
-        while let Some((t, _)) = self.order.front() {
+        while let Some((_, (t, _))) = self.latest.oldest(0) {
             if now.since(*t) <= self.window_ns {
                 break;
             }
-            let (t, k) = self.order.pop_front().expect("front exists");
-            if self.latest.get(&k).is_some_and(|(lt, _)| *lt == t) {
-                self.latest.remove(&k);
-            }
+            self.latest.pop_oldest(0);
         }
-    }
-
-    /// Keeps only the order entries that are still each key's latest.
-    fn compact(&mut self) {
-        let latest = &self.latest;
-        self.order.retain(|(t, k)| latest.get(k).is_some_and(|(lt, _)| lt == t));
     }
 }
 
@@ -290,12 +284,16 @@ mod tests {
         assert_eq!(r.evicted, 1);
         assert!(r.within("a", 1, Ts::from_millis(5)).is_none());
         assert_eq!(r.within("d", 1, Ts::from_millis(5)).map(|h| h.via), Some(3));
-        // The same name noted again and again stays one entry, and its order list stays bounded.
+        // The same name noted again and again stays one entry, and evicts nothing.
         for i in 0..1000 {
             r.note("d", 1, Ts::from_micros(10_000 + i), 9);
         }
-        assert_eq!(r.len(), 3);
-        assert!(r.order.len() <= 12, "{}", r.order.len());
+        assert_eq!((r.len(), r.evicted), (3, 1));
+        // A name noted again goes to the young end: the least recently noted goes first.
+        r.note("b", 1, Ts::from_millis(20), 1);
+        r.note("e", 1, Ts::from_millis(21), 4);
+        assert!(r.within("c", 1, Ts::from_millis(22)).is_none(), "c was noted least recently");
+        assert!(r.within("b", 1, Ts::from_millis(22)).is_some());
     }
 
     fn topo(wg: Option<(&str, bool)>) -> Topology {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use foldhash::HashMap;
 
+use crate::config::HashSeeds;
 use crate::dnsconfig::ResolverConfig;
 use crate::event::{Event, EventKind, Judged, Message};
 use crate::frame::Ts;
@@ -75,10 +76,17 @@ impl Causes {
         self.stub.evicted + self.tunnel.evicted
     }
 
+    /// Causes with the fixed default seeds (tests).
     pub fn new(limits: CauseLimits) -> Causes {
+        Causes::seeded(limits, HashSeeds::default())
+    }
+
+    /// `seeds` key the recent-names tables: the pipeline's, so that a message's name is hashed
+    /// once for the tracker and the causes.
+    pub fn seeded(limits: CauseLimits, seeds: HashSeeds) -> Causes {
         Causes {
-            stub: Recent::new(limits.window_ns, limits.max_names),
-            tunnel: Recent::new(limits.window_ns, limits.max_names),
+            stub: Recent::seeded(limits.window_ns, limits.max_names, seeds),
+            tunnel: Recent::seeded(limits.window_ns, limits.max_names, seeds),
             evidence: TunnelEvidence::default(),
             tunnel_seen: false,
             tunnels_up: Vec::new(),
@@ -125,7 +133,20 @@ impl Causes {
     }
 
     /// Looks at every judged message in capture order; a leak or bypass gets its cause.
+    #[cfg(test)]
     pub(crate) fn observe(&mut self, j: &Judged, topology: &Topology) -> Option<Caused> {
+        let name_hash = self.stub.seeds().name_hash(j.event.qname().unwrap_or(""));
+        self.observe_named(j, name_hash, topology)
+    }
+
+    /// [`observe`](Self::observe) with the keyed hash of the question's name
+    /// (`HashSeeds::name_hash` with the seeds given to [`seeded`](Self::seeded)).
+    pub(crate) fn observe_named(
+        &mut self,
+        j: &Judged,
+        name_hash: u64,
+        topology: &Topology,
+    ) -> Option<Caused> {
         let ev = &j.event;
         if ev.kind() == EventKind::Malformed {
             return None;
@@ -134,15 +155,15 @@ impl Causes {
         match j.verdict? {
             Verdict::Tunnel => {
                 self.evidence.seen_on_tunnel(ev.iface, Family::of(&m.resolver.to_canonical()));
-                if let (true, Some((name, qtype))) = (m.query, m.question) {
-                    self.tunnel.note(name, qtype, ev.ts, ev.iface_name.clone());
+                if let (true, Some((_, qtype))) = (m.query, m.question) {
+                    self.tunnel.note_hashed(name_hash, qtype, ev.ts, ev.iface_name.clone());
                 }
                 None
             }
             Verdict::Local => {
-                if let (true, Some((name, qtype))) = (m.query, m.question) {
+                if let (true, Some((_, qtype))) = (m.query, m.question) {
                     if is_loopback_resolver(&m.resolver) && m.port == 53 {
-                        self.stub.note(name, qtype, ev.ts, m.resolver);
+                        self.stub.note_hashed(name_hash, qtype, ev.ts, m.resolver);
                     }
                 }
                 None
@@ -156,9 +177,10 @@ impl Causes {
                 }
                 self.evidence.exposed();
                 let (stub, parallel) = match (verdict, m.question, self.tunnels_up.is_empty()) {
-                    (Verdict::Leak, Some((name, qtype)), false) => {
-                        (self.stub.within(name, qtype, ev.ts), self.tunnel.within(name, qtype, ev.ts))
-                    }
+                    (Verdict::Leak, Some((_, qtype)), false) => (
+                        self.stub.within_hashed(name_hash, qtype, ev.ts),
+                        self.tunnel.within_hashed(name_hash, qtype, ev.ts),
+                    ),
                     _ => (None, None),
                 };
                 Some(self.judge(ev, verdict, topology, stub, parallel))

@@ -82,7 +82,7 @@ pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
 
 /// The hasher of tables whose keys carry their own seeded hash: it passes that hash through.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn write(&mut self, bytes: &[u8]) {
@@ -99,7 +99,7 @@ impl Hasher for PassThrough {
     }
 }
 
-pub(super) type Prehashed = BuildHasherDefault<PassThrough>;
+pub(crate) type Prehashed = BuildHasherDefault<PassThrough>;
 
 impl Tracker {
     /// Seeded hash of the lower-cased name (see [`lower_name_hash`]).
@@ -109,8 +109,9 @@ impl Tracker {
 }
 
 /// Seeded hash of a lower-cased name, eight bytes at a time (a multiply-fold as in foldhash;
-/// the seeds are random per table, the second odd, so collisions cannot be planned from the
-/// wire). The tracker's names and the causes' recent names key their tables with it.
+/// the seeds are random per pipeline (`Config::seeds`), the second odd, so collisions cannot
+/// be planned from the wire). The tracker's names and pairing keys and the causes' recent
+/// names key their tables with it, computed once per message.
 pub(crate) fn lower_name_hash((seed, mul): (u64, u64), bytes: &[u8]) -> u64 {
     let mut h = seed ^ (bytes.len() as u64);
     let mut words = bytes.chunks_exact(8);

@@ -33,14 +33,14 @@ mod tests;
 
 use std::collections::hash_map::HashMap;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
-pub(crate) use self::hash::{folded_multiply, lower_name_hash};
-use self::hash::{PairKey, Prehashed};
+use self::hash::PairKey;
+pub(crate) use self::hash::{folded_multiply, lower_name_hash, Prehashed};
 use self::pairing::{Due, Slot};
 use self::patterns::NameSeen;
 use crate::agemap::AgeMap;
+use crate::config::HashSeeds;
 use crate::event::{Body, Event, Judged, MessageKind, Notice, Transport, L4};
 use crate::frame::Ts;
 use crate::stats::PairStats;
@@ -114,7 +114,8 @@ impl At<'_> {
 pub struct Tracker {
     limits: TrackerLimits,
     stats: PairStats,
-    /// Random seeds of the name and key hashes (the second one odd: a multiplier).
+    /// Seeds of the name and key hashes (the second one odd: a multiplier); random in the
+    /// shells (`Config::seeds`).
     seeds: (u64, u64),
     /// Key -> first slot of its chain of asks.
     pending: HashMap<PairKey, u32, Prehashed>,
@@ -134,10 +135,13 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker with the fixed default seeds (tests).
     pub fn new(limits: TrackerLimits) -> Self {
-        let random = RandomState::new();
-        let seeds = (random.hash_one(1u8), random.hash_one(2u8) | 1);
-        Tracker { limits, seeds, ..Default::default() }
+        Tracker::seeded(limits, HashSeeds::default())
+    }
+
+    pub fn seeded(limits: TrackerLimits, seeds: HashSeeds) -> Self {
+        Tracker { limits, seeds: seeds.pair(), ..Default::default() }
     }
 
     /// Looks at one judged query, response or encrypted flow, in capture order. Fills
@@ -145,6 +149,20 @@ impl Tracker {
     /// appends notices (unjudged events of kind
     /// `Notice`) to `notices`.
     pub fn observe(&mut self, judged: &mut Judged, topology: &Topology, notices: &mut Vec<Event>) {
+        let name = self.name_hash(judged.event.qname().unwrap_or(""));
+        self.observe_named(judged, name, topology, notices);
+    }
+
+    /// [`observe`](Self::observe) with the keyed hash of the message's question name (of ""
+    /// without one) already computed with this tracker's seeds (`HashSeeds::name_hash`): the
+    /// pipeline computes it once per message for the tracker and the causes.
+    pub fn observe_named(
+        &mut self,
+        judged: &mut Judged,
+        name_hash: u64,
+        topology: &Topology,
+        notices: &mut Vec<Event>,
+    ) {
         let Judged { event, verdict, reason, .. } = judged;
         let Event { ts, frame, iface, iface_name, body } = event;
         let Body::Message(msg) = body else { return };
@@ -153,13 +171,12 @@ impl Tracker {
             MessageKind::Query => {
                 let Some(info) = msg.dns.as_ref() else { return };
                 let name = info.question.as_ref().map_or("", |q| &q.name);
-                let hash = self.name_hash(name);
                 self.kill_switch(&at, reason, notices);
-                self.parallel(&at, *verdict, name, hash, topology, notices);
-                self.track_query(&at, &msg.wire, info, hash, msg.owner.as_ref());
+                self.parallel(&at, *verdict, name, name_hash, topology, notices);
+                self.track_query(&at, &msg.wire, info, name_hash, msg.owner.as_ref());
             }
             MessageKind::Response => {
-                if let Some((rtt, owner)) = self.pair_response(&at, msg, notices) {
+                if let Some((rtt, owner)) = self.pair_response(&at, msg, name_hash, notices) {
                     msg.rtt_ns = Some(rtt);
                     msg.owner = owner;
                 }

@@ -95,60 +95,73 @@ impl Tracker {
             // (At the cap even a retransmission makes room: the table is overrun anyway.)
             self.evict_oldest();
         }
-        let qname = info.question.as_ref().map_or("", |q| &q.name);
-        let slot = self.fill_slot(at, w.dst, key, group, qname);
-        self.slots[slot as usize].owner = owner.cloned();
-        match self.pending.entry(key) {
+        // The table is probed before the slot is written: the key was just computed, and
+        // copying it into the slot at once stalled on its stores (a fifth of the tracker's time).
+        let slot = self.take_slot(at, w.dst, key);
+        let next = match self.pending.entry(key) {
             Entry::Vacant(v) => {
                 v.insert(slot);
+                NONE
             }
             Entry::Occupied(mut e) => {
                 let (count, oldest, repeat) = chain_facts(&self.slots, *e.get(), &w.dst);
                 if repeat {
                     // A retransmission: the first send times the answer.
-                    self.slots[slot as usize].seq = 0;
                     self.free.push(slot);
                     return;
                 }
                 if count < MAX_ASKS_PER_KEY {
-                    self.slots[slot as usize].next = *e.get();
-                    *e.get_mut() = slot;
+                    std::mem::replace(e.get_mut(), slot)
                 } else {
                     unlink(&mut self.slots, e, oldest);
                     self.free_slot(oldest);
                     self.stats.evicted += 1;
-                    let old = self.pending.insert(key, slot).unwrap_or(NONE);
-                    self.slots[slot as usize].next = old;
+                    self.pending.insert(key, slot).unwrap_or(NONE)
                 }
             }
-        }
+        };
+        let qname = info.question.as_ref().map_or("", |q| &q.name);
+        self.fill_slot(slot, at, w.dst, key, group, qname, next);
+        self.slots[slot as usize].owner = owner.cloned();
         self.live += 1;
         self.queue.push_back(Due { ts: at.ts, slot, seq: self.seq });
         self.compact_queue();
     }
 
-    /// Takes a free slot (or a new one) and writes the query into it; returns its index.
-    fn fill_slot(&mut self, at: &At<'_>, server: IpAddr, key: PairKey, group: bool, qname: &str) -> u32 {
+    /// A free slot (or a new one), still marked free (`seq` 0) until `fill_slot` writes it.
+    fn take_slot(&mut self, at: &At<'_>, server: IpAddr, key: PairKey) -> u32 {
+        if let Some(i) = self.free.pop() {
+            return i;
+        }
+        self.slots.push(Slot {
+            seq: 0,
+            key,
+            server,
+            group: false,
+            answered: false,
+            ts: at.ts,
+            frame: 0,
+            name: String::new(),
+            iface_name: at.iface_name.clone(),
+            owner: None,
+            next: NONE,
+        });
+        (self.slots.len() - 1) as u32
+    }
+
+    /// Writes the query into slot `idx`, ahead of `next` in its key's chain.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_slot(
+        &mut self,
+        idx: u32,
+        at: &At<'_>,
+        server: IpAddr,
+        key: PairKey,
+        group: bool,
+        qname: &str,
+        next: u32,
+    ) {
         self.seq += 1;
-        let idx = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    seq: 0,
-                    key,
-                    server,
-                    group,
-                    answered: false,
-                    ts: at.ts,
-                    frame: 0,
-                    name: String::new(),
-                    iface_name: at.iface_name.clone(),
-                    owner: None,
-                    next: NONE,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
         let s = &mut self.slots[idx as usize];
         s.seq = self.seq;
         s.key = key;
@@ -160,8 +173,7 @@ impl Tracker {
         s.name.clear();
         s.name.push_str(qname);
         s.iface_name = at.iface_name.clone();
-        s.next = NONE;
-        idx
+        s.next = next;
     }
 
     /// Unlinks slot `idx` from its key's chain and frees it.
@@ -245,6 +257,7 @@ impl Tracker {
         &mut self,
         at: &At<'_>,
         msg: &Message,
+        name_hash: u64,
         notices: &mut Vec<Event>,
     ) -> Option<(u64, Option<Arc<Owner>>)> {
         let (w, info) = (&msg.wire, msg.dns.as_ref()?);
@@ -252,7 +265,7 @@ impl Tracker {
             return None; // mDNS answers to the group or to port 5353: not pairable by design
         }
         let qname = info.question.as_ref().map_or("", |q| &q.name);
-        let key = self.key(at.iface, w, info, self.name_hash(qname), false);
+        let key = self.key(at.iface, w, info, name_hash, false);
         // One probe of the table: find the query and unlink it through the same entry.
         let Entry::Occupied(entry) = self.pending.entry(key) else {
             self.stats.unmatched_responses += 1;
