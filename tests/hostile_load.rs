@@ -196,6 +196,42 @@ fn the_stats_line_carries_the_counters() {
     assert!(ran.stdout.contains(r#""notice":"table_full""#), "a notice when the table first fills");
 }
 
+/// Regression (#13, silence): the causes' table of recent questions counted what it forgot
+/// when full (`cause_names_evicted`) but, alone of the bounded tables, raised no `table_full`
+/// notice. 20,000 distinct names asked through the tunnel within a second fill it (16,384).
+#[test]
+fn regression_a_full_table_of_recent_questions_raises_its_notice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = File::new();
+    for i in 0..20_000u32 {
+        let q = query(i as u16, &format!("n{i}.tunnel.example"));
+        f.packet(WG0, &support::ipv4_udp([10, 2, 0, 2], 1024 + (i % 50_000) as u16, [10, 2, 0, 1], 53, &q));
+    }
+    let file = f.write(dir.path(), "names.pcapng");
+    // All of the NDJSON (14 MB): the notice comes early.
+    let ran = Command::new(env!("CARGO_BIN_EXE_dnsleak"))
+        .args(["replay", "--json"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the dnsleak binary runs");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    let full: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["notice"] == "table_full")
+        .filter(|v| v["message"].as_str().unwrap_or_default().contains("recent questions the causes"))
+        .collect();
+    assert_eq!(full.len(), 1, "one notice, when the table first forgets: {full:?}");
+    let stats = lines.last().expect("a stats line");
+    let evicted = stats["losses"]["cause_names_evicted"].as_u64().unwrap_or_default();
+    assert!(evicted >= 20_000 - 16_384, "{stats}");
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "every name was judged (through the tunnel): {err}");
+}
+
 /// Issue #13: a million unanswered queries printed "Unanswered: 65536" and nothing of the
 /// rest. Queries forgotten at the pending table's cap were judged: counted and said, not an
 /// incomplete result.

@@ -20,16 +20,19 @@ pub enum Table {
     DnscryptFlows,
     PendingQueries,
     Names,
+    /// The recent questions the causes look back at (stub_upstream, parallel_resolution).
+    CauseNames,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Fragments,
         Table::TcpFlows,
         Table::EncryptedFlows,
         Table::DnscryptFlows,
         Table::PendingQueries,
         Table::Names,
+        Table::CauseNames,
     ];
 
     /// The table's name in NDJSON and notices.
@@ -41,6 +44,7 @@ impl Table {
             Table::DnscryptFlows => "dnscrypt_flows",
             Table::PendingQueries => "pending_queries",
             Table::Names => "names",
+            Table::CauseNames => "cause_names",
         }
     }
 
@@ -53,6 +57,7 @@ impl Table {
             Table::DnscryptFlows => (config.dnscrypt.max_flows, 0),
             Table::PendingQueries => (config.tracker.max_pending, 0),
             Table::Names => (config.tracker.max_names, 0),
+            Table::CauseNames => (config.causes.max_names, 0),
         };
         (n as u64, bytes as u64)
     }
@@ -79,6 +84,9 @@ impl Table {
             Table::Names => format!(
                 "the table of names checked for parallel resolution is full ({cap} names): new names are not checked"
             ),
+            Table::CauseNames => format!(
+                "the table of recent questions the causes look back at is full ({cap} names): the oldest is forgotten early, so a later leak of it may get a less specific cause"
+            ),
         }
     }
 
@@ -91,6 +99,7 @@ impl Table {
             Table::DnscryptFlows => s.dnscrypt_flows_evicted,
             Table::PendingQueries => s.pairs.evicted,
             Table::Names => s.pairs.names_dropped,
+            Table::CauseNames => s.cause_names_evicted,
         }
     }
 }

@@ -350,6 +350,7 @@ impl Pipeline {
             Table::DnscryptFlows => self.dnscrypt.evicted(),
             Table::PendingQueries => pairs.evicted,
             Table::Names => pairs.names_dropped,
+            Table::CauseNames => self.judge.causes.names_evicted(),
         });
         let (judge, caps) = (&mut self.judge, &self.caps);
         self.fullness.update(drops, |table| {
