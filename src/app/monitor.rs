@@ -6,10 +6,10 @@
 //! session on the caller's thread (core, sink, `--write`); with the dashboard, the session runs
 //! on the dashboard's work thread and the UI thread draws.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+mod record;
+
+use std::io::{self, Write};
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use super::attribution::{self, Attribution, Started};
 use super::config::{CaptureConfig, MonitorConfig, MonitorOutput};
 use super::reorder::Reorder;
 use super::service::{Discard, Service};
-use crate::capture::live::{Ended, Live, Msg, Options};
+use crate::capture::live::{Live, Msg, Options};
 use crate::cli::MonitorArgs;
 use crate::counters::{Counters, OrderCounters};
 use crate::output::causes::CauseTally;
@@ -28,7 +28,6 @@ use crate::output::escape::escape;
 use crate::output::html::HtmlReport;
 use crate::output::json::JsonSink;
 use crate::output::lines::LinesSink;
-use crate::output::pcapng::{IfaceEnd, PcapngWriter};
 use crate::output::programs::{self, Programs};
 use crate::output::{Sink, Tee};
 use crate::system::clock::wall_now;
@@ -38,7 +37,8 @@ use crate::system::{privilege, sandbox, signals};
 use crate::tui::app::Source;
 use crate::Outcome;
 use dnsleak_core::process::{note, Recorded};
-use dnsleak_core::{EventKind, Fact, Judged, LinkType, Pipeline, Topology, Ts};
+use dnsleak_core::{EventKind, Fact, Judged, Pipeline, Topology, Ts};
+use record::Recording;
 
 /// Counters go to the sink (and output is flushed) at least this often.
 const COUNTERS_EVERY: Duration = Duration::from_millis(100);
@@ -186,7 +186,7 @@ pub fn capture_into(
     let mut core = cfg.judging.core_for(sink.wants_payload());
     core.attribute_processes = procs.attribution.is_some();
     privilege::check()?;
-    let writer = cfg.write.as_deref().map(create_writer).transpose()?;
+    let writer = cfg.write.as_deref().map(Recording::create).transpose()?;
     let opened = Live::open(live_options(cfg))?;
     // The first captures and the --write file are open: give up the rest before any capture
     // thread starts.
@@ -249,8 +249,8 @@ pub fn capture_into(
     s.order = hold.as_ref().map(|h| h.counters).unwrap_or_default();
     s.pipeline.finish(&mut s.out);
     s.emit()?;
-    if let Some((w, path)) = &mut s.writer {
-        w.flush().with_context(|| format!("writing {path}"))?;
+    if let Some(w) = &mut s.writer {
+        w.flush()?;
     }
     let counters = Counters { dropped_at_stop, ..s.counters(&live) };
     s.sink.counters(&counters).context("writing output")?;
@@ -282,7 +282,7 @@ fn drain(
 struct Session<'a> {
     pipeline: Pipeline,
     sink: &'a mut dyn Sink,
-    writer: Option<(PcapngWriter<BufWriter<File>>, String)>,
+    writer: Option<Recording>,
     out: Vec<Judged>,
     number: u64,
     diagnostics: Vec<String>,
@@ -357,23 +357,26 @@ impl Session<'_> {
                 let first = self.out.len();
                 self.pipeline.process(f.as_ref(), &mut self.out);
                 self.routes_for(first, f.ts);
-                if let Some((w, path)) = &mut self.writer {
+                if let Some(w) = &mut self.writer {
                     self.notes.clear();
                     if self.procs.is_some() {
                         senders(&self.out[first..], &mut self.notes);
                     }
-                    w.packet(f.iface, f.ts, f.orig_len, &f.data, &self.notes)
-                        .with_context(|| format!("writing {path}"))?;
+                    w.packet(f.iface, f.ts, f.orig_len, &f.data, &self.notes)?;
                 }
             }
             Msg::Fact { fact, ts } => {
-                if let Some(topology) = fact.interfaces() {
-                    self.write_interfaces(topology)?;
+                if let (Some(topology), Some(w)) = (fact.interfaces(), &mut self.writer) {
+                    w.interfaces(topology)?;
                 }
                 self.sink.fact(&fact).context("writing output")?;
                 self.pipeline.apply(fact, ts, &mut self.out);
             }
-            Msg::Closed(ended) => self.write_ends(&ended)?,
+            Msg::Closed(ended) => {
+                if let Some(w) = &mut self.writer {
+                    w.ends(&ended)?;
+                }
+            }
             Msg::Diagnostic(text) => {
                 self.sink.diagnostic(&text).context("writing output")?;
                 if self.diagnostics.len() < MAX_DIAGNOSTICS {
@@ -415,37 +418,6 @@ impl Session<'_> {
         self.sink.events(&mut self.out, None).context("writing output")
     }
 
-    /// Interface blocks for interfaces new to the `--write` file (their id is their index in it).
-    fn write_interfaces(&mut self, topology: &Topology) -> anyhow::Result<()> {
-        let Some((w, path)) = &mut self.writer else { return Ok(()) };
-        let max = topology.iter().map(|i| i.id + 1).max().unwrap_or(0);
-        for id in w.interfaces()..max {
-            let (name, link, addrs) = match topology.get(id) {
-                Some(i) => {
-                    (i.name.to_string(), i.facts.link.unwrap_or(LinkType::ETHERNET), &i.facts.addrs[..])
-                }
-                None => (format!("if{id}"), LinkType::ETHERNET, &[][..]),
-            };
-            w.add_interface(&name, link, addrs).with_context(|| format!("writing {path}"))?;
-        }
-        Ok(())
-    }
-
-    /// An end-of-interface block in the `--write` file for each capture that closed.
-    fn write_ends(&mut self, ended: &[Ended]) -> anyhow::Result<()> {
-        let Some((w, path)) = &mut self.writer else { return Ok(()) };
-        for e in ended {
-            let end = IfaceEnd {
-                start: Some(e.start),
-                end: e.end,
-                received: Some(e.received),
-                dropped: Some(e.dropped),
-            };
-            w.interface_end(e.id, end).with_context(|| format!("writing {path}"))?;
-        }
-        Ok(())
-    }
-
     fn counters(&mut self, live: &Live) -> Counters {
         Counters {
             core: self.pipeline.stats(),
@@ -464,20 +436,12 @@ impl Session<'_> {
         }
         self.pipeline.advance(wall_now());
         self.emit()?;
-        if let Some((w, path)) = &mut self.writer {
-            w.flush().with_context(|| format!("writing {path}"))?;
+        if let Some(w) = &mut self.writer {
+            w.flush()?;
         }
         let c = self.counters(live);
         self.sink.counters(&c).context("writing output")
     }
-}
-
-/// Creates the `--write` file and its section header.
-fn create_writer(path: &Path) -> anyhow::Result<(PcapngWriter<BufWriter<File>>, String)> {
-    let name = path.display().to_string();
-    let file = File::create(path).map_err(|e| anyhow::anyhow!(privilege::explain_create_error(path, &e)))?;
-    let w = PcapngWriter::new(BufWriter::new(file)).with_context(|| format!("writing {name}"))?;
-    Ok((w, name))
 }
 
 /// The sender of each outgoing message or flow among `events`, as `--write` records it beside
