@@ -32,7 +32,7 @@ use dnsleak_core::{Fact, Judged};
 const CHUNK: usize = 256 << 10;
 /// NDJSON a spool keeps in memory before it spills to a temporary file (per file judged ahead
 /// of its turn: `replay -j N` keeps at most `N - 1` such files).
-pub const SPOOL_MEMORY: usize = 4 << 20;
+pub const SPOOL_MEMORY: usize = 2 << 20;
 /// Chunks kept for reuse once written out (fresh memory costs a page fault per page): a
 /// spool's memory and the batches being written.
 const POOLED: usize = SPOOL_MEMORY / CHUNK + 8;
