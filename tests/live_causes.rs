@@ -14,18 +14,6 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The first leak or bypass query (or flow) about `qname` and its cause fields.
-fn cause_of<'a>(lines: &'a [Value], qname: &str) -> &'a Value {
-    lines
-        .iter()
-        .filter(|v| v["verdict"] == "leak" || v["verdict"] == "bypass")
-        .find(|v| {
-            (v["kind"] == "query" && v["qname"].as_str() == Some(qname))
-                || (v["kind"] == "encrypted" && qname == "(flow)")
-        })
-        .unwrap_or_else(|| panic!("no leak or bypass for {qname}: {lines:#?}"))
-}
-
 #[test]
 #[ignore = "root: network namespaces, wireguard-go, dnsmasq, unbound, dig, kdig (tests/netns/world.sh)"]
 fn every_leak_and_bypass_gets_its_cause_live() {

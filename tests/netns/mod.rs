@@ -425,3 +425,15 @@ pub fn router_addr(w: &World, cidr: &str) {
     let out = Command::new("ip").args(["-n", &w.ns_r, "addr", "add", cidr, "dev", "lo"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The first leak or bypass query (or flow) about `qname` and its cause fields.
+pub fn cause_of<'a>(lines: &'a [Value], qname: &str) -> &'a Value {
+    lines
+        .iter()
+        .filter(|v| v["verdict"] == "leak" || v["verdict"] == "bypass")
+        .find(|v| {
+            (v["kind"] == "query" && v["qname"].as_str() == Some(qname))
+                || (v["kind"] == "encrypted" && qname == "(flow)")
+        })
+        .unwrap_or_else(|| panic!("no leak or bypass for {qname}: {lines:#?}"))
+}
