@@ -45,7 +45,7 @@ const REASON_CACHE: usize = 16;
 pub struct JsonSink<W: Write> {
     out: W,
     line: Vec<u8>,
-    scratch: Scratch,
+    lines: Lines,
     /// `--stats-interval`: how often a `stats` line is written, and when the next is due.
     stats_every: Option<(Duration, Instant)>,
 }
@@ -160,7 +160,7 @@ impl Scratch {
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out, line: Vec::with_capacity(1024), scratch: Scratch::default(), stats_every: None }
+        JsonSink { out, line: Vec::with_capacity(1024), lines: Lines::default(), stats_every: None }
     }
 
     /// Writes a `stats` line (`"final":false`) with the counters every `every` (live capture);
@@ -178,8 +178,7 @@ impl<W: Write> JsonSink<W> {
 impl<W: Write> Sink for JsonSink<W> {
     fn event(&mut self, judged: &Judged, file: Option<&str>) -> io::Result<()> {
         self.line.clear();
-        write_event_with(&mut self.line, judged, file, &mut self.scratch);
-        self.line.push(b'\n');
+        self.lines.push(&mut self.line, judged, file);
         self.out.write_all(&self.line)
     }
 

@@ -8,9 +8,6 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{FileDone, FileJob, TICK_FRAMES};
-
-/// Judged events handed to the sink at once (a sink that takes a run whole moves no event).
-const RUN: usize = 256;
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::counters::{Counters, OrderCounters};
@@ -19,6 +16,9 @@ use crate::output::summary::Source;
 use crate::output::Sink;
 use dnsleak_core::process::note;
 use dnsleak_core::{Config, Fact, IfaceId, IfaceKind, Judged, Overrides, Pipeline, Stats, Topology, Ts};
+
+/// Judged events handed to the sink at once (a sink that takes a run whole moves no event).
+const RUN: usize = 256;
 
 /// What judges the frames, and what `--continue` carries from one file of a rotated capture
 /// into the next: the pipeline; the frames the time-order stage still holds (an interface's
