@@ -136,8 +136,11 @@ impl<T> Reorder<T> {
     }
 
     fn release(&mut self, ready: impl Fn(Ts) -> bool, out: &mut Vec<T>) {
-        while self.oldest().is_some_and(|(ts, _)| ready(ts)) {
-            self.pop(out);
+        while let Some((ts, in_heap)) = self.oldest() {
+            if !ready(ts) {
+                break;
+            }
+            self.take(in_heap, out);
         }
     }
 
@@ -154,11 +157,14 @@ impl<T> Reorder<T> {
     }
 
     fn pop(&mut self, out: &mut Vec<T>) {
-        let held = match self.oldest() {
-            Some((_, true)) => self.heap.pop().map(|Reverse(h)| h),
-            Some((_, false)) => self.sorted.pop_front(),
-            None => None,
-        };
+        if let Some((_, in_heap)) = self.oldest() {
+            self.take(in_heap, out);
+        }
+    }
+
+    /// Releases the oldest frame, found (by `oldest`) in the heap or the sorted run.
+    fn take(&mut self, in_heap: bool, out: &mut Vec<T>) {
+        let held = if in_heap { self.heap.pop().map(|Reverse(h)| h) } else { self.sorted.pop_front() };
         if let Some(h) = held {
             self.bytes -= h.bytes;
             self.released = Some(self.released.map_or(h.ts, |r| r.max(h.ts)));
