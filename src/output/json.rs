@@ -319,13 +319,14 @@ static ESCAPED: [bool; 256] = {
 /// `\uXXXX`: legal JSON either way, but a log viewer shows them for what they are.
 fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
-    if !s.bytes().any(|c| ESCAPED[c as usize]) {
-        b.extend_from_slice(s.as_bytes());
-        b.push(b'"');
-        return;
-    }
+    let bytes = s.as_bytes();
+    // Only bytes the table marks can start something to escape; they are never the middle of
+    // a character (every marked byte is ASCII or a lead byte), so the rest is copied in runs.
     let mut start = 0;
-    for (i, c) in s.char_indices() {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&c| ESCAPED[c as usize]) {
+        i += at;
+        let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else { break };
         let esc: &[u8] = match c {
             '"' => b"\\\"",
             '\\' => b"\\\\",
@@ -333,17 +334,21 @@ fn string(b: &mut Vec<u8>, s: &str) {
             '\r' => b"\\r",
             '\t' => b"\\t",
             c if is_hidden_or_control(c) => b"",
-            _ => continue,
+            c => {
+                i += c.len_utf8();
+                continue;
+            }
         };
-        b.extend_from_slice(&s.as_bytes()[start..i]);
+        b.extend_from_slice(&bytes[start..i]);
         if esc.is_empty() {
             let _ = write!(b, "\\u{:04x}", c as u32);
         } else {
             b.extend_from_slice(esc);
         }
-        start = i + c.len_utf8();
+        i += c.len_utf8();
+        start = i;
     }
-    b.extend_from_slice(&s.as_bytes()[start..]);
+    b.extend_from_slice(&bytes[start..]);
     b.push(b'"');
 }
 

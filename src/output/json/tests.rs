@@ -1,6 +1,7 @@
 //! The NDJSON writer's unit tests.
 
 use super::*;
+use proptest::strategy::Strategy;
 
 fn query(qtype: u16) -> Judged {
     use dnsleak_core::event::{MessageKind, QName, Question, Wire};
@@ -93,6 +94,45 @@ fn bidi_zero_width_and_c1_characters_are_written_as_codes() {
         let mut b = Vec::new();
         string(&mut b, plain);
         assert_eq!(String::from_utf8(b).unwrap(), format!("\"{plain}\""));
+    }
+}
+
+/// The escaping a character at a time, as `string` did before it copied runs.
+fn string_by_chars(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_hidden_or_control(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+proptest::proptest! {
+    /// Any text, mixed from the characters that matter (marked lead bytes that start both
+    /// hidden and plain characters, quotes, controls) and any other: as a character at a time.
+    #[test]
+    fn string_copies_runs_as_a_character_at_a_time(
+        parts in proptest::collection::vec(proptest::prop_oneof![
+            proptest::sample::select(vec![
+                "\"", "\\", "\n", "\t", "\x1b", "\x7f", "\u{80}", "\u{9b}", "\u{a0}", "\u{e9}", "\u{600}",
+                "\u{61c}", "\u{1000}", "\u{180e}", "\u{2014}", "\u{200b}", "\u{202e}", "\u{2192}", "\u{2069}",
+                "\u{e000}", "\u{feff}", "\u{fff9}", "\u{fffd}", "\u{1f600}", "a", "example.com",
+            ]).prop_map(String::from),
+            proptest::prelude::any::<String>(),
+        ], 0..12)
+    ) {
+        let text = parts.concat();
+        let mut b = Vec::new();
+        string(&mut b, &text);
+        proptest::prop_assert_eq!(String::from_utf8(b).unwrap(), string_by_chars(&text));
     }
 }
 
