@@ -73,7 +73,13 @@ struct Work<'a, W> {
 
 /// `replay` of several files without `--continue` or `--tui`, to standard output.
 pub fn run(cfg: &ReplayConfig) -> anyhow::Result<Outcome> {
-    run_to(cfg, BufWriter::with_capacity(256 << 10, io::stdout()))
+    match cfg.output {
+        ReplayOutput::Summary(_) => run_to(cfg, BufWriter::with_capacity(256 << 10, io::stdout())),
+        // NDJSON goes out in chunks of whole lines: standard output's line buffer passes each
+        // straight to the kernel, where a `BufWriter` would copy every one that is smaller than
+        // its buffer (the queued batches are) into it first.
+        _ => run_to(cfg, io::stdout()),
+    }
 }
 
 /// As [`run`], writing to `out`.

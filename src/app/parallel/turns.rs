@@ -68,9 +68,15 @@ struct Output<W> {
     waiting: BTreeMap<u64, Vec<u8>>,
     /// The first write error: nothing more is written, and every writer is told.
     broken: Option<(io::ErrorKind, String)>,
+    /// Workers waiting on `written` (a notification is a system call: none when nobody waits).
+    waiting_writes: usize,
 }
 
 impl<W: Write> Output<W> {
+    fn new(w: W) -> Self {
+        Output { w, next: 0, waiting: BTreeMap::new(), broken: None, waiting_writes: 0 }
+    }
+
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
         if let Some((kind, what)) = &self.broken {
             return Err(io::Error::new(*kind, what.clone()));
@@ -87,6 +93,8 @@ struct Queue {
     issued: u64,
     /// Emptied batches (their events are dropped when the batch is reused).
     spare: Vec<Vec<Judged>>,
+    /// Workers waiting on `ready` (a notification is a system call: none when nobody waits).
+    idle: usize,
 }
 
 struct Batch {
@@ -99,7 +107,7 @@ impl<W: Write> Turns<W> {
     /// The output of `workers` workers.
     pub fn new(out: W, workers: usize) -> Self {
         Turns {
-            out: Mutex::new(Output { w: out, next: 0, waiting: BTreeMap::new(), broken: None }),
+            out: Mutex::new(Output::new(out)),
             written: Condvar::new(),
             turn: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
@@ -170,14 +178,16 @@ impl<W: Write> Turns<W> {
 
     /// Queues the turn's `events`; when the queue is full, writes its oldest batch here.
     fn submit(&self, events: Vec<Judged>, label: Option<Arc<str>>, lines: &mut Lines) -> io::Result<()> {
-        let oldest = {
+        let (oldest, idle) = {
             let Some(mut q) = self.queue() else { return Ok(()) };
             let seq = q.issued;
             q.issued += 1;
             q.batches.push_back(Batch { seq, events, label });
-            (q.batches.len() > self.depth).then(|| q.batches.pop_front()).flatten()
+            ((q.batches.len() > self.depth).then(|| q.batches.pop_front()).flatten(), q.idle > 0)
         };
-        self.ready.notify_one();
+        if idle {
+            self.ready.notify_one();
+        }
         match oldest {
             Some(b) => self.write_batch(b, lines),
             None => Ok(()),
@@ -215,8 +225,11 @@ impl<W: Write> Turns<W> {
             done.push(t);
             out.next += 1;
         }
+        let waiters = out.waiting_writes > 0;
         drop(out);
-        self.written.notify_all();
+        if waiters {
+            self.written.notify_all();
+        }
         self.recycle(done);
         result
     }
@@ -240,7 +253,9 @@ impl<W: Write> Turns<W> {
         let Some(queue) = &self.queue else { return Ok(()) };
         let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
         if q.batches.is_empty() {
+            q.idle += 1;
             q = self.ready.wait_timeout(q, IDLE_WAIT).unwrap_or_else(|e| e.into_inner()).0;
+            q.idle -= 1;
         }
         let Some(b) = q.batches.pop_front() else { return Ok(()) };
         drop(q);
@@ -257,7 +272,9 @@ impl<W: Write> Turns<W> {
         let issued = self.queue().map_or(0, |q| q.issued);
         let mut out = self.lock();
         while out.next < issued {
+            out.waiting_writes += 1;
             out = self.written.wait(out).unwrap_or_else(|e| e.into_inner());
+            out.waiting_writes -= 1;
         }
         if let Some((kind, what)) = &out.broken {
             result = result.and(Err(io::Error::new(*kind, what.clone())));
@@ -401,9 +418,11 @@ impl<W: Write> Sink for FileOut<'_, W> {
             if self.pending.is_empty() && judged.len() <= 2 * BATCH {
                 std::mem::swap(&mut self.pending, judged);
             }
-            while !judged.is_empty() {
-                let take = judged.len().min(BATCH.saturating_sub(self.pending.len()).max(1));
-                self.pending.extend(judged.drain(..take));
+            // One pass: draining a batch at a time would move the rest down each time.
+            let mut rest = judged.drain(..);
+            while rest.len() > 0 {
+                let room = BATCH.saturating_sub(self.pending.len()).max(1);
+                self.pending.extend(rest.by_ref().take(room));
                 if self.pending.len() >= BATCH {
                     self.submit()?;
                 }

@@ -71,7 +71,7 @@ fn a_spool_gives_back_what_it_took_in_order_across_the_spill() {
         want.extend_from_slice(&chunk);
     }
     assert!(s.file.is_some(), "spilled to a file");
-    let mut out = Output { w: Vec::new(), next: 0, waiting: BTreeMap::new(), broken: None };
+    let mut out = Output::new(Vec::new());
     s.copy_to(&mut out).unwrap();
     assert!(out.w == want, "{} bytes back of {}", out.w.len(), want.len());
 }
