@@ -17,9 +17,9 @@
 //! The turn passes from a file to the next when the file is written whole; a file whose read
 //! failed keeps the turn, so nothing after it is written (as a sequential replay stops there).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -28,8 +28,12 @@ use crate::output::json::Lines;
 use crate::output::Sink;
 use dnsleak_core::{Fact, Judged};
 
-/// Lines are handed over (to the output or the spool) in chunks of this size.
+/// The memory of a chunk of lines (handed over to the output or the spool).
 const CHUNK: usize = 256 << 10;
+/// A chunk is handed over once it holds this much: the line that crosses it, or a batch of
+/// `BATCH` lines, fits in what is left (lines average under 1 KiB), so a chunk is not grown,
+/// which would copy it and, for one another thread allocated, wait on that thread's heap.
+const FULL: usize = CHUNK - (64 << 10);
 /// NDJSON a spool keeps in memory before it spills to a temporary file (per file judged ahead
 /// of its turn: `replay -j N` keeps at most `N - 1` such files).
 pub const SPOOL_MEMORY: usize = 2 << 20;
@@ -65,7 +69,9 @@ struct Output<W> {
     /// The sequence number of the next batch to write.
     next: u64,
     /// Batches formatted before the ones before them were written.
-    waiting: BTreeMap<u64, Vec<u8>>,
+    /// At most one a worker: a short list, its memory kept (a map would allocate and free a
+    /// node each time, and another thread's node means waiting on that thread's heap).
+    waiting: Vec<(u64, Vec<u8>)>,
     /// The first write error: nothing more is written, and every writer is told.
     broken: Option<(io::ErrorKind, String)>,
     /// Workers waiting on `written` (a notification is a system call: none when nobody waits).
@@ -74,7 +80,7 @@ struct Output<W> {
 
 impl<W: Write> Output<W> {
     fn new(w: W) -> Self {
-        Output { w, next: 0, waiting: BTreeMap::new(), broken: None, waiting_writes: 0 }
+        Output { w, next: 0, waiting: Vec::new(), broken: None, waiting_writes: 0 }
     }
 
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
@@ -212,7 +218,7 @@ impl<W: Write> Turns<W> {
         }
         let mut out = self.lock();
         if b.seq != out.next {
-            out.waiting.insert(b.seq, text);
+            out.waiting.push((b.seq, text));
             return Ok(());
         }
         let mut result = out.put(&text);
@@ -220,7 +226,8 @@ impl<W: Write> Turns<W> {
         out.next += 1;
         loop {
             let next = out.next;
-            let Some(t) = out.waiting.remove(&next) else { break };
+            let Some(at) = out.waiting.iter().position(|(seq, _)| *seq == next) else { break };
+            let (_, t) = out.waiting.swap_remove(at);
             result = result.and(out.put(&t));
             done.push(t);
             out.next += 1;
@@ -278,6 +285,13 @@ impl<W: Write> Turns<W> {
         }
         if let Some((kind, what)) = &out.broken {
             result = result.and(Err(io::Error::new(*kind, what.clone())));
+        }
+        // Every batch is back: its events are dropped here, by the thread that made them. The
+        // next file's worker would drop them otherwise, and a thread that frees what another
+        // allocated waits on that thread's heap (then uses that memory, and so on, file after
+        // file).
+        if let Some(mut q) = self.queue() {
+            q.spare.iter_mut().for_each(Vec::clear);
         }
         if !failed {
             self.turn.store(file + 1, Ordering::Release);
@@ -396,7 +410,7 @@ impl<W: Write> Sink for FileOut<'_, W> {
             return self.turns.submit(events, label, &mut self.lines);
         }
         self.lines.push(&mut self.buf, judged, file);
-        if self.buf.len() >= CHUNK {
+        if self.buf.len() >= FULL {
             self.hand_over()?;
         }
         Ok(())
@@ -415,7 +429,7 @@ impl<W: Write> Sink for FileOut<'_, W> {
             }
             // A run is taken whole (the pipeline gets an empty batch back); a long one (the end
             // of a file settles many events at once) in batches of `BATCH`.
-            if self.pending.is_empty() && judged.len() <= 2 * BATCH {
+            if self.pending.is_empty() && judged.len() <= BATCH {
                 std::mem::swap(&mut self.pending, judged);
             }
             // One pass: draining a batch at a time would move the rest down each time.
@@ -476,15 +490,26 @@ impl Spool {
         for chunk in &self.memory {
             out.put(chunk)?;
         }
+        let mut memory = self.memory;
         if let Some(f) = self.file {
             let mut f = f.into_inner().map_err(|e| e.into_error())?;
             f.rewind()?;
-            if let Some((kind, what)) = &out.broken {
-                return Err(io::Error::new(*kind, what.clone()));
+            // Read back a chunk at a time (`io::copy` of a generic writer goes 8 KiB a read
+            // and a write), into memory already written out.
+            let mut buf = memory.pop().unwrap_or_default();
+            buf.clear();
+            buf.reserve(CHUNK);
+            loop {
+                let n = Read::by_ref(&mut f).take(CHUNK as u64).read_to_end(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.put(&buf)?;
+                buf.clear();
             }
-            io::copy(&mut f, &mut out.w).inspect_err(|e| out.broken = Some((e.kind(), e.to_string())))?;
+            memory.push(buf);
         }
-        Ok(self.memory)
+        Ok(memory)
     }
 }
 
