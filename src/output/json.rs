@@ -15,15 +15,17 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use dnsleak_core::cause::Seen;
 use dnsleak_core::event::{Body, Flow, Message};
 use dnsleak_core::event::{DnsHeader, DnsInfo};
-use dnsleak_core::verdict::Reason;
 use dnsleak_core::{dns, names};
-use dnsleak_core::{Caused, IfaceName, Judged, Owner, Process, Transport};
+use dnsleak_core::{Judged, Owner, Process};
+
+mod scratch;
+
+use scratch::Scratch;
 
 use super::escape::is_hidden_or_control;
 use super::Sink;
@@ -36,10 +38,6 @@ macro_rules! k {
     };
 }
 
-/// Reasons already written, with their JSON text: a capture has few distinct reasons (one per
-/// resolver, interface and direction) and formatting one costs more than the rest of a line.
-const REASON_CACHE: usize = 16;
-
 /// Writes NDJSON lines to `W` (buffered by the caller or not: each line is built in memory and
 /// written with one call).
 pub struct JsonSink<W: Write> {
@@ -48,133 +46,6 @@ pub struct JsonSink<W: Write> {
     lines: Lines,
     /// `--stats-interval`: how often a `stats` line is written, and when the next is due.
     stats_every: Option<(Duration, Instant)>,
-}
-
-/// Buffers reused from line to line.
-#[derive(Default)]
-struct Scratch {
-    text: String,
-    ttls: Vec<u32>,
-    answers: Vec<u8>,
-    reasons: Vec<(Reason, Box<[u8]>)>,
-    /// The next cache entry to replace once the cache is full.
-    next_reason: usize,
-    /// A cause's `cause_detail` and `fix` as JSON strings, by what their words are made of.
-    causes: Vec<CauseWords>,
-    next_cause: usize,
-    /// `cause_detail` and `fix` of a cause whose words name the question, made for one line.
-    once: (Vec<u8>, Vec<u8>),
-}
-
-/// A cause's key and its `cause_detail` and `fix` as JSON strings.
-type CauseWords = (CauseKey, Box<[u8]>, Box<[u8]>);
-
-/// What the words of a cause are made of: its evidence and the parts of the event they use.
-struct CauseKey {
-    caused: Caused,
-    iface: IfaceName,
-    resolver: IpAddr,
-    transport: Transport,
-    sni: Option<Box<str>>,
-    /// Only for the causes whose words name the question (stub, parallel resolution).
-    question: Option<(Box<str>, u16)>,
-}
-
-impl CauseKey {
-    fn of(c: &Caused, s: &Seen<'_>) -> CauseKey {
-        CauseKey {
-            caused: c.clone(),
-            iface: IfaceName::new(s.iface),
-            resolver: s.resolver,
-            transport: s.transport,
-            sni: s.sni.map(Into::into),
-            question: s.question.filter(|_| c.words_use_question()).map(|(n, t)| (n.into(), t)),
-        }
-    }
-
-    fn matches(&self, c: &Caused, s: &Seen<'_>) -> bool {
-        self.resolver == s.resolver
-            && self.transport == s.transport
-            && *self.iface == *s.iface
-            && self.sni.as_deref() == s.sni
-            && self.caused == *c
-            && (!c.words_use_question() || self.question.as_ref().map(|(n, t)| (&**n, *t)) == s.question)
-    }
-}
-
-impl Scratch {
-    /// `reason` as a JSON string, from the cache or formatted once.
-    fn reason(&mut self, reason: &Reason) -> &[u8] {
-        let at = match self.reasons.iter().position(|(r, _)| r == reason) {
-            Some(at) => at,
-            None => {
-                use std::fmt::Write as _;
-                self.text.clear();
-                let _ = write!(self.text, "{reason}");
-                let mut json = Vec::with_capacity(self.text.len() + 2);
-                string(&mut json, &self.text);
-                let entry = (reason.clone(), json.into_boxed_slice());
-                if self.reasons.len() < REASON_CACHE {
-                    self.reasons.push(entry);
-                    self.reasons.len() - 1
-                } else {
-                    let at = self.next_reason;
-                    self.next_reason = (at + 1) % REASON_CACHE;
-                    self.reasons[at] = entry;
-                    at
-                }
-            }
-        };
-        &self.reasons[at].1
-    }
-
-    /// `cause_detail` and `fix` (the advice's words, then one command per line) as JSON
-    /// strings, from the cache or made once: a replay repeats few causes many times.
-    ///
-    /// Words that name the question (a stub's, parallel resolution's) differ from message to
-    /// message: they are made each time and never cached, where they would push out the
-    /// causes that do repeat (two thirds of the bench mix's lookups missed so).
-    fn cause_words(&mut self, c: &Caused, s: &Seen<'_>) -> (&[u8], &[u8]) {
-        if c.words_use_question() {
-            let (detail, fix) = &mut self.once;
-            detail.clear();
-            string(detail, &c.words(s));
-            self.text.clear();
-            {
-                use std::fmt::Write as _;
-                let _ = write!(self.text, "{}", c.advice(s));
-            }
-            fix.clear();
-            string(fix, &self.text);
-            return (&self.once.0, &self.once.1);
-        }
-        let at = match self.causes.iter().position(|(k, _, _)| k.matches(c, s)) {
-            Some(at) => at,
-            None => {
-                let mut detail = Vec::new();
-                string(&mut detail, &c.words(s));
-                self.text.clear();
-                {
-                    use std::fmt::Write as _;
-                    let _ = write!(self.text, "{}", c.advice(s));
-                }
-                let mut fix = Vec::new();
-                string(&mut fix, &self.text);
-                let entry = (CauseKey::of(c, s), detail.into_boxed_slice(), fix.into_boxed_slice());
-                if self.causes.len() < REASON_CACHE {
-                    self.causes.push(entry);
-                    self.causes.len() - 1
-                } else {
-                    let at = self.next_cause;
-                    self.next_cause = (at + 1) % REASON_CACHE;
-                    self.causes[at] = entry;
-                    at
-                }
-            }
-        };
-        let (_, d, f) = &self.causes[at];
-        (d, f)
-    }
 }
 
 impl<W: Write> JsonSink<W> {
