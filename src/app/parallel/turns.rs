@@ -500,7 +500,10 @@ impl Spool {
             buf.clear();
             buf.reserve(CHUNK);
             loop {
-                let n = Read::by_ref(&mut f).take(CHUNK as u64).read_to_end(&mut buf)?;
+                let n = Read::by_ref(&mut f)
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut buf)
+                    .inspect_err(|e| out.broken = Some((e.kind(), e.to_string())))?;
                 if n == 0 {
                     break;
                 }
