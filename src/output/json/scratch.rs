@@ -74,16 +74,7 @@ impl Scratch {
                 let _ = write!(self.text, "{reason}");
                 let mut json = Vec::with_capacity(self.text.len() + 2);
                 string(&mut json, &self.text);
-                let entry = (reason.clone(), json.into_boxed_slice());
-                if self.reasons.len() < REASON_CACHE {
-                    self.reasons.push(entry);
-                    self.reasons.len() - 1
-                } else {
-                    let at = self.next_reason;
-                    self.next_reason = (at + 1) % REASON_CACHE;
-                    self.reasons[at] = entry;
-                    at
-                }
+                cache_in(&mut self.reasons, &mut self.next_reason, (reason.clone(), json.into_boxed_slice()))
             }
         };
         &self.reasons[at].1
@@ -109,20 +100,25 @@ impl Scratch {
                 let (mut detail, mut fix) = (Vec::new(), Vec::new());
                 words_into(c, s, &mut self.text, &mut detail, &mut fix);
                 let entry = (CauseKey::of(c, s), detail.into_boxed_slice(), fix.into_boxed_slice());
-                if self.causes.len() < REASON_CACHE {
-                    self.causes.push(entry);
-                    self.causes.len() - 1
-                } else {
-                    let at = self.next_cause;
-                    self.next_cause = (at + 1) % REASON_CACHE;
-                    self.causes[at] = entry;
-                    at
-                }
+                cache_in(&mut self.causes, &mut self.next_cause, entry)
             }
         };
         let (_, d, f) = &self.causes[at];
         (d, f)
     }
+}
+
+/// Puts `entry` in `cache` (up to `REASON_CACHE` entries, then in place of the one `next`
+/// names, round robin) and says where.
+fn cache_in<T>(cache: &mut Vec<T>, next: &mut usize, entry: T) -> usize {
+    if cache.len() < REASON_CACHE {
+        cache.push(entry);
+        return cache.len() - 1;
+    }
+    let at = *next;
+    *next = (at + 1) % REASON_CACHE;
+    cache[at] = entry;
+    at
 }
 
 /// A cause's words and advice as JSON strings, appended to `detail` and `fix` (`text`: room to
@@ -135,4 +131,36 @@ fn words_into(c: &Caused, s: &Seen<'_>, text: &mut String, detail: &mut Vec<u8>,
         let _ = write!(text, "{}", c.advice(s));
     }
     string(fix, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More distinct reasons than the cache holds, asked for twice over: each comes back as its
+    /// own text, whether it was still cached or had been pushed out.
+    #[test]
+    fn reasons_past_the_cache_keep_their_own_words() {
+        let mut scratch = Scratch::default();
+        let reasons: Vec<Reason> = (1..=3 * REASON_CACHE as u8)
+            .map(|i| Reason::MulticastDest { dst: IpAddr::from([224, 0, 0, i]) })
+            .collect();
+        for _ in 0..2 {
+            for r in &reasons {
+                let mut want = Vec::new();
+                string(&mut want, &r.to_string());
+                assert_eq!(scratch.reason(r), &want[..], "{r}");
+            }
+        }
+        assert_eq!(scratch.reasons.len(), REASON_CACHE);
+    }
+
+    #[test]
+    fn the_cache_replaces_round_robin_once_full() {
+        let (mut cache, mut next) = (Vec::new(), 0);
+        let places: Vec<usize> = (0..REASON_CACHE + 3).map(|i| cache_in(&mut cache, &mut next, i)).collect();
+        assert_eq!(places[..REASON_CACHE], (0..REASON_CACHE).collect::<Vec<_>>()[..]);
+        assert_eq!(places[REASON_CACHE..], [0, 1, 2]);
+        assert_eq!(cache[..4], [REASON_CACHE, REASON_CACHE + 1, REASON_CACHE + 2, 3]);
+    }
 }
