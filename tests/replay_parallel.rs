@@ -1,7 +1,7 @@
 //! `dnsleak replay -j N FILE...`: the same bytes on standard output and standard error, and
 //! the same exit status, whatever N (on the fixtures, on the corpus, with a bad file among
 //! good ones), and the same NDJSON as the files judged one after the other; `--continue`
-//! judges a rotated capture as one.
+//! judges a rotated capture as one; on a terminal, one progress bar for all the files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -185,4 +185,65 @@ fn continue_judges_a_rotated_capture_as_one() {
     };
     assert!(!counts(&summary_one).is_empty());
     assert_eq!(counts(&summary_ring), counts(&summary_one));
+}
+
+/// The transcript of `command` run by `sh` on a terminal (`script` from util-linux), its
+/// terminal control sequences taken out and carriage returns made new lines.
+fn on_a_terminal(command: &str) -> String {
+    let out = Command::new("script")
+        .args(["-qfec", command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("needs script (util-linux's bsdutils)");
+    assert!(out.status.success() || out.status.code() == Some(1), "{command}: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut plain = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters, then a final letter.
+                if chars.next_if_eq(&'[').is_some() {
+                    while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                }
+            }
+            '\r' => plain.push('\n'),
+            c => plain.push(c),
+        }
+    }
+    plain
+}
+
+#[test]
+fn replay_j_shows_one_progress_bar_for_all_files_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|seed| {
+            let path = dir.path().join(format!("mix-{seed}.pcapng"));
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            dnsleak::app::bench::mix::write_pcapng(&mut w, 20_000, seed).unwrap();
+            path
+        })
+        .collect();
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let ndjson = dir.path().join("out.ndjson");
+    let command = format!("{BIN} replay --json -j 2 {} > {}", names.join(" "), ndjson.display());
+    let shown = on_a_terminal(&command);
+    let bars: Vec<&str> = shown.lines().filter(|l| l.contains("files written")).collect();
+    assert!(!bars.is_empty(), "no progress bar on the terminal:\n{shown}");
+    let total: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    for bar in &bars {
+        assert!(bar.contains("/3 files written, "), "the bar counts all three files: {bar}");
+        assert!(bar.contains(" packets/s"), "{bar}");
+    }
+    // The bar's total is the three files' size (indicatif writes it in binary units).
+    let mib = format!("{:.2} MiB", total as f64 / (1024.0 * 1024.0));
+    assert!(bars.iter().all(|b| b.contains(&mib)), "total {mib} in every bar: {bars:?}");
+    // The bar is on standard error only: the NDJSON is what it is without a terminal.
+    let plain = replay(&["--json", "-j", "2"], &files);
+    assert!(std::fs::read(&ndjson).unwrap() == plain.stdout, "NDJSON differs on a terminal");
+
+    let quiet = on_a_terminal(&format!("{BIN} replay -q --json -j 2 {} > /dev/null", names.join(" ")));
+    assert!(!quiet.contains("files written"), "--quiet shows no bar:\n{quiet}");
 }

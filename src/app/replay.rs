@@ -176,6 +176,7 @@ fn judge_inner(
             quiet: cfg.quiet,
             read_ahead: true,
             hash: report.is_some(),
+            read_so_far: None,
         };
         let mut sink = reported(&mut *sink, &mut report);
         let done = if cfg.carry {
@@ -248,6 +249,25 @@ pub(crate) struct FileJob<'a> {
     pub read_ahead: bool,
     /// Hash the file as it is read (for `--report`'s audit trail).
     pub hash: bool,
+    /// Where `replay -j`'s workers count what they read, for its one progress bar (each
+    /// file's own bar is off: `quiet`).
+    pub read_so_far: Option<&'a ReadSoFar>,
+}
+
+/// Bytes and packets read so far by every worker of `replay -j`.
+#[derive(Debug, Default)]
+pub(crate) struct ReadSoFar {
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub packets: std::sync::atomic::AtomicU64,
+}
+
+impl ReadSoFar {
+    /// Counts what a file read since it last said.
+    pub fn add(&self, bytes: u64, packets: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bytes.fetch_add(bytes, Relaxed);
+        self.packets.fetch_add(packets, Relaxed);
+    }
 }
 
 /// What judging one file gave: its counters, its line in the summary and notes (when it could

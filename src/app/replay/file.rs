@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{FileDone, FileJob, TICK_FRAMES};
+use super::{FileDone, FileJob, ReadSoFar, TICK_FRAMES};
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::counters::{Counters, OrderCounters};
@@ -92,6 +92,9 @@ pub(super) struct OneFile<'a> {
     /// Compute the file's SHA-256 as it is read (for `--report`), and what that gave.
     hash: bool,
     digest: Option<std::io::Result<FileDigest>>,
+    /// `replay -j`'s count of what every worker read, and what this file added to it.
+    read_so_far: Option<&'a ReadSoFar>,
+    counted: (u64, u64),
 }
 
 impl<'a> OneFile<'a> {
@@ -113,6 +116,8 @@ impl<'a> OneFile<'a> {
             read_ahead: job.read_ahead,
             hash: job.hash,
             digest: None,
+            read_so_far: job.read_so_far,
+            counted: (0, 0),
         }
     }
 
@@ -159,6 +164,7 @@ impl<'a> OneFile<'a> {
                 if let Some(bar) = &bar {
                     tick(bar, progress.bytes(), c.core.frames, started.elapsed());
                 }
+                self.count_read(progress.bytes());
             }
             Ok(())
         };
@@ -168,6 +174,7 @@ impl<'a> OneFile<'a> {
             bar.finish_and_clear();
         }
         self.bytes_read = progress.bytes();
+        self.count_read(self.bytes_read);
         self.digest = digest.map(|d| d.finish(path));
         let flushed = self.flush_end(sink, read.is_err());
         match read {
@@ -176,6 +183,15 @@ impl<'a> OneFile<'a> {
                 flushed
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Adds what was read since the last time to `replay -j`'s count (`bytes`: read so far).
+    fn count_read(&mut self, bytes: u64) {
+        if let Some(r) = self.read_so_far {
+            let (b, p) = self.counted;
+            r.add(bytes.saturating_sub(b), self.packets.saturating_sub(p));
+            self.counted = (bytes, self.packets);
         }
     }
 

@@ -1,0 +1,112 @@
+//! `replay -j`'s progress: one bar for all files, drawn by the thread that collects their
+//! results (the workers only add to [`ReadSoFar`] as they read).
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::app::replay::ReadSoFar;
+
+/// How often the bar is redrawn while no file finishes.
+pub const EVERY: Duration = Duration::from_millis(200);
+
+/// The bar, on a terminal and unless `--quiet`.
+pub struct Progress {
+    bar: ProgressBar,
+    files: usize,
+    started: Instant,
+}
+
+impl Progress {
+    /// A bar over the size of every file (a spinner when one has no size: a pipe, standard
+    /// input), or `None` when there is nobody to see it.
+    pub fn new(quiet: bool, files: &[PathBuf]) -> Option<Progress> {
+        if quiet || !io::stderr().is_terminal() {
+            return None;
+        }
+        Some(Progress::to(ProgressDrawTarget::stderr(), files))
+    }
+
+    fn to(target: ProgressDrawTarget, files: &[PathBuf]) -> Progress {
+        let total = total_size(files);
+        let bar = ProgressBar::with_draw_target(total, target);
+        let template = match total {
+            Some(_) => "{bar:30} {bytes}/{total_bytes} {msg} ({eta})",
+            None => "{spinner} {bytes} read {msg}",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        Progress { bar, files: files.len(), started: Instant::now() }
+    }
+
+    /// Shows what the workers read so far, and how many files are written.
+    pub fn tick(&self, read: &ReadSoFar, written: usize) {
+        self.bar.set_position(read.bytes.load(Relaxed));
+        self.bar.set_message(message(
+            read.packets.load(Relaxed),
+            written,
+            self.files,
+            self.started.elapsed(),
+        ));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The sum of the files' sizes; `None` when one is not a regular file.
+fn total_size(files: &[PathBuf]) -> Option<u64> {
+    files.iter().try_fold(0u64, |sum, f| {
+        let m = std::fs::metadata(f).ok().filter(std::fs::Metadata::is_file)?;
+        Some(sum.saturating_add(m.len()))
+    })
+}
+
+fn message(packets: u64, written: usize, files: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!("{written}/{files} files written, {packets} packets, {:.0} packets/s", packets as f64 / secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_is_the_sum_of_the_sizes_and_unknown_for_a_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, [0u8; 100]).unwrap();
+        std::fs::write(&b, [0u8; 23]).unwrap();
+        assert_eq!(total_size(&[a.clone(), b.clone()]), Some(123));
+        assert_eq!(total_size(&[a.clone(), PathBuf::from("-")]), None, "standard input has no size");
+        assert_eq!(total_size(&[a, PathBuf::from("/dev/null")]), None, "not a regular file");
+    }
+
+    #[test]
+    fn the_bar_shows_what_the_workers_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        std::fs::write(&f, [0u8; 1000]).unwrap();
+        let p = Progress::to(ProgressDrawTarget::hidden(), &[f.clone(), f]);
+        let read = ReadSoFar::default();
+        read.add(600, 40);
+        read.add(300, 2);
+        p.tick(&read, 1);
+        assert_eq!(p.bar.length(), Some(2000));
+        assert_eq!(p.bar.position(), 900);
+        assert!(p.bar.message().starts_with("1/2 files written, 42 packets, "), "{}", p.bar.message());
+    }
+
+    #[test]
+    fn the_rate_is_packets_over_elapsed_time() {
+        assert_eq!(
+            message(5000, 3, 8, Duration::from_secs(2)),
+            "3/8 files written, 5000 packets, 2500 packets/s"
+        );
+    }
+}
