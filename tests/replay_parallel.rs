@@ -216,7 +216,7 @@ fn on_a_terminal(command: &str) -> String {
 }
 
 #[test]
-fn replay_j_shows_one_progress_bar_for_all_files_on_a_terminal() {
+fn several_files_show_one_progress_bar_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = (1..=3)
         .map(|seed| {
@@ -227,23 +227,27 @@ fn replay_j_shows_one_progress_bar_for_all_files_on_a_terminal() {
         })
         .collect();
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let ndjson = dir.path().join("out.ndjson");
-    let command = format!("{BIN} replay --json -j 2 {} > {}", names.join(" "), ndjson.display());
-    let shown = on_a_terminal(&command);
-    let bars: Vec<&str> = shown.lines().filter(|l| l.contains("files written")).collect();
-    assert!(!bars.is_empty(), "no progress bar on the terminal:\n{shown}");
     let total: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
-    for bar in &bars {
-        assert!(bar.contains("/3 files written, "), "the bar counts all three files: {bar}");
-        assert!(bar.contains(" packets/s"), "{bar}");
-    }
-    // The bar's total is the three files' size (indicatif writes it in binary units).
+    // indicatif writes the total in binary units.
     let mib = format!("{:.2} MiB", total as f64 / (1024.0 * 1024.0));
-    assert!(bars.iter().all(|b| b.contains(&mib)), "total {mib} in every bar: {bars:?}");
-    // The bar is on standard error only: the NDJSON is what it is without a terminal.
-    let plain = replay(&["--json", "-j", "2"], &files);
-    assert!(std::fs::read(&ndjson).unwrap() == plain.stdout, "NDJSON differs on a terminal");
+    let ndjson = dir.path().join("out.ndjson");
+    // In parallel, and one file after another (--continue: one pipeline through them).
+    for args in [&["--json", "-j", "2"][..], &["--json", "--continue"][..]] {
+        let command = format!("{BIN} replay {} {} > {}", args.join(" "), names.join(" "), ndjson.display());
+        let shown = on_a_terminal(&command);
+        let bars: Vec<&str> = shown.lines().filter(|l| l.contains("files written")).collect();
+        assert!(!bars.is_empty(), "{args:?}: no progress bar on the terminal:\n{shown}");
+        for bar in &bars {
+            assert!(bar.contains("/3 files written, "), "{args:?}: the bar counts all three files: {bar}");
+            assert!(bar.contains(" packets/s"), "{args:?}: {bar}");
+            assert!(bar.contains(&mib), "{args:?}: the files' total size {mib}: {bar}");
+        }
+        // The bar is on standard error only: the NDJSON is what it is without a terminal.
+        let plain = replay(args, &files);
+        assert!(std::fs::read(&ndjson).unwrap() == plain.stdout, "{args:?}: NDJSON differs on a terminal");
 
-    let quiet = on_a_terminal(&format!("{BIN} replay -q --json -j 2 {} > /dev/null", names.join(" ")));
-    assert!(!quiet.contains("files written"), "--quiet shows no bar:\n{quiet}");
+        let quiet =
+            on_a_terminal(&format!("{BIN} replay -q {} {} > /dev/null", args.join(" "), names.join(" ")));
+        assert!(!quiet.contains("files written"), "{args:?}: --quiet shows no bar:\n{quiet}");
+    }
 }

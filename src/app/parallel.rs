@@ -11,8 +11,8 @@
 //!   their turn comes, or until they are done, when the calling thread copies them out
 //!   ([`turns`]).
 //!
-//! On a terminal, the calling thread draws one progress bar for all the files (`progress`):
-//! the workers count what they read into a `ReadSoFar`.
+//! On a terminal, one progress bar stands for all the files: the workers count what they read
+//! into it, the calling thread the files written.
 //!
 //! The output does not depend on N: `-j 1` runs the same code on one worker. Memory is
 //! bounded: at most `2 N` files are given out ahead of the one being written (N judged, N
@@ -20,7 +20,6 @@
 //! the replay after that file's output, as sequentially; files after it are not written and
 //! their workers are stopped.
 
-mod progress;
 mod turns;
 
 use std::collections::BTreeMap;
@@ -29,12 +28,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 
-use self::progress::Progress;
 use self::turns::{FileOut, Spool, Turns};
 use super::config::{ReplayConfig, ReplayOutput};
-use super::replay::{self, FileDone, FileJob, ReadSoFar, Summarised};
+use super::replay::progress::Progress;
+use super::replay::{self, FileDone, FileJob, Summarised};
 use crate::capture::reader;
 use crate::counters::Counters;
 use crate::output::json::Lines;
@@ -74,8 +73,8 @@ struct Work<'a, W> {
     json: Option<Turns<W>>,
     /// Set when the results are no longer wanted (an error, a closed pipe).
     stop: AtomicBool,
-    /// What the workers read so far, when a progress bar shows it.
-    read_so_far: Option<ReadSoFar>,
+    /// The progress bar, on a terminal.
+    progress: Option<Progress>,
 }
 
 /// `replay` of several files without `--continue` or `--tui`, to standard output.
@@ -99,7 +98,6 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
         None => (Some(Turns::new(out, cfg.jobs)), None),
         Some(_) => (None, Some(out)),
     };
-    let progress = Progress::new(cfg.quiet, &cfg.files);
     let work = Work {
         files: &cfg.files,
         // The summary never decodes answers; NDJSON does.
@@ -107,7 +105,7 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
         overrides: cfg.judging.overrides.clone(),
         json,
         stop: AtomicBool::new(false),
-        read_so_far: progress.as_ref().map(|_| ReadSoFar::default()),
+        progress: Progress::new(cfg.quiet, &cfg.files),
     };
     let mut results = Results::new();
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -121,13 +119,13 @@ pub fn run_to<W: Write + Send>(cfg: &ReplayConfig, out: W) -> anyhow::Result<Out
                 .context("cannot start a replay thread")?;
         }
         drop(done_tx);
-        let written = collect(&work, cfg.jobs, &job_tx, &done_rx, &mut results, progress.as_ref());
+        let written = collect(&work, cfg.jobs, &job_tx, &done_rx, &mut results);
         // Whatever happened, the workers stop taking files and end.
         work.stop.store(true, Ordering::Release);
         drop(job_tx);
         written
     });
-    if let Some(p) = &progress {
+    if let Some(p) = &work.progress {
         p.finish();
     }
     let failed = result.is_err();
@@ -186,7 +184,7 @@ fn judge<W: Write>(work: &Work<W>, i: usize) -> Judged1 {
         quiet: true,
         read_ahead: false,
         hash: false,
-        read_so_far: work.read_so_far.as_ref(),
+        progress: work.progress.as_ref(),
     };
     let base = Counters::default();
     if let Some(turns) = &work.json {
@@ -216,7 +214,6 @@ fn collect<W: Write>(
     job_tx: &Sender<usize>,
     done_rx: &Receiver<(usize, Judged1)>,
     results: &mut Results,
-    progress: Option<&Progress>,
 ) -> anyhow::Result<()> {
     let n = work.files.len();
     let ahead = 2 * jobs;
@@ -231,19 +228,7 @@ fn collect<W: Write>(
             if let Some(j) = waiting.remove(&next) {
                 break j;
             }
-            let (i, j) = match (progress, &work.read_so_far) {
-                (Some(p), Some(read)) => match done_rx.recv_timeout(progress::EVERY) {
-                    Ok(done) => done,
-                    Err(RecvTimeoutError::Timeout) => {
-                        p.tick(read, next);
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        anyhow::bail!("a replay thread stopped before its file was judged")
-                    }
-                },
-                _ => done_rx.recv().context("a replay thread stopped before its file was judged")?,
-            };
+            let (i, j) = done_rx.recv().context("a replay thread stopped before its file was judged")?;
             waiting.insert(i, j);
         };
         let failed = judged.done.result.is_err();
@@ -253,8 +238,8 @@ fn collect<W: Write>(
             _ => {}
         }
         results.add(judged.done)?;
-        if let (Some(p), Some(read)) = (progress, &work.read_so_far) {
-            p.tick(read, next + 1);
+        if let Some(p) = &work.progress {
+            p.file_written();
         }
     }
     Ok(())

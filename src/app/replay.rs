@@ -29,10 +29,12 @@ use dnsleak_core::{Config, Overrides, Stats};
 const TICK_FRAMES: u64 = 8192;
 
 mod file;
+pub(crate) mod progress;
 #[cfg(test)]
 mod tests;
 
 use file::{Judging, OneFile};
+use progress::Progress;
 
 /// `dnsleak replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
@@ -166,6 +168,8 @@ fn judge_inner(
     let mut settled = false;
     let mut carried_lost = 0;
     let mut read = 0;
+    // Several files: one bar for all of them (one file has its own).
+    let progress = several.then(|| Progress::new(cfg.quiet, &cfg.files)).flatten();
     for (i, path) in cfg.files.iter().enumerate() {
         read += 1;
         let name = reader::display_name(path);
@@ -173,10 +177,10 @@ fn judge_inner(
             config: &config,
             overrides: &cfg.judging.overrides,
             label: several.then_some(&name),
-            quiet: cfg.quiet,
+            quiet: cfg.quiet || several,
             read_ahead: true,
             hash: report.is_some(),
-            read_so_far: None,
+            progress: progress.as_ref(),
         };
         let mut sink = reported(&mut *sink, &mut report);
         let done = if cfg.carry {
@@ -203,9 +207,15 @@ fn judge_inner(
             // its interfaces.
             r.input_read(done.input, !cfg.carry);
         }
+        if let Some(p) = &progress {
+            p.file_written();
+        }
         if result.is_err() {
             break;
         }
+    }
+    if let Some(p) = &progress {
+        p.finish();
     }
     if let Some(r) = &mut report {
         // The files after an error are listed, not read.
@@ -249,25 +259,9 @@ pub(crate) struct FileJob<'a> {
     pub read_ahead: bool,
     /// Hash the file as it is read (for `--report`'s audit trail).
     pub hash: bool,
-    /// Where `replay -j`'s workers count what they read, for its one progress bar (each
-    /// file's own bar is off: `quiet`).
-    pub read_so_far: Option<&'a ReadSoFar>,
-}
-
-/// Bytes and packets read so far by every worker of `replay -j`.
-#[derive(Debug, Default)]
-pub(crate) struct ReadSoFar {
-    pub bytes: std::sync::atomic::AtomicU64,
-    pub packets: std::sync::atomic::AtomicU64,
-}
-
-impl ReadSoFar {
-    /// Counts what a file read since it last said.
-    pub fn add(&self, bytes: u64, packets: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.bytes.fetch_add(bytes, Relaxed);
-        self.packets.fetch_add(packets, Relaxed);
-    }
+    /// The one progress bar of several files, where the file counts what it reads (its own
+    /// bar is off then: `quiet`).
+    pub progress: Option<&'a Progress>,
 }
 
 /// What judging one file gave: its counters, its line in the summary and notes (when it could

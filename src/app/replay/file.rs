@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{FileDone, FileJob, ReadSoFar, TICK_FRAMES};
+use super::progress::Progress;
+use super::{FileDone, FileJob, TICK_FRAMES};
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
 use crate::counters::{Counters, OrderCounters};
@@ -92,8 +93,8 @@ pub(super) struct OneFile<'a> {
     /// Compute the file's SHA-256 as it is read (for `--report`), and what that gave.
     hash: bool,
     digest: Option<std::io::Result<FileDigest>>,
-    /// `replay -j`'s count of what every worker read, and what this file added to it.
-    read_so_far: Option<&'a ReadSoFar>,
+    /// The bar of several files, and what this file added to it (bytes, packets).
+    progress: Option<&'a Progress>,
     counted: (u64, u64),
 }
 
@@ -116,7 +117,7 @@ impl<'a> OneFile<'a> {
             read_ahead: job.read_ahead,
             hash: job.hash,
             digest: None,
-            read_so_far: job.read_so_far,
+            progress: job.progress,
             counted: (0, 0),
         }
     }
@@ -186,9 +187,10 @@ impl<'a> OneFile<'a> {
         }
     }
 
-    /// Adds what was read since the last time to `replay -j`'s count (`bytes`: read so far).
+    /// Adds what was read since the last time to the bar of several files (`bytes`: read so
+    /// far).
     fn count_read(&mut self, bytes: u64) {
-        if let Some(r) = self.read_so_far {
+        if let Some(r) = self.progress {
             let (b, p) = self.counted;
             r.add(bytes.saturating_sub(b), self.packets.saturating_sub(p));
             self.counted = (bytes, self.packets);

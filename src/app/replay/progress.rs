@@ -1,23 +1,24 @@
-//! `replay -j`'s progress: one bar for all files, drawn by the thread that collects their
-//! results (the workers only add to [`ReadSoFar`] as they read).
+//! The progress of a replay of several files: one bar for all of them (bytes read of their
+//! total size, files written, packets and packets/s), fed by whichever threads read them
+//! (`replay -j`'s workers, or the one thread of a replay one file after another).
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::app::replay::ReadSoFar;
-
-/// How often the bar is redrawn while no file finishes.
-pub const EVERY: Duration = Duration::from_millis(200);
-
-/// The bar, on a terminal and unless `--quiet`.
-pub struct Progress {
+/// The bar, on a terminal and unless `--quiet`. Shared by the threads that read (indicatif
+/// draws at most 20 times a second, whoever asks).
+pub(crate) struct Progress {
     bar: ProgressBar,
     files: usize,
     started: Instant,
+    bytes: AtomicU64,
+    packets: AtomicU64,
+    written: AtomicU64,
 }
 
 impl Progress {
@@ -40,18 +41,33 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
-        Progress { bar, files: files.len(), started: Instant::now() }
+        Progress {
+            bar,
+            files: files.len(),
+            started: Instant::now(),
+            bytes: AtomicU64::new(0),
+            packets: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
     }
 
-    /// Shows what the workers read so far, and how many files are written.
-    pub fn tick(&self, read: &ReadSoFar, written: usize) {
-        self.bar.set_position(read.bytes.load(Relaxed));
-        self.bar.set_message(message(
-            read.packets.load(Relaxed),
-            written,
-            self.files,
-            self.started.elapsed(),
-        ));
+    /// Counts what a file read since it last said.
+    pub fn add(&self, bytes: u64, packets: u64) {
+        self.bytes.fetch_add(bytes, Relaxed);
+        self.packets.fetch_add(packets, Relaxed);
+        self.draw();
+    }
+
+    /// One more file's output is written.
+    pub fn file_written(&self) {
+        self.written.fetch_add(1, Relaxed);
+        self.draw();
+    }
+
+    fn draw(&self) {
+        self.bar.set_position(self.bytes.load(Relaxed));
+        let (packets, written) = (self.packets.load(Relaxed), self.written.load(Relaxed));
+        self.bar.set_message(message(packets, written, self.files, self.started.elapsed()));
     }
 
     pub fn finish(&self) {
@@ -67,7 +83,7 @@ fn total_size(files: &[PathBuf]) -> Option<u64> {
     })
 }
 
-fn message(packets: u64, written: usize, files: usize, elapsed: Duration) -> String {
+fn message(packets: u64, written: u64, files: usize, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     format!("{written}/{files} files written, {packets} packets, {:.0} packets/s", packets as f64 / secs)
 }
@@ -88,15 +104,14 @@ mod tests {
     }
 
     #[test]
-    fn the_bar_shows_what_the_workers_counted() {
+    fn the_bar_shows_what_the_readers_counted() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a");
         std::fs::write(&f, [0u8; 1000]).unwrap();
         let p = Progress::to(ProgressDrawTarget::hidden(), &[f.clone(), f]);
-        let read = ReadSoFar::default();
-        read.add(600, 40);
-        read.add(300, 2);
-        p.tick(&read, 1);
+        p.add(600, 40);
+        p.file_written();
+        p.add(300, 2);
         assert_eq!(p.bar.length(), Some(2000));
         assert_eq!(p.bar.position(), 900);
         assert!(p.bar.message().starts_with("1/2 files written, 42 packets, "), "{}", p.bar.message());
