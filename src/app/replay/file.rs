@@ -5,9 +5,9 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use super::progress::Progress;
+use super::progress::{self, Progress};
 use super::{FileDone, FileJob, TICK_FRAMES};
 use crate::capture::order::{self, TimeOrder};
 use crate::capture::reader::{self, CaptureReader, FileDigest, FileIface, Format, Input, ReadSummary};
@@ -355,25 +355,12 @@ fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
     if quiet || !io::stderr().is_terminal() {
         return None;
     }
-    let bar = match total {
-        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-    };
-    let template = if total.is_some() {
-        "{bar:30} {bytes}/{total_bytes} {msg} ({eta})"
-    } else {
-        "{spinner} {bytes} read {msg}"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    Some(bar)
+    Some(progress::bar(ProgressDrawTarget::stderr(), total))
 }
 
 fn tick(bar: &ProgressBar, bytes: u64, frames: u64, elapsed: Duration) {
     bar.set_position(bytes);
-    let secs = elapsed.as_secs_f64().max(1e-3);
-    bar.set_message(format!("{frames} packets, {:.0} packets/s", frames as f64 / secs));
+    bar.set_message(progress::packets(frames, elapsed));
 }
 
 fn source(name: &str, s: &ReadSummary) -> Source {

@@ -32,17 +32,8 @@ impl Progress {
     }
 
     fn to(target: ProgressDrawTarget, files: &[PathBuf]) -> Progress {
-        let total = total_size(files);
-        let bar = ProgressBar::with_draw_target(total, target);
-        let template = match total {
-            Some(_) => "{bar:30} {bytes}/{total_bytes} {msg} ({eta})",
-            None => "{spinner} {bytes} read {msg}",
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
         Progress {
-            bar,
+            bar: bar(target, total_size(files)),
             files: files.len(),
             started: Instant::now(),
             bytes: AtomicU64::new(0),
@@ -75,6 +66,26 @@ impl Progress {
     }
 }
 
+/// A bar of bytes read out of `total` (a spinner when the size is not known), its message
+/// left to the caller. Every replay bar looks so.
+pub(super) fn bar(target: ProgressDrawTarget, total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, target);
+    let template = match total {
+        Some(_) => "{bar:30} {bytes}/{total_bytes} {msg} ({eta})",
+        None => "{spinner} {bytes} read {msg}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `N packets, R packets/s`.
+pub(super) fn packets(packets: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!("{packets} packets, {:.0} packets/s", packets as f64 / secs)
+}
+
 /// The sum of the files' sizes; `None` when one is not a regular file.
 fn total_size(files: &[PathBuf]) -> Option<u64> {
     files.iter().try_fold(0u64, |sum, f| {
@@ -83,9 +94,8 @@ fn total_size(files: &[PathBuf]) -> Option<u64> {
     })
 }
 
-fn message(packets: u64, written: u64, files: usize, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-3);
-    format!("{written}/{files} files written, {packets} packets, {:.0} packets/s", packets as f64 / secs)
+fn message(n: u64, written: u64, files: usize, elapsed: Duration) -> String {
+    format!("{written}/{files} files written, {}", packets(n, elapsed))
 }
 
 #[cfg(test)]
