@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -55,6 +56,8 @@ pub struct Turns<W> {
     turn: AtomicUsize,
     /// Written-out chunks, for the next spool or batch.
     pool: Mutex<Vec<Vec<u8>>>,
+    /// Where spools spill (`TMPDIR`, else /tmp).
+    tmp: PathBuf,
     /// The turn's events waiting to be written, when there is more than one worker.
     queue: Option<Mutex<Queue>>,
     /// Signalled when a batch is queued.
@@ -117,6 +120,7 @@ impl<W: Write> Turns<W> {
             written: Condvar::new(),
             turn: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
+            tmp: std::env::temp_dir(),
             queue: (workers > 1).then(Mutex::default),
             ready: Condvar::new(),
             depth: 2 * workers + 2,
@@ -358,7 +362,7 @@ impl<'a, W: Write> FileOut<'a, W> {
             }
         }
         let full = std::mem::replace(&mut self.buf, self.turns.chunk());
-        self.spool.push(full)
+        self.spool.push(full, &self.turns.tmp)
     }
 
     /// Queues the pending events of the turn.
@@ -467,20 +471,25 @@ pub struct Spool {
     memory: Vec<Vec<u8>>,
     in_memory: usize,
     file: Option<BufWriter<File>>,
+    /// Where the file is (for errors).
+    dir: PathBuf,
 }
 
 impl Spool {
-    fn push(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+    /// Keeps `chunk`, past `SPOOL_MEMORY` in an unnamed temporary file in `dir`.
+    fn push(&mut self, chunk: Vec<u8>, dir: &Path) -> io::Result<()> {
         if self.file.is_none() && self.in_memory + chunk.len() <= SPOOL_MEMORY {
             self.in_memory += chunk.len();
             self.memory.push(chunk);
             return Ok(());
         }
         if self.file.is_none() {
-            self.file = Some(BufWriter::with_capacity(CHUNK, tempfile::tempfile()?));
+            let f = tempfile::tempfile_in(dir).map_err(|e| spill_error("create", dir, e))?;
+            self.file = Some(BufWriter::with_capacity(CHUNK, f));
+            self.dir = dir.to_path_buf();
         }
         match &mut self.file {
-            Some(f) => f.write_all(&chunk),
+            Some(f) => f.write_all(&chunk).map_err(|e| spill_error("write", dir, e)),
             None => Ok(()),
         }
     }
@@ -492,8 +501,9 @@ impl Spool {
         }
         let mut memory = self.memory;
         if let Some(f) = self.file {
-            let mut f = f.into_inner().map_err(|e| e.into_error())?;
-            f.rewind()?;
+            let dir = &self.dir;
+            let mut f = f.into_inner().map_err(|e| spill_error("write", dir, e.into_error()))?;
+            f.rewind().map_err(|e| spill_error("read back", dir, e))?;
             // Read back a chunk at a time (`io::copy` of a generic writer goes 8 KiB a read
             // and a write), into memory already written out.
             let mut buf = memory.pop().unwrap_or_default();
@@ -503,6 +513,7 @@ impl Spool {
                 let n = Read::by_ref(&mut f)
                     .take(CHUNK as u64)
                     .read_to_end(&mut buf)
+                    .map_err(|e| spill_error("read back", dir, e))
                     .inspect_err(|e| out.broken = Some((e.kind(), e.to_string())))?;
                 if n == 0 {
                     break;
@@ -514,6 +525,17 @@ impl Spool {
         }
         Ok(memory)
     }
+}
+
+/// What failed when a spool spilled, and what to do about it.
+fn spill_error(what: &str, dir: &Path, e: io::Error) -> io::Error {
+    let why = format!(
+        "cannot {what} a temporary file in {} for the NDJSON of a file judged ahead of its turn \
+         ({e}): set TMPDIR to a writable directory with room (up to one file's NDJSON per \
+         worker), or use -j 1",
+        dir.display()
+    );
+    io::Error::new(e.kind(), why)
 }
 
 #[cfg(test)]

@@ -67,13 +67,32 @@ fn a_spool_gives_back_what_it_took_in_order_across_the_spill() {
     let mut want = Vec::new();
     let chunk: Vec<u8> = (0..=255u8).cycle().take(CHUNK).collect();
     for _ in 0..(SPOOL_MEMORY / CHUNK + 5) {
-        s.push(chunk.clone()).unwrap();
+        s.push(chunk.clone(), &std::env::temp_dir()).unwrap();
         want.extend_from_slice(&chunk);
     }
     assert!(s.file.is_some(), "spilled to a file");
     let mut out = Output::new(Vec::new());
     s.copy_to(&mut out).unwrap();
     assert!(out.w == want, "{} bytes back of {}", out.w.len(), want.len());
+}
+
+/// A spool that cannot spill says where it tried and what to do (it said "No such file or
+/// directory (os error 2)" alone).
+#[test]
+fn regression_a_spool_that_cannot_spill_names_the_directory_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone");
+    let mut s = Spool::default();
+    let chunk = vec![b'x'; CHUNK];
+    let err = (0..=SPOOL_MEMORY / CHUNK)
+        .map(|_| s.push(chunk.clone(), &missing))
+        .find_map(Result::err)
+        .expect("the spill fails");
+    let text = err.to_string();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    for part in [&missing.display().to_string()[..], "cannot create a temporary file", "TMPDIR", "-j 1"] {
+        assert!(text.contains(part), "{part:?} in {text:?}");
+    }
 }
 
 /// Files judged at once, by one worker or several (then the turn's events are queued and
