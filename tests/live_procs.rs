@@ -293,11 +293,21 @@ fn fact(v: &Value) -> SocketOwner {
     }
 }
 
+/// How much later than its packet's capture time a fact's time may be. A fact is stamped
+/// with the kernel's monotonic clock when the packet is queued to the device, and moved to the
+/// wall clock by an offset read in user space; a capture stamps the wall clock. The two agree
+/// within microseconds, either way: in one CI run dnsmasq's upstream socket came 0.3 µs after
+/// its packet, and the query went unattributed here. The monitor itself is not affected: it
+/// takes in every fact that has arrived before each frame, and holds frames for
+/// `reorder::HOLD` (20 ms) while programs are named.
+const FACT_SKEW: i64 = 1_000_000;
+
 /// Facts and captured queries in time order through the core's table (a fact before a
-/// query at the same time, as the pipeline drains facts before each batch): each query with
-/// what the table says of it.
+/// query at the same time, as the pipeline drains facts before each batch; a fact up to
+/// `FACT_SKEW` after a query before it too): each query with what the table says of it.
 fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, Owner)>, ProcessTable) {
-    let mut all: Vec<(Ts, u8, &Value)> = facts.iter().map(|f| (ts_of(f), 0, f)).collect();
+    let mut all: Vec<(Ts, u8, &Value)> =
+        facts.iter().map(|f| (Ts(ts_of(f).0.saturating_sub(FACT_SKEW)), 0, f)).collect();
     all.extend(queries.iter().map(|q| (ts_of(q), 1, q)));
     all.sort_by_key(|(ts, k, _)| (*ts, *k));
     let mut table = ProcessTable::default();
@@ -324,6 +334,28 @@ fn join(facts: &[Value], queries: &[Value]) -> (Vec<(Value, Owner)>, ProcessTabl
         out.push((v.clone(), owner));
     }
     (out, table)
+}
+
+/// A socket's fact stamped a little after its packet still names the packet's sender (a CI
+/// run saw dnsmasq's upstream socket 0.3 µs after its query, which then went unattributed).
+#[test]
+fn regression_a_fact_stamped_just_after_its_packet_still_names_the_sender() {
+    let fact = serde_json::json!({
+        "kind": "socket", "proto": "udp", "local": "192.0.2.2:33406", "remote": "192.0.2.1:53",
+        "pid": 4206, "name": "dnsmasq", "exe": null, "uid": 0, "netns": 1,
+        "ts": 1796688033.6486309,
+    });
+    let query = serde_json::json!({
+        "proto": "udp", "src": "192.0.2.2", "sport": 33406, "dst": "192.0.2.1", "dport": 53,
+        "qname": "stub-hop.procs.test", "qtype": 1, "ts": 1796688033.6486306,
+    });
+    let (joined, _) = join(std::slice::from_ref(&fact), std::slice::from_ref(&query));
+    assert_eq!(joined[0].1.process.process().map(|p| p.name.as_str()), Some("dnsmasq"));
+    // A fact from long after the query (another socket reusing the port) does not.
+    let mut late = fact;
+    late["ts"] = serde_json::json!(1796688034.0);
+    let (joined, _) = join(&[late], &[query]);
+    assert_eq!(pid_of(&joined[0].1.process), None);
 }
 
 fn pid_of(a: &Attribution) -> Option<u32> {
