@@ -156,7 +156,7 @@ impl<W: Write> Turns<W> {
     pub fn write_spooled(&self, file: usize, spool: Spool, failed: bool) -> io::Result<()> {
         let mut out = self.lock();
         debug_assert!(self.is_turn(file));
-        let chunks = spool.copy_to(&mut out)?;
+        let chunks = spool.copy_to(&mut out, &self.tmp)?;
         if !failed {
             self.turn.store(file + 1, Ordering::Release);
         }
@@ -336,7 +336,7 @@ impl<'a, W: Write> FileOut<'a, W> {
     fn take_turn(&mut self) -> io::Result<bool> {
         if !self.direct && self.turns.is_turn(self.file) {
             let mut out = self.turns.lock();
-            let chunks = std::mem::take(&mut self.spool).copy_to(&mut out)?;
+            let chunks = std::mem::take(&mut self.spool).copy_to(&mut out, &self.turns.tmp)?;
             self.direct = true;
             out.put(&self.buf)?;
             drop(out);
@@ -471,8 +471,6 @@ pub struct Spool {
     memory: Vec<Vec<u8>>,
     in_memory: usize,
     file: Option<BufWriter<File>>,
-    /// Where the file is (for errors).
-    dir: PathBuf,
 }
 
 impl Spool {
@@ -486,7 +484,6 @@ impl Spool {
         if self.file.is_none() {
             let f = tempfile::tempfile_in(dir).map_err(|e| spill_error("create", dir, e))?;
             self.file = Some(BufWriter::with_capacity(CHUNK, f));
-            self.dir = dir.to_path_buf();
         }
         match &mut self.file {
             Some(f) => f.write_all(&chunk).map_err(|e| spill_error("write", dir, e)),
@@ -494,14 +491,14 @@ impl Spool {
         }
     }
 
-    /// Writes everything spooled to `out`, in order; gives back the memory chunks (to reuse).
-    fn copy_to<W: Write>(self, out: &mut Output<W>) -> io::Result<Vec<Vec<u8>>> {
+    /// Writes everything spooled to `out`, in order (`dir`: where `push` spilled, for errors);
+    /// gives back the memory chunks (to reuse).
+    fn copy_to<W: Write>(self, out: &mut Output<W>, dir: &Path) -> io::Result<Vec<Vec<u8>>> {
         for chunk in &self.memory {
             out.put(chunk)?;
         }
         let mut memory = self.memory;
         if let Some(f) = self.file {
-            let dir = &self.dir;
             let mut f = f.into_inner().map_err(|e| spill_error("write", dir, e.into_error()))?;
             f.rewind().map_err(|e| spill_error("read back", dir, e))?;
             // Read back a chunk at a time (`io::copy` of a generic writer goes 8 KiB a read
